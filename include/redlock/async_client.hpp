@@ -1,0 +1,66 @@
+// async_client: the Redlock client on the caller's libuv loop.
+//
+//   auto locks = redlock::async_client::create(uv_default_loop(), options);
+//   auto started = locks->acquire("orders:42", {.ttl = 10s}, [](redlock::result<redlock::lease> r) {
+//     if (r) use(std::move(*r));
+//   });
+//   if (!started) log(started.message());    // bad option: the callback will not run
+//
+// Contract:
+//  1. Create, use and destroy it on the thread that runs the loop. Leases it hands out may be
+//     destroyed, and their blocking extend()/release() called, from other threads.
+//  2. A call that returns an error never runs its callback. A call that succeeds runs its
+//     callback exactly once, later, on the loop thread (never inside the call itself).
+//  3. The client's handles do not keep uv_run alive on their own: the loop stays alive while
+//     an operation is in flight and while the client is closing.
+//  4. Destroying the client lets the operations in flight finish and run their callbacks;
+//     afterwards it closes its handles. Keep running the loop until uv_run returns.
+//  5. SIGPIPE is blocked on the loop thread while the client writes to a socket, and any
+//     SIGPIPE that write raised is consumed, so a broken connection never kills the process.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include <uv.h>
+
+#include "redlock/export.hpp"
+#include "redlock/lease.hpp"
+#include "redlock/options.hpp"
+#include "redlock/result.hpp"
+
+namespace redlock {
+
+namespace detail {
+class session;
+}
+
+class REDLOCK_API async_client {
+ public:
+  using acquire_callback = std::function<void(result<lease>)>;
+  using done_callback = std::function<void(result<void>)>;
+
+  // Checks the options (invalid_option / invalid_endpoint name the bad value) and begins
+  // connecting on `loop`.
+  static result<async_client> create(uv_loop_t* loop, client_options options);
+
+  async_client(async_client&&) noexcept;
+  async_client& operator=(async_client&&) noexcept;
+  ~async_client();
+
+  // As client::acquire; the outcome goes to `done`.
+  result<void> acquire(std::string_view resource, const acquire_options& options,
+                       acquire_callback done);
+  // As lease::extend; `held` may be moved or destroyed before `done` runs.
+  result<void> extend(lease& held, std::chrono::milliseconds ttl, done_callback done);
+  // As lease::release; the lease is empty when this returns.
+  result<void> release(lease held, done_callback done);
+
+ private:
+  explicit async_client(std::shared_ptr<detail::session> session) noexcept;
+  std::shared_ptr<detail::session> session_;
+};
+
+}  // namespace redlock

@@ -1,0 +1,59 @@
+// client: the blocking, thread-safe Redlock client. It owns one background thread that runs
+// its event loop and one connection per node.
+//
+//   auto locks = redlock::client::create({.endpoints = {"redis://127.0.0.1:7001",
+//                                                       "redis://127.0.0.1:7002",
+//                                                       "redis://127.0.0.1:7003"}});
+//   if (!locks) die(locks.message());
+//   redlock::result<redlock::lease> l = locks->acquire("orders:42", {.ttl = 10s, .wait = 2s});
+//
+// Contract:
+//  1. Every method may be called from any number of threads at once.
+//  2. acquire blocks the calling thread until the lock is granted or refused; with a wait
+//     budget it retries (retry_delay + jitter) until the budget is spent.
+//  3. Connections are made in the background from create() on; a node that is down fails
+//     each request at once and is reconnected with exponential backoff.
+//  4. The destructor lets requests already sent (for example the releases of destroyed
+//     leases) finish, at most about one node_timeout, then closes the connections and joins
+//     the thread. Leases that outlive their client can no longer release; their keys expire
+//     after their ttl.
+//  5. SIGPIPE is blocked on the client's own thread, so a broken connection never kills the
+//     process.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "redlock/export.hpp"
+#include "redlock/lease.hpp"
+#include "redlock/options.hpp"
+#include "redlock/result.hpp"
+
+namespace redlock {
+
+namespace detail {
+class session;
+}
+
+class REDLOCK_API client {
+ public:
+  // Checks the options (invalid_option / invalid_endpoint name the bad value), starts the
+  // loop thread and begins connecting. It does not wait for the connections.
+  static result<client> create(client_options options);
+
+  client(client&&) noexcept;
+  client& operator=(client&&) noexcept;
+  ~client();
+
+  // Takes `resource` on a majority of the nodes. Errors: held_elsewhere, no_quorum,
+  // validity_spent (each after the wait budget is spent; the tally is the last round's),
+  // invalid_option, client_closed, would_deadlock.
+  result<lease> acquire(std::string_view resource, const acquire_options& options = {});
+
+ private:
+  struct running;
+  explicit client(std::unique_ptr<running> run) noexcept;
+  std::unique_ptr<running> run_;
+};
+
+}  // namespace redlock

@@ -1,0 +1,76 @@
+// lease: one lock held on a majority of the nodes, until valid_until().
+//
+//   redlock::result<redlock::lease> r = locks.acquire("orders:42", {.ttl = 10s});
+//   if (r) {
+//     do_work_until(r->valid_until());
+//     r->extend(10s);   // keep it longer, only while still held by a majority
+//   }                   // ~lease releases it on every node, without blocking
+//
+// Contract:
+//  1. Move-only. A moved-from or released lease is empty: operator bool is false and
+//     extend/release return errc::empty_lease.
+//  2. valid_until() is the monotonic deadline the engine computed (ttl - elapsed - drift
+//     from the start of the round that granted or last extended it). Past it, another owner
+//     may hold the lock: stop the protected work before then.
+//  3. extend() and release() block the calling thread for one round (at most about one
+//     node_timeout). Calling them on the thread that runs the client's loop returns
+//     errc::would_deadlock; on an async_client's loop use async_client::extend/release.
+//  4. The destructor (and move-assignment over a held lease) sends the release and returns
+//     at once; it never throws or blocks. If the client is already gone, nothing is sent and
+//     the keys expire after their ttl.
+//  5. One lease object must not be used by two threads at once (like any standard type);
+//     different leases may.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "redlock/export.hpp"
+#include "redlock/result.hpp"
+
+namespace redlock {
+
+namespace detail {
+struct lease_state;
+struct lease_access;
+}  // namespace detail
+
+class REDLOCK_API lease {
+ public:
+  lease() noexcept = default;
+  lease(lease&& other) noexcept = default;
+  lease& operator=(lease&& other) noexcept;
+  ~lease();
+
+  // True while the lease holds a lock (not released, not moved from). It does not look at
+  // the clock: check remaining() for that.
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+
+  // The resource name given to acquire (the Redis key is the client's key_prefix + this).
+  const std::string& resource() const noexcept;
+  // The random 128-bit token (32 hex digits) stored as the key's value on every node.
+  const std::string& token() const noexcept;
+  std::chrono::steady_clock::time_point valid_until() const noexcept;
+  // Time left until valid_until(), never negative; zero for an empty lease.
+  std::chrono::steady_clock::duration remaining() const noexcept;
+
+  // Sets the key's ttl to `ttl` on every node that still holds our token. Succeeds only if
+  // a majority did so before the current validity ran out; then valid_until() moves. Never
+  // re-creates a key that is gone. Errors: lock_lost (stop the work), no_quorum (the lease
+  // keeps its current validity), validity_spent, invalid_option, empty_lease, client_closed.
+  result<void> extend(std::chrono::milliseconds ttl);
+
+  // Deletes our key on every node (compare-and-delete, so never another owner's key), and
+  // empties the lease. Succeeds when a majority confirmed our key is gone; the tally says on
+  // how many nodes it was deleted. Releasing an expired lock is not an error.
+  result<void> release();
+
+ private:
+  friend struct detail::lease_access;
+  explicit lease(std::shared_ptr<detail::lease_state> state) noexcept : state_(std::move(state)) {}
+
+  std::shared_ptr<detail::lease_state> state_;
+};
+
+}  // namespace redlock

@@ -1,0 +1,58 @@
+// Options of a client and of one acquire call. Every value is checked when it is used
+// (client::create, async_client::create, acquire); a bad one is refused with
+// errc::invalid_option and a message naming the option.
+//
+//   redlock::client_options o;
+//   o.endpoints = {"redis://10.0.0.1:6379", "redis://10.0.0.2:6379", "redis://10.0.0.3:6379"};
+//   o.node_timeout = 20ms;
+//   auto locks = redlock::client::create(o);
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace redlock {
+
+struct client_options {
+  // One URL per independent Redis master (not replicas of each other):
+  //   redis://[user[:password]@]host[:port][/db]    host: name, IPv4 or [IPv6]; port 6379
+  //   unix:///path/to.sock[?db=N&user=U&password=P]
+  // Percent-escapes (%40 for '@') are decoded in user and password. At least one; no two may
+  // name the same server (same host and port, or same socket path).
+  std::vector<std::string> endpoints;
+
+  // Deadline of each request to a node. Keep it small against the ttl (a few ms to tens of
+  // ms): a node slower than this counts as failed and its connection is recycled.
+  std::chrono::milliseconds node_timeout{50};
+  // Deadline of a (re)connect: resolve, TCP connect, AUTH, SELECT and a PING.
+  std::chrono::milliseconds connect_timeout{1000};
+  // Reconnect backoff after a connection fails: doubles from min to max, with full jitter.
+  std::chrono::milliseconds reconnect_min{20};
+  std::chrono::milliseconds reconnect_max{1000};
+
+  // Clock drift allowance, as a fraction of the ttl, in [0, 0.5). Validity of a lock is
+  // ttl - elapsed - (ttl * drift_factor + 2 ms).
+  double drift_factor = 0.01;
+
+  // Pause between acquire attempts while the caller's wait budget lasts:
+  // retry_delay + uniform(0, retry_jitter).
+  std::chrono::milliseconds retry_delay{50};
+  std::chrono::milliseconds retry_jitter{50};
+
+  // The Redis key of resource R is key_prefix + R.
+  std::string key_prefix = "redlock:";
+};
+
+struct acquire_options {
+  // How long the lock lives on each node. Must be > 0, at most 1 year, and larger than the
+  // client's node_timeout.
+  std::chrono::milliseconds ttl{10'000};
+  // How long to keep retrying while the lock is busy or the nodes fail; 0 = one attempt.
+  std::chrono::milliseconds wait{0};
+  // Upper bound on the number of attempts within the wait budget (>= 1).
+  int max_attempts = 1'000'000;
+};
+
+}  // namespace redlock

@@ -1,0 +1,61 @@
+#include "redlock/client.hpp"
+
+#include <uv.h>
+
+#include <thread>
+
+#include "blocking.hpp"
+#include "loop.hpp"
+#include "session.hpp"
+
+namespace redlock {
+
+// The client's own loop and the thread that runs it.
+struct client::running {
+  uv_loop_t loop;
+  std::shared_ptr<detail::session> session;
+  std::thread thread;
+
+  ~running() {
+    if (thread.joinable()) {
+      // Closing runs on the loop; uv_run returns once every handle is closed.
+      session->post([s = session] { s->close(nullptr); });
+      thread.join();
+    }
+    uv_loop_close(&loop);
+  }
+};
+
+result<client> client::create(client_options options) {
+  auto run = std::make_unique<running>();
+  if (int rc = uv_loop_init(&run->loop); rc != 0) {
+    return {errc::client_closed, std::string("cannot create the client's event loop: ") + uv_strerror(rc)};
+  }
+  auto made = detail::session::create(&run->loop, std::move(options), detail::session::loop_mode::own_thread);
+  if (!made) return {made.error(), made.message()};
+  run->session = std::move(*made);
+  auto* raw = run.get();
+  run->thread = std::thread([raw] {
+    detail::block_sigpipe_on_this_thread();
+    raw->session->start();
+    uv_run(&raw->loop, UV_RUN_DEFAULT);
+  });
+  run->session->set_loop_thread(run->thread.get_id());
+  return client(std::move(run));
+}
+
+client::client(std::unique_ptr<running> run) noexcept : run_(std::move(run)) {}
+client::client(client&&) noexcept = default;
+client& client::operator=(client&&) noexcept = default;
+client::~client() = default;
+
+result<lease> client::acquire(std::string_view resource, const acquire_options& options) {
+  if (!run_) return {errc::client_closed, "acquire on a moved-from client"};
+  auto& s = *run_->session;
+  std::string name(resource);
+  return detail::run_blocking<lease>(s, "client::acquire", [&](auto done) {
+    return s.acquire(name, options, std::move(done));
+  });
+}
+
+}  // namespace redlock

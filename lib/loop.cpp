@@ -1,0 +1,189 @@
+#include "loop.hpp"
+
+#include <pthread.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace redlock::detail {
+
+// ---- loop_services ------------------------------------------------------------------------
+
+loop_services::loop_services(uv_loop_t* loop, const clock& clock) : loop_(loop), clock_(clock) {
+  uv_idle_init(loop_, &idle_);
+  uv_timer_init(loop_, &timer_);
+  idle_.data = this;
+  timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+}
+
+// Deferred calls run from an idle handle: once per loop iteration, after I/O, so a call that
+// defers again waits for the next iteration instead of starving the sockets.
+void loop_services::defer(std::function<void()> fn) {
+  if (closing_) return;
+  if (deferred_.empty()) uv_idle_start(&idle_, on_idle);
+  deferred_.push_back(std::move(fn));
+}
+
+void loop_services::on_idle(uv_idle_t* handle) {
+  auto* self = static_cast<loop_services*>(handle->data);
+  auto batch = std::move(self->deferred_);
+  self->deferred_.clear();
+  uv_idle_stop(handle);
+  for (auto& fn : batch) fn();
+}
+
+scheduler::timer_id loop_services::schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
+  timer_id id = next_id_++;
+  steady::time_point due = clock_.now() + std::chrono::duration_cast<steady::duration>(delay);
+  delayed_.emplace(std::make_pair(due, id), std::move(fn));
+  due_.emplace(id, due);
+  arm_timer();
+  return id;
+}
+
+bool loop_services::cancel(timer_id id) {
+  auto it = due_.find(id);
+  if (it == due_.end()) return false;
+  delayed_.erase({it->second, id});
+  due_.erase(it);
+  return true;
+}
+
+void loop_services::arm_timer() {
+  if (delayed_.empty() || closing_) return;
+  auto wait = delayed_.begin()->first.first - clock_.now();
+  // libuv timers count whole milliseconds: round up, so a call never runs early.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+  uv_timer_start(&timer_, on_timer, ms > 0 ? static_cast<std::uint64_t>(ms) : 0, 0);
+}
+
+void loop_services::on_timer(uv_timer_t* handle) {
+  auto* self = static_cast<loop_services*>(handle->data);
+  steady::time_point now = self->clock_.now();
+  while (!self->delayed_.empty() && self->delayed_.begin()->first.first <= now) {
+    auto node = self->delayed_.extract(self->delayed_.begin());
+    self->due_.erase(node.key().second);
+    node.mapped()();
+  }
+  self->arm_timer();
+}
+
+void loop_services::close(std::function<void()> closed) {
+  closing_ = true;
+  on_closed_ = std::move(closed);
+  deferred_.clear();
+  delayed_.clear();
+  due_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
+}
+
+void loop_services::on_close(uv_handle_t* handle) {
+  auto* self = static_cast<loop_services*>(handle->data);
+  if (--self->open_handles_ == 0 && self->on_closed_) {
+    auto closed = std::move(self->on_closed_);
+    closed();
+  }
+}
+
+// ---- bridge -------------------------------------------------------------------------------
+
+bridge::bridge(uv_loop_t* loop) {
+  uv_async_init(loop, &async_, on_wake);
+  async_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+}
+
+bool bridge::post(std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) return false;
+  bool wake = tasks_.empty();
+  tasks_.push_back(std::move(task));
+  // Under the mutex, so close() cannot close the handle between the check and the send.
+  if (wake) uv_async_send(&async_);
+  return true;
+}
+
+void bridge::keep_loop_alive(bool alive) {
+  auto* handle = reinterpret_cast<uv_handle_t*>(&async_);
+  if (alive) {
+    uv_ref(handle);
+  } else {
+    uv_unref(handle);
+  }
+}
+
+void bridge::on_wake(uv_async_t* handle) { static_cast<bridge*>(handle->data)->run_queued(); }
+
+void bridge::run_queued() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    batch.swap(tasks_);
+  }
+  for (auto& task : batch) task();
+}
+
+void bridge::close(std::function<void()> closed) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+  }
+  // Tasks posted before the close still run: a thread may be blocked waiting for one.
+  run_queued();
+  on_closed_ = std::move(closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* handle) {
+    auto* self = static_cast<bridge*>(handle->data);
+    auto on_closed = std::move(self->on_closed_);
+    if (on_closed) on_closed();
+  });
+}
+
+// ---- SIGPIPE ------------------------------------------------------------------------------
+
+namespace {
+thread_local bool sigpipe_blocked_for_good = false;
+
+sigset_t sigpipe_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  return set;
+}
+}  // namespace
+
+void block_sigpipe_on_this_thread() {
+  sigset_t set = sigpipe_set();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  sigpipe_blocked_for_good = true;
+}
+
+sigpipe_guard::sigpipe_guard() {
+  if (sigpipe_blocked_for_good) return;
+  active_ = true;
+  sigset_t set = sigpipe_set();
+  pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
+  sigset_t pending;
+  sigpending(&pending);
+  was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+}
+
+sigpipe_guard::~sigpipe_guard() {
+  if (!active_) return;
+  if (!was_pending_) {
+    // Consume the SIGPIPE our write raised, if any, before unblocking.
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE) == 1) {
+      sigset_t set = sigpipe_set();
+      timespec zero{0, 0};
+      while (sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+}  // namespace redlock::detail

@@ -1,0 +1,104 @@
+// libuv plumbing shared by the clients: deferred and delayed calls on the loop thread, the
+// thread-safe way in from other threads, and the SIGPIPE guard.
+//
+// Handles are unreferenced, so they never keep uv_run alive by themselves; the bridge is
+// referenced while the engine has work in flight (see keep_loop_alive).
+#pragma once
+
+#include <uv.h>
+
+#include <csignal>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "clock.hpp"
+#include "node_link.hpp"
+
+namespace redlock::detail {
+
+// The scheduler of one session, on its loop.
+class loop_services final : public scheduler {
+ public:
+  loop_services(uv_loop_t* loop, const clock& clock);
+  loop_services(const loop_services&) = delete;
+  loop_services& operator=(const loop_services&) = delete;
+  // close() must have completed.
+  ~loop_services() override = default;
+
+  void defer(std::function<void()> fn) override;
+  timer_id schedule(std::chrono::nanoseconds delay, std::function<void()> fn) override;
+  bool cancel(timer_id id) override;
+
+  // Drops pending work and closes the handles; `closed` runs once both are closed.
+  void close(std::function<void()> closed);
+
+  uv_loop_t* loop() const { return loop_; }
+
+ private:
+  static void on_idle(uv_idle_t* handle);
+  static void on_timer(uv_timer_t* handle);
+  static void on_close(uv_handle_t* handle);
+  void arm_timer();
+
+  uv_loop_t* loop_;
+  const clock& clock_;
+  uv_idle_t idle_;
+  uv_timer_t timer_;
+  std::vector<std::function<void()>> deferred_;
+  timer_id next_id_ = 1;
+  std::map<std::pair<steady::time_point, timer_id>, std::function<void()>> delayed_;
+  std::unordered_map<timer_id, steady::time_point> due_;
+  int open_handles_ = 2;
+  bool closing_ = false;
+  std::function<void()> on_closed_;
+};
+
+// The way into a loop from any thread: post() queues a task and wakes the loop.
+class bridge {
+ public:
+  explicit bridge(uv_loop_t* loop);
+  bridge(const bridge&) = delete;
+  bridge& operator=(const bridge&) = delete;
+
+  // Any thread. Returns false (and drops the task) once close() has begun.
+  bool post(std::function<void()> task);
+  // Loop thread: whether this handle keeps uv_run alive.
+  void keep_loop_alive(bool alive);
+  // Loop thread: refuses new tasks, runs the ones already queued, closes the handle and then
+  // runs `closed`.
+  void close(std::function<void()> closed);
+
+ private:
+  static void on_wake(uv_async_t* handle);
+  void run_queued();
+
+  uv_async_t async_;
+  std::mutex mutex_;
+  bool closed_ = false;  // guarded by mutex_
+  std::vector<std::function<void()>> tasks_;  // guarded by mutex_
+  std::function<void()> on_closed_;
+};
+
+// Keeps a write to a broken socket from killing the process with SIGPIPE: blocks SIGPIPE on
+// this thread for the guard's lifetime and consumes any SIGPIPE raised meanwhile. A no-op on
+// threads that block SIGPIPE for good (block_sigpipe_on_this_thread).
+class sigpipe_guard {
+ public:
+  sigpipe_guard();
+  ~sigpipe_guard();
+  sigpipe_guard(const sigpipe_guard&) = delete;
+  sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+
+ private:
+  bool active_ = false;
+  bool was_pending_ = false;
+  sigset_t old_mask_;
+};
+
+// For the client's own loop thread.
+void block_sigpipe_on_this_thread();
+
+}  // namespace redlock::detail

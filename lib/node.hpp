@@ -1,0 +1,130 @@
+// node: the one connection to one Redis master (hiredis 0.14 async on our own libuv glue).
+//
+// Lifecycle: connecting (resolve, TCP connect, AUTH, SELECT, PING) -> ready -> down (backoff
+// timer) -> connecting ... until close(). Every request has a deadline (node_timeout); when it
+// passes, the connection is recycled (freed, never "disconnected", which would wait for
+// replies that a paused node never sends) and every request on it fails. While the node is
+// down a request fails at once; while it is connecting a request waits (up to its deadline)
+// and is sent once the handshake is done.
+//
+// Loop thread only. Answers never run inside send().
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "clock.hpp"
+#include "endpoint.hpp"
+#include "node_link.hpp"
+
+struct redisAsyncContext;
+
+namespace redlock::detail {
+
+struct node_config {
+  endpoint where;
+  std::chrono::milliseconds node_timeout{50};
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds reconnect_min{20};
+  std::chrono::milliseconds reconnect_max{1000};
+  std::uint64_t seed = 0;  // of the backoff-jitter PRNG
+};
+
+enum class node_state { connecting, ready, down, closed };
+
+class node final : public node_link {
+ public:
+  node(uv_loop_t* loop, scheduler& services, const clock& clock, node_config config);
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+  // close() must have completed.
+  ~node() override;
+
+  // Starts the first connection attempt.
+  void start();
+  void send(std::shared_ptr<const command> cmd, answer_callback done) override;
+  void on_ready(std::function<void()> ready) override { ready_listener_ = std::move(ready); }
+  const std::string& name() const override { return name_; }
+
+  // Fails what is pending, frees the connection and closes the handles; `closed` runs once
+  // everything is closed.
+  void close(std::function<void()> closed);
+
+  node_state state() const { return state_; }
+  // Why the last connection attempt failed or the connection was dropped, in the system's
+  // or server's words; empty while nothing went wrong.
+  const std::string& last_error() const { return last_error_; }
+  std::uint64_t reconnects() const { return reconnects_; }
+
+ private:
+  struct pending;
+  struct glue;
+  struct resolve_request;
+  enum class step { user, auth, select, ping };
+
+  void connect();
+  void resolve();
+  void open(const std::string& address);
+  void attempt_failed(std::error_code code, std::string detail);
+  void handshake_reply(step s, const struct reply& value);
+  void become_ready();
+  void drop(std::error_code code, std::string detail);
+  void context_gone(std::string hiredis_error);
+  void schedule_reconnect();
+  void issue(pending p);
+  bool issue_wire(const std::string& wire);
+  void fail_soon(answer_callback done, std::error_code code, std::string detail, bool maybe_ran);
+  void fail_backlog(std::error_code code, const std::string& detail);
+  void arm_deadline();
+  void rearm_deadline();
+  void on_deadline();
+  void handle_closed();
+
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_connect(const redisAsyncContext* ac, int status);
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
+
+  uv_loop_t* loop_;
+  scheduler& services_;
+  const clock& clock_;
+  node_config config_;
+  std::string name_;
+  std::mt19937_64 rng_;
+
+  node_state state_ = node_state::down;
+  redisAsyncContext* ac_ = nullptr;
+  // Set once hiredis began freeing the context (first reply without data): nothing more may
+  // be sent on it.
+  bool context_dying_ = false;
+  // The reason for a drop we started, given to the requests it fails.
+  std::error_code drop_error_;
+  std::string drop_detail_;
+
+  std::deque<pending> inflight_;  // written to hiredis, in reply order
+  std::deque<pending> backlog_;   // waiting for the handshake
+  steady::time_point connect_deadline_;
+  resolve_request* resolving_ = nullptr;
+
+  uv_timer_t deadline_timer_;
+  bool deadline_armed_ = false;
+  uv_timer_t backoff_timer_;
+  unsigned consecutive_failures_ = 0;
+  bool connected_once_ = false;
+  std::uint64_t reconnects_ = 0;
+  std::error_code last_error_code_ = make_error_code(errc::node_down);
+  std::string last_error_;
+  std::function<void()> ready_listener_;
+
+  bool closing_ = false;
+  int open_handles_ = 2;
+  std::function<void()> on_closed_;
+};
+
+}  // namespace redlock::detail

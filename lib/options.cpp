@@ -1,0 +1,99 @@
+#include "options.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+
+namespace redlock::detail {
+namespace {
+
+std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+result<void> bad(std::string_view option, const std::string& expected) {
+  return {errc::invalid_option, "invalid option " + std::string(option) + ": " + expected};
+}
+
+// Every duration option is at most a year, so no deadline arithmetic can overflow.
+result<void> in_range(std::string_view option, std::chrono::milliseconds value, bool zero_ok) {
+  if (value.count() < (zero_ok ? 0 : 1)) {
+    return bad(option, std::string(zero_ok ? "must be >= 0 ms" : "must be > 0 ms") + " (got " +
+                           ms(value) + ")");
+  }
+  if (value > max_ttl) return bad(option, "must be at most one year (got " + ms(value) + ")");
+  return {};
+}
+
+result<void> positive(std::string_view option, std::chrono::milliseconds value) {
+  return in_range(option, value, false);
+}
+
+result<void> not_negative(std::string_view option, std::chrono::milliseconds value) {
+  return in_range(option, value, true);
+}
+
+}  // namespace
+
+result<checked_options> check_client_options(client_options options) {
+  auto fail = [](const result<void>& r) { return result<checked_options>(r.error(), r.message()); };
+  if (options.endpoints.empty()) {
+    return fail(bad("endpoints", "at least one endpoint is required"));
+  }
+  checked_options out;
+  std::unordered_map<std::string, std::size_t> seen;  // identity -> index
+  for (std::size_t i = 0; i < options.endpoints.size(); ++i) {
+    result<endpoint> e = parse_endpoint(options.endpoints[i]);
+    if (!e) return {e.error(), e.message()};
+    auto [it, fresh] = seen.emplace(e->identity(), i);
+    if (!fresh) {
+      return {errc::invalid_endpoint,
+              "invalid endpoint '" + e->display() + "': names the same server as endpoint #" +
+                  std::to_string(it->second + 1) + " '" + out.endpoints[it->second].display() +
+                  "' (Redlock needs independent masters)"};
+    }
+    out.endpoints.push_back(std::move(*e));
+  }
+  for (auto r : {positive("node_timeout", options.node_timeout),
+                 positive("connect_timeout", options.connect_timeout),
+                 positive("reconnect_min", options.reconnect_min),
+                 positive("reconnect_max", options.reconnect_max),
+                 not_negative("retry_delay", options.retry_delay),
+                 not_negative("retry_jitter", options.retry_jitter)}) {
+    if (!r) return fail(r);
+  }
+  if (options.reconnect_max < options.reconnect_min) {
+    return fail(bad("reconnect_max", "must be >= reconnect_min (" + ms(options.reconnect_min) +
+                                         ") (got " + ms(options.reconnect_max) + ")"));
+  }
+  if (!(options.drift_factor >= 0.0 && options.drift_factor < 0.5)) {  // also rejects NaN
+    std::ostringstream got;
+    got << options.drift_factor;
+    return fail(bad("drift_factor", "must be in [0, 0.5) (got " + got.str() + ")"));
+  }
+  out.options = std::move(options);
+  return out;
+}
+
+result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& client) {
+  if (auto r = positive("ttl", ttl); !r) return r;
+  if (ttl <= client.node_timeout) {
+    return bad("ttl", "must be larger than node_timeout (" + ms(client.node_timeout) + ") (got " +
+                          ms(ttl) + ")");
+  }
+  return {};
+}
+
+result<void> check_acquire(std::string_view resource, const acquire_options& acquire,
+                           const client_options& client) {
+  if (resource.empty()) return bad("resource", "must not be empty");
+  if (auto r = check_ttl(acquire.ttl, client); !r) return r;
+  if (acquire.wait.count() < 0) {  // any larger wait is fine: "forever" saturates
+    return bad("wait", "must be >= 0 ms (got " + ms(acquire.wait) + ")");
+  }
+  if (acquire.max_attempts < 1) {
+    return bad("max_attempts", "must be >= 1 (got " + std::to_string(acquire.max_attempts) + ")");
+  }
+  return {};
+}
+
+}  // namespace redlock::detail

@@ -1,0 +1,29 @@
+// Checks of client_options and acquire arguments. Each failure names the option, the value
+// and what was expected, e.g. "invalid option node_timeout: must be > 0 ms (got 0 ms)".
+#pragma once
+
+#include <chrono>
+#include <string_view>
+#include <vector>
+
+#include "endpoint.hpp"
+#include "redlock/options.hpp"
+#include "redlock/result.hpp"
+
+namespace redlock::detail {
+
+struct checked_options {
+  client_options options;
+  std::vector<endpoint> endpoints;  // parsed, in the given order
+};
+
+// The longest ttl accepted: one year keeps every deadline far from overflowing.
+constexpr std::chrono::milliseconds max_ttl = std::chrono::hours(24 * 365);
+
+result<checked_options> check_client_options(client_options options);
+result<void> check_acquire(std::string_view resource, const acquire_options& acquire,
+                           const client_options& client);
+// The ttl of acquire or extend.
+result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& client);
+
+}  // namespace redlock::detail

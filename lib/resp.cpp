@@ -1,0 +1,78 @@
+#include "resp.hpp"
+
+#include <hiredis/hiredis.h>
+
+namespace redlock::detail {
+
+std::string encode_command(std::initializer_list<std::string_view> args) {
+  std::size_t size = 16;
+  for (std::string_view a : args) size += a.size() + 16;
+  std::string out;
+  out.reserve(size);
+  out += '*';
+  out += std::to_string(args.size());
+  out += "\r\n";
+  for (std::string_view a : args) {
+    out += '$';
+    out += std::to_string(a.size());
+    out += "\r\n";
+    out.append(a.data(), a.size());
+    out += "\r\n";
+  }
+  return out;
+}
+
+std::string reply::describe() const {
+  switch (kind) {
+    case type::status:
+    case type::error:
+    case type::string:
+      return text;
+    case type::integer:
+      return std::to_string(integer);
+    case type::nil:
+      return "(nil)";
+    case type::array: {
+      std::string out = "[";
+      for (std::size_t i = 0; i < elements.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += elements[i].describe();
+      }
+      return out + "]";
+    }
+  }
+  return {};
+}
+
+reply decode_reply(const redisReply* r) {
+  reply out;
+  if (r == nullptr) return out;
+  switch (r->type) {
+    case REDIS_REPLY_STATUS:
+      out.kind = reply::type::status;
+      out.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.kind = reply::type::error;
+      out.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STRING:
+      out.kind = reply::type::string;
+      out.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.kind = reply::type::integer;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.kind = reply::type::array;
+      out.elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(decode_reply(r->element[i]));
+      break;
+    default:  // REDIS_REPLY_NIL
+      break;
+  }
+  return out;
+}
+
+}  // namespace redlock::detail

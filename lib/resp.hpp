@@ -1,0 +1,44 @@
+// RESP (the Redis protocol) on our side: commands encoded once and shared by every node of a
+// round, and replies decoded into value types inside the hiredis callback (a redisReply dies
+// when its callback returns).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisReply;
+
+namespace redlock::detail {
+
+// One command, encoded once and sent to every node of a round.
+struct command {
+  std::string wire;  // RESP bytes
+  // For EVALSHA: the same call as EVAL, sent instead when a node answers NOSCRIPT (its script
+  // cache is empty after a restart or SCRIPT FLUSH). Empty for other commands.
+  std::string eval_wire;
+};
+
+// Encodes a command as a RESP array of bulk strings; arguments are binary-safe.
+std::string encode_command(std::initializer_list<std::string_view> args);
+
+// A decoded reply.
+struct reply {
+  enum class type { status, error, integer, nil, string, array };
+  type kind = type::nil;
+  std::string text;           // status, error and string replies
+  long long integer = 0;      // integer replies
+  std::vector<reply> elements;  // array replies
+
+  bool is_status(std::string_view s) const { return kind == type::status && text == s; }
+  bool is_error() const { return kind == type::error; }
+  // The reply as one line for messages: errors and statuses verbatim, "(nil)", integers...
+  std::string describe() const;
+};
+
+// Copies a hiredis reply into a value; a null pointer (no reply) decodes as nil.
+reply decode_reply(const redisReply* r);
+
+}  // namespace redlock::detail

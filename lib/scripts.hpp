@@ -1,0 +1,18 @@
+// The Lua scripts of lib/scripts/, embedded at build time with their SHA-1 (computed by
+// CMake) for EVALSHA.
+#pragma once
+
+#include <string_view>
+
+namespace redlock::detail {
+
+struct script {
+  std::string_view name;
+  std::string_view source;
+  std::string_view sha1;  // 40 lowercase hex digits
+};
+
+extern const script release_script;
+extern const script extend_script;
+
+}  // namespace redlock::detail

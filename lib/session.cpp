@@ -1,0 +1,130 @@
+#include "session.hpp"
+
+#include "token.hpp"
+
+namespace redlock::detail {
+
+result<std::shared_ptr<session>> session::create(uv_loop_t* loop, client_options options,
+                                                 loop_mode mode) {
+  if (loop == nullptr) return {errc::invalid_option, "invalid option loop: must not be null"};
+  result<checked_options> checked = check_client_options(std::move(options));
+  if (!checked) return {checked.error(), checked.message()};
+  return std::make_shared<session>(loop, std::move(*checked), mode);
+}
+
+session::session(uv_loop_t* loop, checked_options checked, loop_mode mode)
+    : options_(std::move(checked.options)),
+      mode_(mode),
+      // The caller's loop runs on the creating thread; the client sets its own thread's id.
+      loop_thread_(mode == loop_mode::caller_loop ? std::this_thread::get_id() : std::thread::id()),
+      services_(loop, clock_),
+      bridge_(loop) {
+  std::vector<node_link*> links;
+  for (auto& where : checked.endpoints) {
+    node_config config;
+    config.where = std::move(where);
+    config.node_timeout = options_.node_timeout;
+    config.connect_timeout = options_.connect_timeout;
+    config.reconnect_min = options_.reconnect_min;
+    config.reconnect_max = options_.reconnect_max;
+    config.seed = random_seed();
+    nodes_.push_back(std::make_unique<node>(loop, services_, clock_, std::move(config)));
+    links.push_back(nodes_.back().get());
+  }
+  engine_config config;
+  config.drift_factor = options_.drift_factor;
+  config.retry_delay = options_.retry_delay;
+  config.retry_jitter = options_.retry_jitter;
+  config.key_prefix = options_.key_prefix;
+  config.seed = random_seed();
+  engine_ = std::make_unique<engine>(std::move(config), std::move(links), clock_, services_);
+  // The client's own loop must run for as long as the session is open; the caller's loop is
+  // kept alive only while there is work in flight (or the session is closing).
+  bridge_.keep_loop_alive(mode_ == loop_mode::own_thread);
+  engine_->on_activity([this](bool busy) {
+    if (mode_ == loop_mode::caller_loop && !closing_) bridge_.keep_loop_alive(busy);
+    if (!busy && closing_ && !closing_handles_) services_.defer([this] { close_handles(); });
+  });
+}
+
+session::~session() = default;
+
+void session::start() {
+  for (auto& n : nodes_) n->start();
+}
+
+result<void> session::refuse_if_closing(std::string_view what) const {
+  if (!closing_) return {};
+  return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};
+}
+
+result<void> session::acquire(std::string_view resource, const acquire_options& options,
+                              lease_callback done) {
+  if (auto r = refuse_if_closing("acquire"); !r) return r;
+  if (auto r = check_acquire(resource, options, options_); !r) return r;
+  engine_->acquire(std::string(resource), options,
+                   [self = shared_from_this(), done = std::move(done)](
+                       result<std::shared_ptr<lock_record>> granted) {
+                     if (!granted) {
+                       done({granted.error(), granted.message(), granted.tally()});
+                       return;
+                     }
+                     auto state = std::make_shared<lease_state>();
+                     state->owner = self;
+                     state->lock = std::move(*granted);
+                     done(result<lease>(lease_access::make(std::move(state)), granted.tally()));
+                   });
+  return {};
+}
+
+result<void> session::extend(const std::shared_ptr<lease_state>& held, std::chrono::milliseconds ttl,
+                             engine::done_callback done) {
+  if (auto r = refuse_if_closing("extend"); !r) return r;
+  if (auto r = check_ttl(ttl, options_); !r) return r;
+  engine_->extend(held->lock, ttl, std::move(done));
+  return {};
+}
+
+result<void> session::release(const std::shared_ptr<lease_state>& held, engine::done_callback done) {
+  if (auto r = refuse_if_closing("release"); !r) return r;
+  engine_->release(held->lock, std::move(done));
+  return {};
+}
+
+// ---- closing ------------------------------------------------------------------------------
+//
+// 1. close(): refuse new work, stop retry waits, keep the loop alive.
+// 2. Once the engine is idle (every request answered or timed out): close the bridge (tasks
+//    already posted still run and are refused), then the nodes.
+// 3. Once the nodes are closed: the scheduler's handles; then `closed` runs.
+
+void session::close(std::function<void()> closed) {
+  if (closing_) return;
+  closing_ = true;
+  on_closed_ = std::move(closed);
+  keep_alive_ = shared_from_this();
+  bridge_.keep_loop_alive(true);
+  engine_->shutdown();
+  if (engine_->in_flight() == 0) services_.defer([this] { close_handles(); });
+}
+
+void session::close_handles() {
+  if (closing_handles_) return;
+  closing_handles_ = true;
+  open_parts_ = 1 + static_cast<int>(nodes_.size());
+  bridge_.close([this] { handle_closed(); });
+  for (auto& n : nodes_) n->close([this] { handle_closed(); });
+}
+
+void session::handle_closed() {
+  if (--open_parts_ > 0) return;
+  // Directly, not deferred: nothing else keeps the caller's loop alive now. What the nodes
+  // still had deferred belongs to the engine's own clean-ups (no caller waits for it).
+  services_.close([this] {
+    auto closed = std::move(on_closed_);
+    auto self = std::move(keep_alive_);
+    if (closed) closed();
+  });
+}
+
+}  // namespace redlock::detail

@@ -1,0 +1,100 @@
+// session: what client and async_client share. It owns, on one libuv loop, the node
+// connections, the quorum engine, the scheduler and the bridge for other threads.
+//
+// Threads: post(), on_loop_thread(), options() and clock() may be called from any thread;
+// everything else on the loop thread only.
+// Lifetime: held by its client and by every lease it granted. close() keeps it alive until
+// every handle is closed; afterwards post() refuses work and leases can no longer release.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "clock.hpp"
+#include "engine.hpp"
+#include "loop.hpp"
+#include "node.hpp"
+#include "options.hpp"
+#include "redlock/lease.hpp"
+
+namespace redlock::detail {
+
+class session;
+
+// What a lease holds.
+struct lease_state {
+  std::shared_ptr<session> owner;
+  std::shared_ptr<lock_record> lock;
+};
+
+// The lease's private constructor and state, for the library.
+struct lease_access {
+  static lease make(std::shared_ptr<lease_state> state) { return lease(std::move(state)); }
+  static std::shared_ptr<lease_state> take(lease& l) { return std::move(l.state_); }
+  static const std::shared_ptr<lease_state>& peek(const lease& l) { return l.state_; }
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  enum class loop_mode {
+    own_thread,   // client: the loop runs on the client's thread while the session is open
+    caller_loop,  // async_client: the loop is the caller's; keep it alive only while busy
+  };
+  using lease_callback = std::function<void(result<lease>)>;
+
+  // Checks the options and builds the session on `loop` (nothing connects before start()).
+  static result<std::shared_ptr<session>> create(uv_loop_t* loop, client_options options,
+                                                 loop_mode mode);
+  session(uv_loop_t* loop, checked_options checked, loop_mode mode);
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+  ~session();
+
+  // ---- any thread ----
+  // Queues `task` for the loop thread; false once the session is closing.
+  bool post(std::function<void()> task) { return bridge_.post(std::move(task)); }
+  bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_.load(); }
+  void set_loop_thread(std::thread::id id) { loop_thread_.store(id); }
+  const client_options& options() const { return options_; }
+  const detail::clock& clock() const { return clock_; }
+
+  // ---- loop thread ----
+  void start();
+  // An error result means the callback will not run; otherwise it runs exactly once, later.
+  result<void> acquire(std::string_view resource, const acquire_options& options, lease_callback done);
+  result<void> extend(const std::shared_ptr<lease_state>& held, std::chrono::milliseconds ttl,
+                      engine::done_callback done);
+  // `done` may be empty (a destroyed lease).
+  result<void> release(const std::shared_ptr<lease_state>& held, engine::done_callback done);
+  // Finishes what is in flight (retry waits end with client_closed), then closes every handle
+  // and runs `closed`.
+  void close(std::function<void()> closed);
+
+ private:
+  result<void> refuse_if_closing(std::string_view what) const;
+  void close_handles();
+  void handle_closed();
+
+  const client_options options_;
+  const loop_mode mode_;
+  steady_clock_source clock_;
+  std::atomic<std::thread::id> loop_thread_;
+  loop_services services_;
+  bridge bridge_;
+  std::vector<std::unique_ptr<node>> nodes_;
+  std::unique_ptr<engine> engine_;
+
+  bool closing_ = false;
+  bool closing_handles_ = false;
+  int open_parts_ = 0;
+  std::function<void()> on_closed_;
+  std::shared_ptr<session> keep_alive_;  // while closing
+};
+
+}  // namespace redlock::detail
