@@ -14,6 +14,9 @@ namespace redlock::detail {
 // not run. The calling thread blocks until the outcome is known.
 template <class T, class Start>
 result<T> run_blocking(session& s, std::string_view what, Start start) {
+  if (s.closed()) {
+    return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};
+  }
   if (s.on_loop_thread()) {
     return {errc::would_deadlock,
             std::string(what) + " blocks, and was called on the client's own loop thread"};
@@ -21,7 +24,8 @@ result<T> run_blocking(session& s, std::string_view what, Start start) {
   std::promise<result<T>> outcome;
   bool posted = s.post([&outcome, &start] {
     result<void> started = start([&outcome](result<T> r) { outcome.set_value(std::move(r)); });
-    if (!started) outcome.set_value(result<T>(started.error(), started.message()));
+    if (!started)
+      outcome.set_value(result<T>(started.error(), started.message()));
   });
   if (!posted) {
     return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};

@@ -29,10 +29,13 @@ struct client::running {
 result<client> client::create(client_options options) {
   auto run = std::make_unique<running>();
   if (int rc = uv_loop_init(&run->loop); rc != 0) {
-    return {errc::client_closed, std::string("cannot create the client's event loop: ") + uv_strerror(rc)};
+    return {errc::client_closed,
+            std::string("cannot create the client's event loop: ") + uv_strerror(rc)};
   }
-  auto made = detail::session::create(&run->loop, std::move(options), detail::session::loop_mode::own_thread);
-  if (!made) return {made.error(), made.message()};
+  auto made = detail::session::create(&run->loop, std::move(options),
+                                      detail::session::loop_mode::own_thread);
+  if (!made)
+    return {made.error(), made.message()};
   run->session = std::move(*made);
   auto* raw = run.get();
   run->thread = std::thread([raw] {
@@ -50,12 +53,12 @@ client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
 
 result<lease> client::acquire(std::string_view resource, const acquire_options& options) {
-  if (!run_) return {errc::client_closed, "acquire on a moved-from client"};
+  if (!run_)
+    return {errc::client_closed, "acquire on a moved-from client"};
   auto& s = *run_->session;
   std::string name(resource);
-  return detail::run_blocking<lease>(s, "client::acquire", [&](auto done) {
-    return s.acquire(name, options, std::move(done));
-  });
+  return detail::run_blocking<lease>(
+      s, "client::acquire", [&](auto done) { return s.acquire(name, options, std::move(done)); });
 }
 
 }  // namespace redlock

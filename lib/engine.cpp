@@ -15,7 +15,8 @@ using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
 struct engine::round {
-  round(std::size_t nodes, steady::time_point started) : start(started), votes(nodes), reports(nodes) {}
+  round(std::size_t nodes, steady::time_point started)
+      : start(started), votes(nodes), reports(nodes) {}
   steady::time_point start;
   vote_counter votes;
   std::vector<node_report> reports;
@@ -80,7 +81,8 @@ vote record_set_answer(node_report& report, const node_answer& answer) {
 
 vote record_script_answer(node_report& report, const node_answer& answer) {
   return record_answer(
-      report, answer, [](const reply& r) { return r.kind == reply::type::integer && r.integer == 1; },
+      report, answer,
+      [](const reply& r) { return r.kind == reply::type::integer && r.integer == 1; },
       [](const reply& r) { return r.kind == reply::type::integer && r.integer == 0; });
 }
 
@@ -111,22 +113,32 @@ std::string summarize(const std::vector<node_report>& reports) {
   std::string failures;
   for (const auto& r : reports) {
     switch (r.vote) {
-      case vote::granted: ++granted; break;
-      case vote::refused: ++refused; break;
-      case vote::unanswered: ++unanswered; break;
+      case vote::granted:
+        ++granted;
+        break;
+      case vote::refused:
+        ++refused;
+        break;
+      case vote::unanswered:
+        ++unanswered;
+        break;
       case vote::failed:
         ++failed;
-        if (!failures.empty()) failures += "; ";
+        if (!failures.empty())
+          failures += "; ";
         failures += r.endpoint + ": " + r.error.message();
-        if (!r.detail.empty()) failures += ": " + r.detail;
+        if (!r.detail.empty())
+          failures += ": " + r.detail;
         break;
     }
   }
   std::string out = std::to_string(granted) + " of " + std::to_string(reports.size()) +
                     " nodes granted, " + std::to_string(refused) + " refused, " +
                     std::to_string(failed) + " failed";
-  if (unanswered > 0) out += ", " + std::to_string(unanswered) + " unanswered";
-  if (!failures.empty()) out += " (" + failures + ")";
+  if (unanswered > 0)
+    out += ", " + std::to_string(unanswered) + " unanswered";
+  if (!failures.empty())
+    out += " (" + failures + ")";
   return out;
 }
 
@@ -153,16 +165,19 @@ std::string engine::key_of(std::string_view resource) const {
 
 std::shared_ptr<engine::round> engine::new_round() const {
   auto r = std::make_shared<round>(nodes_.size(), clock_.now());
-  for (std::size_t i = 0; i < nodes_.size(); ++i) r->reports[i].endpoint = nodes_[i]->name();
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    r->reports[i].endpoint = nodes_[i]->name();
   return r;
 }
 
 void engine::begin() {
-  if (in_flight_++ == 0 && activity_) activity_(true);
+  if (in_flight_++ == 0 && activity_)
+    activity_(true);
 }
 
 void engine::end() {
-  if (--in_flight_ == 0 && activity_) activity_(false);
+  if (--in_flight_ == 0 && activity_)
+    activity_(false);
 }
 
 // ---- acquire ------------------------------------------------------------------------------
@@ -176,8 +191,8 @@ void engine::acquire(std::string resource, const acquire_options& options, acqui
   begin();
   if (closing_) {
     timers_.defer([this, op] {
-      op->done({errc::client_closed, "the client is closing; acquire of " + quoted(op->resource) +
-                                         " was not started"});
+      op->done({errc::client_closed,
+                "the client is closing; acquire of " + quoted(op->resource) + " was not started"});
       end();
     });
     return;
@@ -204,11 +219,13 @@ void engine::on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::s
                              const std::shared_ptr<lock_record>& lock, std::size_t node,
                              node_answer answer) {
   vote v = record_set_answer(r->reports[node], answer);
-  if (v == vote::granted || (v == vote::failed && answer.maybe_ran)) lock->may_hold[node] = true;
+  if (v == vote::granted || (v == vote::failed && answer.maybe_ran))
+    lock->may_hold[node] = true;
   // A late answer changes nothing: after a lost round the release is already queued behind
   // this SET on the same connection (and owed if that fails); after a won round the node is
   // in may_hold, so the lease's release reaches it.
-  if (r->decided) return;
+  if (r->decided)
+    return;
   r->votes.record(v);
   switch (r->votes.state()) {
     case decision::pending:
@@ -225,7 +242,8 @@ void engine::on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::s
     case decision::won: {
       r->decided = true;
       steady::time_point now = clock_.now();
-      steady::time_point valid_until = validity_deadline(r->start, op->options.ttl, config_.drift_factor);
+      steady::time_point valid_until =
+          validity_deadline(r->start, op->options.ttl, config_.drift_factor);
       if (valid_until <= now) {
         finish_attempt(op, r, lock, errc::validity_spent,
                        "a majority granted " + quoted(op->resource) + " after " +
@@ -238,7 +256,8 @@ void engine::on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::s
       lock->set_valid_until(valid_until);
       // Nodes that have not answered yet may still set the key: they get the lease's release.
       for (std::size_t i = 0; i < nodes_.size(); ++i) {
-        if (r->reports[i].vote == vote::unanswered) lock->may_hold[i] = true;
+        if (r->reports[i].vote == vote::unanswered)
+          lock->may_hold[i] = true;
       }
       auto done = std::move(op->done);
       done(result<std::shared_ptr<lock_record>>(lock, tally(r->reports, op->attempts)));
@@ -254,14 +273,16 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const std::sh
   // Nodes that have not answered may still set the key when our SET reaches them: release
   // there too (the release runs after the SET on the same connection).
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (r->reports[i].vote == vote::unanswered) lock->may_hold[i] = true;
+    if (r->reports[i].vote == vote::unanswered)
+      lock->may_hold[i] = true;
   }
   clean_up(lock);
   op->last_tally = tally(r->reports, op->attempts);
 
   nanoseconds delay = config_.retry_delay;
   if (config_.retry_jitter.count() > 0) {
-    std::uniform_int_distribution<nanoseconds::rep> jitter(0, nanoseconds(config_.retry_jitter).count());
+    std::uniform_int_distribution<nanoseconds::rep> jitter(
+        0, nanoseconds(config_.retry_jitter).count());
     delay += nanoseconds(jitter(rng_));
   }
   if (!closing_ && op->attempts < op->options.max_attempts && clock_.now() + delay < op->deadline) {
@@ -273,7 +294,8 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const std::sh
     waiting_.emplace(*id, op);
     return;
   }
-  if (op->attempts > 1) message += " (after " + std::to_string(op->attempts) + " attempts)";
+  if (op->attempts > 1)
+    message += " (after " + std::to_string(op->attempts) + " attempts)";
   auto done = std::move(op->done);
   done({error, std::move(message), op->last_tally});
   end();
@@ -313,24 +335,30 @@ void engine::extend(std::shared_ptr<lock_record> lock, milliseconds ttl, done_ca
   }
 }
 
-void engine::on_extend_vote(const std::shared_ptr<round>& r, const std::shared_ptr<lock_record>& lock,
-                            milliseconds ttl, steady::time_point old_valid_until, std::size_t node,
+void engine::on_extend_vote(const std::shared_ptr<round>& r,
+                            const std::shared_ptr<lock_record>& lock, milliseconds ttl,
+                            steady::time_point old_valid_until, std::size_t node,
                             node_answer answer, const done_callback& done) {
   vote v = record_script_answer(r->reports[node], answer);
-  if (v == vote::granted) lock->may_hold[node] = true;
-  if (r->decided) return;
+  if (v == vote::granted)
+    lock->may_hold[node] = true;
+  if (r->decided)
+    return;
   r->votes.record(v);
   decision d = r->votes.state();
-  if (d == decision::pending) return;
+  if (d == decision::pending)
+    return;
   r->decided = true;
   tally t(r->reports, 1);
   std::string what = "extend of " + quoted(lock->resource) + ": ";
   if (d == decision::lost) {
     if (r->votes.refusals_decide()) {
-      done({errc::lock_lost, what + "a majority no longer holds our token: " + summarize(r->reports), t});
+      done({errc::lock_lost,
+            what + "a majority no longer holds our token: " + summarize(r->reports), t});
     } else {
       done({errc::no_quorum,
-            what + "no majority answered; the lease keeps its validity: " + summarize(r->reports), t});
+            what + "no majority answered; the lease keeps its validity: " + summarize(r->reports),
+            t});
     }
     end();
     return;
@@ -362,7 +390,8 @@ void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
   begin();
   if (lock->released) {
     timers_.defer([this, done = std::move(done), resource = lock->resource] {
-      if (done) done({errc::empty_lease, "the lease of " + quoted(resource) + " was already released"});
+      if (done)
+        done({errc::empty_lease, "the lease of " + quoted(resource) + " was already released"});
       end();
     });
     return;
@@ -374,9 +403,11 @@ void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     nodes_[i]->send(cmd, [this, r, lock, i, shared_done](node_answer answer) {
       vote v = record_script_answer(r->reports[i], answer);
-      if (v == vote::failed && lock->may_hold[i]) owe_release(i, *lock);
+      if (v == vote::failed && lock->may_hold[i])
+        owe_release(i, *lock);
       r->votes.record(v);
-      if (!r->votes.complete()) return;
+      if (!r->votes.complete())
+        return;
       // Every node answered: released when a majority confirmed our key is gone.
       if (*shared_done) {
         tally t(r->reports, 1);
@@ -399,11 +430,14 @@ void engine::clean_up(const std::shared_ptr<lock_record>& lock) {
   lock->released = true;
   std::shared_ptr<const command> cmd;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (!lock->may_hold[i]) continue;
-    if (!cmd) cmd = release_command(*lock);
+    if (!lock->may_hold[i])
+      continue;
+    if (!cmd)
+      cmd = release_command(*lock);
     begin();
     nodes_[i]->send(cmd, [this, lock, i](node_answer answer) {
-      if (answer.error || answer.value.is_error()) owe_release(i, *lock);
+      if (answer.error || answer.value.is_error())
+        owe_release(i, *lock);
       end();
     });
   }
@@ -413,9 +447,11 @@ void engine::clean_up(const std::shared_ptr<lock_record>& lock) {
 // release when it reconnects, so a paused node that comes back does not keep a dead lock for a
 // whole ttl. The list is bounded; the oldest entries go first (their keys expire anyway).
 void engine::owe_release(std::size_t node, const lock_record& lock) {
-  if (closing_) return;
+  if (closing_)
+    return;
   auto& debts = debts_[node];
-  if (debts.size() >= config_.max_debt_per_node) debts.pop_front();
+  if (debts.size() >= config_.max_debt_per_node)
+    debts.pop_front();
   debts.emplace_back(lock.key, lock.token);
 }
 
@@ -425,9 +461,11 @@ void engine::pay_debts(std::size_t node) {
   for (auto& [key, token] : debts) {
     auto cmd = script_command(release_script, key, token);
     nodes_[node]->send(cmd, [this, node, key = key, token = token](node_answer answer) {
-      if (!(answer.error || answer.value.is_error()) || closing_) return;
+      if (!(answer.error || answer.value.is_error()) || closing_)
+        return;
       auto& d = debts_[node];
-      if (d.size() < config_.max_debt_per_node) d.emplace_back(key, token);
+      if (d.size() < config_.max_debt_per_node)
+        d.emplace_back(key, token);
     });
   }
 }
@@ -436,7 +474,8 @@ void engine::pay_debts(std::size_t node) {
 
 void engine::shutdown() {
   closing_ = true;
-  for (auto& debts : debts_) debts.clear();
+  for (auto& debts : debts_)
+    debts.clear();
   auto waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& entry : waiting) {

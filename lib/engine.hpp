@@ -27,8 +27,8 @@ struct engine_config {
   std::chrono::milliseconds retry_delay{50};
   std::chrono::milliseconds retry_jitter{50};
   std::string key_prefix = "redlock:";
-  std::uint64_t seed = 0;                 // of the retry-jitter PRNG
-  std::size_t max_debt_per_node = 4096;   // releases kept for a node that is down
+  std::uint64_t seed = 0;                // of the retry-jitter PRNG
+  std::size_t max_debt_per_node = 4096;  // releases kept for a node that is down
 };
 
 // What the engine knows about one lock it granted. Shared by the lease (any thread) and the
@@ -97,7 +97,8 @@ class engine {
 
   void start_attempt(const std::shared_ptr<acquire_op>& op);
   void on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::shared_ptr<round>& r,
-                       const std::shared_ptr<lock_record>& lock, std::size_t node, node_answer answer);
+                       const std::shared_ptr<lock_record>& lock, std::size_t node,
+                       node_answer answer);
   void finish_attempt(const std::shared_ptr<acquire_op>& op, const std::shared_ptr<round>& r,
                       const std::shared_ptr<lock_record>& lock, std::error_code error,
                       std::string message);

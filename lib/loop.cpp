@@ -21,8 +21,10 @@ loop_services::loop_services(uv_loop_t* loop, const clock& clock) : loop_(loop),
 // Deferred calls run from an idle handle: once per loop iteration, after I/O, so a call that
 // defers again waits for the next iteration instead of starving the sockets.
 void loop_services::defer(std::function<void()> fn) {
-  if (closing_) return;
-  if (deferred_.empty()) uv_idle_start(&idle_, on_idle);
+  if (closing_)
+    return;
+  if (deferred_.empty())
+    uv_idle_start(&idle_, on_idle);
   deferred_.push_back(std::move(fn));
 }
 
@@ -31,10 +33,12 @@ void loop_services::on_idle(uv_idle_t* handle) {
   auto batch = std::move(self->deferred_);
   self->deferred_.clear();
   uv_idle_stop(handle);
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch)
+    fn();
 }
 
-scheduler::timer_id loop_services::schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
+scheduler::timer_id loop_services::schedule(std::chrono::nanoseconds delay,
+                                            std::function<void()> fn) {
   timer_id id = next_id_++;
   steady::time_point due = clock_.now() + std::chrono::duration_cast<steady::duration>(delay);
   delayed_.emplace(std::make_pair(due, id), std::move(fn));
@@ -45,14 +49,16 @@ scheduler::timer_id loop_services::schedule(std::chrono::nanoseconds delay, std:
 
 bool loop_services::cancel(timer_id id) {
   auto it = due_.find(id);
-  if (it == due_.end()) return false;
+  if (it == due_.end())
+    return false;
   delayed_.erase({it->second, id});
   due_.erase(it);
   return true;
 }
 
 void loop_services::arm_timer() {
-  if (delayed_.empty() || closing_) return;
+  if (delayed_.empty() || closing_)
+    return;
   auto wait = delayed_.begin()->first.first - clock_.now();
   // libuv timers count whole milliseconds: round up, so a call never runs early.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -98,12 +104,19 @@ bridge::bridge(uv_loop_t* loop) {
 
 bool bridge::post(std::function<void()> task) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (closed_) return false;
+  if (closed_)
+    return false;
   bool wake = tasks_.empty();
   tasks_.push_back(std::move(task));
   // Under the mutex, so close() cannot close the handle between the check and the send.
-  if (wake) uv_async_send(&async_);
+  if (wake)
+    uv_async_send(&async_);
   return true;
+}
+
+bool bridge::closed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return closed_;
 }
 
 void bridge::keep_loop_alive(bool alive) {
@@ -115,7 +128,9 @@ void bridge::keep_loop_alive(bool alive) {
   }
 }
 
-void bridge::on_wake(uv_async_t* handle) { static_cast<bridge*>(handle->data)->run_queued(); }
+void bridge::on_wake(uv_async_t* handle) {
+  static_cast<bridge*>(handle->data)->run_queued();
+}
 
 void bridge::run_queued() {
   std::vector<std::function<void()>> batch;
@@ -123,7 +138,8 @@ void bridge::run_queued() {
     std::lock_guard<std::mutex> lock(mutex_);
     batch.swap(tasks_);
   }
-  for (auto& task : batch) task();
+  for (auto& task : batch)
+    task();
 }
 
 void bridge::close(std::function<void()> closed) {
@@ -137,7 +153,8 @@ void bridge::close(std::function<void()> closed) {
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* handle) {
     auto* self = static_cast<bridge*>(handle->data);
     auto on_closed = std::move(self->on_closed_);
-    if (on_closed) on_closed();
+    if (on_closed)
+      on_closed();
   });
 }
 
@@ -161,7 +178,8 @@ void block_sigpipe_on_this_thread() {
 }
 
 sigpipe_guard::sigpipe_guard() {
-  if (sigpipe_blocked_for_good) return;
+  if (sigpipe_blocked_for_good)
+    return;
   active_ = true;
   sigset_t set = sigpipe_set();
   pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
@@ -171,7 +189,8 @@ sigpipe_guard::sigpipe_guard() {
 }
 
 sigpipe_guard::~sigpipe_guard() {
-  if (!active_) return;
+  if (!active_)
+    return;
   if (!was_pending_) {
     // Consume the SIGPIPE our write raised, if any, before unblocking.
     sigset_t pending;

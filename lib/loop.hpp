@@ -65,6 +65,8 @@ class bridge {
 
   // Any thread. Returns false (and drops the task) once close() has begun.
   bool post(std::function<void()> task);
+  // Any thread: whether close() has begun.
+  bool closed();
   // Loop thread: whether this handle keeps uv_run alive.
   void keep_loop_alive(bool alive);
   // Loop thread: refuses new tasks, runs the ones already queued, closes the handle and then
@@ -77,7 +79,7 @@ class bridge {
 
   uv_async_t async_;
   std::mutex mutex_;
-  bool closed_ = false;  // guarded by mutex_
+  bool closed_ = false;                       // guarded by mutex_
   std::vector<std::function<void()>> tasks_;  // guarded by mutex_
   std::function<void()> on_closed_;
 };

@@ -50,12 +50,14 @@ struct node::glue {
     // and stops the handle. Let hiredis read or write anyway: it finds the error, fails the
     // callbacks and frees the context.
     int ev = status < 0 ? g->events : events;
-    if (g->ac != nullptr && (ev & UV_READABLE) != 0) redisAsyncHandleRead(g->ac);
+    if (g->ac != nullptr && (ev & UV_READABLE) != 0)
+      redisAsyncHandleRead(g->ac);
     if (g->ac != nullptr && (ev & UV_WRITABLE) != 0) {
       sigpipe_guard guard;
       redisAsyncHandleWrite(g->ac);
     }
-    if (status < 0 && g->ac != nullptr) g->update();  // libuv stopped it; keep listening
+    if (status < 0 && g->ac != nullptr)
+      g->update();  // libuv stopped it; keep listening
   }
   static void add_read(void* data) {
     auto* g = static_cast<glue*>(data);
@@ -103,7 +105,9 @@ milliseconds ceil_ms(steady::duration d) {
   return ms.count() > 0 ? ms : milliseconds(0);
 }
 
-std::string ms_text(milliseconds d) { return std::to_string(d.count()) + " ms"; }
+std::string ms_text(milliseconds d) {
+  return std::to_string(d.count()) + " ms";
+}
 
 }  // namespace
 
@@ -124,7 +128,9 @@ node::node(uv_loop_t* loop, scheduler& services, const clock& clock, node_config
 
 node::~node() = default;
 
-void node::start() { connect(); }
+void node::start() {
+  connect();
+}
 
 // ---- connecting ---------------------------------------------------------------------------
 
@@ -147,7 +153,8 @@ void node::resolve() {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  int rc = uv_getaddrinfo(loop_, &request->req, on_resolved, config_.where.host.c_str(), nullptr, &hints);
+  int rc = uv_getaddrinfo(loop_, &request->req, on_resolved, config_.where.host.c_str(), nullptr,
+                          &hints);
   if (rc != 0) {
     delete request;
     attempt_failed(errc::resolve_failed,
@@ -169,11 +176,13 @@ void node::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
     } else {
       raw = &reinterpret_cast<const sockaddr_in*>(res->ai_addr)->sin_addr;
     }
-    if (inet_ntop(res->ai_family, raw, text, sizeof text) != nullptr) address = text;
+    if (inet_ntop(res->ai_family, raw, text, sizeof text) != nullptr)
+      address = text;
   }
   uv_freeaddrinfo(res);
   delete request;
-  if (self == nullptr) return;  // abandoned: connect timeout or close
+  if (self == nullptr)
+    return;  // abandoned: connect timeout or close
   self->resolving_ = nullptr;
   if (address.empty()) {
     self->attempt_failed(errc::resolve_failed,
@@ -229,18 +238,21 @@ void node::open(const std::string& address) {
     p.kind = s;
     p.sent_at = clock_.now();
     p.deadline = connect_deadline_;
-    if (issue_wire(wire)) inflight_.push_back(std::move(p));
+    if (issue_wire(wire))
+      inflight_.push_back(std::move(p));
   };
   if (e.has_password || !e.user.empty()) {
     handshake(step::auth, e.user.empty() ? encode_command({"AUTH", e.password})
                                          : encode_command({"AUTH", e.user, e.password}));
   }
-  if (e.db != 0) handshake(step::select, encode_command({"SELECT", std::to_string(e.db)}));
+  if (e.db != 0)
+    handshake(step::select, encode_command({"SELECT", std::to_string(e.db)}));
   handshake(step::ping, encode_command({"PING"}));
 }
 
 void node::on_connect(const redisAsyncContext* ac, int status) {
-  if (status == REDIS_OK) return;  // the handshake replies take it from here
+  if (status == REDIS_OK)
+    return;  // the handshake replies take it from here
   // hiredis fails the handshake callbacks and frees the context right after this returns.
   auto* self = static_cast<node*>(ac->data);
   self->drop_error_ = errc::node_down;
@@ -253,7 +265,8 @@ void node::handshake_reply(step s, const reply& value) {
     drop(errc::handshake_failed, std::string(what) + " refused: " + value.text);
     return;
   }
-  if (s != step::ping) return;
+  if (s != step::ping)
+    return;
   if (!value.is_status("PONG")) {
     drop(errc::unexpected_reply, "PING answered " + value.describe());
     return;
@@ -264,14 +277,17 @@ void node::handshake_reply(step s, const reply& value) {
 void node::become_ready() {
   state_ = node_state::ready;
   consecutive_failures_ = 0;
-  if (connected_once_) ++reconnects_;
+  if (connected_once_)
+    ++reconnects_;
   connected_once_ = true;
   last_error_.clear();
   rearm_deadline();
   auto backlog = std::move(backlog_);
   backlog_.clear();
-  for (auto& p : backlog) issue(std::move(p));
-  if (ready_listener_) services_.defer(ready_listener_);
+  for (auto& p : backlog)
+    issue(std::move(p));
+  if (ready_listener_)
+    services_.defer(ready_listener_);
 }
 
 void node::attempt_failed(std::error_code code, std::string detail) {
@@ -292,7 +308,8 @@ void node::attempt_failed(std::error_code code, std::string detail) {
 // the cleanup hook, which lands in context_gone(). Inside a reply callback hiredis defers the
 // free until the callback returns.
 void node::drop(std::error_code code, std::string detail) {
-  if (ac_ == nullptr || context_dying_) return;
+  if (ac_ == nullptr || context_dying_)
+    return;
   context_dying_ = true;
   drop_error_ = code;
   drop_detail_ = std::move(detail);
@@ -307,7 +324,8 @@ void node::context_gone(std::string hiredis_error) {
   std::error_code code = make_error_code(errc::node_down);
   std::string why;
   if (drop_error_) {  // we (or a failed connect) ended it
-    if (drop_error_ == errc::handshake_failed) code = drop_error_;
+    if (drop_error_ == errc::handshake_failed)
+      code = drop_error_;
     why = drop_detail_;
   } else {  // the server closed it or the socket broke
     why = hiredis_error.empty() ? "connection closed" : hiredis_error;
@@ -323,14 +341,17 @@ void node::schedule_reconnect() {
   unsigned doublings = std::min(consecutive_failures_, 30u);
   ++consecutive_failures_;
   auto cap = config_.reconnect_min * (std::int64_t{1} << doublings);
-  if (cap > config_.reconnect_max || cap.count() <= 0) cap = config_.reconnect_max;
+  if (cap > config_.reconnect_max || cap.count() <= 0)
+    cap = config_.reconnect_max;
   std::uniform_int_distribution<std::int64_t> pick(cap.count() / 2, cap.count());
-  uv_timer_start(&backoff_timer_,
-                 [](uv_timer_t* t) {
-                   auto* self = static_cast<node*>(t->data);
-                   if (!self->closing_) self->connect();
-                 },
-                 static_cast<std::uint64_t>(pick(rng_)), 0);
+  uv_timer_start(
+      &backoff_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<node*>(t->data);
+        if (!self->closing_)
+          self->connect();
+      },
+      static_cast<std::uint64_t>(pick(rng_)), 0);
 }
 
 // ---- requests -----------------------------------------------------------------------------
@@ -348,8 +369,8 @@ void node::send(std::shared_ptr<const command> cmd, answer_callback done) {
     backlog_.push_back(std::move(p));
     arm_deadline();
   } else {
-    fail_soon(std::move(p.done), last_error_code_, last_error_.empty() ? "not connected" : last_error_,
-              false);
+    fail_soon(std::move(p.done), last_error_code_,
+              last_error_.empty() ? "not connected" : last_error_, false);
   }
 }
 
@@ -367,7 +388,8 @@ void node::issue(pending p) {
   arm_deadline();
 }
 
-void node::fail_soon(answer_callback done, std::error_code code, std::string detail, bool maybe_ran) {
+void node::fail_soon(answer_callback done, std::error_code code, std::string detail,
+                     bool maybe_ran) {
   services_.defer([done = std::move(done), code, detail = std::move(detail), maybe_ran] {
     node_answer a;
     a.error = code;
@@ -380,12 +402,14 @@ void node::fail_soon(answer_callback done, std::error_code code, std::string det
 void node::fail_backlog(std::error_code code, const std::string& detail) {
   auto backlog = std::move(backlog_);
   backlog_.clear();
-  for (auto& p : backlog) fail_soon(std::move(p.done), code, detail, false);
+  for (auto& p : backlog)
+    fail_soon(std::move(p.done), code, detail, false);
 }
 
 void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
   auto* self = static_cast<node*>(privdata);
-  if (self->inflight_.empty()) return;  // cannot happen: one entry per command we wrote
+  if (self->inflight_.empty())
+    return;  // cannot happen: one entry per command we wrote
   pending p = std::move(self->inflight_.front());
   self->inflight_.pop_front();
   steady::time_point now = self->clock_.now();
@@ -393,7 +417,8 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
 
   if (raw == nullptr) {  // hiredis is freeing the context: the request may or may not have run
     self->context_dying_ = true;
-    if (p.kind != step::user) return;
+    if (p.kind != step::user)
+      return;
     node_answer a;
     a.error = self->drop_error_ ? self->drop_error_ : make_error_code(errc::connection_lost);
     a.detail = !self->drop_detail_.empty() ? self->drop_detail_
@@ -425,16 +450,21 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
 // ---- deadlines ----------------------------------------------------------------------------
 
 void node::arm_deadline() {
-  if (deadline_armed_ || closing_) return;
+  if (deadline_armed_ || closing_)
+    return;
   steady::time_point next = steady::time_point::max();
-  if (state_ == node_state::connecting) next = connect_deadline_;
-  if (!backlog_.empty()) next = std::min(next, backlog_.front().deadline);
-  if (!inflight_.empty()) next = std::min(next, inflight_.front().deadline);
-  if (next == steady::time_point::max()) return;
+  if (state_ == node_state::connecting)
+    next = connect_deadline_;
+  if (!backlog_.empty())
+    next = std::min(next, backlog_.front().deadline);
+  if (!inflight_.empty())
+    next = std::min(next, inflight_.front().deadline);
+  if (next == steady::time_point::max())
+    return;
   deadline_armed_ = true;
-  uv_timer_start(&deadline_timer_,
-                 [](uv_timer_t* t) { static_cast<node*>(t->data)->on_deadline(); },
-                 static_cast<std::uint64_t>(ceil_ms(next - clock_.now()).count()), 0);
+  uv_timer_start(
+      &deadline_timer_, [](uv_timer_t* t) { static_cast<node*>(t->data)->on_deadline(); },
+      static_cast<std::uint64_t>(ceil_ms(next - clock_.now()).count()), 0);
 }
 
 void node::rearm_deadline() {
@@ -457,7 +487,8 @@ void node::on_deadline() {
     if (ac_ != nullptr) {
       drop(errc::node_timeout, why);
     } else {
-      if (resolving_ != nullptr) resolving_->owner = nullptr;
+      if (resolving_ != nullptr)
+        resolving_->owner = nullptr;
       resolving_ = nullptr;
       attempt_failed(errc::node_down, why);
     }
@@ -497,7 +528,8 @@ void node::close(std::function<void()> closed) {
 }
 
 void node::handle_closed() {
-  if (!closing_ || open_handles_ > 0 || ac_ != nullptr || !on_closed_) return;
+  if (!closing_ || open_handles_ > 0 || ac_ != nullptr || !on_closed_)
+    return;
   state_ = node_state::closed;
   auto closed = std::move(on_closed_);
   on_closed_ = nullptr;

@@ -10,7 +10,9 @@
 
 namespace redlock::detail {
 
-constexpr std::size_t quorum_of(std::size_t nodes) { return nodes / 2 + 1; }
+constexpr std::size_t quorum_of(std::size_t nodes) {
+  return nodes / 2 + 1;
+}
 
 enum class decision { pending, won, lost };
 
@@ -22,15 +24,24 @@ class vote_counter {
 
   void record(vote v) {
     switch (v) {
-      case vote::granted: ++granted_; break;
-      case vote::refused: ++refused_; break;
-      case vote::failed: ++failed_; break;
-      case vote::unanswered: break;
+      case vote::granted:
+        ++granted_;
+        break;
+      case vote::refused:
+        ++refused_;
+        break;
+      case vote::failed:
+        ++failed_;
+        break;
+      case vote::unanswered:
+        break;
     }
   }
   decision state() const {
-    if (granted_ >= quorum_of(nodes_)) return decision::won;
-    if (refused_ + failed_ > nodes_ - quorum_of(nodes_)) return decision::lost;
+    if (granted_ >= quorum_of(nodes_))
+      return decision::won;
+    if (refused_ + failed_ > nodes_ - quorum_of(nodes_))
+      return decision::lost;
     return decision::pending;
   }
   // True when the refusals alone rule out a majority: the lock is definitely held by
@@ -51,9 +62,11 @@ class vote_counter {
 };
 
 // The clock drift allowance of DESIGN.md: ttl * drift_factor + 2 ms.
-inline std::chrono::nanoseconds drift_allowance(std::chrono::milliseconds ttl, double drift_factor) {
+inline std::chrono::nanoseconds drift_allowance(std::chrono::milliseconds ttl,
+                                                double drift_factor) {
   auto scaled = std::chrono::duration<double, std::nano>(ttl) * drift_factor;
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(scaled) + std::chrono::milliseconds(2);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(scaled) +
+         std::chrono::milliseconds(2);
 }
 
 // The end of a lock's validity for a round that started at `start`: validity = ttl - elapsed
@@ -61,7 +74,8 @@ inline std::chrono::nanoseconds drift_allowance(std::chrono::milliseconds ttl, d
 // now < valid_until.
 inline steady::time_point validity_deadline(steady::time_point start, std::chrono::milliseconds ttl,
                                             double drift_factor) {
-  return start + std::chrono::duration_cast<steady::duration>(ttl - drift_allowance(ttl, drift_factor));
+  return start +
+         std::chrono::duration_cast<steady::duration>(ttl - drift_allowance(ttl, drift_factor));
 }
 
 }  // namespace redlock::detail

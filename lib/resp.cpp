@@ -6,7 +6,8 @@ namespace redlock::detail {
 
 std::string encode_command(std::initializer_list<std::string_view> args) {
   std::size_t size = 16;
-  for (std::string_view a : args) size += a.size() + 16;
+  for (std::string_view a : args)
+    size += a.size() + 16;
   std::string out;
   out.reserve(size);
   out += '*';
@@ -35,7 +36,8 @@ std::string reply::describe() const {
     case type::array: {
       std::string out = "[";
       for (std::size_t i = 0; i < elements.size(); ++i) {
-        if (i > 0) out += ", ";
+        if (i > 0)
+          out += ", ";
         out += elements[i].describe();
       }
       return out + "]";
@@ -46,7 +48,8 @@ std::string reply::describe() const {
 
 reply decode_reply(const redisReply* r) {
   reply out;
-  if (r == nullptr) return out;
+  if (r == nullptr)
+    return out;
   switch (r->type) {
     case REDIS_REPLY_STATUS:
       out.kind = reply::type::status;
@@ -67,7 +70,8 @@ reply decode_reply(const redisReply* r) {
     case REDIS_REPLY_ARRAY:
       out.kind = reply::type::array;
       out.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(decode_reply(r->element[i]));
+      for (std::size_t i = 0; i < r->elements; ++i)
+        out.elements.push_back(decode_reply(r->element[i]));
       break;
     default:  // REDIS_REPLY_NIL
       break;

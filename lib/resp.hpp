@@ -28,8 +28,8 @@ std::string encode_command(std::initializer_list<std::string_view> args);
 struct reply {
   enum class type { status, error, integer, nil, string, array };
   type kind = type::nil;
-  std::string text;           // status, error and string replies
-  long long integer = 0;      // integer replies
+  std::string text;             // status, error and string replies
+  long long integer = 0;        // integer replies
   std::vector<reply> elements;  // array replies
 
   bool is_status(std::string_view s) const { return kind == type::status && text == s; }

@@ -59,6 +59,8 @@ class session : public std::enable_shared_from_this<session> {
   // ---- any thread ----
   // Queues `task` for the loop thread; false once the session is closing.
   bool post(std::function<void()> task) { return bridge_.post(std::move(task)); }
+  // True once the session stopped taking work from other threads.
+  bool closed() { return bridge_.closed(); }
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_.load(); }
   void set_loop_thread(std::thread::id id) { loop_thread_.store(id); }
   const client_options& options() const { return options_; }
@@ -67,7 +69,8 @@ class session : public std::enable_shared_from_this<session> {
   // ---- loop thread ----
   void start();
   // An error result means the callback will not run; otherwise it runs exactly once, later.
-  result<void> acquire(std::string_view resource, const acquire_options& options, lease_callback done);
+  result<void> acquire(std::string_view resource, const acquire_options& options,
+                       lease_callback done);
   result<void> extend(const std::shared_ptr<lease_state>& held, std::chrono::milliseconds ttl,
                       engine::done_callback done);
   // `done` may be empty (a destroyed lease).
@@ -78,6 +81,7 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   result<void> refuse_if_closing(std::string_view what) const;
+  void update_keep_alive();
   void close_handles();
   void handle_closed();
 
@@ -90,6 +94,7 @@ class session : public std::enable_shared_from_this<session> {
   std::vector<std::unique_ptr<node>> nodes_;
   std::unique_ptr<engine> engine_;
 
+  std::size_t held_locks_ = 0;  // granted and not yet released
   bool closing_ = false;
   bool closing_handles_ = false;
   int open_parts_ = 0;

@@ -1,7 +1,8 @@
 // async_client: the Redlock client on the caller's libuv loop.
 //
 //   auto locks = redlock::async_client::create(uv_default_loop(), options);
-//   auto started = locks->acquire("orders:42", {.ttl = 10s}, [](redlock::result<redlock::lease> r) {
+//   auto started = locks->acquire("orders:42", {.ttl = 10s}, [](redlock::result<redlock::lease> r)
+//   {
 //     if (r) use(std::move(*r));
 //   });
 //   if (!started) log(started.message());    // bad option: the callback will not run
@@ -11,8 +12,9 @@
 //     destroyed, and their blocking extend()/release() called, from other threads.
 //  2. A call that returns an error never runs its callback. A call that succeeds runs its
 //     callback exactly once, later, on the loop thread (never inside the call itself).
-//  3. The client's handles do not keep uv_run alive on their own: the loop stays alive while
-//     an operation is in flight and while the client is closing.
+//  3. The client keeps uv_run alive only while an operation is in flight, while one of its
+//     leases holds a lock (another thread may still extend or release it) and while it closes;
+//     an idle client with no locks lets uv_run return.
 //  4. Destroying the client lets the operations in flight finish and run their callbacks;
 //     afterwards it closes its handles. Keep running the loop until uv_run returns.
 //  5. SIGPIPE is blocked on the loop thread while the client writes to a socket, and any

@@ -41,7 +41,8 @@ struct node_report {
 class tally {
  public:
   tally() = default;
-  tally(std::vector<node_report> nodes, int attempts) : nodes_(std::move(nodes)), attempts_(attempts) {}
+  tally(std::vector<node_report> nodes, int attempts)
+      : nodes_(std::move(nodes)), attempts_(attempts) {}
 
   std::size_t granted() const noexcept { return count(vote::granted); }
   std::size_t refused() const noexcept { return count(vote::refused); }
@@ -55,7 +56,8 @@ class tally {
  private:
   std::size_t count(vote v) const noexcept {
     std::size_t n = 0;
-    for (const auto& node : nodes_) n += node.vote == v ? 1 : 0;
+    for (const auto& node : nodes_)
+      n += node.vote == v ? 1 : 0;
     return n;
   }
   std::vector<node_report> nodes_;
@@ -66,7 +68,8 @@ template <class T>
 class [[nodiscard]] result;
 
 namespace detail {
-[[noreturn]] REDLOCK_API void throw_bad_result_access(std::error_code error, const std::string& message);
+[[noreturn]] REDLOCK_API void throw_bad_result_access(std::error_code error,
+                                                      const std::string& message);
 }
 
 // Shared by result<T> and result<void>: the error side and the tally.
@@ -83,7 +86,8 @@ class [[nodiscard]] result_base {
   result_base(std::error_code error, std::string message, redlock::tally t)
       : error_(error), message_(std::move(message)), tally_(std::move(t)) {}
   void check() const {
-    if (error_) detail::throw_bad_result_access(error_, message_);
+    if (error_)
+      detail::throw_bad_result_access(error_, message_);
   }
 
   std::error_code error_;
@@ -94,7 +98,8 @@ class [[nodiscard]] result_base {
 template <class T>
 class [[nodiscard]] result : public result_base {
  public:
-  result(T value, redlock::tally t = {}) : result_base({}, {}, std::move(t)), value_(std::move(value)) {}
+  result(T value, redlock::tally t = {})
+      : result_base({}, {}, std::move(t)), value_(std::move(value)) {}
   result(std::error_code error, std::string message, redlock::tally t = {})
       : result_base(error, std::move(message), std::move(t)) {}
 

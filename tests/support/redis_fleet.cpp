@@ -947,6 +947,9 @@ void redis_fleet::pause(std::size_t i) {
   if (!running(i)) {
     throw std::logic_error("redis_fleet: pause of node " + std::to_string(i) + ", which is down");
   }
+  if (nd.paused) {
+    return;  // a second SIGSTOP reports no new stop, so waiting for one would hang
+  }
   ::kill(nd.pid, SIGSTOP);
   // kill() only queues the signal; wait until the process has really stopped so a command
   // sent right after pause() cannot still be served.

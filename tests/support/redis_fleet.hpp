@@ -114,10 +114,15 @@ class redis_fleet {
   const node_options& options() const { return options_; }
 
   // Process faults; each acts on the real process.
-  void kill(std::size_t i);     // SIGCONT + SIGKILL + waitpid; no-op if already down
-  void pause(std::size_t i);    // SIGSTOP; throws std::logic_error if the node is down
-  void resume(std::size_t i);   // SIGCONT; throws std::logic_error if the node is down
-  void restart(std::size_t i);  // kill if running, start on the same port and dir, wait for PING
+  void kill(std::size_t i);  // SIGCONT + SIGKILL + waitpid; no-op if already down
+  // SIGSTOP, returning once the process has stopped; no-op if paused. Throws std::logic_error
+  // if the node is down.
+  void pause(std::size_t i);
+  // SIGCONT, returning once the process runs again. Throws std::logic_error if the node is down.
+  void resume(std::size_t i);
+  // Kills the node if running, starts it again on the same port (reserved meanwhile) and dir,
+  // and waits until it is ready; with persistence the AOF is reloaded first.
+  void restart(std::size_t i);
   // False once the node was killed or exited on its own (a paused node is running).
   bool running(std::size_t i) const;
   bool paused(std::size_t i) const;

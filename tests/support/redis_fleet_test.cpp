@@ -253,6 +253,7 @@ TEST_F(RedisFleetTest, PausedNodeTimesOutAndResumedNodeAnswers) {
   rt::redis_fleet fleet(2);
   fleet.set_command_timeout(milliseconds(200));
   fleet.pause(0);
+  fleet.pause(0);  // no-op, must not hang
   EXPECT_TRUE(fleet.paused(0));
   EXPECT_TRUE(fleet.running(0));
 
@@ -265,6 +266,8 @@ TEST_F(RedisFleetTest, PausedNodeTimesOutAndResumedNodeAnswers) {
 
   fleet.resume(0);
   EXPECT_FALSE(fleet.paused(0));
+  EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
+  fleet.resume(0);  // resuming a running node is harmless
   EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
 }
 

@@ -1,0 +1,177 @@
+// The async client on a loop the test owns and runs.
+#include <gmock/gmock.h>
+#include <uv.h>
+
+#include <optional>
+
+#include "fixture.hpp"
+#include "redlock/async_client.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+
+class AsyncClientTest : public fleet_test {
+ protected:
+  void SetUp() override {
+    fleet_test::SetUp();
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+  }
+  void TearDown() override {
+    // Every handle of every client is closed by now: the loop closes cleanly.
+    uv_run(&loop, UV_RUN_DEFAULT);
+    EXPECT_EQ(uv_loop_close(&loop), 0);
+  }
+  async_client make_async(client_options o) {
+    auto c = async_client::create(&loop, std::move(o));
+    EXPECT_TRUE(c) << c.message();
+    return std::move(*c);
+  }
+  // Runs the loop until `done` holds (or a generous bound passes).
+  void run_until(const std::function<bool()>& done) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < until)
+      uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_TRUE(done()) << "timed out running the loop";
+  }
+
+  uv_loop_t loop;
+};
+
+TEST_F(AsyncClientTest, AcquireExtendReleaseRunEachCallbackOnceOnTheLoop) {
+  start_fleet(3);
+  std::thread::id loop_thread = std::this_thread::get_id();
+  {
+    async_client locks = make_async(options_for(*fleet));
+    int acquired_calls = 0;
+    std::optional<result<lease>> acquired;
+    result<void> started = locks.acquire("job", ttl_of(milliseconds(2000)), [&](result<lease> r) {
+      EXPECT_EQ(std::this_thread::get_id(), loop_thread);
+      ++acquired_calls;
+      acquired.emplace(std::move(r));
+    });
+    ASSERT_TRUE(started) << started.message();
+    EXPECT_EQ(acquired_calls, 0);  // never inside the call
+    run_until([&] { return acquired.has_value(); });
+    ASSERT_TRUE(*acquired) << acquired->message();
+    lease held = std::move(**acquired);
+
+    std::optional<result<void>> extended;
+    ASSERT_TRUE(locks.extend(held, milliseconds(20000),
+                             [&](result<void> r) { extended.emplace(std::move(r)); }));
+    run_until([&] { return extended.has_value(); });
+    ASSERT_TRUE(*extended) << extended->message();
+    EXPECT_GT(held.remaining(), milliseconds(15000));
+
+    std::optional<result<void>> released;
+    ASSERT_TRUE(
+        locks.release(std::move(held), [&](result<void> r) { released.emplace(std::move(r)); }));
+    EXPECT_FALSE(held);
+    run_until([&] { return released.has_value(); });
+    ASSERT_TRUE(*released) << released->message();
+    EXPECT_EQ(released->tally().granted(), 3u);
+    EXPECT_EQ(acquired_calls, 1);
+  }
+  EXPECT_EQ(fleet->command(0, {"EXISTS", "redlock:job"}), "0");
+}
+
+TEST_F(AsyncClientTest, StartingErrorsNeverRunTheCallback) {
+  start_fleet(1);
+  async_client locks = make_async(options_for(*fleet));
+  bool called = false;
+  result<void> bad = locks.acquire("", {}, [&](result<lease>) { called = true; });
+  EXPECT_EQ(bad.error(), errc::invalid_option);
+  lease empty;
+  EXPECT_EQ(locks.extend(empty, milliseconds(1000), [&](result<void>) { called = true; }).error(),
+            errc::empty_lease);
+  EXPECT_EQ(locks.release(lease(), [&](result<void>) { called = true; }).error(),
+            errc::empty_lease);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_FALSE(called);
+}
+
+TEST_F(AsyncClientTest, IdleClientDoesNotKeepTheLoopAlive) {
+  start_fleet(1);
+  async_client locks = make_async(options_for(*fleet));
+  bool done = false;
+  ASSERT_TRUE(locks.acquire("job", {}, [&](result<lease> r) {
+    EXPECT_TRUE(r) << r.message();
+    done = true;
+  }));
+  // uv_run returns by itself once the acquire (and the lease's release) are finished.
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_TRUE(done);
+}
+
+TEST_F(AsyncClientTest, DestroyingTheClientLetsInFlightWorkFinish) {
+  start_fleet(3);
+  std::optional<result<lease>> acquired;
+  {
+    async_client locks = make_async(options_for(*fleet));
+    ASSERT_TRUE(locks.acquire("job", {}, [&](result<lease> r) { acquired.emplace(std::move(r)); }));
+  }  // destroyed with the acquire in flight
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_TRUE(acquired.has_value());
+  ASSERT_TRUE(*acquired) << acquired->message();
+  // The client is closed: the lease cannot release any more, its keys expire.
+  EXPECT_EQ((*acquired)->release().error(), errc::client_closed);
+}
+
+TEST_F(AsyncClientTest, BlockingLeaseCallOnTheLoopThreadIsWouldDeadlock) {
+  start_fleet(1);
+  async_client locks = make_async(options_for(*fleet));
+  std::optional<result<void>> inside;
+  ASSERT_TRUE(locks.acquire("job", {}, [&](result<lease> r) {
+    ASSERT_TRUE(r);
+    inside.emplace(r->extend(milliseconds(5000)));
+  }));
+  run_until([&] { return inside.has_value(); });
+  EXPECT_EQ(inside->error(), errc::would_deadlock);
+  EXPECT_THAT(inside->message(), HasSubstr("loop thread"));
+}
+
+// A lease of an async client may be used, blocking, from another thread.
+TEST_F(AsyncClientTest, LeaseUsedFromAnotherThread) {
+  start_fleet(1);
+  async_client locks = make_async(options_for(*fleet));
+  std::optional<result<lease>> acquired;
+  ASSERT_TRUE(locks.acquire("job", {}, [&](result<lease> r) { acquired.emplace(std::move(r)); }));
+  run_until([&] { return acquired.has_value(); });
+  ASSERT_TRUE(*acquired);
+  std::atomic<bool> finished{false};
+  std::optional<result<void>> released;
+  std::thread other([&] {
+    released.emplace((*acquired)->release());
+    finished = true;
+  });
+  run_until([&] { return finished.load(); });
+  other.join();
+  ASSERT_TRUE(*released) << released->message();
+  EXPECT_EQ(fleet->command(0, {"EXISTS", "redlock:job"}), "0");
+}
+
+TEST_F(AsyncClientTest, AnotherClientsLeaseIsRefused) {
+  start_fleet(1);
+  async_client first = make_async(options_for(*fleet));
+  async_client second = make_async(options_for(*fleet));
+  std::optional<result<lease>> acquired;
+  ASSERT_TRUE(first.acquire("job", {}, [&](result<lease> r) { acquired.emplace(std::move(r)); }));
+  run_until([&] { return acquired.has_value(); });
+  ASSERT_TRUE(*acquired);
+  auto refused = second.extend(**acquired, milliseconds(5000), [](result<void>) { ADD_FAILURE(); });
+  EXPECT_EQ(refused.error(), errc::invalid_option);
+  EXPECT_THAT(refused.message(), HasSubstr("another client"));
+}
+
+TEST_F(AsyncClientTest, NullLoopIsRefused) {
+  client_options o;
+  o.endpoints = {"redis://127.0.0.1:6379"};
+  auto c = async_client::create(nullptr, o);
+  EXPECT_EQ(c.error(), errc::invalid_option);
+  EXPECT_THAT(c.message(), HasSubstr("loop"));
+}
+
+}  // namespace
+}  // namespace redlock::testing

@@ -1,0 +1,490 @@
+// The quorum engine driven by fake nodes, a fake clock and a fake scheduler: no sockets, no
+// sleeps. Every decision is checked at the exact answer that makes it.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "engine.hpp"
+#include "fakes.hpp"
+#include "quorum.hpp"
+#include "scripts.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using detail::engine;
+using detail::lock_record;
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Decodes a RESP array of bulk strings (what encode_command makes).
+std::vector<std::string> args_of(const std::string& wire) {
+  std::vector<std::string> out;
+  std::size_t pos = wire.find("\r\n") + 2;
+  while (pos < wire.size()) {
+    std::size_t eol = wire.find("\r\n", pos);
+    std::size_t len = std::stoul(wire.substr(pos + 1, eol - pos - 1));
+    out.push_back(wire.substr(eol + 2, len));
+    pos = eol + 2 + len + 2;
+  }
+  return out;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void make(std::size_t n, detail::engine_config config = {}) {
+    config.seed = 42;
+    for (std::size_t i = 0; i < n; ++i) {
+      nodes.push_back(std::make_unique<fake_node>("redis://node" + std::to_string(i) + ":6379"));
+      links.push_back(nodes.back().get());
+    }
+    eng = std::make_unique<engine>(config, links, clock, timers);
+  }
+
+  // Starts an acquire whose outcome lands in `outcome`.
+  void acquire(std::string resource, acquire_options options = {}) {
+    outcome.reset();
+    eng->acquire(std::move(resource), options,
+                 [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
+  }
+  std::shared_ptr<lock_record> acquire_granted(milliseconds ttl = milliseconds(10000)) {
+    acquire_options o;
+    o.ttl = ttl;
+    acquire("job", o);
+    for (auto& n : nodes)
+      n->answer_ok();
+    EXPECT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "no outcome");
+    return outcome->value();
+  }
+
+  fake_clock clock;
+  fake_scheduler timers{clock};
+  std::vector<std::unique_ptr<fake_node>> nodes;
+  std::vector<detail::node_link*> links;
+  std::unique_ptr<engine> eng;
+  std::optional<result<std::shared_ptr<lock_record>>> outcome;
+};
+
+TEST_F(EngineTest, SendsSetNxPxToEveryNodeAtOnce) {
+  make(5);
+  acquire_options o;
+  o.ttl = milliseconds(7000);
+  acquire("orders:42", o);
+  std::string token;
+  for (auto& n : nodes) {
+    ASSERT_TRUE(n->has_pending());
+    auto args = args_of(n->pending().wire);
+    ASSERT_EQ(args.size(), 6u);
+    EXPECT_EQ(args[0], "SET");
+    EXPECT_EQ(args[1], "redlock:orders:42");
+    EXPECT_EQ(args[3], "NX");
+    EXPECT_EQ(args[4], "PX");
+    EXPECT_EQ(args[5], "7000");
+    if (token.empty())
+      token = args[2];
+    EXPECT_EQ(args[2], token);  // one token for the whole round
+  }
+  EXPECT_EQ(token.size(), 32u);
+  EXPECT_FALSE(outcome.has_value());  // nothing decided inside the call
+}
+
+// For every N from 1 to 7: granted at exactly the quorum-th OK, not one answer earlier.
+TEST_F(EngineTest, WinsAtQuorumForEveryFleetSize) {
+  for (std::size_t n = 1; n <= 7; ++n) {
+    SCOPED_TRACE("N=" + std::to_string(n));
+    nodes.clear();
+    links.clear();
+    make(n);
+    acquire("r");
+    std::size_t quorum = n / 2 + 1;
+    for (std::size_t i = 0; i < quorum; ++i) {
+      EXPECT_FALSE(outcome.has_value()) << "decided after " << i << " OKs";
+      nodes[i]->answer_ok();
+    }
+    ASSERT_TRUE(outcome.has_value());
+    ASSERT_TRUE(*outcome) << outcome->message();
+    EXPECT_EQ(outcome->tally().granted(), quorum);
+    EXPECT_EQ(outcome->tally().unanswered(), n - quorum);
+    EXPECT_EQ(outcome->tally().attempts(), 1);
+    for (std::size_t i = quorum; i < n; ++i)
+      nodes[i]->answer_ok();  // late OKs change nothing
+  }
+}
+
+// For every N: lost at exactly the answer that makes a majority impossible.
+TEST_F(EngineTest, LosesAsSoonAsMajorityIsImpossible) {
+  for (std::size_t n = 1; n <= 7; ++n) {
+    SCOPED_TRACE("N=" + std::to_string(n));
+    nodes.clear();
+    links.clear();
+    make(n);
+    acquire("r");
+    std::size_t may_fail = n - (n / 2 + 1);
+    for (std::size_t i = 0; i <= may_fail; ++i) {
+      EXPECT_FALSE(outcome.has_value());
+      nodes[i]->fail(errc::node_down, "Connection refused", false);
+    }
+    ASSERT_TRUE(outcome.has_value());
+    EXPECT_EQ(outcome->error(), errc::no_quorum);
+    EXPECT_EQ(outcome->tally().failed(), may_fail + 1);
+    EXPECT_THAT(outcome->message(), HasSubstr("Connection refused"));
+    EXPECT_THAT(outcome->message(), HasSubstr("redis://node0:6379"));
+  }
+}
+
+TEST_F(EngineTest, RefusalsMeanHeldElsewhere) {
+  make(5);
+  acquire("r");
+  nodes[0]->answer_ok();
+  nodes[1]->answer_nil();
+  nodes[2]->answer_nil();
+  EXPECT_FALSE(outcome.has_value());
+  nodes[3]->answer_nil();
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::held_elsewhere);
+  EXPECT_EQ(outcome->tally().refused(), 3u);
+  EXPECT_EQ(outcome->tally().nodes()[1].vote, vote::refused);
+}
+
+TEST_F(EngineTest, MixedRefusalsAndFailuresAreNoQuorum) {
+  make(5);
+  acquire("r");
+  nodes[0]->answer_nil();
+  nodes[1]->answer_nil();
+  nodes[2]->fail(errc::node_timeout, "no reply within 50 ms", true);
+  ASSERT_TRUE(outcome.has_value());
+  // Two refusals alone leave a majority possible if the failed node held ours.
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+}
+
+TEST_F(EngineTest, ErrorRepliesCountAsFailedWithTheServersWords) {
+  make(3);
+  acquire("r");
+  nodes[0]->answer_error_reply("READONLY You can't write against a read only replica.");
+  nodes[1]->answer_error_reply("OOM command not allowed when used memory > 'maxmemory'.");
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+  const auto& r0 = outcome->tally().nodes()[0];
+  EXPECT_EQ(r0.vote, vote::failed);
+  EXPECT_EQ(r0.error, errc::server_error);
+  EXPECT_THAT(r0.detail, HasSubstr("READONLY"));
+  EXPECT_THAT(outcome->message(), HasSubstr("OOM"));
+}
+
+TEST_F(EngineTest, UnexpectedReplyIsFailedNotGranted) {
+  make(1);
+  acquire("r");
+  nodes[0]->answer(fake_node::status("QUEUED"));
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->tally().nodes()[0].error, errc::unexpected_reply);
+}
+
+TEST_F(EngineTest, ValidityIsTtlMinusElapsedMinusDrift) {
+  detail::engine_config config;
+  config.drift_factor = 0.01;
+  make(3, config);
+  steady::time_point start = clock.now();
+  acquire_options o;
+  o.ttl = milliseconds(10000);
+  acquire("r", o);
+  clock.advance(milliseconds(30));
+  nodes[0]->answer_ok();
+  nodes[1]->answer_ok();
+  ASSERT_TRUE(outcome && *outcome);
+  // ttl 10000 ms - drift (100 ms + 2 ms), counted from the round's start.
+  EXPECT_EQ(outcome->value()->valid_until(), start + milliseconds(10000 - 102));
+}
+
+TEST_F(EngineTest, SpentValidityIsNeverHandedOut) {
+  make(3);
+  acquire_options o;
+  o.ttl = milliseconds(100);  // drift 1 ms + 2 ms: valid for 97 ms after the start
+  acquire("r", o);
+  clock.advance(milliseconds(97));
+  nodes[0]->answer_ok();
+  nodes[1]->answer_ok();
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::validity_spent);
+  EXPECT_THAT(outcome->message(), HasSubstr("after 97.0 ms"));
+  // ...and the keys it set are released at once.
+  for (std::size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(nodes[i]->has_pending());
+    EXPECT_EQ(args_of(nodes[i]->pending().wire)[0], "EVALSHA");
+  }
+}
+
+TEST_F(EngineTest, ValidityOneTickBeforeTheEndIsGranted) {
+  make(1);
+  acquire_options o;
+  o.ttl = milliseconds(100);
+  acquire("r", o);
+  clock.advance(milliseconds(97) - std::chrono::nanoseconds(1));
+  nodes[0]->answer_ok();
+  ASSERT_TRUE(outcome && *outcome);
+  EXPECT_EQ(outcome->value()->valid_until() - clock.now(), std::chrono::nanoseconds(1));
+}
+
+TEST_F(EngineTest, FailedRoundReleasesWhereverOurKeyMayBe) {
+  make(5);
+  acquire("r");
+  nodes[0]->answer_ok();                                 // granted: holds it
+  nodes[1]->fail(errc::node_down, "refused", false);     // never reached: skip
+  nodes[2]->fail(errc::node_timeout, "no reply", true);  // may have run: release
+  nodes[3]->answer_nil();                                // another owner's key: skip
+  ASSERT_TRUE(outcome.has_value());                      // 3 of 5 cannot grant
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+  // Node 4 never answered: its SET may still run, so the release queues behind it.
+  EXPECT_EQ(nodes[0]->sent(), 2u);
+  EXPECT_EQ(nodes[1]->sent(), 1u);
+  EXPECT_EQ(nodes[2]->sent(), 2u);
+  EXPECT_EQ(nodes[3]->sent(), 1u);
+  EXPECT_EQ(nodes[4]->sent(), 2u);
+  auto release = args_of(nodes[0]->pending().wire);
+  EXPECT_THAT(release, ElementsAre("EVALSHA", std::string(detail::release_script.sha1), "1",
+                                   "redlock:r", ::testing::SizeIs(32)));
+}
+
+TEST_F(EngineTest, RetriesWithFreshTokenWithinTheWaitBudget) {
+  detail::engine_config config;
+  config.retry_delay = milliseconds(100);
+  config.retry_jitter = milliseconds(0);
+  make(1, config);
+  acquire_options o;
+  o.wait = milliseconds(250);
+  acquire("r", o);
+  std::string first_token = args_of(nodes[0]->pending().wire)[2];
+  nodes[0]->answer_nil();
+  EXPECT_FALSE(nodes[0]->has_pending());  // no clean-up: the key there is not ours
+  EXPECT_FALSE(outcome.has_value());
+  EXPECT_EQ(timers.next_delay(), milliseconds(100));
+  timers.advance(milliseconds(100));
+  ASSERT_TRUE(nodes[0]->has_pending());
+  std::string second_token = args_of(nodes[0]->pending().wire)[2];
+  EXPECT_NE(first_token, second_token);
+  nodes[0]->answer_nil();
+  timers.advance(milliseconds(100));
+  nodes[0]->answer_nil();  // third attempt at 200 ms; a fourth would start after 250 ms
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::held_elsewhere);
+  EXPECT_EQ(outcome->tally().attempts(), 3);
+  EXPECT_THAT(outcome->message(), HasSubstr("after 3 attempts"));
+}
+
+TEST_F(EngineTest, RetrySucceedsOnceTheLockIsFree) {
+  detail::engine_config config;
+  config.retry_delay = milliseconds(10);
+  config.retry_jitter = milliseconds(5);
+  make(3, config);
+  acquire_options o;
+  o.wait = milliseconds(1000);
+  acquire("r", o);
+  for (auto& n : nodes)
+    n->answer_nil();
+  auto delay = timers.next_delay();
+  EXPECT_GE(delay, milliseconds(10));
+  EXPECT_LE(delay, milliseconds(15));
+  timers.advance(delay);
+  nodes[0]->answer_ok();
+  nodes[1]->answer_ok();
+  ASSERT_TRUE(outcome && *outcome);
+  EXPECT_EQ(outcome->tally().attempts(), 2);
+}
+
+TEST_F(EngineTest, MaxAttemptsBoundsRetries) {
+  detail::engine_config config;
+  config.retry_jitter = milliseconds(0);
+  make(1, config);
+  acquire_options o;
+  o.wait = milliseconds(100000);
+  o.max_attempts = 2;
+  acquire("r", o);
+  nodes[0]->answer_nil();
+  timers.advance(config.retry_delay);
+  nodes[0]->answer_nil();
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->tally().attempts(), 2);
+  EXPECT_EQ(timers.pending_timers(), 0u);
+}
+
+TEST_F(EngineTest, ShutdownEndsAWaitingAcquire) {
+  make(1);
+  acquire_options o;
+  o.wait = milliseconds(5000);
+  acquire("r", o);
+  nodes[0]->answer_nil();
+  EXPECT_EQ(timers.pending_timers(), 1u);
+  eng->shutdown();
+  EXPECT_FALSE(outcome.has_value());  // never inside the call
+  timers.run_deferred();
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::client_closed);
+  EXPECT_EQ(timers.pending_timers(), 0u);
+  EXPECT_EQ(eng->in_flight(), 0u);
+}
+
+TEST_F(EngineTest, CleanUpCountsAsInFlightUntilAnswered) {
+  make(1);
+  acquire_options o;
+  o.ttl = milliseconds(100);
+  acquire("r", o);
+  clock.advance(milliseconds(200));
+  nodes[0]->answer_ok();  // granted too late: validity spent, so the key is released
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::validity_spent);
+  EXPECT_EQ(eng->in_flight(), 1u);
+  nodes[0]->answer_int(1);
+  EXPECT_EQ(eng->in_flight(), 0u);
+}
+
+TEST_F(EngineTest, ExtendMovesValidityWithAMajority) {
+  make(3);
+  auto lock = acquire_granted();
+  clock.advance(milliseconds(1000));
+  steady::time_point start = clock.now();
+  std::optional<result<void>> extended;
+  eng->extend(lock, milliseconds(20000), [&](result<void> r) { extended.emplace(std::move(r)); });
+  auto args = args_of(nodes[0]->pending().wire);
+  EXPECT_THAT(args, ElementsAre("EVALSHA", std::string(detail::extend_script.sha1), "1",
+                                "redlock:job", lock->token, "20000"));
+  EXPECT_FALSE(nodes[0]->pending().eval_wire.empty());
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  ASSERT_TRUE(extended && *extended);
+  EXPECT_EQ(lock->valid_until(), start + milliseconds(20000 - 202));
+}
+
+TEST_F(EngineTest, ExtendAfterExpiryIsLockLostWithoutAsking) {
+  make(3);
+  auto lock = acquire_granted(milliseconds(1000));
+  for (auto& n : nodes)
+    EXPECT_FALSE(n->has_pending());
+  clock.advance(milliseconds(1000));
+  std::optional<result<void>> extended;
+  eng->extend(lock, milliseconds(1000), [&](result<void> r) { extended.emplace(std::move(r)); });
+  EXPECT_FALSE(extended.has_value());
+  timers.run_deferred();
+  ASSERT_TRUE(extended.has_value());
+  EXPECT_EQ(extended->error(), errc::lock_lost);
+  for (auto& n : nodes)
+    EXPECT_FALSE(n->has_pending());
+}
+
+TEST_F(EngineTest, ExtendRefusedByMajorityIsLockLost) {
+  make(3);
+  auto lock = acquire_granted();
+  steady::time_point before = lock->valid_until();
+  std::optional<result<void>> extended;
+  eng->extend(lock, milliseconds(5000), [&](result<void> r) { extended.emplace(std::move(r)); });
+  nodes[0]->answer_int(0);
+  nodes[1]->answer_int(0);
+  ASSERT_TRUE(extended.has_value());
+  EXPECT_EQ(extended->error(), errc::lock_lost);
+  EXPECT_EQ(lock->valid_until(), before);
+}
+
+TEST_F(EngineTest, ExtendWithoutMajorityKeepsTheValidity) {
+  make(3);
+  auto lock = acquire_granted();
+  steady::time_point before = lock->valid_until();
+  std::optional<result<void>> extended;
+  eng->extend(lock, milliseconds(5000), [&](result<void> r) { extended.emplace(std::move(r)); });
+  nodes[0]->answer_int(0);
+  nodes[1]->fail(errc::node_timeout, "no reply", true);
+  ASSERT_TRUE(extended.has_value());
+  EXPECT_EQ(extended->error(), errc::no_quorum);
+  EXPECT_EQ(lock->valid_until(), before);
+}
+
+TEST_F(EngineTest, ExtendDecidedAfterTheOldValidityIsLockLost) {
+  make(1);
+  auto lock = acquire_granted(milliseconds(1000));
+  std::optional<result<void>> extended;
+  eng->extend(lock, milliseconds(5000), [&](result<void> r) { extended.emplace(std::move(r)); });
+  clock.advance(milliseconds(1000));
+  nodes[0]->answer_int(1);
+  ASSERT_TRUE(extended.has_value());
+  EXPECT_EQ(extended->error(), errc::lock_lost);
+}
+
+TEST_F(EngineTest, ReleaseCountsNodesAndWaitsForAll) {
+  make(3);
+  auto lock = acquire_granted();
+  std::optional<result<void>> released;
+  eng->release(lock, [&](result<void> r) { released.emplace(std::move(r)); });
+  auto args = args_of(nodes[0]->pending().wire);
+  EXPECT_THAT(args, ElementsAre("EVALSHA", std::string(detail::release_script.sha1), "1",
+                                "redlock:job", lock->token));
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(0);  // expired there already: not an error
+  EXPECT_FALSE(released.has_value());
+  nodes[2]->answer_int(1);
+  ASSERT_TRUE(released && *released) << released->message();
+  EXPECT_EQ(released->tally().granted(), 2u);
+  EXPECT_EQ(released->tally().refused(), 1u);
+}
+
+TEST_F(EngineTest, ReleaseWithoutMajorityConfirmationFails) {
+  make(3);
+  auto lock = acquire_granted();
+  std::optional<result<void>> released;
+  eng->release(lock, [&](result<void> r) { released.emplace(std::move(r)); });
+  nodes[0]->answer_int(1);
+  nodes[1]->fail(errc::node_down, "refused", false);
+  nodes[2]->fail(errc::node_timeout, "no reply", true);
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ(released->error(), errc::no_quorum);
+  EXPECT_EQ(released->tally().failed(), 2u);
+}
+
+TEST_F(EngineTest, ReleaseOwedToANodeIsSentWhenItReconnects) {
+  make(3);
+  auto lock = acquire_granted();
+  eng->release(lock, nullptr);
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  nodes[2]->fail(errc::node_timeout, "no reply", true);
+  EXPECT_FALSE(nodes[2]->has_pending());
+  nodes[2]->reconnect();
+  ASSERT_TRUE(nodes[2]->has_pending());
+  EXPECT_THAT(args_of(nodes[2]->pending().wire),
+              ElementsAre("EVALSHA", ::testing::_, "1", "redlock:job", lock->token));
+  nodes[2]->answer_int(1);
+  nodes[2]->reconnect();  // paid: nothing more to send
+  EXPECT_FALSE(nodes[2]->has_pending());
+}
+
+TEST_F(EngineTest, ReleaseTwiceIsEmptyLease) {
+  make(1);
+  auto lock = acquire_granted();
+  eng->release(lock, nullptr);
+  nodes[0]->answer_int(1);
+  std::optional<result<void>> again;
+  eng->release(lock, [&](result<void> r) { again.emplace(std::move(r)); });
+  timers.run_deferred();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->error(), errc::empty_lease);
+}
+
+TEST_F(EngineTest, ActivityListenerSeesBusyAndIdle) {
+  make(1);
+  std::vector<bool> seen;
+  eng->on_activity([&](bool busy) { seen.push_back(busy); });
+  acquire("r");
+  nodes[0]->answer_ok();
+  EXPECT_THAT(seen, ElementsAre(true, false));
+  EXPECT_EQ(eng->in_flight(), 0u);
+}
+
+TEST_F(EngineTest, BinarySafeResourceNames) {
+  make(1);
+  std::string resource("a\0b\r\n", 5);
+  acquire(resource);
+  EXPECT_EQ(args_of(nodes[0]->pending().wire)[1], "redlock:" + resource);
+  nodes[0]->answer_nil();
+  EXPECT_THAT(outcome->message(), HasSubstr("'a\\x00b\\x0d\\x0a'"));
+}
+
+}  // namespace
+}  // namespace redlock::testing
