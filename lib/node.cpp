@@ -29,19 +29,39 @@ struct node::pending {
 };
 
 // Our libuv glue for one hiredis context (the stock 0.14.1 adapter ignores poll errors, so a
-// refused or reset connection would never be noticed). Freed in its handle's close callback.
+// refused or reset connection would never be noticed).
+//
+// It is also built to spend few system calls: uv_poll_start costs an epoll_ctl pair even
+// when nothing changes, so the poll is touched only when the wanted events change; and a
+// command written while connected does not ask for POLLOUT at all: a prepare handle writes
+// the output buffer just before the loop next waits, so every command of a tick goes out in
+// one write(). Only a partial write (a full socket buffer) or a connect in progress polls for
+// POLLOUT. Freed once both handles are closed.
 struct node::glue {
   uv_poll_t poll;
+  uv_prepare_t flush;
   redisAsyncContext* ac = nullptr;  // null once hiredis freed the context
   node* owner = nullptr;
-  int events = 0;
+  int events = 0;  // what hiredis wants polled
+  int armed = 0;   // what the poll handle is started with
+  bool in_flush = false;
+  int open_handles = 2;
 
   void update() {
+    if (events == armed)
+      return;
+    armed = events;
     if (events != 0) {
       uv_poll_start(&poll, events, on_poll);
     } else {
       uv_poll_stop(&poll);
     }
+  }
+  void write_now() {
+    in_flush = true;
+    sigpipe_guard guard;
+    redisAsyncHandleWrite(ac);
+    in_flush = false;
   }
 
   static void on_poll(uv_poll_t* handle, int status, int events) {
@@ -49,15 +69,21 @@ struct node::glue {
     // libuv reports a socket error as a negative status with no events (UV_EBADF in 1.44)
     // and stops the handle. Let hiredis read or write anyway: it finds the error, fails the
     // callbacks and frees the context.
+    if (status < 0)
+      g->armed = 0;
     int ev = status < 0 ? g->events : events;
     if (g->ac != nullptr && (ev & UV_READABLE) != 0)
       redisAsyncHandleRead(g->ac);
-    if (g->ac != nullptr && (ev & UV_WRITABLE) != 0) {
-      sigpipe_guard guard;
-      redisAsyncHandleWrite(g->ac);
-    }
-    if (status < 0 && g->ac != nullptr)
-      g->update();  // libuv stopped it; keep listening
+    if (g->ac != nullptr && (ev & UV_WRITABLE) != 0)
+      g->write_now();
+    if (g->ac != nullptr)
+      g->update();  // re-arms after an error stopped the handle
+  }
+  static void on_flush(uv_prepare_t* handle) {
+    auto* g = static_cast<glue*>(handle->data);
+    uv_prepare_stop(handle);
+    if (g->ac != nullptr)
+      g->write_now();
   }
   static void add_read(void* data) {
     auto* g = static_cast<glue*>(data);
@@ -71,7 +97,12 @@ struct node::glue {
   }
   static void add_write(void* data) {
     auto* g = static_cast<glue*>(data);
-    g->events |= UV_WRITABLE;
+    bool connected = (g->ac->c.flags & REDIS_CONNECTED) != 0;
+    if (connected && !g->in_flush) {
+      uv_prepare_start(&g->flush, on_flush);  // idempotent
+      return;
+    }
+    g->events |= UV_WRITABLE;  // connecting, or the socket buffer is full
     g->update();
   }
   static void del_write(void* data) {
@@ -85,8 +116,13 @@ struct node::glue {
     auto* g = static_cast<glue*>(data);
     std::string why = g->ac->err != 0 ? g->ac->errstr : "";
     g->ac = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&g->poll),
-             [](uv_handle_t* handle) { delete static_cast<glue*>(handle->data); });
+    auto closed = [](uv_handle_t* handle) {
+      auto* self = static_cast<glue*>(handle->data);
+      if (--self->open_handles == 0)
+        delete self;
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&g->poll), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&g->flush), closed);
     g->owner->context_gone(std::move(why));
   }
 };
@@ -212,13 +248,16 @@ void node::open(const std::string& address) {
   g->ac = ac;
   g->owner = this;
   g->poll.data = g;
+  g->flush.data = g;
   if (int rc = uv_poll_init_socket(loop_, &g->poll, ac->c.fd); rc != 0) {
     delete g;
     redisAsyncFree(ac);
     attempt_failed(errc::node_down, std::string("cannot watch the socket: ") + uv_strerror(rc));
     return;
   }
+  uv_prepare_init(loop_, &g->flush);
   uv_unref(reinterpret_cast<uv_handle_t*>(&g->poll));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&g->flush));
   // The event hooks go on before the connect callback: setting it asks for a write event.
   ac->data = this;
   ac->ev.data = g;
