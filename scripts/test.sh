@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this):
+#   1. format check (clang-format);
+#   2. build with warnings as errors, run every test (unit and integration tiers);
+#   3. build with AddressSanitizer + UndefinedBehaviorSanitizer, run every test again;
+#   4. build with ThreadSanitizer, run the tests that use threads.
+# Integration tests start their own redis-server processes on free loopback ports; a missing
+# redis-server is a failure here (REDLOCK_REQUIRE_REDIS=1), not a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export REDLOCK_REQUIRE_REDIS=1
+jobs=$(nproc)
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "format check"
+if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q; fi
+git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
+
+configure() {  # build dir, extra cmake args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DREDLOCK_WERROR=ON -DREDLOCK_BUILD_EXAMPLES=OFF "$@" >/dev/null
+}
+
+step "build (warnings are errors) and test"
+configure build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build/ci -j "$jobs"
+ctest --test-dir build/ci -j "$jobs" --output-on-failure
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer"
+configure build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=address,undefined -DREDLOCK_BUILD_BENCH=OFF
+cmake --build build/ci-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/ci-asan -j "$jobs" --output-on-failure
+
+step "ThreadSanitizer (tests with threads)"
+configure build/ci-tsan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=thread -DREDLOCK_BUILD_BENCH=OFF
+cmake --build build/ci-tsan -j "$jobs" --target redlock_integration_tests
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build/ci-tsan -j "$jobs" --output-on-failure -R 'ThreadsTest|ClientTest|AsyncClientTest'
