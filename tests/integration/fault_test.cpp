@@ -1,0 +1,84 @@
+// Node faults the core must already survive: a paused node (deadline, recycled connection,
+// owed release) and an error reply.
+#include <gmock/gmock.h>
+
+#include "fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+
+class FaultTest : public fleet_test {
+ protected:
+  // Resumes a paused node whatever happens in the test.
+  struct resume_on_exit {
+    redis_fleet& fleet;
+    std::size_t node;
+    ~resume_on_exit() {
+      if (fleet.paused(node))
+        fleet.resume(node);
+    }
+  };
+};
+
+TEST_F(FaultTest, PausedNodeCountsFailedAfterTheDeadlineAndComesBack) {
+  start_fleet(1);
+  client_options o = options_for(*fleet);
+  o.node_timeout = milliseconds(200);
+  client locks = make_client(o);
+  ASSERT_TRUE(locks.acquire("warmup"));
+  fleet->pause(0);
+  resume_on_exit guard{*fleet, 0};
+  auto start = std::chrono::steady_clock::now();
+  result<lease> held = locks.acquire("job", ttl_of(milliseconds(3000)));
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.tally().nodes()[0].error, errc::node_timeout);
+  EXPECT_GE(took, milliseconds(190));
+  EXPECT_LT(took, milliseconds(3000));  // bounded by the deadline, not by the pause
+  // While the node stays paused, it keeps failing (a reconnect cannot finish its handshake).
+  result<lease> down = locks.acquire("other", ttl_of(milliseconds(3000)));
+  EXPECT_FALSE(down);
+
+  fleet->resume(0);
+  // The SET sent before the pause runs when the node resumes; the failed round's release is
+  // owed to the node and delivered once it reconnects, so the key does not linger a full ttl.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return fleet->command(0, {"EXISTS", "redlock:job"}) == "0";
+      },
+      milliseconds(2500)));
+  EXPECT_TRUE(eventually([&] { return static_cast<bool>(locks.acquire("after")); }));
+}
+
+TEST_F(FaultTest, OnePausedNodeOfThreeDoesNotStopTheLock) {
+  start_fleet(3);
+  client_options o = options_for(*fleet);
+  o.node_timeout = milliseconds(1000);
+  client locks = make_client(o);
+  ASSERT_TRUE(locks.acquire("warmup"));
+  fleet->pause(1);
+  resume_on_exit guard{*fleet, 1};
+  auto start = std::chrono::steady_clock::now();
+  result<lease> held = locks.acquire("job");
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(held) << held.message();
+  EXPECT_LT(took, milliseconds(900));  // decided at quorum, not at the paused node's deadline
+  EXPECT_EQ(held.tally().nodes()[1].vote, vote::unanswered);
+}
+
+TEST_F(FaultTest, ErrorReplyIsAFailedVoteWithTheServersWords) {
+  node_options n;
+  n.extra_config = {"maxmemory 1", "maxmemory-policy noeviction"};
+  start_fleet(1, n);
+  client locks = make_client();
+  result<lease> held = locks.acquire("job");
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.tally().nodes()[0].error, errc::server_error);
+  EXPECT_THAT(held.tally().nodes()[0].detail, HasSubstr("OOM"));
+}
+
+}  // namespace
+}  // namespace redlock::testing

@@ -1,0 +1,67 @@
+// The libuv plumbing on a real loop: the SIGPIPE guard on a real broken socket, and the bridge.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <csignal>
+#include <thread>
+
+#include "loop.hpp"
+
+namespace redlock::detail {
+namespace {
+
+// A write to a socket whose peer is gone raises SIGPIPE, which kills a process that has not
+// blocked or ignored it. Under the guard the write fails with EPIPE and the process lives on,
+// with no SIGPIPE left pending.
+TEST(SigpipeGuard, WriteToAClosedPeerDoesNotKillTheProcess) {
+  struct sigaction previous {};
+  struct sigaction deflt {};
+  deflt.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &deflt, &previous);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  close(fds[1]);
+  ssize_t written = 0;
+  int error = 0;
+  std::thread writer([&] {  // a fresh thread: SIGPIPE not blocked by anyone before
+    sigpipe_guard guard;
+    written = write(fds[0], "x", 1);
+    error = errno;
+  });
+  writer.join();
+  EXPECT_EQ(written, -1);
+  EXPECT_EQ(error, EPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0);
+  close(fds[0]);
+  sigaction(SIGPIPE, &previous, nullptr);
+}
+
+TEST(Bridge, RunsPostedTasksOnTheLoopAndRefusesAfterClose) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  auto b = std::make_unique<bridge>(&loop);
+  b->keep_loop_alive(true);
+  std::thread::id ran_on;
+  std::thread poster([&] { EXPECT_TRUE(b->post([&] { ran_on = std::this_thread::get_id(); })); });
+  poster.join();
+  uv_run(&loop, UV_RUN_ONCE);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+
+  bool queued_ran = false;
+  EXPECT_TRUE(b->post([&] { queued_ran = true; }));
+  bool closed = false;
+  b->close([&] { closed = true; });
+  EXPECT_TRUE(queued_ran);  // queued before the close: still runs
+  EXPECT_TRUE(b->closed());
+  EXPECT_FALSE(b->post([] { ADD_FAILURE() << "ran after close"; }));
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+}  // namespace
+}  // namespace redlock::detail
