@@ -7,6 +7,7 @@
 // Every figure is reported with the floor measured in the same run (one plain SET round trip
 // to one node), because absolute numbers on a shared machine mean little.
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <uv.h>
@@ -56,8 +57,7 @@ struct row {
 };
 
 double percentile(std::vector<double> v, double p) {
-  if (v.empty())
-    return 0;
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
   return v[i];
@@ -67,77 +67,138 @@ double micros(clock_type::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();
 }
 
-// Where the servers are: the given URLs, or a local fleet of `n` started for the scenario.
-struct servers {
-  std::unique_ptr<redlock::testing::redis_fleet> fleet;
-  std::vector<std::string> urls;
-};
-
-servers servers_for(const options& o, std::size_t n) {
-  servers s;
-  if (!o.servers.empty()) {
-    if (o.servers.size() < n) {
-      throw std::runtime_error("--servers gives " + std::to_string(o.servers.size()) + " URLs; " +
-                               std::to_string(n) + " needed");
-    }
-    s.urls.assign(o.servers.begin(), o.servers.begin() + static_cast<std::ptrdiff_t>(n));
-    return s;
+// Each measurer owns its connections and adds samples while run_for() lasts. Measurers run in
+// interleaved slices (floor, then each client, then again...), so a machine that slows down
+// or speeds up during the run affects the floor and the lock alike.
+class measurer {
+ public:
+  measurer(std::string scenario, std::string client, std::size_t nodes)
+      : scenario_(std::move(scenario)), client_(std::move(client)), nodes_(nodes) {}
+  virtual ~measurer() = default;
+  void run(clock_type::duration slice, bool record) {
+    recording_ = record;
+    auto start = clock_type::now();
+    run_for(slice);
+    if (record) measured_ += clock_type::now() - start;
   }
-  s.fleet = std::make_unique<redlock::testing::redis_fleet>(n);
-  s.urls = s.fleet->urls();
-  return s;
-}
+  row summary(double floor_p50_us) const {
+    row out;
+    out.scenario = scenario_;
+    out.client = client_;
+    out.nodes = nodes_;
+    out.ops = samples_.size();
+    double seconds = std::chrono::duration<double>(measured_).count();
+    out.ops_per_s = seconds > 0 ? static_cast<double>(samples_.size()) / seconds : 0;
+    out.p50_us = percentile(samples_, 0.5);
+    out.p99_us = percentile(samples_, 0.99);
+    out.errors = errors_;
+    out.floor_p50_us = floor_p50_us > 0 ? floor_p50_us : out.p50_us;
+    out.ratio_to_floor = out.p50_us / out.floor_p50_us;
+    return out;
+  }
+
+ protected:
+  virtual void run_for(clock_type::duration slice) = 0;
+  void sample(clock_type::duration took) {
+    if (recording_) samples_.push_back(micros(took));
+  }
+  void error() {
+    if (recording_) ++errors_;
+  }
+
+ private:
+  std::string scenario_;
+  std::string client_;
+  std::size_t nodes_;
+  bool recording_ = false;
+  std::vector<double> samples_;
+  std::size_t errors_ = 0;
+  clock_type::duration measured_{};
+};
 
 // host and port of a redis:// URL (the bench's own simple needs).
 std::pair<std::string, int> host_port(const std::string& url) {
   std::string rest = url.substr(url.find("://") + 3);
-  if (auto at = rest.rfind('@'); at != std::string::npos)
-    rest = rest.substr(at + 1);
-  if (auto slash = rest.find('/'); slash != std::string::npos)
-    rest = rest.substr(0, slash);
+  if (auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
   auto colon = rest.rfind(':');
   std::string host = rest.substr(0, colon);
-  if (!host.empty() && host.front() == '[')
-    host = host.substr(1, host.size() - 2);
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
   return {host, colon == std::string::npos ? 6379 : std::stoi(rest.substr(colon + 1))};
 }
 
-// The floor: a plain SET round trip to one node with hiredis's blocking API, one at a time.
-row measure_floor(const options& o) {
-  servers s = servers_for(o, 1);
-  auto [host, port] = host_port(s.urls[0]);
-  redisContext* c = redisConnect(host.c_str(), port);
-  if (c == nullptr || c->err)
-    throw std::runtime_error("floor: cannot connect to " + s.urls[0]);
-  std::vector<double> samples;
-  std::size_t errors = 0;
-  auto until = clock_type::now() + std::chrono::duration<double>(o.seconds);
-  std::size_t i = 0;
-  while (clock_type::now() < until) {
-    std::string key = "floor:" + std::to_string(i++);
-    auto start = clock_type::now();
-    auto* r = static_cast<redisReply*>(redisCommand(c, "SET %s v PX 10000", key.c_str()));
-    auto took = clock_type::now() - start;
-    if (r == nullptr || r->type == REDIS_REPLY_ERROR)
-      ++errors;
-    if (r != nullptr)
-      freeReplyObject(r);
-    if (i > 200)
-      samples.push_back(micros(took));  // skip the warm-up
+std::vector<redisContext*> connect_all(const std::vector<std::string>& urls) {
+  std::vector<redisContext*> out;
+  for (const auto& url : urls) {
+    auto [host, port] = host_port(url);
+    redisContext* c = redisConnect(host.c_str(), port);
+    if (c == nullptr || c->err) throw std::runtime_error("cannot connect to " + url);
+    out.push_back(c);
   }
-  redisFree(c);
-  row out;
-  out.scenario = "floor";
-  out.client = "hiredis-sync";
-  out.ops = samples.size();
-  out.ops_per_s = static_cast<double>(samples.size()) / o.seconds;
-  out.p50_us = percentile(samples, 0.5);
-  out.p99_us = percentile(samples, 0.99);
-  out.errors = errors;
-  out.floor_p50_us = out.p50_us;
-  out.ratio_to_floor = 1.0;
   return out;
 }
+
+// The floor: a plain SET round trip to one node with hiredis's blocking API, one at a time
+// (nodes = 1); or the same SET to N nodes at once, timed until a majority answered (then the
+// rest are drained, untimed): what any client could do at best on this machine, with no event
+// loop, deadlines or bookkeeping.
+class floor_measurer final : public measurer {
+ public:
+  explicit floor_measurer(const std::vector<std::string>& urls)
+      : measurer("floor", urls.size() == 1 ? "hiredis-sync" : "hiredis-fanout", urls.size()),
+        nodes_(connect_all(urls)) {}
+  ~floor_measurer() override {
+    for (redisContext* c : nodes_)
+      redisFree(c);
+  }
+
+ private:
+  void run_for(clock_type::duration slice) override {
+    std::size_t n = nodes_.size();
+    std::size_t quorum = n / 2 + 1;
+    auto until = clock_type::now() + slice;
+    while (clock_type::now() < until) {
+      std::string key = "floor:" + std::to_string(next_++);
+      auto start = clock_type::now();
+      for (redisContext* c : nodes_) {
+        redisAppendCommand(c, "SET %s v NX PX 10000", key.c_str());
+        int done = 0;
+        while (done == 0) {
+          if (redisBufferWrite(c, &done) != REDIS_OK)
+            throw std::runtime_error("floor: write failed");
+        }
+      }
+      std::vector<bool> answered(n, false);
+      std::size_t answers = 0;
+      while (answers < n) {
+        std::vector<pollfd> fds;
+        std::vector<std::size_t> which;
+        for (std::size_t k = 0; k < n; ++k) {
+          if (answered[k]) continue;
+          fds.push_back({nodes_[k]->fd, POLLIN, 0});
+          which.push_back(k);
+        }
+        if (poll(fds.data(), fds.size(), 5000) <= 0) throw std::runtime_error("floor: no answer");
+        for (std::size_t f = 0; f < fds.size(); ++f) {
+          if ((fds[f].revents & POLLIN) == 0) continue;
+          redisContext* c = nodes_[which[f]];
+          if (redisBufferRead(c) != REDIS_OK) throw std::runtime_error("floor: read failed");
+          void* reply = nullptr;
+          while (redisGetReplyFromReader(c, &reply) == REDIS_OK && reply != nullptr) {
+            if (static_cast<redisReply*>(reply)->type == REDIS_REPLY_ERROR) error();
+            freeReplyObject(reply);
+            reply = nullptr;
+            answered[which[f]] = true;
+            if (++answers == quorum) sample(clock_type::now() - start);
+          }
+        }
+      }
+    }
+  }
+
+  std::vector<redisContext*> nodes_;
+  std::size_t next_ = 0;
+};
 
 redlock::client_options client_options_for(const std::vector<std::string>& urls) {
   redlock::client_options c;
@@ -147,98 +208,82 @@ redlock::client_options client_options_for(const std::vector<std::string>& urls)
 }
 
 // One caller, acquire then release on distinct keys, on the async client: the engine's own
-// latency without a thread hand-off.
-row measure_async_latency(const options& o, std::size_t n, const row& floor) {
-  servers s = servers_for(o, n);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  std::vector<double> samples;
-  std::size_t errors = 0;
-  {
-    auto made = redlock::async_client::create(&loop, client_options_for(s.urls));
-    if (!made)
-      throw std::runtime_error(made.message());
-    redlock::async_client locks = std::move(*made);
-    auto until = clock_type::now() + std::chrono::duration<double>(o.seconds);
-    std::size_t i = 0;
-    std::function<void()> next = [&] {
-      if (clock_type::now() >= until)
-        return;
-      auto start = clock_type::now();
-      std::string key = "latency:" + std::to_string(i++);
-      auto started = locks.acquire(key, {}, [&, start](redlock::result<redlock::lease> r) {
-        auto took = clock_type::now() - start;
-        if (!r) {
-          ++errors;
-          next();
-          return;
-        }
-        if (i > 200)
-          samples.push_back(micros(took));
-        (void)locks.release(std::move(*r), [&](redlock::result<void> released) {
-          if (!released)
-            ++errors;
-          next();
-        });
-      });
-      if (!started)
-        throw std::runtime_error(started.message());
-    };
-    next();
-    uv_run(&loop, UV_RUN_DEFAULT);
+// latency, without a thread hand-off. Only the acquire is timed.
+class async_latency_measurer final : public measurer {
+ public:
+  explicit async_latency_measurer(const std::vector<std::string>& urls)
+      : measurer("latency", "async_client", urls.size()) {
+    uv_loop_init(&loop_);
+    auto made = redlock::async_client::create(&loop_, client_options_for(urls));
+    if (!made) throw std::runtime_error(made.message());
+    client_.emplace(std::move(*made));
   }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  row out;
-  out.scenario = "latency";
-  out.client = "async_client";
-  out.nodes = n;
-  out.ops = samples.size();
-  out.ops_per_s = static_cast<double>(samples.size()) / o.seconds;
-  out.p50_us = percentile(samples, 0.5);
-  out.p99_us = percentile(samples, 0.99);
-  out.errors = errors;
-  out.floor_p50_us = floor.p50_us;
-  out.ratio_to_floor = out.p50_us / floor.p50_us;
-  return out;
-}
+  ~async_latency_measurer() override {
+    client_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
+
+ private:
+  void run_for(clock_type::duration slice) override {
+    until_ = clock_type::now() + slice;
+    next();
+    uv_run(&loop_, UV_RUN_DEFAULT);  // returns once the last release is done
+  }
+  void next() {
+    if (clock_type::now() >= until_) return;
+    auto start = clock_type::now();
+    auto started = client_->acquire(
+        "latency:" + std::to_string(next_++), {}, [this, start](redlock::result<redlock::lease> r) {
+          if (!r) {
+            error();
+            next();
+            return;
+          }
+          sample(clock_type::now() - start);
+          (void)client_->release(std::move(*r), [this](redlock::result<void> released) {
+            if (!released) error();
+            next();
+          });
+        });
+    if (!started) throw std::runtime_error(started.message());
+  }
+
+  uv_loop_t loop_;
+  std::optional<redlock::async_client> client_;
+  clock_type::time_point until_;
+  std::size_t next_ = 0;
+};
 
 // The same with the blocking client: adds the hand-off to and from the client's loop thread.
-row measure_blocking_latency(const options& o, std::size_t n, const row& floor) {
-  servers s = servers_for(o, n);
-  auto made = redlock::client::create(client_options_for(s.urls));
-  if (!made)
-    throw std::runtime_error(made.message());
-  redlock::client locks = std::move(*made);
-  std::vector<double> samples;
-  std::size_t errors = 0;
-  auto until = clock_type::now() + std::chrono::duration<double>(o.seconds);
-  for (std::size_t i = 0; clock_type::now() < until; ++i) {
-    auto start = clock_type::now();
-    redlock::result<redlock::lease> r = locks.acquire("latency:" + std::to_string(i));
-    auto took = clock_type::now() - start;
-    if (!r) {
-      ++errors;
-      continue;
-    }
-    if (i > 200)
-      samples.push_back(micros(took));
-    if (!r->release())
-      ++errors;
+class blocking_latency_measurer final : public measurer {
+ public:
+  explicit blocking_latency_measurer(const std::vector<std::string>& urls)
+      : measurer("latency", "client", urls.size()) {
+    auto made = redlock::client::create(client_options_for(urls));
+    if (!made) throw std::runtime_error(made.message());
+    client_.emplace(std::move(*made));
   }
-  row out;
-  out.scenario = "latency";
-  out.client = "client";
-  out.nodes = n;
-  out.ops = samples.size();
-  out.ops_per_s = static_cast<double>(samples.size()) / o.seconds;
-  out.p50_us = percentile(samples, 0.5);
-  out.p99_us = percentile(samples, 0.99);
-  out.errors = errors;
-  out.floor_p50_us = floor.p50_us;
-  out.ratio_to_floor = out.p50_us / floor.p50_us;
-  return out;
-}
+
+ private:
+  void run_for(clock_type::duration slice) override {
+    auto until = clock_type::now() + slice;
+    while (clock_type::now() < until) {
+      auto start = clock_type::now();
+      redlock::result<redlock::lease> r = client_->acquire("latency:" + std::to_string(next_++));
+      auto took = clock_type::now() - start;
+      if (!r) {
+        error();
+        continue;
+      }
+      sample(took);
+      if (!r->release()) error();
+    }
+  }
+
+  std::optional<redlock::client> client_;
+  std::size_t next_ = 0;
+};
 
 std::string machine_json() {
   utsname u{};
@@ -277,7 +322,7 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
 }
 
 void print_row(const row& r) {
-  std::printf("%-9s %-13s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu %8.2fx\n", r.scenario.c_str(),
+  std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu %8.2fx\n", r.scenario.c_str(),
               r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s,
               r.p50_us, r.p99_us, r.errors, r.ratio_to_floor);
   std::fflush(stdout);
@@ -298,23 +343,19 @@ options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        usage("option " + arg + " needs a value");
+      if (i + 1 >= argc) usage("option " + arg + " needs a value");
       return argv[++i];
     };
     if (arg == "--nodes") {
       int n = std::atoi(value().c_str());
-      if (n < 1 || n > 15)
-        usage("--nodes must be in 1..15");
+      if (n < 1 || n > 15) usage("--nodes must be in 1..15");
       o.nodes = static_cast<std::size_t>(n);
     } else if (arg == "--servers") {
       std::stringstream list(value());
       for (std::string url; std::getline(list, url, ',');) {
-        if (!url.empty())
-          o.servers.push_back(url);
+        if (!url.empty()) o.servers.push_back(url);
       }
-      if (o.servers.empty())
-        usage("--servers needs at least one URL");
+      if (o.servers.empty()) usage("--servers needs at least one URL");
     } else if (arg == "--scenario") {
       o.scenario = value();
       if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "all") {
@@ -322,8 +363,7 @@ options parse(int argc, char** argv) {
       }
     } else if (arg == "--seconds") {
       o.seconds = std::atof(value().c_str());
-      if (!(o.seconds > 0 && o.seconds <= 600))
-        usage("--seconds must be in (0, 600]");
+      if (!(o.seconds > 0 && o.seconds <= 600)) usage("--seconds must be in (0, 600]");
     } else if (arg == "--json") {
       o.json = value();
     } else if (arg == "--help" || arg == "-h") {
@@ -340,30 +380,55 @@ options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
   try {
-    std::vector<row> rows;
-    std::printf("%-9s %-13s %5s %-8s %11s %9s %11s %9s %9s %6s %9s\n", "scenario", "client",
+    std::vector<std::size_t> sizes = {1, 3, 5, 7};
+    if (o.nodes != 0) sizes = {o.nodes};
+    if (!o.servers.empty()) sizes = {o.servers.size()};
+    std::size_t largest = *std::max_element(sizes.begin(), sizes.end());
+
+    // One fleet for the whole run; a size-N measurer uses its first N nodes.
+    std::unique_ptr<redlock::testing::redis_fleet> fleet;
+    std::vector<std::string> urls = o.servers;
+    if (urls.empty()) {
+      fleet = std::make_unique<redlock::testing::redis_fleet>(largest);
+      urls = fleet->urls();
+    }
+    auto first = [&](std::size_t n) {
+      return std::vector<std::string>(urls.begin(), urls.begin() + static_cast<std::ptrdiff_t>(n));
+    };
+
+    std::vector<std::unique_ptr<measurer>> measurers;
+    measurers.push_back(std::make_unique<floor_measurer>(first(1)));
+    for (std::size_t n : sizes) {
+      if (n > 1) measurers.push_back(std::make_unique<floor_measurer>(first(n)));
+    }
+    if (o.scenario == "latency" || o.scenario == "all") {
+      for (std::size_t n : sizes)
+        measurers.push_back(std::make_unique<async_latency_measurer>(first(n)));
+      for (std::size_t n : sizes)
+        measurers.push_back(std::make_unique<blocking_latency_measurer>(first(n)));
+    }
+
+    // A warm-up slice each, then interleaved slices of 100 ms until each had o.seconds.
+    const auto slice = std::chrono::milliseconds(100);
+    for (auto& m : measurers)
+      m->run(slice, false);
+    auto rounds = static_cast<int>(std::max(1.0, o.seconds / 0.1));
+    for (int r = 0; r < rounds; ++r) {
+      for (auto& m : measurers)
+        m->run(slice, true);
+    }
+
+    std::printf("%-9s %-14s %5s %-8s %11s %9s %11s %9s %9s %6s %9s\n", "scenario", "client",
                 "nodes", "fault", "concurrency", "ops", "ops/s", "p50 us", "p99 us", "errors",
                 "vs floor");
-    row floor = measure_floor(o);
-    rows.push_back(floor);
-    print_row(floor);
-    if (o.scenario == "latency" || o.scenario == "all") {
-      std::vector<std::size_t> sizes = {1, 3, 5, 7};
-      if (o.nodes != 0)
-        sizes = {o.nodes};
-      if (!o.servers.empty())
-        sizes = {o.servers.size()};
-      for (std::size_t n : sizes) {
-        rows.push_back(measure_async_latency(o, n, floor));
-        print_row(rows.back());
-      }
-      for (std::size_t n : sizes) {
-        rows.push_back(measure_blocking_latency(o, n, floor));
-        print_row(rows.back());
-      }
+    std::vector<row> rows;
+    double floor_p50 = 0;
+    for (auto& m : measurers) {
+      rows.push_back(m->summary(floor_p50));
+      if (floor_p50 == 0) floor_p50 = rows.back().p50_us;  // the first measurer is the floor
+      print_row(rows.back());
     }
-    if (!o.json.empty())
-      write_json(o.json, rows);
+    if (!o.json.empty()) write_json(o.json, rows);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "redlock-bench: %s\n", e.what());
     return 1;

@@ -81,15 +81,13 @@ int main() {
   std::printf("   %s in %.2f ms\n", with_four ? "granted" : with_four.message().c_str(),
               ms_of(std::chrono::steady_clock::now() - start));
   show_tally(with_four.tally());
-  if (with_four)
-    (void)with_four->release();
+  if (with_four) (void)with_four->release();
 
   std::printf("\n5. node 1 is killed too: 3 of 5 left, still a majority\n");
   fleet.kill(1);
   redlock::result<redlock::lease> with_three = bob->acquire("orders:43", ten_seconds);
   std::printf("   %s\n", with_three ? "granted" : with_three.message().c_str());
-  if (with_three)
-    (void)with_three->release();
+  if (with_three) (void)with_three->release();
 
   std::printf("\n6. node 2 is killed: no majority is possible, and the client says so at once\n");
   fleet.kill(2);
@@ -112,8 +110,7 @@ int main() {
       std::this_thread::sleep_for(milliseconds(20));
     }
   }
-  if (!again)
-    std::printf("   not granted within 2 s\n");
+  if (!again) std::printf("   not granted within 2 s\n");
 
   std::printf("\nstopping the fleet\n");
   return with_four && with_three && !none && again && !refused ? 0 : 1;

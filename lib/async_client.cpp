@@ -13,8 +13,7 @@ result<void> foreign_lease(const char* what) {
 result<async_client> async_client::create(uv_loop_t* loop, client_options options) {
   auto made =
       detail::session::create(loop, std::move(options), detail::session::loop_mode::caller_loop);
-  if (!made)
-    return {made.error(), made.message()};
+  if (!made) return {made.error(), made.message()};
   (*made)->start();
   return async_client(std::move(*made));
 }
@@ -25,31 +24,26 @@ async_client::async_client(async_client&&) noexcept = default;
 
 async_client& async_client::operator=(async_client&& other) noexcept {
   if (this != &other) {
-    if (session_)
-      session_->close(nullptr);
+    if (session_) session_->close(nullptr);
     session_ = std::move(other.session_);
   }
   return *this;
 }
 
 async_client::~async_client() {
-  if (session_)
-    session_->close(nullptr);
+  if (session_) session_->close(nullptr);
 }
 
 result<void> async_client::acquire(std::string_view resource, const acquire_options& options,
                                    acquire_callback done) {
-  if (!session_)
-    return {errc::client_closed, "acquire on a moved-from async_client"};
+  if (!session_) return {errc::client_closed, "acquire on a moved-from async_client"};
   return session_->acquire(resource, options, std::move(done));
 }
 
 result<void> async_client::extend(lease& held, std::chrono::milliseconds ttl, done_callback done) {
   const auto& state = detail::lease_access::peek(held);
-  if (!state)
-    return {errc::empty_lease, "extend of an empty lease (released or moved from)"};
-  if (state->owner != session_)
-    return foreign_lease("extend");
+  if (!state) return {errc::empty_lease, "extend of an empty lease (released or moved from)"};
+  if (state->owner != session_) return foreign_lease("extend");
   return state->owner->extend(state, ttl, std::move(done));
 }
 
@@ -57,8 +51,7 @@ result<void> async_client::release(lease held, done_callback done) {
   if (!detail::lease_access::peek(held)) {
     return {errc::empty_lease, "release of an empty lease (released or moved from)"};
   }
-  if (detail::lease_access::peek(held)->owner != session_)
-    return foreign_lease("release");
+  if (detail::lease_access::peek(held)->owner != session_) return foreign_lease("release");
   auto state = detail::lease_access::take(held);
   return state->owner->release(state, std::move(done));
 }

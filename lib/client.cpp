@@ -34,8 +34,7 @@ result<client> client::create(client_options options) {
   }
   auto made = detail::session::create(&run->loop, std::move(options),
                                       detail::session::loop_mode::own_thread);
-  if (!made)
-    return {made.error(), made.message()};
+  if (!made) return {made.error(), made.message()};
   run->session = std::move(*made);
   auto* raw = run.get();
   run->thread = std::thread([raw] {
@@ -53,8 +52,7 @@ client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
 
 result<lease> client::acquire(std::string_view resource, const acquire_options& options) {
-  if (!run_)
-    return {errc::client_closed, "acquire on a moved-from client"};
+  if (!run_) return {errc::client_closed, "acquire on a moved-from client"};
   auto& s = *run_->session;
   std::string name(resource);
   return detail::run_blocking<lease>(

@@ -15,8 +15,7 @@ class clock {
 
 // t + d, clamped to the clock's range instead of overflowing (a wait of "forever").
 inline steady::time_point saturating_add(steady::time_point t, std::chrono::milliseconds d) {
-  if (d.count() <= 0)
-    return t;
+  if (d.count() <= 0) return t;
   auto room = std::chrono::duration_cast<std::chrono::milliseconds>(steady::time_point::max() - t);
   return d >= room ? steady::time_point::max() : t + d;
 }

@@ -37,11 +37,9 @@ std::string lowercase(std::string_view s) {
 }
 
 bool equals_ci(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
+  if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i]))
-      return false;
+    if (to_lower(a[i]) != to_lower(b[i])) return false;
   }
   return true;
 }
@@ -59,15 +57,12 @@ bool is_ipv6(const std::string& s) {
 // Digits only: no sign, no spaces, not empty, at most `max` (checked per digit, so a long
 // string of digits cannot overflow).
 bool parse_decimal(std::string_view s, std::uint64_t max, std::uint64_t& out) {
-  if (s.empty())
-    return false;
+  if (s.empty()) return false;
   std::uint64_t value = 0;
   for (char c : s) {
-    if (!is_digit(c))
-      return false;
+    if (!is_digit(c)) return false;
     value = value * 10 + static_cast<std::uint64_t>(c - '0');
-    if (value > max)
-      return false;
+    if (value > max) return false;
   }
   out = value;
   return true;
@@ -83,18 +78,14 @@ std::string parse_db(std::string_view text, int& db) {
   bool all_digits = !text.empty();
   for (char c : text)
     all_digits = all_digits && is_digit(c);
-  if (all_digits)
-    return "db '" + std::string(text) + "' is larger than 2147483647";
+  if (all_digits) return "db '" + std::string(text) + "' is larger than 2147483647";
   return "db '" + std::string(text) + "' is not a non-negative integer";
 }
 
 int hex_value(char c) {
-  if (is_digit(c))
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
+  if (is_digit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
@@ -109,8 +100,7 @@ std::optional<std::string> percent_decode(std::string_view s) {
     }
     int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1;
     int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0)
-      return std::nullopt;
+    if (hi < 0 || lo < 0) return std::nullopt;
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
   }
@@ -149,8 +139,7 @@ std::optional<scheme_split> split_scheme(std::string_view url) {
                                                            url[i] == '-' || url[i] == '.')))) {
     ++i;
   }
-  if (i == 0 || url.substr(i, 3) != "://")
-    return std::nullopt;
+  if (i == 0 || url.substr(i, 3) != "://") return std::nullopt;
   return scheme_split{url.substr(0, i), url.substr(i + 3)};
 }
 
@@ -170,8 +159,7 @@ std::string mask_query(std::string_view query) {
       return out;
     }
     out.append(seg);
-    if (amp == npos)
-      return out;
+    if (amp == npos) return out;
     out.push_back('&');
     pos = amp + 1;
   }
@@ -190,16 +178,14 @@ std::string mask_url(std::string_view url) {
       std::string_view userinfo = rest.substr(0, at);
       std::size_t colon = userinfo.find(':');
       out.append(userinfo.substr(0, colon));
-      if (colon != npos)
-        out.append(":***");
+      if (colon != npos) out.append(":***");
       out.push_back('@');
       rest.remove_prefix(at + 1);
     }
   }
   std::size_t q = rest.find('?');
   out.append(rest.substr(0, q));
-  if (q != npos)
-    out.append("?").append(mask_query(rest.substr(q + 1)));
+  if (q != npos) out.append("?").append(mask_query(rest.substr(q + 1)));
   return out;
 }
 
@@ -207,8 +193,7 @@ std::string mask_url(std::string_view url) {
 
 // "user[:password]" of a redis:// URL.
 std::string parse_userinfo(std::string_view info, endpoint& ep) {
-  if (info.empty())
-    return "empty user info before '@'";
+  if (info.empty()) return "empty user info before '@'";
   std::size_t colon = info.find(':');
   std::string_view user = info.substr(0, colon);
   // These mean the '@' belongs to something else (a path or query), not to a user name.
@@ -218,19 +203,15 @@ std::string parse_userinfo(std::string_view info, endpoint& ep) {
     }
   }
   std::optional<std::string> decoded_user = percent_decode(user);
-  if (!decoded_user)
-    return "invalid percent-escape in user";
+  if (!decoded_user) return "invalid percent-escape in user";
   ep.user = std::move(*decoded_user);
-  if (colon == npos)
-    return {};
+  if (colon == npos) return {};
 
   // Never quote the password in a message, even in part.
   std::string_view password = info.substr(colon + 1);
-  if (password.empty())
-    return "empty password after ':'";
+  if (password.empty()) return "empty password after ':'";
   std::optional<std::string> decoded_password = percent_decode(password);
-  if (!decoded_password)
-    return "invalid percent-escape in password";
+  if (!decoded_password) return "invalid percent-escape in password";
   ep.password = std::move(*decoded_password);
   ep.has_password = true;
   return {};
@@ -241,8 +222,7 @@ std::string parse_host_port(std::string_view text, endpoint& ep) {
   std::optional<std::string_view> port_text;
   if (!text.empty() && text.front() == '[') {
     std::size_t close = text.find(']');
-    if (close == npos)
-      return "unterminated IPv6 literal";
+    if (close == npos) return "unterminated IPv6 literal";
     std::string literal(text.substr(1, close - 1));
     if (!is_ipv6(literal)) {
       return "'" + literal + "' is not an IPv6 address (zone ids are not supported)";
@@ -250,8 +230,7 @@ std::string parse_host_port(std::string_view text, endpoint& ep) {
     ep.host = std::move(literal);
     std::string_view after = text.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':')
-        return "unexpected '" + std::string(after) + "' after IPv6 literal";
+      if (after.front() != ':') return "unexpected '" + std::string(after) + "' after IPv6 literal";
       port_text = after.substr(1);
     }
   } else {
@@ -261,8 +240,7 @@ std::string parse_host_port(std::string_view text, endpoint& ep) {
       return "IPv6 literal must be in brackets, e.g. [::1]:6379";
     }
     std::string_view host = text.substr(0, colon);
-    if (host.empty())
-      return "missing host";
+    if (host.empty()) return "missing host";
     bool digits_and_dots = true;
     for (char c : host) {
       if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '.' && c != '_') {
@@ -275,14 +253,11 @@ std::string parse_host_port(std::string_view text, endpoint& ep) {
       return "'" + std::string(host) + "' is not an IPv4 address";
     }
     ep.host = std::string(host);
-    if (colon != npos)
-      port_text = text.substr(colon + 1);
+    if (colon != npos) port_text = text.substr(colon + 1);
   }
 
-  if (!port_text)
-    return {};
-  if (port_text->empty())
-    return "missing port after ':'";
+  if (!port_text) return {};
+  if (port_text->empty()) return "missing port after ':'";
   std::uint64_t port = 0;
   if (!parse_decimal(*port_text, max_port, port) || port == 0) {
     return "port '" + std::string(*port_text) + "' is not in 1..65535";
@@ -298,19 +273,15 @@ std::string parse_redis(std::string_view rest, endpoint& ep) {
   std::size_t at = rest.rfind('@');
   if (at != npos) {
     std::string problem = parse_userinfo(rest.substr(0, at), ep);
-    if (!problem.empty())
-      return problem;
+    if (!problem.empty()) return problem;
     rest.remove_prefix(at + 1);
   }
-  if (rest.find('?') != npos)
-    return "unexpected query string";
+  if (rest.find('?') != npos) return "unexpected query string";
 
   std::size_t slash = rest.find('/');
   std::string problem = parse_host_port(rest.substr(0, slash), ep);
-  if (!problem.empty())
-    return problem;
-  if (slash == npos || slash + 1 == rest.size())
-    return {};  // no db, or a bare "/": db 0
+  if (!problem.empty()) return problem;
+  if (slash == npos || slash + 1 == rest.size()) return {};  // no db, or a bare "/": db 0
   return parse_db(rest.substr(slash + 1), ep.db);
 }
 
@@ -333,32 +304,26 @@ std::string parse_query(std::string_view query, endpoint& ep) {
                                      : nullptr;
     if (seen == nullptr) {
       // After a password this is most likely its tail, split at a raw '&': do not quote it.
-      if (seen_password)
-        return "unexpected text after the password (write '&' in it as %26)";
-      if (seg.empty())
-        return "empty query parameter";
+      if (seen_password) return "unexpected text after the password (write '&' in it as %26)";
+      if (seg.empty()) return "empty query parameter";
       return "unknown query parameter '" + std::string(key) + "'";
     }
-    if (*seen)
-      return "duplicate query parameter '" + std::string(key) + "'";
+    if (*seen) return "duplicate query parameter '" + std::string(key) + "'";
     *seen = true;
 
     if (key == "db") {
       std::string problem = parse_db(value, ep.db);
-      if (!problem.empty())
-        return problem;
+      if (!problem.empty()) return problem;
     } else if (value.empty()) {
       return "query parameter '" + std::string(key) + "' has no value";
     } else {
       bool is_user = key == "user";
       std::optional<std::string> decoded = percent_decode(value);
-      if (!decoded)
-        return "invalid percent-escape in " + std::string(key);
+      if (!decoded) return "invalid percent-escape in " + std::string(key);
       (is_user ? ep.user : ep.password) = std::move(*decoded);
       ep.has_password = ep.has_password || !is_user;
     }
-    if (amp == npos)
-      return {};
+    if (amp == npos) return {};
     pos = amp + 1;
   }
 }
@@ -368,29 +333,22 @@ std::string parse_unix(std::string_view rest, endpoint& ep) {
   ep.kind = endpoint::transport::unix_socket;
   std::size_t q = rest.find('?');
   std::string_view path = rest.substr(0, q);
-  if (path.empty())
-    return "missing unix socket path";
-  if (path.front() != '/')
-    return "unix socket path must be absolute";
+  if (path.empty()) return "missing unix socket path";
+  if (path.front() != '/') return "unix socket path must be absolute";
   if (path.size() > max_unix_path) {
     return "unix socket path is longer than " + std::to_string(max_unix_path) + " bytes";
   }
   ep.path = std::string(path);
-  if (q == npos)
-    return {};
+  if (q == npos) return {};
   return parse_query(rest.substr(q + 1), ep);
 }
 
 std::string parse_url(std::string_view url, endpoint& ep) {
-  if (url.empty())
-    return "empty URL";
+  if (url.empty()) return "empty URL";
   std::optional<scheme_split> parts = split_scheme(url);
-  if (!parts)
-    return "missing scheme (expected redis:// or unix://)";
-  if (equals_ci(parts->scheme, "redis"))
-    return parse_redis(parts->rest, ep);
-  if (equals_ci(parts->scheme, "unix"))
-    return parse_unix(parts->rest, ep);
+  if (!parts) return "missing scheme (expected redis:// or unix://)";
+  if (equals_ci(parts->scheme, "redis")) return parse_redis(parts->rest, ep);
+  if (equals_ci(parts->scheme, "unix")) return parse_unix(parts->rest, ep);
   return "unsupported scheme '" + std::string(parts->scheme) + "' (expected redis:// or unix://)";
 }
 
@@ -406,12 +364,9 @@ std::string endpoint::display() const {
       out.append(1, sep).append(key).append("=").append(value);
       sep = '&';
     };
-    if (db != 0)
-      add("db", std::to_string(db));
-    if (!user.empty())
-      add("user", percent_encode(user));
-    if (masked)
-      add("password", "***");
+    if (db != 0) add("db", std::to_string(db));
+    if (!user.empty()) add("user", percent_encode(user));
+    if (masked) add("password", "***");
     return out;
   }
   std::string out = "redis://";
@@ -420,14 +375,12 @@ std::string endpoint::display() const {
   }
   bool bracket = host.find(':') != std::string::npos;
   out.append(bracket ? "[" + host + "]" : host).append(":").append(std::to_string(port));
-  if (db != 0)
-    out.append("/").append(std::to_string(db));
+  if (db != 0) out.append("/").append(std::to_string(db));
   return out;
 }
 
 std::string endpoint::identity() const {
-  if (kind == transport::unix_socket)
-    return "unix|" + path;
+  if (kind == transport::unix_socket) return "unix|" + path;
   // "::1" and "0:0::1" are the same server: compare IPv6 literals in inet_ntop's form.
   std::string canonical = lowercase(host);
   in6_addr addr6{};

@@ -124,21 +124,17 @@ std::string summarize(const std::vector<node_report>& reports) {
         break;
       case vote::failed:
         ++failed;
-        if (!failures.empty())
-          failures += "; ";
+        if (!failures.empty()) failures += "; ";
         failures += r.endpoint + ": " + r.error.message();
-        if (!r.detail.empty())
-          failures += ": " + r.detail;
+        if (!r.detail.empty()) failures += ": " + r.detail;
         break;
     }
   }
   std::string out = std::to_string(granted) + " of " + std::to_string(reports.size()) +
                     " nodes granted, " + std::to_string(refused) + " refused, " +
                     std::to_string(failed) + " failed";
-  if (unanswered > 0)
-    out += ", " + std::to_string(unanswered) + " unanswered";
-  if (!failures.empty())
-    out += " (" + failures + ")";
+  if (unanswered > 0) out += ", " + std::to_string(unanswered) + " unanswered";
+  if (!failures.empty()) out += " (" + failures + ")";
   return out;
 }
 
@@ -171,13 +167,11 @@ std::shared_ptr<engine::round> engine::new_round() const {
 }
 
 void engine::begin() {
-  if (in_flight_++ == 0 && activity_)
-    activity_(true);
+  if (in_flight_++ == 0 && activity_) activity_(true);
 }
 
 void engine::end() {
-  if (--in_flight_ == 0 && activity_)
-    activity_(false);
+  if (--in_flight_ == 0 && activity_) activity_(false);
 }
 
 // ---- acquire ------------------------------------------------------------------------------
@@ -219,13 +213,11 @@ void engine::on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::s
                              const std::shared_ptr<lock_record>& lock, std::size_t node,
                              node_answer answer) {
   vote v = record_set_answer(r->reports[node], answer);
-  if (v == vote::granted || (v == vote::failed && answer.maybe_ran))
-    lock->may_hold[node] = true;
+  if (v == vote::granted || (v == vote::failed && answer.maybe_ran)) lock->may_hold[node] = true;
   // A late answer changes nothing: after a lost round the release is already queued behind
   // this SET on the same connection (and owed if that fails); after a won round the node is
   // in may_hold, so the lease's release reaches it.
-  if (r->decided)
-    return;
+  if (r->decided) return;
   r->votes.record(v);
   switch (r->votes.state()) {
     case decision::pending:
@@ -256,8 +248,7 @@ void engine::on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::s
       lock->set_valid_until(valid_until);
       // Nodes that have not answered yet may still set the key: they get the lease's release.
       for (std::size_t i = 0; i < nodes_.size(); ++i) {
-        if (r->reports[i].vote == vote::unanswered)
-          lock->may_hold[i] = true;
+        if (r->reports[i].vote == vote::unanswered) lock->may_hold[i] = true;
       }
       auto done = std::move(op->done);
       done(result<std::shared_ptr<lock_record>>(lock, tally(r->reports, op->attempts)));
@@ -273,8 +264,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const std::sh
   // Nodes that have not answered may still set the key when our SET reaches them: release
   // there too (the release runs after the SET on the same connection).
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (r->reports[i].vote == vote::unanswered)
-      lock->may_hold[i] = true;
+    if (r->reports[i].vote == vote::unanswered) lock->may_hold[i] = true;
   }
   clean_up(lock);
   op->last_tally = tally(r->reports, op->attempts);
@@ -294,8 +284,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const std::sh
     waiting_.emplace(*id, op);
     return;
   }
-  if (op->attempts > 1)
-    message += " (after " + std::to_string(op->attempts) + " attempts)";
+  if (op->attempts > 1) message += " (after " + std::to_string(op->attempts) + " attempts)";
   auto done = std::move(op->done);
   done({error, std::move(message), op->last_tally});
   end();
@@ -340,14 +329,11 @@ void engine::on_extend_vote(const std::shared_ptr<round>& r,
                             steady::time_point old_valid_until, std::size_t node,
                             node_answer answer, const done_callback& done) {
   vote v = record_script_answer(r->reports[node], answer);
-  if (v == vote::granted)
-    lock->may_hold[node] = true;
-  if (r->decided)
-    return;
+  if (v == vote::granted) lock->may_hold[node] = true;
+  if (r->decided) return;
   r->votes.record(v);
   decision d = r->votes.state();
-  if (d == decision::pending)
-    return;
+  if (d == decision::pending) return;
   r->decided = true;
   tally t(r->reports, 1);
   std::string what = "extend of " + quoted(lock->resource) + ": ";
@@ -403,11 +389,9 @@ void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     nodes_[i]->send(cmd, [this, r, lock, i, shared_done](node_answer answer) {
       vote v = record_script_answer(r->reports[i], answer);
-      if (v == vote::failed && lock->may_hold[i])
-        owe_release(i, *lock);
+      if (v == vote::failed && lock->may_hold[i]) owe_release(i, *lock);
       r->votes.record(v);
-      if (!r->votes.complete())
-        return;
+      if (!r->votes.complete()) return;
       // Every node answered: released when a majority confirmed our key is gone.
       if (*shared_done) {
         tally t(r->reports, 1);
@@ -430,14 +414,11 @@ void engine::clean_up(const std::shared_ptr<lock_record>& lock) {
   lock->released = true;
   std::shared_ptr<const command> cmd;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (!lock->may_hold[i])
-      continue;
-    if (!cmd)
-      cmd = release_command(*lock);
+    if (!lock->may_hold[i]) continue;
+    if (!cmd) cmd = release_command(*lock);
     begin();
     nodes_[i]->send(cmd, [this, lock, i](node_answer answer) {
-      if (answer.error || answer.value.is_error())
-        owe_release(i, *lock);
+      if (answer.error || answer.value.is_error()) owe_release(i, *lock);
       end();
     });
   }
@@ -447,11 +428,9 @@ void engine::clean_up(const std::shared_ptr<lock_record>& lock) {
 // release when it reconnects, so a paused node that comes back does not keep a dead lock for a
 // whole ttl. The list is bounded; the oldest entries go first (their keys expire anyway).
 void engine::owe_release(std::size_t node, const lock_record& lock) {
-  if (closing_)
-    return;
+  if (closing_) return;
   auto& debts = debts_[node];
-  if (debts.size() >= config_.max_debt_per_node)
-    debts.pop_front();
+  if (debts.size() >= config_.max_debt_per_node) debts.pop_front();
   debts.emplace_back(lock.key, lock.token);
 }
 
@@ -461,11 +440,9 @@ void engine::pay_debts(std::size_t node) {
   for (auto& [key, token] : debts) {
     auto cmd = script_command(release_script, key, token);
     nodes_[node]->send(cmd, [this, node, key = key, token = token](node_answer answer) {
-      if (!(answer.error || answer.value.is_error()) || closing_)
-        return;
+      if (!(answer.error || answer.value.is_error()) || closing_) return;
       auto& d = debts_[node];
-      if (d.size() < config_.max_debt_per_node)
-        d.emplace_back(key, token);
+      if (d.size() < config_.max_debt_per_node) d.emplace_back(key, token);
     });
   }
 }

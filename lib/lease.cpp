@@ -12,8 +12,7 @@ const std::string empty_string;
 
 // Sends the release without waiting for it; the lease is empty afterwards.
 void release_in_background(std::shared_ptr<lease_state> state) {
-  if (!state)
-    return;
+  if (!state) return;
   auto owner = state->owner;
   owner->post([state = std::move(state)] { (void)state->owner->release(state, nullptr); });
 }
@@ -44,15 +43,13 @@ std::chrono::steady_clock::time_point lease::valid_until() const noexcept {
 }
 
 std::chrono::steady_clock::duration lease::remaining() const noexcept {
-  if (!state_)
-    return {};
+  if (!state_) return {};
   auto left = state_->lock->valid_until() - state_->owner->clock().now();
   return left.count() > 0 ? left : std::chrono::steady_clock::duration::zero();
 }
 
 result<void> lease::extend(std::chrono::milliseconds ttl) {
-  if (!state_)
-    return {errc::empty_lease, "extend of an empty lease (released or moved from)"};
+  if (!state_) return {errc::empty_lease, "extend of an empty lease (released or moved from)"};
   auto state = state_;
   return detail::run_blocking<void>(*state->owner, "lease::extend", [&](auto done) {
     return state->owner->extend(state, ttl, std::move(done));
@@ -60,15 +57,13 @@ result<void> lease::extend(std::chrono::milliseconds ttl) {
 }
 
 result<void> lease::release() {
-  if (!state_)
-    return {errc::empty_lease, "release of an empty lease (released or moved from)"};
+  if (!state_) return {errc::empty_lease, "release of an empty lease (released or moved from)"};
   auto state = std::move(state_);
   auto outcome = detail::run_blocking<void>(*state->owner, "lease::release", [&](auto done) {
     return state->owner->release(state, std::move(done));
   });
   // On the loop thread (would_deadlock) send it in the background, so the lock is not left.
-  if (outcome.error() == errc::would_deadlock)
-    release_in_background(std::move(state));
+  if (outcome.error() == errc::would_deadlock) release_in_background(std::move(state));
   return outcome;
 }
 

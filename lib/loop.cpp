@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 #include <cerrno>
 #include <ctime>
 
@@ -12,19 +14,20 @@ namespace redlock::detail {
 loop_services::loop_services(uv_loop_t* loop, const clock& clock) : loop_(loop), clock_(clock) {
   uv_idle_init(loop_, &idle_);
   uv_timer_init(loop_, &timer_);
+  uv_prepare_init(loop_, &prepare_);
   idle_.data = this;
   timer_.data = this;
+  prepare_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
 }
 
 // Deferred calls run from an idle handle: once per loop iteration, after I/O, so a call that
 // defers again waits for the next iteration instead of starving the sockets.
 void loop_services::defer(std::function<void()> fn) {
-  if (closing_)
-    return;
-  if (deferred_.empty())
-    uv_idle_start(&idle_, on_idle);
+  if (closing_) return;
+  if (deferred_.empty()) uv_idle_start(&idle_, on_idle);
   deferred_.push_back(std::move(fn));
 }
 
@@ -35,6 +38,38 @@ void loop_services::on_idle(uv_idle_t* handle) {
   uv_idle_stop(handle);
   for (auto& fn : batch)
     fn();
+}
+
+void loop_services::write_soon(void (*write)(void*), void* target) {
+  if (closing_) return;
+  for (const auto& w : writes_) {
+    if (w.second == target) return;
+  }
+  if (writes_.empty()) uv_prepare_start(&prepare_, on_prepare);
+  writes_.emplace_back(write, target);
+}
+
+void loop_services::cancel_write(void* target) {
+  writes_.erase(std::remove_if(writes_.begin(), writes_.end(),
+                               [target](const auto& w) { return w.second == target; }),
+                writes_.end());
+  if (flushing_ == nullptr) return;
+  for (auto& w : *flushing_) {
+    if (w.second == target) w.second = nullptr;
+  }
+}
+
+void loop_services::on_prepare(uv_prepare_t* handle) {
+  auto* self = static_cast<loop_services*>(handle->data);
+  uv_prepare_stop(handle);
+  auto batch = std::move(self->writes_);
+  self->writes_.clear();
+  self->flushing_ = &batch;  // a target freed meanwhile is cancelled in the batch too
+  sigpipe_guard guard;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].second != nullptr) batch[i].first(batch[i].second);
+  }
+  self->flushing_ = nullptr;
 }
 
 scheduler::timer_id loop_services::schedule(std::chrono::nanoseconds delay,
@@ -49,16 +84,14 @@ scheduler::timer_id loop_services::schedule(std::chrono::nanoseconds delay,
 
 bool loop_services::cancel(timer_id id) {
   auto it = due_.find(id);
-  if (it == due_.end())
-    return false;
+  if (it == due_.end()) return false;
   delayed_.erase({it->second, id});
   due_.erase(it);
   return true;
 }
 
 void loop_services::arm_timer() {
-  if (delayed_.empty() || closing_)
-    return;
+  if (delayed_.empty() || closing_) return;
   auto wait = delayed_.begin()->first.first - clock_.now();
   // libuv timers count whole milliseconds: round up, so a call never runs early.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -82,8 +115,10 @@ void loop_services::close(std::function<void()> closed) {
   deferred_.clear();
   delayed_.clear();
   due_.clear();
+  writes_.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_close);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), on_close);
 }
 
 void loop_services::on_close(uv_handle_t* handle) {
@@ -104,13 +139,11 @@ bridge::bridge(uv_loop_t* loop) {
 
 bool bridge::post(std::function<void()> task) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (closed_)
-    return false;
+  if (closed_) return false;
   bool wake = tasks_.empty();
   tasks_.push_back(std::move(task));
   // Under the mutex, so close() cannot close the handle between the check and the send.
-  if (wake)
-    uv_async_send(&async_);
+  if (wake) uv_async_send(&async_);
   return true;
 }
 
@@ -153,8 +186,7 @@ void bridge::close(std::function<void()> closed) {
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* handle) {
     auto* self = static_cast<bridge*>(handle->data);
     auto on_closed = std::move(self->on_closed_);
-    if (on_closed)
-      on_closed();
+    if (on_closed) on_closed();
   });
 }
 
@@ -178,8 +210,7 @@ void block_sigpipe_on_this_thread() {
 }
 
 sigpipe_guard::sigpipe_guard() {
-  if (sigpipe_blocked_for_good)
-    return;
+  if (sigpipe_blocked_for_good) return;
   active_ = true;
   sigset_t set = sigpipe_set();
   pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
@@ -189,8 +220,7 @@ sigpipe_guard::sigpipe_guard() {
 }
 
 sigpipe_guard::~sigpipe_guard() {
-  if (!active_)
-    return;
+  if (!active_) return;
   if (!was_pending_) {
     // Consume the SIGPIPE our write raised, if any, before unblocking.
     sigset_t pending;

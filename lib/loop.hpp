@@ -32,13 +32,21 @@ class loop_services final : public scheduler {
   timer_id schedule(std::chrono::nanoseconds delay, std::function<void()> fn) override;
   bool cancel(timer_id id) override;
 
-  // Drops pending work and closes the handles; `closed` runs once both are closed.
+  // Calls write(target) once, just before the loop next waits for I/O, together with every
+  // other write queued in this tick and under one sigpipe_guard: the connections' output
+  // leaves in one write() each, with no POLLOUT round trip. Queuing twice is queuing once.
+  void write_soon(void (*write)(void*), void* target);
+  // Forgets a queued write (its target is going away).
+  void cancel_write(void* target);
+
+  // Drops pending work and closes the handles; `closed` runs once all are closed.
   void close(std::function<void()> closed);
 
   uv_loop_t* loop() const { return loop_; }
 
  private:
   static void on_idle(uv_idle_t* handle);
+  static void on_prepare(uv_prepare_t* handle);
   static void on_timer(uv_timer_t* handle);
   static void on_close(uv_handle_t* handle);
   void arm_timer();
@@ -47,11 +55,14 @@ class loop_services final : public scheduler {
   const clock& clock_;
   uv_idle_t idle_;
   uv_timer_t timer_;
+  uv_prepare_t prepare_;
+  std::vector<std::pair<void (*)(void*), void*>> writes_;
+  std::vector<std::pair<void (*)(void*), void*>>* flushing_ = nullptr;
   std::vector<std::function<void()>> deferred_;
   timer_id next_id_ = 1;
   std::map<std::pair<steady::time_point, timer_id>, std::function<void()>> delayed_;
   std::unordered_map<timer_id, steady::time_point> due_;
-  int open_handles_ = 2;
+  int open_handles_ = 3;
   bool closing_ = false;
   std::function<void()> on_closed_;
 };

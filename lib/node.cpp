@@ -33,23 +33,20 @@ struct node::pending {
 //
 // It is also built to spend few system calls: uv_poll_start costs an epoll_ctl pair even
 // when nothing changes, so the poll is touched only when the wanted events change; and a
-// command written while connected does not ask for POLLOUT at all: a prepare handle writes
-// the output buffer just before the loop next waits, so every command of a tick goes out in
-// one write(). Only a partial write (a full socket buffer) or a connect in progress polls for
-// POLLOUT. Freed once both handles are closed.
+// command written while connected does not ask for POLLOUT at all: the session writes the
+// output buffer just before the loop next waits (loop_services::write_soon), so every command
+// of a tick leaves in one write(). Only a partial write (a full socket buffer) or a connect in
+// progress polls for POLLOUT. Freed in its handle's close callback.
 struct node::glue {
   uv_poll_t poll;
-  uv_prepare_t flush;
   redisAsyncContext* ac = nullptr;  // null once hiredis freed the context
   node* owner = nullptr;
   int events = 0;  // what hiredis wants polled
   int armed = 0;   // what the poll handle is started with
-  bool in_flush = false;
-  int open_handles = 2;
+  bool in_write = false;
 
   void update() {
-    if (events == armed)
-      return;
+    if (events == armed) return;
     armed = events;
     if (events != 0) {
       uv_poll_start(&poll, events, on_poll);
@@ -57,11 +54,15 @@ struct node::glue {
       uv_poll_stop(&poll);
     }
   }
+  // The caller holds a sigpipe_guard.
   void write_now() {
-    in_flush = true;
-    sigpipe_guard guard;
+    in_write = true;
     redisAsyncHandleWrite(ac);
-    in_flush = false;
+    in_write = false;
+  }
+  static void write_queued(void* data) {
+    auto* g = static_cast<glue*>(data);
+    if (g->ac != nullptr) g->write_now();
   }
 
   static void on_poll(uv_poll_t* handle, int status, int events) {
@@ -69,21 +70,14 @@ struct node::glue {
     // libuv reports a socket error as a negative status with no events (UV_EBADF in 1.44)
     // and stops the handle. Let hiredis read or write anyway: it finds the error, fails the
     // callbacks and frees the context.
-    if (status < 0)
-      g->armed = 0;
+    if (status < 0) g->armed = 0;
     int ev = status < 0 ? g->events : events;
-    if (g->ac != nullptr && (ev & UV_READABLE) != 0)
-      redisAsyncHandleRead(g->ac);
-    if (g->ac != nullptr && (ev & UV_WRITABLE) != 0)
+    if (g->ac != nullptr && (ev & UV_READABLE) != 0) redisAsyncHandleRead(g->ac);
+    if (g->ac != nullptr && (ev & UV_WRITABLE) != 0) {
+      sigpipe_guard guard;
       g->write_now();
-    if (g->ac != nullptr)
-      g->update();  // re-arms after an error stopped the handle
-  }
-  static void on_flush(uv_prepare_t* handle) {
-    auto* g = static_cast<glue*>(handle->data);
-    uv_prepare_stop(handle);
-    if (g->ac != nullptr)
-      g->write_now();
+    }
+    if (g->ac != nullptr) g->update();  // re-arms after an error stopped the handle
   }
   static void add_read(void* data) {
     auto* g = static_cast<glue*>(data);
@@ -98,8 +92,8 @@ struct node::glue {
   static void add_write(void* data) {
     auto* g = static_cast<glue*>(data);
     bool connected = (g->ac->c.flags & REDIS_CONNECTED) != 0;
-    if (connected && !g->in_flush) {
-      uv_prepare_start(&g->flush, on_flush);  // idempotent
+    if (connected && !g->in_write) {
+      g->owner->services_.write_soon(write_queued, g);
       return;
     }
     g->events |= UV_WRITABLE;  // connecting, or the socket buffer is full
@@ -116,13 +110,9 @@ struct node::glue {
     auto* g = static_cast<glue*>(data);
     std::string why = g->ac->err != 0 ? g->ac->errstr : "";
     g->ac = nullptr;
-    auto closed = [](uv_handle_t* handle) {
-      auto* self = static_cast<glue*>(handle->data);
-      if (--self->open_handles == 0)
-        delete self;
-    };
-    uv_close(reinterpret_cast<uv_handle_t*>(&g->poll), closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&g->flush), closed);
+    g->owner->services_.cancel_write(g);
+    uv_close(reinterpret_cast<uv_handle_t*>(&g->poll),
+             [](uv_handle_t* handle) { delete static_cast<glue*>(handle->data); });
     g->owner->context_gone(std::move(why));
   }
 };
@@ -147,7 +137,7 @@ std::string ms_text(milliseconds d) {
 
 }  // namespace
 
-node::node(uv_loop_t* loop, scheduler& services, const clock& clock, node_config config)
+node::node(uv_loop_t* loop, loop_services& services, const clock& clock, node_config config)
     : loop_(loop),
       services_(services),
       clock_(clock),
@@ -212,13 +202,11 @@ void node::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
     } else {
       raw = &reinterpret_cast<const sockaddr_in*>(res->ai_addr)->sin_addr;
     }
-    if (inet_ntop(res->ai_family, raw, text, sizeof text) != nullptr)
-      address = text;
+    if (inet_ntop(res->ai_family, raw, text, sizeof text) != nullptr) address = text;
   }
   uv_freeaddrinfo(res);
   delete request;
-  if (self == nullptr)
-    return;  // abandoned: connect timeout or close
+  if (self == nullptr) return;  // abandoned: connect timeout or close
   self->resolving_ = nullptr;
   if (address.empty()) {
     self->attempt_failed(errc::resolve_failed,
@@ -248,16 +236,13 @@ void node::open(const std::string& address) {
   g->ac = ac;
   g->owner = this;
   g->poll.data = g;
-  g->flush.data = g;
   if (int rc = uv_poll_init_socket(loop_, &g->poll, ac->c.fd); rc != 0) {
     delete g;
     redisAsyncFree(ac);
     attempt_failed(errc::node_down, std::string("cannot watch the socket: ") + uv_strerror(rc));
     return;
   }
-  uv_prepare_init(loop_, &g->flush);
   uv_unref(reinterpret_cast<uv_handle_t*>(&g->poll));
-  uv_unref(reinterpret_cast<uv_handle_t*>(&g->flush));
   // The event hooks go on before the connect callback: setting it asks for a write event.
   ac->data = this;
   ac->ev.data = g;
@@ -277,21 +262,18 @@ void node::open(const std::string& address) {
     p.kind = s;
     p.sent_at = clock_.now();
     p.deadline = connect_deadline_;
-    if (issue_wire(wire))
-      inflight_.push_back(std::move(p));
+    if (issue_wire(wire)) inflight_.push_back(std::move(p));
   };
   if (e.has_password || !e.user.empty()) {
     handshake(step::auth, e.user.empty() ? encode_command({"AUTH", e.password})
                                          : encode_command({"AUTH", e.user, e.password}));
   }
-  if (e.db != 0)
-    handshake(step::select, encode_command({"SELECT", std::to_string(e.db)}));
+  if (e.db != 0) handshake(step::select, encode_command({"SELECT", std::to_string(e.db)}));
   handshake(step::ping, encode_command({"PING"}));
 }
 
 void node::on_connect(const redisAsyncContext* ac, int status) {
-  if (status == REDIS_OK)
-    return;  // the handshake replies take it from here
+  if (status == REDIS_OK) return;  // the handshake replies take it from here
   // hiredis fails the handshake callbacks and frees the context right after this returns.
   auto* self = static_cast<node*>(ac->data);
   self->drop_error_ = errc::node_down;
@@ -304,8 +286,7 @@ void node::handshake_reply(step s, const reply& value) {
     drop(errc::handshake_failed, std::string(what) + " refused: " + value.text);
     return;
   }
-  if (s != step::ping)
-    return;
+  if (s != step::ping) return;
   if (!value.is_status("PONG")) {
     drop(errc::unexpected_reply, "PING answered " + value.describe());
     return;
@@ -316,8 +297,7 @@ void node::handshake_reply(step s, const reply& value) {
 void node::become_ready() {
   state_ = node_state::ready;
   consecutive_failures_ = 0;
-  if (connected_once_)
-    ++reconnects_;
+  if (connected_once_) ++reconnects_;
   connected_once_ = true;
   last_error_.clear();
   rearm_deadline();
@@ -325,8 +305,7 @@ void node::become_ready() {
   backlog_.clear();
   for (auto& p : backlog)
     issue(std::move(p));
-  if (ready_listener_)
-    services_.defer(ready_listener_);
+  if (ready_listener_) services_.defer(ready_listener_);
 }
 
 void node::attempt_failed(std::error_code code, std::string detail) {
@@ -347,8 +326,7 @@ void node::attempt_failed(std::error_code code, std::string detail) {
 // the cleanup hook, which lands in context_gone(). Inside a reply callback hiredis defers the
 // free until the callback returns.
 void node::drop(std::error_code code, std::string detail) {
-  if (ac_ == nullptr || context_dying_)
-    return;
+  if (ac_ == nullptr || context_dying_) return;
   context_dying_ = true;
   drop_error_ = code;
   drop_detail_ = std::move(detail);
@@ -363,8 +341,7 @@ void node::context_gone(std::string hiredis_error) {
   std::error_code code = make_error_code(errc::node_down);
   std::string why;
   if (drop_error_) {  // we (or a failed connect) ended it
-    if (drop_error_ == errc::handshake_failed)
-      code = drop_error_;
+    if (drop_error_ == errc::handshake_failed) code = drop_error_;
     why = drop_detail_;
   } else {  // the server closed it or the socket broke
     why = hiredis_error.empty() ? "connection closed" : hiredis_error;
@@ -380,15 +357,13 @@ void node::schedule_reconnect() {
   unsigned doublings = std::min(consecutive_failures_, 30u);
   ++consecutive_failures_;
   auto cap = config_.reconnect_min * (std::int64_t{1} << doublings);
-  if (cap > config_.reconnect_max || cap.count() <= 0)
-    cap = config_.reconnect_max;
+  if (cap > config_.reconnect_max || cap.count() <= 0) cap = config_.reconnect_max;
   std::uniform_int_distribution<std::int64_t> pick(cap.count() / 2, cap.count());
   uv_timer_start(
       &backoff_timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<node*>(t->data);
-        if (!self->closing_)
-          self->connect();
+        if (!self->closing_) self->connect();
       },
       static_cast<std::uint64_t>(pick(rng_)), 0);
 }
@@ -447,8 +422,7 @@ void node::fail_backlog(std::error_code code, const std::string& detail) {
 
 void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
   auto* self = static_cast<node*>(privdata);
-  if (self->inflight_.empty())
-    return;  // cannot happen: one entry per command we wrote
+  if (self->inflight_.empty()) return;  // cannot happen: one entry per command we wrote
   pending p = std::move(self->inflight_.front());
   self->inflight_.pop_front();
   steady::time_point now = self->clock_.now();
@@ -456,8 +430,7 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
 
   if (raw == nullptr) {  // hiredis is freeing the context: the request may or may not have run
     self->context_dying_ = true;
-    if (p.kind != step::user)
-      return;
+    if (p.kind != step::user) return;
     node_answer a;
     a.error = self->drop_error_ ? self->drop_error_ : make_error_code(errc::connection_lost);
     a.detail = !self->drop_detail_.empty() ? self->drop_detail_
@@ -489,17 +462,12 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
 // ---- deadlines ----------------------------------------------------------------------------
 
 void node::arm_deadline() {
-  if (deadline_armed_ || closing_)
-    return;
+  if (deadline_armed_ || closing_) return;
   steady::time_point next = steady::time_point::max();
-  if (state_ == node_state::connecting)
-    next = connect_deadline_;
-  if (!backlog_.empty())
-    next = std::min(next, backlog_.front().deadline);
-  if (!inflight_.empty())
-    next = std::min(next, inflight_.front().deadline);
-  if (next == steady::time_point::max())
-    return;
+  if (state_ == node_state::connecting) next = connect_deadline_;
+  if (!backlog_.empty()) next = std::min(next, backlog_.front().deadline);
+  if (!inflight_.empty()) next = std::min(next, inflight_.front().deadline);
+  if (next == steady::time_point::max()) return;
   deadline_armed_ = true;
   uv_timer_start(
       &deadline_timer_, [](uv_timer_t* t) { static_cast<node*>(t->data)->on_deadline(); },
@@ -526,8 +494,7 @@ void node::on_deadline() {
     if (ac_ != nullptr) {
       drop(errc::node_timeout, why);
     } else {
-      if (resolving_ != nullptr)
-        resolving_->owner = nullptr;
+      if (resolving_ != nullptr) resolving_->owner = nullptr;
       resolving_ = nullptr;
       attempt_failed(errc::node_down, why);
     }
@@ -567,8 +534,7 @@ void node::close(std::function<void()> closed) {
 }
 
 void node::handle_closed() {
-  if (!closing_ || open_handles_ > 0 || ac_ != nullptr || !on_closed_)
-    return;
+  if (!closing_ || open_handles_ > 0 || ac_ != nullptr || !on_closed_) return;
   state_ = node_state::closed;
   auto closed = std::move(on_closed_);
   on_closed_ = nullptr;

@@ -22,6 +22,7 @@
 
 #include "clock.hpp"
 #include "endpoint.hpp"
+#include "loop.hpp"
 #include "node_link.hpp"
 
 struct redisAsyncContext;
@@ -41,7 +42,7 @@ enum class node_state { connecting, ready, down, closed };
 
 class node final : public node_link {
  public:
-  node(uv_loop_t* loop, scheduler& services, const clock& clock, node_config config);
+  node(uv_loop_t* loop, loop_services& services, const clock& clock, node_config config);
   node(const node&) = delete;
   node& operator=(const node&) = delete;
   // close() must have completed.
@@ -92,7 +93,7 @@ class node final : public node_link {
   static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
 
   uv_loop_t* loop_;
-  scheduler& services_;
+  loop_services& services_;
   const clock& clock_;
   node_config config_;
   std::string name_;

@@ -22,8 +22,7 @@ result<void> in_range(std::string_view option, std::chrono::milliseconds value, 
     return bad(option, std::string(zero_ok ? "must be >= 0 ms" : "must be > 0 ms") + " (got " +
                            ms(value) + ")");
   }
-  if (value > max_ttl)
-    return bad(option, "must be at most one year (got " + ms(value) + ")");
+  if (value > max_ttl) return bad(option, "must be at most one year (got " + ms(value) + ")");
   return {};
 }
 
@@ -46,8 +45,7 @@ result<checked_options> check_client_options(client_options options) {
   std::unordered_map<std::string, std::size_t> seen;  // identity -> index
   for (std::size_t i = 0; i < options.endpoints.size(); ++i) {
     result<endpoint> e = parse_endpoint(options.endpoints[i]);
-    if (!e)
-      return {e.error(), e.message()};
+    if (!e) return {e.error(), e.message()};
     auto [it, fresh] = seen.emplace(e->identity(), i);
     if (!fresh) {
       return {errc::invalid_endpoint,
@@ -63,8 +61,7 @@ result<checked_options> check_client_options(client_options options) {
                  positive("reconnect_max", options.reconnect_max),
                  not_negative("retry_delay", options.retry_delay),
                  not_negative("retry_jitter", options.retry_jitter)}) {
-    if (!r)
-      return fail(r);
+    if (!r) return fail(r);
   }
   if (options.reconnect_max < options.reconnect_min) {
     return fail(bad("reconnect_max", "must be >= reconnect_min (" + ms(options.reconnect_min) +
@@ -80,8 +77,7 @@ result<checked_options> check_client_options(client_options options) {
 }
 
 result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& client) {
-  if (auto r = positive("ttl", ttl); !r)
-    return r;
+  if (auto r = positive("ttl", ttl); !r) return r;
   if (ttl <= client.node_timeout) {
     return bad("ttl", "must be larger than node_timeout (" + ms(client.node_timeout) + ") (got " +
                           ms(ttl) + ")");
@@ -91,10 +87,8 @@ result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& clie
 
 result<void> check_acquire(std::string_view resource, const acquire_options& acquire,
                            const client_options& client) {
-  if (resource.empty())
-    return bad("resource", "must not be empty");
-  if (auto r = check_ttl(acquire.ttl, client); !r)
-    return r;
+  if (resource.empty()) return bad("resource", "must not be empty");
+  if (auto r = check_ttl(acquire.ttl, client); !r) return r;
   if (acquire.wait.count() < 0) {  // any larger wait is fine: "forever" saturates
     return bad("wait", "must be >= 0 ms (got " + ms(acquire.wait) + ")");
   }

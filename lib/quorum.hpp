@@ -38,10 +38,8 @@ class vote_counter {
     }
   }
   decision state() const {
-    if (granted_ >= quorum_of(nodes_))
-      return decision::won;
-    if (refused_ + failed_ > nodes_ - quorum_of(nodes_))
-      return decision::lost;
+    if (granted_ >= quorum_of(nodes_)) return decision::won;
+    if (refused_ + failed_ > nodes_ - quorum_of(nodes_)) return decision::lost;
     return decision::pending;
   }
   // True when the refusals alone rule out a majority: the lock is definitely held by

@@ -36,8 +36,7 @@ std::string reply::describe() const {
     case type::array: {
       std::string out = "[";
       for (std::size_t i = 0; i < elements.size(); ++i) {
-        if (i > 0)
-          out += ", ";
+        if (i > 0) out += ", ";
         out += elements[i].describe();
       }
       return out + "]";
@@ -48,8 +47,7 @@ std::string reply::describe() const {
 
 reply decode_reply(const redisReply* r) {
   reply out;
-  if (r == nullptr)
-    return out;
+  if (r == nullptr) return out;
   switch (r->type) {
     case REDIS_REPLY_STATUS:
       out.kind = reply::type::status;

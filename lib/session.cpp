@@ -6,11 +6,9 @@ namespace redlock::detail {
 
 result<std::shared_ptr<session>> session::create(uv_loop_t* loop, client_options options,
                                                  loop_mode mode) {
-  if (loop == nullptr)
-    return {errc::invalid_option, "invalid option loop: must not be null"};
+  if (loop == nullptr) return {errc::invalid_option, "invalid option loop: must not be null"};
   result<checked_options> checked = check_client_options(std::move(options));
-  if (!checked)
-    return {checked.error(), checked.message()};
+  if (!checked) return {checked.error(), checked.message()};
   return std::make_shared<session>(loop, std::move(*checked), mode);
 }
 
@@ -45,8 +43,7 @@ session::session(uv_loop_t* loop, checked_options checked, loop_mode mode)
   bridge_.keep_loop_alive(mode_ == loop_mode::own_thread);
   engine_->on_activity([this](bool busy) {
     update_keep_alive();
-    if (!busy && closing_ && !closing_handles_)
-      services_.defer([this] { close_handles(); });
+    if (!busy && closing_ && !closing_handles_) services_.defer([this] { close_handles(); });
   });
 }
 
@@ -55,8 +52,7 @@ session::~session() = default;
 // The caller's loop stays alive while work is in flight, while a lock is held (another thread
 // may still extend or release it through the bridge) and while the session closes.
 void session::update_keep_alive() {
-  if (mode_ == loop_mode::own_thread || closing_handles_)
-    return;
+  if (mode_ == loop_mode::own_thread || closing_handles_) return;
   bridge_.keep_loop_alive(closing_ || engine_->in_flight() > 0 || held_locks_ > 0);
 }
 
@@ -66,17 +62,14 @@ void session::start() {
 }
 
 result<void> session::refuse_if_closing(std::string_view what) const {
-  if (!closing_)
-    return {};
+  if (!closing_) return {};
   return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};
 }
 
 result<void> session::acquire(std::string_view resource, const acquire_options& options,
                               lease_callback done) {
-  if (auto r = refuse_if_closing("acquire"); !r)
-    return r;
-  if (auto r = check_acquire(resource, options, options_); !r)
-    return r;
+  if (auto r = refuse_if_closing("acquire"); !r) return r;
+  if (auto r = check_acquire(resource, options, options_); !r) return r;
   engine_->acquire(std::string(resource), options,
                    [self = shared_from_this(),
                     done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
@@ -96,20 +89,16 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
 
 result<void> session::extend(const std::shared_ptr<lease_state>& held,
                              std::chrono::milliseconds ttl, engine::done_callback done) {
-  if (auto r = refuse_if_closing("extend"); !r)
-    return r;
-  if (auto r = check_ttl(ttl, options_); !r)
-    return r;
+  if (auto r = refuse_if_closing("extend"); !r) return r;
+  if (auto r = check_ttl(ttl, options_); !r) return r;
   engine_->extend(held->lock, ttl, std::move(done));
   return {};
 }
 
 result<void> session::release(const std::shared_ptr<lease_state>& held,
                               engine::done_callback done) {
-  if (auto r = refuse_if_closing("release"); !r)
-    return r;
-  if (!held->lock->released)
-    --held_locks_;
+  if (auto r = refuse_if_closing("release"); !r) return r;
+  if (!held->lock->released) --held_locks_;
   engine_->release(held->lock, std::move(done));
   return {};
 }
@@ -122,20 +111,17 @@ result<void> session::release(const std::shared_ptr<lease_state>& held,
 // 3. Once the nodes are closed: the scheduler's handles; then `closed` runs.
 
 void session::close(std::function<void()> closed) {
-  if (closing_)
-    return;
+  if (closing_) return;
   closing_ = true;
   on_closed_ = std::move(closed);
   keep_alive_ = shared_from_this();
   update_keep_alive();
   engine_->shutdown();
-  if (engine_->in_flight() == 0)
-    services_.defer([this] { close_handles(); });
+  if (engine_->in_flight() == 0) services_.defer([this] { close_handles(); });
 }
 
 void session::close_handles() {
-  if (closing_handles_)
-    return;
+  if (closing_handles_) return;
   closing_handles_ = true;
   open_parts_ = 1 + static_cast<int>(nodes_.size());
   bridge_.close([this] { handle_closed(); });
@@ -144,15 +130,13 @@ void session::close_handles() {
 }
 
 void session::handle_closed() {
-  if (--open_parts_ > 0)
-    return;
+  if (--open_parts_ > 0) return;
   // Directly, not deferred: nothing else keeps the caller's loop alive now. What the nodes
   // still had deferred belongs to the engine's own clean-ups (no caller waits for it).
   services_.close([this] {
     auto closed = std::move(on_closed_);
     auto self = std::move(keep_alive_);
-    if (closed)
-      closed();
+    if (closed) closed();
   });
 }
 

@@ -13,15 +13,12 @@ namespace {
 
 bool read_urandom(unsigned char* out, std::size_t size) {
   int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
+  if (fd < 0) return false;
   std::size_t done = 0;
   while (done < size) {
     ssize_t n = ::read(fd, out + done, size - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
@@ -35,14 +32,11 @@ void os_random(void* out, std::size_t size) {
   std::size_t done = 0;
   while (done < size) {
     ssize_t n = ::getrandom(bytes + done, size - done, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      break;  // ENOSYS on an old kernel: fall back below
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;  // ENOSYS on an old kernel: fall back below
     done += static_cast<std::size_t>(n);
   }
-  if (done == size || read_urandom(bytes + done, size - done))
-    return;
+  if (done == size || read_urandom(bytes + done, size - done)) return;
   std::fputs("redlock: the kernel supplied no random bytes for a lock token\n", stderr);
   std::abort();
 }

@@ -21,7 +21,7 @@ git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 configure() {  # build dir, extra cmake args...
   local dir=$1
   shift
-  cmake -S . -B "$dir" -G Ninja -DREDLOCK_WERROR=ON -DREDLOCK_BUILD_EXAMPLES=OFF "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DREDLOCK_WERROR=ON "$@" >/dev/null
 }
 
 step "build (warnings are errors) and test"
@@ -29,14 +29,18 @@ configure build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build/ci -j "$jobs"
 ctest --test-dir build/ci -j "$jobs" --output-on-failure
 
+step "smoke runs: the demo (exits non-zero if a lock misbehaves) and a short benchmark"
+build/ci/examples/redlock-demo >/dev/null
+build/ci/bench/redlock-bench --scenario all --seconds 0.3 >/dev/null
+
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
-configure build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=address,undefined -DREDLOCK_BUILD_BENCH=OFF
+configure build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=address,undefined -DREDLOCK_BUILD_BENCH=OFF -DREDLOCK_BUILD_EXAMPLES=OFF
 cmake --build build/ci-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/ci-asan -j "$jobs" --output-on-failure
 
 step "ThreadSanitizer (tests with threads)"
-configure build/ci-tsan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=thread -DREDLOCK_BUILD_BENCH=OFF
+configure build/ci-tsan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=thread -DREDLOCK_BUILD_BENCH=OFF -DREDLOCK_BUILD_EXAMPLES=OFF
 cmake --build build/ci-tsan -j "$jobs" --target redlock_integration_tests
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/ci-tsan -j "$jobs" --output-on-failure -R 'ThreadsTest|ClientTest|AsyncClientTest'

@@ -86,8 +86,7 @@ class [[nodiscard]] result_base {
   result_base(std::error_code error, std::string message, redlock::tally t)
       : error_(error), message_(std::move(message)), tally_(std::move(t)) {}
   void check() const {
-    if (error_)
-      detail::throw_bad_result_access(error_, message_);
+    if (error_) detail::throw_bad_result_access(error_, message_);
   }
 
   std::error_code error_;

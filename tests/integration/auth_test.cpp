@@ -49,8 +49,7 @@ TEST_F(AuthTest, WrongPasswordIsReportedPerNodeWithTheServersWords) {
   EXPECT_EQ(held.error(), errc::no_quorum);
   std::size_t seen = 0;
   for (const node_report& r : held.tally().nodes()) {
-    if (r.vote != vote::failed)
-      continue;
+    if (r.vote != vote::failed) continue;
     ++seen;
     EXPECT_EQ(r.error, errc::handshake_failed) << r.detail;
     EXPECT_THAT(r.detail, HasSubstr("WRONGPASS"));
@@ -68,8 +67,7 @@ TEST_F(AuthTest, MissingPermissionIsAServerErrorInTheTally) {
   ASSERT_FALSE(held);
   EXPECT_GE(held.tally().failed(), 2u);  // the round ends at the second failure
   for (const node_report& r : held.tally().nodes()) {
-    if (r.vote == vote::unanswered)
-      continue;
+    if (r.vote == vote::unanswered) continue;
     EXPECT_EQ(r.error, errc::server_error);
     EXPECT_THAT(r.detail, HasSubstr("NOPERM"));
   }

@@ -186,8 +186,7 @@ TEST_F(ClientTest, ThreeOfFiveKilledFailsFastWithATallyThatSaysSo) {
   EXPECT_GE(held.tally().failed(), 2u);  // decided at the third failure, maybe before the last
   for (std::size_t i : {0u, 2u, 4u}) {
     const node_report& r = held.tally().nodes()[i];
-    if (r.vote == vote::unanswered)
-      continue;
+    if (r.vote == vote::unanswered) continue;
     EXPECT_EQ(r.vote, vote::failed) << r.endpoint;
     EXPECT_EQ(r.endpoint, fleet->url(i));
     EXPECT_THAT(held.message(), HasSubstr(fleet->url(i)));

@@ -17,8 +17,7 @@ class FaultTest : public fleet_test {
     redis_fleet& fleet;
     std::size_t node;
     ~resume_on_exit() {
-      if (fleet.paused(node))
-        fleet.resume(node);
+      if (fleet.paused(node)) fleet.resume(node);
     }
   };
 };

@@ -19,8 +19,7 @@ inline bool eventually(const std::function<bool()>& condition,
                        std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
   auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until) {
-    if (condition())
-      return true;
+    if (condition()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return condition();

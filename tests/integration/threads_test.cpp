@@ -34,8 +34,7 @@ TEST_F(ThreadsTest, OneClientManyThreadsKeepMutualExclusion) {
           ADD_FAILURE() << held.message();
           continue;
         }
-        if (inside.fetch_add(1) != 0)
-          overlaps.fetch_add(1);
+        if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
         entered.fetch_add(1);
         std::this_thread::sleep_for(milliseconds(1));
         inside.fetch_sub(1);
@@ -59,8 +58,7 @@ TEST_F(ThreadsTest, DistinctResourcesFromManyThreads) {
     workers.emplace_back([&, t] {
       for (int i = 0; i < 40; ++i) {
         result<lease> held = locks.acquire("r" + std::to_string(t) + ":" + std::to_string(i));
-        if (held)
-          granted.fetch_add(1);
+        if (held) granted.fetch_add(1);
         if (i % 2 == 0) {
           EXPECT_TRUE(held->extend(milliseconds(5000)));
         }

@@ -82,8 +82,7 @@ TEST_F(EngineTest, SendsSetNxPxToEveryNodeAtOnce) {
     EXPECT_EQ(args[3], "NX");
     EXPECT_EQ(args[4], "PX");
     EXPECT_EQ(args[5], "7000");
-    if (token.empty())
-      token = args[2];
+    if (token.empty()) token = args[2];
     EXPECT_EQ(args[2], token);  // one token for the whole round
   }
   EXPECT_EQ(token.size(), 32u);

@@ -60,8 +60,7 @@ class fake_scheduler final : public detail::scheduler {
             (due == timers_.end() || it->second.first < due->second.first))
           due = it;
       }
-      if (due == timers_.end())
-        break;
+      if (due == timers_.end()) break;
       auto fn = std::move(due->second.second);
       timers_.erase(due);
       fn();
@@ -104,8 +103,7 @@ class fake_node final : public detail::node_link {
   const detail::command& pending() const { return *inbox_.front().cmd; }
   std::size_t sent() const { return sent_; }
   void reconnect() {
-    if (ready_)
-      ready_();
+    if (ready_) ready_();
   }
 
   void answer(detail::reply r) {
