@@ -54,6 +54,7 @@ void loop_services::cancel_write(void* target) {
                                [target](const auto& w) { return w.second == target; }),
                 writes_.end());
   if (flushing_ == nullptr) return;
+  broke_while_flushing_ = true;  // a connection went away while writing
   for (auto& w : *flushing_) {
     if (w.second == target) w.second = nullptr;
   }
@@ -65,10 +66,12 @@ void loop_services::on_prepare(uv_prepare_t* handle) {
   auto batch = std::move(self->writes_);
   self->writes_.clear();
   self->flushing_ = &batch;  // a target freed meanwhile is cancelled in the batch too
+  self->broke_while_flushing_ = false;
   sigpipe_guard guard;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].second != nullptr) batch[i].first(batch[i].second);
   }
+  if (self->broke_while_flushing_) guard.broke();
   self->flushing_ = nullptr;
 }
 
@@ -211,25 +214,19 @@ void block_sigpipe_on_this_thread() {
 
 sigpipe_guard::sigpipe_guard() {
   if (sigpipe_blocked_for_good) return;
-  active_ = true;
   sigset_t set = sigpipe_set();
   pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
-  sigset_t pending;
-  sigpending(&pending);
-  was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  // Already blocked by the application: leave its mask and any pending SIGPIPE alone. If it
+  // was not blocked, no SIGPIPE can be pending from before (it would have been delivered).
+  active_ = sigismember(&old_mask_, SIGPIPE) == 0;
 }
 
 sigpipe_guard::~sigpipe_guard() {
   if (!active_) return;
-  if (!was_pending_) {
-    // Consume the SIGPIPE our write raised, if any, before unblocking.
-    sigset_t pending;
-    sigpending(&pending);
-    if (sigismember(&pending, SIGPIPE) == 1) {
-      sigset_t set = sigpipe_set();
-      timespec zero{0, 0};
-      while (sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
-      }
+  if (broke_) {
+    sigset_t set = sigpipe_set();
+    timespec zero{0, 0};
+    while (sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
     }
   }
   pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);

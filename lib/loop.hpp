@@ -58,6 +58,7 @@ class loop_services final : public scheduler {
   uv_prepare_t prepare_;
   std::vector<std::pair<void (*)(void*), void*>> writes_;
   std::vector<std::pair<void (*)(void*), void*>>* flushing_ = nullptr;
+  bool broke_while_flushing_ = false;
   std::vector<std::function<void()>> deferred_;
   timer_id next_id_ = 1;
   std::map<std::pair<steady::time_point, timer_id>, std::function<void()>> delayed_;
@@ -96,18 +97,21 @@ class bridge {
 };
 
 // Keeps a write to a broken socket from killing the process with SIGPIPE: blocks SIGPIPE on
-// this thread for the guard's lifetime and consumes any SIGPIPE raised meanwhile. A no-op on
-// threads that block SIGPIPE for good (block_sigpipe_on_this_thread).
+// this thread for the guard's lifetime and, if a write broke (broke()), consumes the SIGPIPE
+// it raised before unblocking. A no-op on threads that already block SIGPIPE. Two system
+// calls when nothing breaks.
 class sigpipe_guard {
  public:
   sigpipe_guard();
   ~sigpipe_guard();
   sigpipe_guard(const sigpipe_guard&) = delete;
   sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+  // A write under this guard may have raised SIGPIPE.
+  void broke() { broke_ = true; }
 
  private:
   bool active_ = false;
-  bool was_pending_ = false;
+  bool broke_ = false;
   sigset_t old_mask_;
 };
 

@@ -76,6 +76,7 @@ struct node::glue {
     if (g->ac != nullptr && (ev & UV_WRITABLE) != 0) {
       sigpipe_guard guard;
       g->write_now();
+      if (g->ac == nullptr) guard.broke();
     }
     if (g->ac != nullptr) g->update();  // re-arms after an error stopped the handle
   }

@@ -29,6 +29,7 @@ TEST(SigpipeGuard, WriteToAClosedPeerDoesNotKillTheProcess) {
     sigpipe_guard guard;
     written = write(fds[0], "x", 1);
     error = errno;
+    guard.broke();
   });
   writer.join();
   EXPECT_EQ(written, -1);
