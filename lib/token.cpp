@@ -4,9 +4,13 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace redlock::detail {
 namespace {
@@ -41,9 +45,42 @@ void os_random(void* out, std::size_t size) {
   std::abort();
 }
 
+namespace {
+
+// Tokens come from a per-thread buffer of kernel randomness, refilled 32 tokens at a time, so
+// an acquire costs no system call for its token. A fork would give parent and child the same
+// buffer (and so the same tokens): the child discards every buffer (fork_generation).
+std::atomic<std::uint64_t> fork_generation{0};
+
+struct token_buffer {
+  unsigned char bytes[512];
+  std::size_t used = sizeof bytes;
+  std::uint64_t generation = 0;
+};
+
+void take_random(unsigned char* out, std::size_t size) {
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
+    return true;
+  }();
+  (void)registered;
+  thread_local token_buffer buffer;
+  std::uint64_t generation = fork_generation.load();
+  if (buffer.used + size > sizeof buffer.bytes || buffer.generation != generation) {
+    os_random(buffer.bytes, sizeof buffer.bytes);
+    buffer.used = 0;
+    buffer.generation = generation;
+  }
+  std::memcpy(out, buffer.bytes + buffer.used, size);
+  std::memset(buffer.bytes + buffer.used, 0, size);  // a token is never handed out twice
+  buffer.used += size;
+}
+
+}  // namespace
+
 std::string random_token() {
   unsigned char raw[16];
-  os_random(raw, sizeof raw);
+  take_random(raw, sizeof raw);
   static constexpr char hex[] = "0123456789abcdef";
   std::string token(32, '0');
   for (std::size_t i = 0; i < sizeof raw; ++i) {

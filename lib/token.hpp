@@ -1,7 +1,8 @@
 // Lock tokens: 128 random bits from the operating system, as 32 lowercase hex digits. The
 // token is what makes release and extend safe (compare-and-delete), so it must be
 // unpredictable and unique across processes: it always comes from the kernel (getrandom,
-// else /dev/urandom), never from a seeded PRNG that a fork would duplicate.
+// else /dev/urandom), never from a seeded PRNG. It is read in blocks into a per-thread
+// buffer that a fork discards, so a child never repeats its parent's tokens.
 #pragma once
 
 #include <cstddef>

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <set>
 
 namespace redlock::detail {
@@ -46,6 +49,34 @@ TEST(Token, EveryBitVaries) {
 
 TEST(Token, SeedsDiffer) {
   EXPECT_NE(random_seed(), random_seed());
+}
+
+}  // namespace
+}  // namespace redlock::detail
+
+namespace redlock::detail {
+namespace {
+
+// A forked child must not hand out the tokens its parent still has buffered.
+TEST(Token, ForkedChildDoesNotRepeatTheParentsTokens) {
+  (void)random_token();  // the parent's buffer now holds more tokens
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string t = random_token();
+    ssize_t n = write(pipe_fds[1], t.data(), t.size());
+    _exit(n == 32 ? 0 : 1);
+  }
+  std::string from_child(32, '\0');
+  ASSERT_EQ(read(pipe_fds[0], from_child.data(), 32), 32);
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(random_token(), from_child);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
 }
 
 }  // namespace
