@@ -79,6 +79,8 @@ class bridge {
   bool post(std::function<void()> task);
   // Any thread: whether close() has begun.
   bool closed();
+  // Loop thread: runs the tasks queued so far.
+  void run_queued();
   // Loop thread: whether this handle keeps uv_run alive.
   void keep_loop_alive(bool alive);
   // Loop thread: refuses new tasks, runs the ones already queued, closes the handle and then
@@ -87,7 +89,6 @@ class bridge {
 
  private:
   static void on_wake(uv_async_t* handle);
-  void run_queued();
 
   uv_async_t async_;
   std::mutex mutex_;

@@ -97,7 +97,10 @@ result<void> session::extend(const std::shared_ptr<lease_state>& held,
 
 result<void> session::release(const std::shared_ptr<lease_state>& held,
                               engine::done_callback done) {
-  if (auto r = refuse_if_closing("release"); !r) return r;
+  // Releases are still sent while the session closes (a lease destroyed just after its
+  // client): only once the connections are closing is it too late.
+  if (closing_handles_)
+    return {errc::client_closed, "the client is closed; release was not started"};
   if (!held->lock->released) --held_locks_;
   engine_->release(held->lock, std::move(done));
   return {};
@@ -121,7 +124,11 @@ void session::close(std::function<void()> closed) {
 }
 
 void session::close_handles() {
+  // Run what other threads posted first (the releases of leases destroyed just now); while
+  // anything is in flight, the engine's next idle notification calls again.
   if (closing_handles_) return;
+  bridge_.run_queued();
+  if (engine_->in_flight() > 0) return;
   closing_handles_ = true;
   open_parts_ = 1 + static_cast<int>(nodes_.size());
   bridge_.close([this] { handle_closed(); });

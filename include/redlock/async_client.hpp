@@ -1,8 +1,7 @@
 // async_client: the Redlock client on the caller's libuv loop.
 //
 //   auto locks = redlock::async_client::create(uv_default_loop(), options);
-//   auto started = locks->acquire("orders:42", {.ttl = 10s}, [](redlock::result<redlock::lease> r)
-//   {
+//   auto started = locks->acquire("orders:42", {}, [](redlock::result<redlock::lease> r) {
 //     if (r) use(std::move(*r));
 //   });
 //   if (!started) log(started.message());    // bad option: the callback will not run

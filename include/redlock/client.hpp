@@ -1,11 +1,14 @@
 // client: the blocking, thread-safe Redlock client. It owns one background thread that runs
 // its event loop and one connection per node.
 //
-//   auto locks = redlock::client::create({.endpoints = {"redis://127.0.0.1:7001",
-//                                                       "redis://127.0.0.1:7002",
-//                                                       "redis://127.0.0.1:7003"}});
+//   redlock::client_options options;
+//   options.endpoints = {"redis://10.0.0.1:6379", "redis://10.0.0.2:6379",
+//                        "redis://10.0.0.3:6379"};
+//   auto locks = redlock::client::create(options);
 //   if (!locks) die(locks.message());
-//   redlock::result<redlock::lease> l = locks->acquire("orders:42", {.ttl = 10s, .wait = 2s});
+//   redlock::acquire_options once;
+//   once.wait = 2s;  // retry for up to 2 s while the lock is busy
+//   redlock::result<redlock::lease> l = locks->acquire("orders:42", once);
 //
 // Contract:
 //  1. Every method may be called from any number of threads at once.

@@ -4,7 +4,7 @@
 // message that names the problem. Outcomes a caller must expect (the lock is taken, too few
 // nodes answered) are returned as values (see result.hpp), never thrown.
 //
-//   redlock::result<redlock::lease> r = locks.acquire("orders:42", {.ttl = 10s});
+//   redlock::result<redlock::lease> r = locks.acquire("orders:42");  // default ttl: 10 s
 //   if (r.error() == redlock::errc::held_elsewhere) { /* someone else holds it */ }
 #pragma once
 

@@ -1,6 +1,6 @@
 // lease: one lock held on a majority of the nodes, until valid_until().
 //
-//   redlock::result<redlock::lease> r = locks.acquire("orders:42", {.ttl = 10s});
+//   redlock::result<redlock::lease> r = locks.acquire("orders:42");  // default ttl: 10 s
 //   if (r) {
 //     do_work_until(r->valid_until());
 //     r->extend(10s);   // keep it longer, only while still held by a majority

@@ -1,6 +1,6 @@
 // result<T>: a value or an error, plus the per-node tally of the round that produced it.
 //
-//   redlock::result<redlock::lease> r = locks.acquire("jobs:nightly", {.ttl = 30s});
+//   redlock::result<redlock::lease> r = locks.acquire("jobs:nightly");
 //   if (!r) {
 //     log(r.message());                    // "no_quorum: 3 of 5 nodes failed ..."
 //     for (const auto& n : r.tally().nodes()) log(n.endpoint, n.error.message(), n.detail);

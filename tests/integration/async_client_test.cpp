@@ -119,6 +119,22 @@ TEST_F(AsyncClientTest, DestroyingTheClientLetsInFlightWorkFinish) {
   EXPECT_EQ((*acquired)->release().error(), errc::client_closed);
 }
 
+// A lease destroyed right after its client (both on the loop thread, before the loop runs
+// again) still releases: the client finishes the releases it is handed while it closes.
+TEST_F(AsyncClientTest, LeaseDestroyedJustAfterItsClientStillReleases) {
+  start_fleet(3);
+  std::optional<result<lease>> acquired;
+  {
+    async_client locks = make_async(options_for(*fleet));
+    ASSERT_TRUE(locks.acquire("job", {}, [&](result<lease> r) { acquired.emplace(std::move(r)); }));
+    run_until([&] { return acquired.has_value(); });
+    ASSERT_TRUE(*acquired);
+  }
+  acquired.reset();  // ~lease after ~async_client
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_THAT(values_of("redlock:job"), ::testing::Each("(nil)"));
+}
+
 TEST_F(AsyncClientTest, BlockingLeaseCallOnTheLoopThreadIsWouldDeadlock) {
   start_fleet(1);
   async_client locks = make_async(options_for(*fleet));
