@@ -40,6 +40,10 @@ result<void> async_client::acquire(std::string_view resource, const acquire_opti
   return session_->acquire(resource, options, std::move(done));
 }
 
+std::vector<node_health> async_client::health() const {
+  return session_ ? session_->health() : std::vector<node_health>{};
+}
+
 result<void> async_client::extend(lease& held, std::chrono::milliseconds ttl, done_callback done) {
   const auto& state = detail::lease_access::peek(held);
   if (!state) return {errc::empty_lease, "extend of an empty lease (released or moved from)"};

@@ -59,4 +59,13 @@ result<lease> client::acquire(std::string_view resource, const acquire_options& 
       s, "client::acquire", [&](auto done) { return s.acquire(name, options, std::move(done)); });
 }
 
+result<std::vector<node_health>> client::health() const {
+  if (!run_) return {errc::client_closed, "health of a moved-from client"};
+  auto& s = *run_->session;
+  return detail::run_blocking<std::vector<node_health>>(s, "client::health", [&](auto done) {
+    done(s.health());
+    return result<void>();
+  });
+}
+
 }  // namespace redlock

@@ -162,7 +162,7 @@ void node::start() {
 // ---- connecting ---------------------------------------------------------------------------
 
 void node::connect() {
-  state_ = node_state::connecting;
+  state_ = link_state::connecting;
   connect_deadline_ = clock_.now() + config_.connect_timeout;
   rearm_deadline();
   const endpoint& e = config_.where;
@@ -296,11 +296,10 @@ void node::handshake_reply(step s, const reply& value) {
 }
 
 void node::become_ready() {
-  state_ = node_state::ready;
+  state_ = link_state::ready;
   consecutive_failures_ = 0;
   if (connected_once_) ++reconnects_;
   connected_once_ = true;
-  last_error_.clear();
   rearm_deadline();
   auto backlog = std::move(backlog_);
   backlog_.clear();
@@ -312,7 +311,7 @@ void node::become_ready() {
 void node::attempt_failed(std::error_code code, std::string detail) {
   last_error_code_ = code;
   last_error_ = std::move(detail);
-  state_ = node_state::down;
+  state_ = link_state::down;
   fail_backlog(last_error_code_, last_error_);
   if (closing_) {
     handle_closed();
@@ -378,9 +377,9 @@ void node::send(std::shared_ptr<const command> cmd, answer_callback done) {
   p.done = std::move(done);
   p.sent_at = now;
   p.deadline = now + config_.node_timeout;
-  if (state_ == node_state::ready && ac_ != nullptr && !context_dying_) {
+  if (state_ == link_state::ready && ac_ != nullptr && !context_dying_) {
     issue(std::move(p));
-  } else if (state_ == node_state::connecting && !closing_) {
+  } else if (state_ == link_state::connecting && !closing_) {
     backlog_.push_back(std::move(p));
     arm_deadline();
   } else {
@@ -399,6 +398,7 @@ void node::issue(pending p) {
     fail_soon(std::move(p.done), errc::connection_lost, "the connection is closing", false);
     return;
   }
+  if (!p.eval_sent) ++requests_;
   inflight_.push_back(std::move(p));
   arm_deadline();
 }
@@ -432,6 +432,7 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
   if (raw == nullptr) {  // hiredis is freeing the context: the request may or may not have run
     self->context_dying_ = true;
     if (p.kind != step::user) return;
+    ++self->failures_;
     node_answer a;
     a.error = self->drop_error_ ? self->drop_error_ : make_error_code(errc::connection_lost);
     a.detail = !self->drop_detail_.empty() ? self->drop_detail_
@@ -454,10 +455,47 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
     self->issue(std::move(p));
     return;
   }
+  self->record_latency(latency);
   node_answer a;
   a.value = std::move(value);
   a.latency = latency;
   p.done(std::move(a));
+}
+
+void node::record_latency(std::chrono::microseconds latency) {
+  constexpr std::size_t kept = 1024;
+  auto us = static_cast<std::uint32_t>(
+      std::min<std::chrono::microseconds::rep>(latency.count(), UINT32_MAX));
+  if (latencies_.size() < kept) {
+    latencies_.push_back(us);
+  } else {
+    latencies_[next_latency_] = us;
+    next_latency_ = (next_latency_ + 1) % kept;
+  }
+}
+
+node_health node::health() const {
+  node_health h;
+  h.endpoint = name_;
+  h.state = state_ == link_state::ready        ? node_state::connected
+            : state_ == link_state::connecting ? node_state::connecting
+                                               : node_state::down;
+  h.last_error = last_error_;
+  h.reconnects = reconnects_;
+  h.requests = requests_;
+  h.failures = failures_;
+  if (!latencies_.empty()) {
+    std::vector<std::uint32_t> sorted = latencies_;
+    std::sort(sorted.begin(), sorted.end());
+    auto at = [&](double q) {
+      return std::chrono::microseconds(
+          sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))]);
+    };
+    h.latency_p50 = at(0.5);
+    h.latency_p99 = at(0.99);
+    h.latency_max = std::chrono::microseconds(sorted.back());
+  }
+  return h;
 }
 
 // ---- deadlines ----------------------------------------------------------------------------
@@ -465,7 +503,7 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
 void node::arm_deadline() {
   if (deadline_armed_ || closing_) return;
   steady::time_point next = steady::time_point::max();
-  if (state_ == node_state::connecting) next = connect_deadline_;
+  if (state_ == link_state::connecting) next = connect_deadline_;
   if (!backlog_.empty()) next = std::min(next, backlog_.front().deadline);
   if (!inflight_.empty()) next = std::min(next, inflight_.front().deadline);
   if (next == steady::time_point::max()) return;
@@ -490,7 +528,7 @@ void node::on_deadline() {
               "still connecting after " + ms_text(config_.node_timeout), false);
     backlog_.pop_front();
   }
-  if (state_ == node_state::connecting && now >= connect_deadline_) {
+  if (state_ == link_state::connecting && now >= connect_deadline_) {
     std::string why = "connect timed out after " + ms_text(config_.connect_timeout);
     if (ac_ != nullptr) {
       drop(errc::node_timeout, why);
@@ -536,7 +574,7 @@ void node::close(std::function<void()> closed) {
 
 void node::handle_closed() {
   if (!closing_ || open_handles_ > 0 || ac_ != nullptr || !on_closed_) return;
-  state_ = node_state::closed;
+  state_ = link_state::closed;
   auto closed = std::move(on_closed_);
   on_closed_ = nullptr;
   closed();

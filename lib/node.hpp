@@ -19,11 +19,13 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "clock.hpp"
 #include "endpoint.hpp"
 #include "loop.hpp"
 #include "node_link.hpp"
+#include "redlock/health.hpp"
 
 struct redisAsyncContext;
 
@@ -38,7 +40,7 @@ struct node_config {
   std::uint64_t seed = 0;  // of the backoff-jitter PRNG
 };
 
-enum class node_state { connecting, ready, down, closed };
+enum class link_state { connecting, ready, down, closed };
 
 class node final : public node_link {
  public:
@@ -58,11 +60,13 @@ class node final : public node_link {
   // everything is closed.
   void close(std::function<void()> closed);
 
-  node_state state() const { return state_; }
+  link_state state() const { return state_; }
   // Why the last connection attempt failed or the connection was dropped, in the system's
   // or server's words; empty while nothing went wrong.
   const std::string& last_error() const { return last_error_; }
   std::uint64_t reconnects() const { return reconnects_; }
+  // State, last error, counters and latency summary, for client::health().
+  node_health health() const;
 
  private:
   struct pending;
@@ -87,6 +91,7 @@ class node final : public node_link {
   void rearm_deadline();
   void on_deadline();
   void handle_closed();
+  void record_latency(std::chrono::microseconds latency);
 
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_connect(const redisAsyncContext* ac, int status);
@@ -99,7 +104,7 @@ class node final : public node_link {
   std::string name_;
   std::mt19937_64 rng_;
 
-  node_state state_ = node_state::down;
+  link_state state_ = link_state::down;
   redisAsyncContext* ac_ = nullptr;
   // Set once hiredis began freeing the context (first reply without data): nothing more may
   // be sent on it.
@@ -119,6 +124,11 @@ class node final : public node_link {
   unsigned consecutive_failures_ = 0;
   bool connected_once_ = false;
   std::uint64_t reconnects_ = 0;
+  std::uint64_t requests_ = 0;
+  std::uint64_t failures_ = 0;
+  // Latencies (microseconds) of the last answered requests, a ring.
+  std::vector<std::uint32_t> latencies_;
+  std::size_t next_latency_ = 0;
   std::error_code last_error_code_ = make_error_code(errc::node_down);
   std::string last_error_;
   std::function<void()> ready_listener_;

@@ -106,6 +106,14 @@ result<void> session::release(const std::shared_ptr<lease_state>& held,
   return {};
 }
 
+std::vector<node_health> session::health() const {
+  std::vector<node_health> out;
+  out.reserve(nodes_.size());
+  for (const auto& n : nodes_)
+    out.push_back(n->health());
+  return out;
+}
+
 // ---- closing ------------------------------------------------------------------------------
 //
 // 1. close(): refuse new work, stop retry waits, keep the loop alive.

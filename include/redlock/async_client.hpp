@@ -24,10 +24,12 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include <uv.h>
 
 #include "redlock/export.hpp"
+#include "redlock/health.hpp"
 #include "redlock/lease.hpp"
 #include "redlock/options.hpp"
 #include "redlock/result.hpp"
@@ -58,6 +60,10 @@ class REDLOCK_API async_client {
   result<void> extend(lease& held, std::chrono::milliseconds ttl, done_callback done);
   // As lease::release; the lease is empty when this returns.
   result<void> release(lease held, done_callback done);
+
+  // Each node's state, last error, counters and latency, in the order of the endpoints
+  // (at once: the client lives on this thread).
+  std::vector<node_health> health() const;
 
  private:
   explicit async_client(std::shared_ptr<detail::session> session) noexcept;

@@ -26,8 +26,10 @@
 
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "redlock/export.hpp"
+#include "redlock/health.hpp"
 #include "redlock/lease.hpp"
 #include "redlock/options.hpp"
 #include "redlock/result.hpp"
@@ -52,6 +54,10 @@ class REDLOCK_API client {
   // validity_spent (each after the wait budget is spent; the tally is the last round's),
   // invalid_option, client_closed, would_deadlock.
   result<lease> acquire(std::string_view resource, const acquire_options& options = {});
+
+  // Each node's state, last error, counters and latency, in the order of the endpoints.
+  // Errors: client_closed, would_deadlock.
+  result<std::vector<node_health>> health() const;
 
  private:
   struct running;

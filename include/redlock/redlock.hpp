@@ -3,6 +3,7 @@
 
 #include "redlock/client.hpp"
 #include "redlock/error.hpp"
+#include "redlock/health.hpp"
 #include "redlock/lease.hpp"
 #include "redlock/options.hpp"
 #include "redlock/result.hpp"

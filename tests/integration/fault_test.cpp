@@ -79,5 +79,38 @@ TEST_F(FaultTest, ErrorReplyIsAFailedVoteWithTheServersWords) {
   EXPECT_THAT(held.tally().nodes()[0].detail, HasSubstr("OOM"));
 }
 
+TEST_F(FaultTest, HealthShowsStateLastErrorReconnectsAndLatency) {
+  start_fleet(3);
+  client locks = make_client();
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(locks.acquire("k" + std::to_string(i)));
+  auto healthy = locks.health();
+  ASSERT_TRUE(healthy) << healthy.message();
+  ASSERT_EQ(healthy->size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const node_health& n = (*healthy)[i];
+    EXPECT_EQ(n.endpoint, fleet->url(i));
+    EXPECT_EQ(n.state, node_state::connected);
+    EXPECT_GE(n.requests, 20u);  // at least the SETs; releases run in the background
+    EXPECT_EQ(n.failures, 0u);
+    EXPECT_EQ(n.reconnects, 0u);
+    EXPECT_GT(n.latency_p50.count(), 0);
+    EXPECT_LE(n.latency_p50, n.latency_p99);
+    EXPECT_LE(n.latency_p99, n.latency_max);
+  }
+
+  fleet->kill(1);
+  EXPECT_TRUE(eventually([&] {
+    auto h = locks.health();
+    return h && (*h)[1].state != node_state::connected && !(*h)[1].last_error.empty();
+  }));
+  fleet->restart(1);
+  EXPECT_TRUE(eventually([&] {
+    auto h = locks.health();
+    return h && (*h)[1].state == node_state::connected && (*h)[1].reconnects == 1u;
+  }));
+  EXPECT_EQ((*locks.health())[0].state, node_state::connected);
+}
+
 }  // namespace
 }  // namespace redlock::testing
