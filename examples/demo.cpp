@@ -71,7 +71,7 @@ int main() {
   std::printf("   extend: %s, valid for %.0f ms more\n",
               extended ? "ok" : extended.message().c_str(), ms_of(held->remaining()));
   redlock::result<void> released = held->release();
-  std::printf("   release: %s, deleted on %zu of 5 nodes\n",
+  std::printf("   release: %s, confirmed by %zu of 5 nodes (the rest follow in the background)\n",
               released ? "ok" : released.message().c_str(), released.tally().granted());
 
   std::printf("\n4. node 0 is killed (SIGKILL); bob locks with 4 of 5 nodes\n");

@@ -391,21 +391,27 @@ void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
       vote v = record_script_answer(r->reports[i], answer);
       if (v == vote::failed && lock->may_hold[i]) owe_release(i, *lock);
       r->votes.record(v);
-      if (!r->votes.complete()) return;
-      // Every node answered: released when a majority confirmed our key is gone.
-      if (*shared_done) {
-        tally t(r->reports, 1);
-        if (r->votes.granted() + r->votes.refused() >= quorum_of(nodes_.size())) {
-          (*shared_done)(result<void>(t));
-        } else {
-          (*shared_done)({errc::no_quorum,
-                          "release of " + quoted(lock->resource) +
-                              ": too few nodes confirmed; the rest expire after the ttl: " +
-                              summarize(r->reports),
-                          t});
+      // Decided once a majority confirmed our key is gone (the lock is free for others), or
+      // once that can no longer happen. A paused node does not hold up the caller: its answer
+      // (or its owed release) comes later; the operation counts as in flight until then.
+      std::size_t confirmed = r->votes.granted() + r->votes.refused();
+      std::size_t quorum = quorum_of(nodes_.size());
+      if (!r->decided && (confirmed >= quorum || r->votes.failed() > nodes_.size() - quorum)) {
+        r->decided = true;
+        if (*shared_done) {
+          tally t(r->reports, 1);
+          if (confirmed >= quorum) {
+            (*shared_done)(result<void>(t));
+          } else {
+            (*shared_done)({errc::no_quorum,
+                            "release of " + quoted(lock->resource) +
+                                ": too few nodes confirmed; the rest expire after the ttl: " +
+                                summarize(r->reports),
+                            t});
+          }
         }
       }
-      end();
+      if (r->votes.complete()) end();
     });
   }
 }

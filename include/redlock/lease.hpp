@@ -62,8 +62,10 @@ class REDLOCK_API lease {
   result<void> extend(std::chrono::milliseconds ttl);
 
   // Deletes our key on every node (compare-and-delete, so never another owner's key), and
-  // empties the lease. Succeeds when a majority confirmed our key is gone; the tally says on
-  // how many nodes it was deleted. Releasing an expired lock is not an error.
+  // empties the lease. Returns once a majority confirmed our key is gone (the rest of the
+  // nodes follow in the background); the tally says on how many nodes it was deleted by then.
+  // Releasing an expired lock is not an error. Errors: no_quorum (the keys left expire after
+  // their ttl), empty_lease, client_closed, would_deadlock.
   result<void> release();
 
  private:

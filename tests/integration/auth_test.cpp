@@ -38,7 +38,7 @@ TEST_F(AuthTest, AclUserWithTheRightPasswordLocks) {
   EXPECT_TRUE(held->extend(milliseconds(5000)));
   result<void> released = held->release();
   ASSERT_TRUE(released) << released.message();
-  EXPECT_EQ(released.tally().granted(), 3u);
+  EXPECT_GE(released.tally().granted(), 2u);  // decided once a majority confirmed
 }
 
 TEST_F(AuthTest, WrongPasswordIsReportedPerNodeWithTheServersWords) {

@@ -36,9 +36,12 @@ TEST_P(ClientOnFleet, AcquireSetsTheTokenEverywhereAndReleaseDeletesIt) {
 
   result<void> released = held->release();
   ASSERT_TRUE(released) << released.message();
-  EXPECT_EQ(released.tally().granted(), GetParam());
+  EXPECT_GE(released.tally().granted(), GetParam() / 2 + 1);  // decided at a majority
   EXPECT_FALSE(*held);
-  EXPECT_THAT(values_of("redlock:orders:42"), Each("(nil)"));
+  EXPECT_TRUE(eventually([&] {  // the rest are deleted right after
+    auto v = values_of("redlock:orders:42");
+    return std::all_of(v.begin(), v.end(), [](const std::string& s) { return s == "(nil)"; });
+  }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Nodes, ClientOnFleet, ::testing::Values(1, 3, 5),
@@ -102,7 +105,7 @@ TEST_F(ClientTest, ReleaseByANonOwnerLeavesTheLockInPlace) {
   result<void> late = stale->release();
   ASSERT_TRUE(late) << late.message();  // releasing an expired lock is not an error
   EXPECT_EQ(late.tally().granted(), 0u);
-  EXPECT_EQ(late.tally().refused(), 3u);
+  EXPECT_GE(late.tally().refused(), 2u);
   EXPECT_THAT(values_of("redlock:job"), Each(current->token()));
 }
 
@@ -207,11 +210,15 @@ TEST_F(ClientTest, KilledNodeIsUsedAgainAfterItRestarts) {
   ASSERT_TRUE(during);
   EXPECT_EQ(during.tally().failed(), 1u);
   fleet->restart(2);
-  // A round decides at the quorum; a release waits for every node, so its tally shows all.
-  int round = 0;
   EXPECT_TRUE(eventually([&] {
-    result<lease> after = locks.acquire("b" + std::to_string(++round));
-    return after && after->release().tally().granted() == 3u;
+    auto h = locks.health();
+    return h && (*h)[2].state == node_state::connected;
+  }));
+  result<lease> after = locks.acquire("after");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after.tally().failed(), 0u);
+  EXPECT_TRUE(eventually([&] {
+    return fleet->command(2, {"GET", "redlock:after"}) == after->token();
   }));
 }
 
@@ -221,7 +228,11 @@ TEST_F(ClientTest, AcquireRightAfterCreateWaitsForTheConnections) {
   result<lease> held = locks.acquire("job");  // nodes still connecting: requests wait in line
   ASSERT_TRUE(held) << held.message();
   EXPECT_EQ(held.tally().failed(), 0u);
-  EXPECT_EQ(held->release().tally().granted(), 3u);
+  EXPECT_TRUE(eventually([&] {
+    auto v = values_of("redlock:job");
+    return std::all_of(v.begin(), v.end(),
+                       [&](const std::string& s) { return s == held->token(); });
+  }));
 }
 
 TEST_F(ClientTest, ReleaseWorksAfterTheScriptCacheIsFlushed) {
@@ -235,8 +246,11 @@ TEST_F(ClientTest, ReleaseWorksAfterTheScriptCacheIsFlushed) {
   ASSERT_TRUE(held->extend(milliseconds(9000)));  // NOSCRIPT, then EVAL
   result<void> released = held->release();
   ASSERT_TRUE(released) << released.message();
-  EXPECT_EQ(released.tally().granted(), 3u);
-  EXPECT_THAT(values_of("redlock:job"), Each("(nil)"));
+  EXPECT_GE(released.tally().granted(), 2u);
+  EXPECT_TRUE(eventually([&] {
+    auto v = values_of("redlock:job");
+    return std::all_of(v.begin(), v.end(), [](const std::string& s) { return s == "(nil)"; });
+  }));
 }
 
 TEST_F(ClientTest, DestroyedLeaseReleasesInTheBackground) {
