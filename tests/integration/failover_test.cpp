@@ -1,0 +1,209 @@
+// The failover table (N = 5) with real process faults: SIGKILL, SIGSTOP/SIGCONT, restarts.
+// Time bounds are generous: node_timeout is 1 s, so "did not wait for the dead or paused
+// nodes" is told apart from "waited for their deadline" by a wide margin.
+#include <gmock/gmock.h>
+
+#include "fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using ::testing::HasSubstr;
+
+constexpr milliseconds node_timeout{1000};
+constexpr milliseconds well_before_timeout{600};
+
+class FailoverTest : public fleet_test {
+ protected:
+  void SetUp() override {
+    fleet_test::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    start_fleet(5);
+    client_options o = options_for(*fleet);
+    o.node_timeout = node_timeout;
+    o.connect_timeout = milliseconds(1000);
+    locks.emplace(make_client(o));
+    ASSERT_TRUE(locks->acquire("warmup"));  // every connection is up
+  }
+  void TearDown() override {
+    for (std::size_t i = 0; i < fleet->size(); ++i) {
+      if (fleet->paused(i)) fleet->resume(i);  // a test that pauses always resumes
+    }
+  }
+
+  // Takes, extends and releases a lock; each step must finish well before node_timeout.
+  void lock_cycle_is_fast(const std::string& resource) {
+    auto start = steady_clock::now();
+    result<lease> held = locks->acquire(resource);
+    ASSERT_TRUE(held) << held.message();
+    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "acquire waited";
+    start = steady_clock::now();
+    result<void> extended = held->extend(milliseconds(20000));
+    EXPECT_TRUE(extended) << extended.message();
+    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "extend waited";
+    start = steady_clock::now();
+    result<void> released = held->release();
+    EXPECT_TRUE(released) << released.message();
+    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "release waited";
+  }
+
+  // No key of ours is left on any running node.
+  bool no_keys_left(const std::string& resource) {
+    for (std::size_t i = 0; i < fleet->size(); ++i) {
+      if (fleet->running(i) && !fleet->paused(i) &&
+          fleet->command(i, {"EXISTS", "redlock:" + resource}) != "0") {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::optional<client> locks;
+};
+
+TEST_F(FailoverTest, OneOrTwoKilledNodesCostNoWaiting) {
+  fleet->kill(4);
+  lock_cycle_is_fast("after-one");
+  fleet->kill(0);
+  lock_cycle_is_fast("after-two");
+}
+
+TEST_F(FailoverTest, OneOrTwoPausedNodesCostNoWaiting) {
+  fleet->pause(2);
+  lock_cycle_is_fast("paused-one");
+  lock_cycle_is_fast("paused-one-again");  // while the stuck connection is being recycled
+  fleet->pause(3);
+  lock_cycle_is_fast("paused-two");
+  // The stuck connections were recycled: each paused node failed requests at its deadline.
+  EXPECT_TRUE(eventually([&] {
+    auto h = locks->health();
+    return h && (*h)[2].failures > 0 && (*h)[3].failures > 0;
+  }));
+  fleet->resume(2);
+  fleet->resume(3);
+  // Late SETs run when the nodes resume; the releases owed to them delete those keys.
+  for (const char* r : {"paused-one", "paused-one-again", "paused-two"}) {
+    EXPECT_TRUE(eventually([&] { return no_keys_left(r); })) << r;
+  }
+  EXPECT_TRUE(eventually([&] {
+    auto h = locks->health();
+    return h && (*h)[2].state == node_state::connected && (*h)[3].state == node_state::connected;
+  }));
+}
+
+TEST_F(FailoverTest, ThreeKilledFailsAtOnceNamingTheNodes) {
+  fleet->kill(1);
+  fleet->kill(2);
+  fleet->kill(3);
+  auto start = steady_clock::now();
+  result<lease> held = locks->acquire("job");
+  EXPECT_LT(steady_clock::now() - start, well_before_timeout);
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.error(), errc::no_quorum);
+  for (std::size_t i : {1u, 2u, 3u}) {
+    const node_report& r = held.tally().nodes()[i];
+    if (r.vote == vote::unanswered) continue;  // decided at the third failure
+    EXPECT_EQ(r.vote, vote::failed);
+    EXPECT_THAT(held.message(), HasSubstr(fleet->url(i)));
+  }
+  EXPECT_TRUE(eventually([&] { return no_keys_left("job"); }));
+}
+
+TEST_F(FailoverTest, ThreePausedFailsWithinAboutOneNodeTimeout) {
+  fleet->pause(0);
+  fleet->pause(1);
+  fleet->pause(2);
+  auto start = steady_clock::now();
+  result<lease> held = locks->acquire("job");
+  auto took = steady_clock::now() - start;
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.error(), errc::no_quorum);
+  EXPECT_GE(took, node_timeout - milliseconds(10));
+  EXPECT_LT(took, node_timeout + milliseconds(1500));
+  std::size_t timed_out = 0;
+  for (const node_report& r : held.tally().nodes())
+    timed_out += r.error == errc::node_timeout;
+  EXPECT_GE(timed_out, 1u);
+  // The live nodes granted, then released: nothing stays locked there.
+  EXPECT_TRUE(eventually([&] { return no_keys_left("job"); }));
+  fleet->resume(0);
+  fleet->resume(1);
+  fleet->resume(2);
+  // Once resumed, the late SETs run and the owed releases clean them up.
+  EXPECT_TRUE(eventually([&] { return no_keys_left("job"); }));
+  EXPECT_TRUE(eventually([&] { return static_cast<bool>(locks->acquire("after")); }));
+}
+
+TEST_F(FailoverTest, KilledNodeRejoinsWithinTheBackoffMaximum) {
+  fleet->kill(3);
+  ASSERT_TRUE(locks->acquire("during"));
+  fleet->restart(3);
+  auto restarted = steady_clock::now();
+  EXPECT_TRUE(eventually([&] {
+    auto h = locks->health();
+    return h && (*h)[3].state == node_state::connected;
+  }));
+  // reconnect_max is 200 ms in these tests; allow for a connect and a loaded machine.
+  EXPECT_LT(steady_clock::now() - restarted, milliseconds(2000));
+  result<lease> after = locks->acquire("after");
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(eventually([&] {
+    return fleet->command(3, {"GET", "redlock:after"}) == after->token();
+  }));
+}
+
+TEST_F(FailoverTest, AllDownFailsFastThenWorksAgain) {
+  for (std::size_t i = 0; i < 5; ++i)
+    fleet->kill(i);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto start = steady_clock::now();
+    result<lease> held = locks->acquire("job");
+    EXPECT_LT(steady_clock::now() - start, well_before_timeout);
+    EXPECT_EQ(held.error(), errc::no_quorum);
+  }
+  for (std::size_t i = 0; i < 5; ++i)
+    fleet->restart(i);
+  EXPECT_TRUE(eventually([&] { return static_cast<bool>(locks->acquire("back")); }));
+}
+
+// A node restarted without persistence forgets its keys; with appendfsync always it keeps
+// them, so the lock stays held across the restart.
+TEST_F(FailoverTest, RestartWithoutPersistenceForgetsTheKey) {
+  result<lease> held = locks->acquire("job", ttl_of(milliseconds(30000)));
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(eventually([&] {
+    return fleet->command(0, {"GET", "redlock:job"}) == held->token();
+  }));
+  fleet->kill(0);
+  fleet->restart(0);
+  EXPECT_EQ(fleet->command(0, {"EXISTS", "redlock:job"}), "0");
+}
+
+class PersistentFailoverTest : public fleet_test {};
+
+TEST_F(PersistentFailoverTest, RestartWithAppendfsyncAlwaysKeepsTheLock) {
+  node_options n;
+  n.persistence = true;
+  start_fleet(3, n);
+  client locks = make_client();
+  result<lease> held = locks.acquire("job", ttl_of(milliseconds(30000)));
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(eventually([&] {
+    return fleet->command(0, {"GET", "redlock:job"}) == held->token();
+  }));
+  fleet->kill(0);
+  fleet->kill(1);
+  fleet->restart(0);
+  fleet->restart(1);
+  EXPECT_EQ(fleet->command(0, {"GET", "redlock:job"}), held->token());
+  client other = make_client();
+  EXPECT_TRUE(eventually([&] {
+    result<lease> r = other.acquire("job");
+    return r.error() == errc::held_elsewhere;
+  }));
+}
+
+}  // namespace
+}  // namespace redlock::testing
