@@ -199,7 +199,8 @@ struct fault_proxy::impl {
     {
       // A task lives on its caller's stack: once done is set it may be gone.
       std::lock_guard<std::mutex> lock(self->mu);
-      for (task* t : batch) t->done = true;
+      for (task* t : batch)
+        t->done = true;
     }
     self->cv.notify_all();
   }
@@ -346,10 +347,10 @@ struct fault_proxy::impl {
   static void arm(direction& d) {
     // libuv timers count whole milliseconds on a truncated clock and could fire up to ~1 ms
     // early by steady_clock; round up, and on_timer re-arms for anything not yet due anyway.
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(d.queue.front().due -
-                                                                   steady::now());
-    uv_timer_start(&d.timer, on_timer, wait.count() > 0 ? static_cast<std::uint64_t>(wait.count()) : 0,
-                   0);
+    const auto wait =
+        std::chrono::ceil<std::chrono::milliseconds>(d.queue.front().due - steady::now());
+    uv_timer_start(&d.timer, on_timer,
+                   wait.count() > 0 ? static_cast<std::uint64_t>(wait.count()) : 0, 0);
   }
 
   static void on_timer(uv_timer_t* t) {
@@ -430,7 +431,8 @@ struct fault_proxy::impl {
 
   void close_all(bool rst) {
     const std::vector<connection*> all(conns.begin(), conns.end());
-    for (connection* c : all) close(c, rst);
+    for (connection* c : all)
+      close(c, rst);
   }
 
   // ---- mode switches (loop thread) ------------------------------------------------------
@@ -463,7 +465,8 @@ struct fault_proxy::impl {
           break;
         }
         case mode::cut_after:
-          for (connection* c : conns) c->sent_since_cut = 0;
+          for (connection* c : conns)
+            c->sent_since_cut = 0;
           break;
         case mode::pass:
         case mode::delay:
@@ -482,7 +485,7 @@ struct fault_proxy::impl {
   bool loop_open = false;
   uv_async_t async{};
   bool async_open = false;
-  uv_tcp_t* listener = nullptr;  // null while refusing
+  uv_tcp_t* listener = nullptr;           // null while refusing
   std::unordered_set<connection*> conns;  // open ones; closing ones own themselves
   std::chrono::milliseconds latency{0};
   std::size_t cut_limit = 0;
@@ -505,11 +508,17 @@ fault_proxy::fault_proxy(std::uint16_t upstream_port)
 
 fault_proxy::~fault_proxy() = default;
 
-std::uint16_t fault_proxy::port() const { return impl_->port; }
+std::uint16_t fault_proxy::port() const {
+  return impl_->port;
+}
 
-std::string fault_proxy::url() const { return "redis://127.0.0.1:" + std::to_string(port()); }
+std::string fault_proxy::url() const {
+  return "redis://127.0.0.1:" + std::to_string(port());
+}
 
-void fault_proxy::pass() { impl_->set_mode(mode::pass, {}, 0); }
+void fault_proxy::pass() {
+  impl_->set_mode(mode::pass, {}, 0);
+}
 
 void fault_proxy::delay(std::chrono::milliseconds each_direction) {
   if (each_direction.count() < 0) {
@@ -518,18 +527,32 @@ void fault_proxy::delay(std::chrono::milliseconds each_direction) {
   impl_->set_mode(mode::delay, each_direction, 0);
 }
 
-void fault_proxy::blackhole() { impl_->set_mode(mode::blackhole, {}, 0); }
+void fault_proxy::blackhole() {
+  impl_->set_mode(mode::blackhole, {}, 0);
+}
 
-void fault_proxy::reset() { impl_->set_mode(mode::reset, {}, 0); }
+void fault_proxy::reset() {
+  impl_->set_mode(mode::reset, {}, 0);
+}
 
-void fault_proxy::refuse() { impl_->set_mode(mode::refuse, {}, 0); }
+void fault_proxy::refuse() {
+  impl_->set_mode(mode::refuse, {}, 0);
+}
 
-void fault_proxy::cut_after(std::size_t bytes) { impl_->set_mode(mode::cut_after, {}, bytes); }
+void fault_proxy::cut_after(std::size_t bytes) {
+  impl_->set_mode(mode::cut_after, {}, bytes);
+}
 
-fault_proxy::mode fault_proxy::current() const { return impl_->current.load(); }
+fault_proxy::mode fault_proxy::current() const {
+  return impl_->current.load();
+}
 
-std::size_t fault_proxy::connections_accepted() const { return impl_->accepted.load(); }
+std::size_t fault_proxy::connections_accepted() const {
+  return impl_->accepted.load();
+}
 
-std::size_t fault_proxy::open_connections() const { return impl_->open.load(); }
+std::size_t fault_proxy::open_connections() const {
+  return impl_->open.load();
+}
 
 }  // namespace redlock::testing
