@@ -54,6 +54,8 @@ struct row {
   std::size_t errors = 0;
   double floor_p50_us = 0;
   double ratio_to_floor = 0;
+  double ratio_to_healthy = 0;  // failover rows: p50 against the healthy row of the same fleet
+  double first_us = 0;          // failover rows: the first acquire after the fault struck
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -72,8 +74,12 @@ double micros(clock_type::duration d) {
 // or speeds up during the run affects the floor and the lock alike.
 class measurer {
  public:
-  measurer(std::string scenario, std::string client, std::size_t nodes)
-      : scenario_(std::move(scenario)), client_(std::move(client)), nodes_(nodes) {}
+  measurer(std::string scenario, std::string client, std::size_t nodes,
+           std::string fault = "healthy")
+      : scenario_(std::move(scenario)),
+        client_(std::move(client)),
+        nodes_(nodes),
+        fault_(std::move(fault)) {}
   virtual ~measurer() = default;
   void run(clock_type::duration slice, bool record) {
     recording_ = record;
@@ -86,6 +92,7 @@ class measurer {
     out.scenario = scenario_;
     out.client = client_;
     out.nodes = nodes_;
+    out.fault = fault_;
     out.ops = samples_.size();
     double seconds = std::chrono::duration<double>(measured_).count();
     out.ops_per_s = seconds > 0 ? static_cast<double>(samples_.size()) / seconds : 0;
@@ -110,6 +117,7 @@ class measurer {
   std::string scenario_;
   std::string client_;
   std::size_t nodes_;
+  std::string fault_;
   bool recording_ = false;
   std::vector<double> samples_;
   std::size_t errors_ = 0;
@@ -208,11 +216,16 @@ redlock::client_options client_options_for(const std::vector<std::string>& urls)
 }
 
 // One caller, acquire then release on distinct keys, on the async client: the engine's own
-// latency, without a thread hand-off. Only the acquire is timed.
+// latency, without a thread hand-off. Only the acquire is timed; with time_failures, a failed
+// acquire is timed too (the time to fail) and counted as an error.
 class async_latency_measurer final : public measurer {
  public:
-  explicit async_latency_measurer(const std::vector<std::string>& urls)
-      : measurer("latency", "async_client", urls.size()) {
+  explicit async_latency_measurer(const std::vector<std::string>& urls,
+                                  std::string scenario = "latency", std::string fault = "healthy",
+                                  bool time_failures = false)
+      : measurer(scenario, "async_client", urls.size(), fault),
+        prefix_(scenario + ":" + fault + ":"),
+        time_failures_(time_failures) {
     uv_loop_init(&loop_);
     auto made = redlock::async_client::create(&loop_, client_options_for(urls));
     if (!made) throw std::runtime_error(made.message());
@@ -224,6 +237,18 @@ class async_latency_measurer final : public measurer {
     uv_loop_close(&loop_);
   }
 
+ public:
+  // Times one acquire (and its release), outside the samples.
+  double one_us() {
+    until_ = clock_type::now() + std::chrono::hours(1);
+    remaining_ = 1;
+    auto start = clock_type::now();
+    next();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    remaining_ = -1;
+    return micros(last_ - start);
+  }
+
  private:
   void run_for(clock_type::duration slice) override {
     until_ = clock_type::now() + slice;
@@ -231,11 +256,14 @@ class async_latency_measurer final : public measurer {
     uv_run(&loop_, UV_RUN_DEFAULT);  // returns once the last release is done
   }
   void next() {
-    if (clock_type::now() >= until_) return;
+    if (clock_type::now() >= until_ || remaining_ == 0) return;
+    if (remaining_ > 0) --remaining_;
     auto start = clock_type::now();
     auto started = client_->acquire(
-        "latency:" + std::to_string(next_++), {}, [this, start](redlock::result<redlock::lease> r) {
+        prefix_ + std::to_string(next_++), {}, [this, start](redlock::result<redlock::lease> r) {
+          last_ = clock_type::now();
           if (!r) {
+            if (time_failures_) sample(clock_type::now() - start);
             error();
             next();
             return;
@@ -251,9 +279,56 @@ class async_latency_measurer final : public measurer {
 
   uv_loop_t loop_;
   std::optional<redlock::async_client> client_;
+  std::string prefix_;
+  bool time_failures_;
   clock_type::time_point until_;
+  clock_type::time_point last_;  // when the last acquire finished
+  int remaining_ = -1;           // acquires left to start; -1: until `until_`
   std::size_t next_ = 0;
 };
+
+// Failover: a fleet of five of its own; each fault is applied to real processes (SIGKILL,
+// SIGSTOP), measured with a fresh async client, then lifted. Rows run one after the other,
+// each against the healthy row of the same fleet.
+std::vector<row> measure_failover(const options& o, double floor_p50_us) {
+  redlock::testing::redis_fleet fleet(5);
+  struct fault {
+    const char* name;
+    std::vector<std::size_t> killed;
+    std::vector<std::size_t> paused;
+    bool fails;  // every acquire fails: p50 is the time to fail
+  };
+  const fault faults[] = {
+      {"healthy", {}, {}, false},     {"killed1", {4}, {}, false},
+      {"paused1", {}, {4}, false},    {"paused2", {}, {3, 4}, false},
+      {"down3", {2, 3, 4}, {}, true}, {"paused3", {}, {2, 3, 4}, true},
+  };
+  std::vector<row> rows;
+  double healthy_p50 = 0;
+  for (const fault& f : faults) {
+    {
+      async_latency_measurer m(fleet.urls(), "failover", f.name, f.fails);
+      m.run(std::chrono::milliseconds(200), false);  // warm, healthy connections
+      for (std::size_t k : f.killed)
+        fleet.kill(k);
+      for (std::size_t k : f.paused)
+        fleet.pause(k);
+      double first = m.one_us();
+      m.run(std::chrono::duration_cast<clock_type::duration>(
+                std::chrono::duration<double>(o.seconds)),
+            true);
+      rows.push_back(m.summary(floor_p50_us));
+      rows.back().first_us = first;
+    }
+    if (healthy_p50 == 0) healthy_p50 = rows.back().p50_us;
+    rows.back().ratio_to_healthy = rows.back().p50_us / healthy_p50;
+    for (std::size_t k : f.paused)
+      fleet.resume(k);
+    for (std::size_t k : f.killed)
+      fleet.restart(k);
+  }
+  return rows;
+}
 
 // The same with the blocking client: adds the hand-off to and from the client's loop thread.
 class blocking_latency_measurer final : public measurer {
@@ -312,29 +387,34 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
         buf, sizeof buf,
         "  {\"scenario\": \"%s\", \"client\": \"%s\", \"nodes\": %zu, \"fault\": \"%s\", "
         "\"concurrency\": %d, \"ops\": %zu, \"ops_per_s\": %.1f, \"p50_us\": %.1f, "
-        "\"p99_us\": %.1f, \"errors\": %zu, \"floor_p50_us\": %.1f, \"ratio_to_floor\": %.3f}%s\n",
+        "\"p99_us\": %.1f, \"errors\": %zu, \"floor_p50_us\": %.1f, \"ratio_to_floor\": %.3f, "
+        "\"ratio_to_healthy\": %.3f, \"first_us\": %.1f}%s\n",
         r.scenario.c_str(), r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops,
         r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.floor_p50_us, r.ratio_to_floor,
-        i + 1 < rows.size() ? "," : "");
+        r.ratio_to_healthy, r.first_us, i + 1 < rows.size() ? "," : "");
     out << buf;
   }
   out << " ]}\n";
 }
 
 void print_row(const row& r) {
-  std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu %8.2fx\n", r.scenario.c_str(),
+  std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu %8.2fx", r.scenario.c_str(),
               r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s,
               r.p50_us, r.p99_us, r.errors, r.ratio_to_floor);
+  if (r.ratio_to_healthy > 0) {
+    std::printf(" %5.2fx healthy, first after the fault: %.0f us", r.ratio_to_healthy, r.first_us);
+  }
+  std::printf("\n");
   std::fflush(stdout);
 }
 
 [[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(
-      stderr,
-      "redlock-bench: %s\n"
-      "usage: redlock-bench [--nodes N | --servers URL,URL,...] [--scenario floor|latency|all]\n"
-      "                     [--seconds S] [--json FILE]\n",
-      problem.c_str());
+  std::fprintf(stderr,
+               "redlock-bench: %s\n"
+               "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
+               "                     [--scenario floor|latency|failover|all]\n"
+               "                     [--seconds S] [--json FILE]\n",
+               problem.c_str());
   std::exit(2);
 }
 
@@ -358,7 +438,8 @@ options parse(int argc, char** argv) {
       if (o.servers.empty()) usage("--servers needs at least one URL");
     } else if (arg == "--scenario") {
       o.scenario = value();
-      if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "all") {
+      if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "failover" &&
+          o.scenario != "all") {
         usage("unknown scenario '" + o.scenario + "'");
       }
     } else if (arg == "--seconds") {
@@ -427,6 +508,12 @@ int main(int argc, char** argv) {
       rows.push_back(m->summary(floor_p50));
       if (floor_p50 == 0) floor_p50 = rows.back().p50_us;  // the first measurer is the floor
       print_row(rows.back());
+    }
+    if ((o.scenario == "failover" || o.scenario == "all") && o.servers.empty()) {
+      for (const row& r : measure_failover(o, floor_p50)) {
+        rows.push_back(r);
+        print_row(r);
+      }
     }
     if (!o.json.empty()) write_json(o.json, rows);
   } catch (const std::exception& e) {

@@ -309,6 +309,7 @@ void node::become_ready() {
 }
 
 void node::attempt_failed(std::error_code code, std::string detail) {
+  ever_failed_ = true;
   last_error_code_ = code;
   last_error_ = std::move(detail);
   state_ = link_state::down;
@@ -379,7 +380,8 @@ void node::send(std::shared_ptr<const command> cmd, answer_callback done) {
   p.deadline = now + config_.node_timeout;
   if (state_ == link_state::ready && ac_ != nullptr && !context_dying_) {
     issue(std::move(p));
-  } else if (state_ == link_state::connecting && !closing_) {
+  } else if (state_ == link_state::connecting && !closing_ && !ever_failed_) {
+    // The first connect: a request made right after the client was created waits for it.
     backlog_.push_back(std::move(p));
     arm_deadline();
   } else {

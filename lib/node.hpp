@@ -4,8 +4,10 @@
 // timer) -> connecting ... until close(). Every request has a deadline (node_timeout); when it
 // passes, the connection is recycled (freed, never "disconnected", which would wait for
 // replies that a paused node never sends) and every request on it fails. While the node is
-// down a request fails at once; while it is connecting a request waits (up to its deadline)
-// and is sent once the handshake is done.
+// down a request fails at once, and so it does while the node reconnects (a node that failed
+// counts as down until a handshake succeeds again, so a paused or dead node that still accepts
+// TCP connections costs no waiting); only during the first connect attempt does a request wait
+// (up to its deadline) to be sent once the handshake is done.
 //
 // Loop thread only. Answers never run inside send().
 #pragma once
@@ -123,6 +125,7 @@ class node final : public node_link {
   uv_timer_t backoff_timer_;
   unsigned consecutive_failures_ = 0;
   bool connected_once_ = false;
+  bool ever_failed_ = false;  // requests wait for a connect only before the first failure
   std::uint64_t reconnects_ = 0;
   std::uint64_t requests_ = 0;
   std::uint64_t failures_ = 0;
