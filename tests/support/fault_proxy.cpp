@@ -199,8 +199,9 @@ struct fault_proxy::impl {
     {
       // A task lives on its caller's stack: once done is set it may be gone.
       std::lock_guard<std::mutex> lock(self->mu);
-      for (task* t : batch)
+      for (task* t : batch) {
         t->done = true;
+      }
     }
     self->cv.notify_all();
   }
@@ -234,10 +235,10 @@ struct fault_proxy::impl {
 
   static void on_connection(uv_stream_t* server, int status) {
     if (status < 0) return;  // e.g. EMFILE: libuv retries on the next readiness
-    static_cast<impl*>(server->loop->data)->accept(server);
+    static_cast<impl*>(server->loop->data)->accept_client(server);
   }
 
-  void accept(uv_stream_t* server) {
+  void accept_client(uv_stream_t* server) {
     auto* c = new connection;
     // None of these can fail (no flags, no socket created yet).
     uv_tcp_init(&loop, &c->client);
@@ -250,14 +251,14 @@ struct fault_proxy::impl {
     c->to_upstream.to = &c->upstream;
     c->to_client.to = &c->client;
     conns.insert(c);
-    open.fetch_add(1);
+    open_now.fetch_add(1);
     if (uv_accept(server, as_stream(&c->client)) != 0) {
-      close(c, false);
+      close_conn(c, false);
       return;
     }
     accepted.fetch_add(1);
     if (current.load() == mode::reset) {
-      close(c, true);
+      close_conn(c, true);
       return;
     }
     // Forward small chunks at once: Nagle would add its own delays to what the test measures.
@@ -265,7 +266,7 @@ struct fault_proxy::impl {
     uv_tcp_nodelay(&c->upstream, 1);
     if (uv_tcp_connect(&c->connect_req, &c->upstream,
                        reinterpret_cast<const sockaddr*>(&upstream_addr), on_connected) != 0) {
-      close(c, false);
+      close_conn(c, false);
     }
   }
 
@@ -276,7 +277,7 @@ struct fault_proxy::impl {
     impl* self = static_cast<impl*>(req->handle->loop->data);
     if (status < 0 || uv_read_start(as_stream(&c->client), on_alloc, on_read) != 0 ||
         uv_read_start(as_stream(&c->upstream), on_alloc, on_read) != 0) {
-      self->close(c, false);
+      self->close_conn(c, false);
     }
   }
 
@@ -316,7 +317,7 @@ struct fault_proxy::impl {
           if (size > room) {
             // Best effort: the RST right after may discard these bytes before they leave.
             if (room > 0) enqueue(c, d, std::string(data, room));
-            close(c, true);
+            close_conn(c, true);
             return;
           }
           c->sent_since_cut += size;
@@ -333,7 +334,7 @@ struct fault_proxy::impl {
     steady::time_point due = steady::now() + latency;
     if (d.queue.empty()) {
       if (latency.count() == 0) {
-        write(c, d, std::move(bytes));
+        send_bytes(c, d, std::move(bytes));
         return;
       }
     } else {
@@ -362,7 +363,7 @@ struct fault_proxy::impl {
     while (!d.queue.empty() && d.queue.front().due <= now) {
       std::string bytes = std::move(d.queue.front().bytes);
       d.queue.pop_front();
-      self->write(c, d, std::move(bytes));
+      self->send_bytes(c, d, std::move(bytes));
     }
     if (c->closing) return;
     if (!d.queue.empty()) {
@@ -372,7 +373,7 @@ struct fault_proxy::impl {
     }
   }
 
-  void write(connection* c, direction& d, std::string bytes) {
+  void send_bytes(connection* c, direction& d, std::string bytes) {
     auto* w = new write_req;
     w->bytes = std::move(bytes);
     w->conn = c;
@@ -380,7 +381,7 @@ struct fault_proxy::impl {
     const uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned int>(w->bytes.size()));
     if (uv_write(&w->req, as_stream(d.to), &buf, 1, on_written) != 0) {
       delete w;
-      close(c, false);
+      close_conn(c, false);
     }
   }
 
@@ -390,25 +391,26 @@ struct fault_proxy::impl {
     auto* w = static_cast<write_req*>(req->data);
     connection* c = w->conn;
     delete w;
-    if (status < 0 && !c->closing) static_cast<impl*>(req->handle->loop->data)->close(c, false);
+    if (status < 0 && !c->closing)
+      static_cast<impl*>(req->handle->loop->data)->close_conn(c, false);
   }
 
   // ---- closing --------------------------------------------------------------------------
 
   void close_if_drained(connection* c) {
     if (c->draining && c->to_upstream.queue.empty() && c->to_client.queue.empty()) {
-      close(c, false);
+      close_conn(c, false);
     }
   }
 
   // Closes both sockets (with RST if asked) and both timers at once; the connection stops
   // counting as open now and is deleted when the last close callback has run. Pending delayed
   // chunks are dropped; pending writes and the pending connect complete with UV_ECANCELED.
-  void close(connection* c, bool rst) {
+  void close_conn(connection* c, bool rst) {
     if (c->closing) return;
     c->closing = true;
     conns.erase(c);
-    open.fetch_sub(1);
+    open_now.fetch_sub(1);
     for (direction* d : {&c->to_upstream, &c->to_client}) {
       d->queue.clear();
       uv_close(as_handle(&d->timer), on_closed);
@@ -419,7 +421,8 @@ struct fault_proxy::impl {
 
   static void close_stream(uv_tcp_t* s, bool rst) {
     // uv_tcp_close_reset is SO_LINGER {1,0} + uv_close. It fails without closing when the
-    // handle has no socket (a client whose accept failed), so fall back to a plain close.
+    // handle has no socket yet (an upstream never connected, a client whose accept failed):
+    // then a plain close does.
     if (rst && uv_tcp_close_reset(s, on_closed) == 0) return;
     uv_close(as_handle(s), on_closed);
   }
@@ -431,8 +434,9 @@ struct fault_proxy::impl {
 
   void close_all(bool rst) {
     const std::vector<connection*> all(conns.begin(), conns.end());
-    for (connection* c : all)
-      close(c, rst);
+    for (connection* c : all) {
+      close_conn(c, rst);
+    }
   }
 
   // ---- mode switches (loop thread) ------------------------------------------------------
@@ -465,8 +469,9 @@ struct fault_proxy::impl {
           break;
         }
         case mode::cut_after:
-          for (connection* c : conns)
+          for (connection* c : conns) {
             c->sent_since_cut = 0;
+          }
           break;
         case mode::pass:
         case mode::delay:
@@ -494,7 +499,7 @@ struct fault_proxy::impl {
   // Written on the loop thread, read anywhere.
   std::atomic<mode> current{mode::pass};
   std::atomic<std::size_t> accepted{0};
-  std::atomic<std::size_t> open{0};
+  std::atomic<std::size_t> open_now{0};
 
   std::mutex mu;
   std::condition_variable cv;
@@ -552,7 +557,7 @@ std::size_t fault_proxy::connections_accepted() const {
 }
 
 std::size_t fault_proxy::open_connections() const {
-  return impl_->open.load();
+  return impl_->open_now.load();
 }
 
 }  // namespace redlock::testing

@@ -14,6 +14,8 @@
 // synchronous client while the proxy moves the bytes. Every public member is thread-safe; the
 // mode switches run on the loop thread and have taken effect when they return (connections
 // they close are closed, a socket they reset has sent its RST, the listener is closed or open).
+// SIGPIPE is blocked on the loop thread only, so the proxy never changes the process's signal
+// disposition; clients on other threads must guard their own writes.
 //
 // Details per mode:
 // - pass:      bytes are forwarded both ways as they arrive. Chunks still queued by an earlier
@@ -33,8 +35,9 @@
 //              it again.
 // - cut_after: like pass, but each connection may send at most `bytes` more client->server
 //              bytes, counted from the cut_after() call (or from accept for newer connections).
-//              The byte that crosses the limit is not forwarded: the bytes up to the limit are,
-//              then both sides of the connection are reset.
+//              The chunk that crosses the limit is not forwarded past it: the bytes up to the
+//              limit are handed on, then both sides of the connection are reset at once (so the
+//              server may or may not get that last prefix; it never gets a byte beyond it).
 //
 // A connection whose client or server closes (EOF, error or reset) is closed on both sides
 // (plainly, no RST) once the chunks delay still holds for it are written; half-closes are not

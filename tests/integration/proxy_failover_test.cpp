@@ -1,0 +1,156 @@
+// The failover table (N = 5) with network faults: every node sits behind a fault proxy that
+// can blackhole, delay, reset or refuse. node_timeout is 1 s, so "did not wait" and "waited
+// for the deadline" are told apart by a wide margin.
+#include <gmock/gmock.h>
+
+#include "fault_proxy.hpp"
+#include "fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using ::testing::HasSubstr;
+
+constexpr milliseconds node_timeout{1000};
+constexpr milliseconds well_before_timeout{600};
+
+class ProxyFailoverTest : public fleet_test {
+ protected:
+  void SetUp() override {
+    fleet_test::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    start_fleet(5);
+    client_options o = options_for(*fleet);
+    o.endpoints.clear();
+    for (std::size_t i = 0; i < 5; ++i) {
+      proxies.push_back(std::make_unique<fault_proxy>(fleet->port(i)));
+      o.endpoints.push_back(proxies.back()->url());
+    }
+    o.node_timeout = node_timeout;
+    o.connect_timeout = milliseconds(1000);
+    locks.emplace(make_client(o));
+    ASSERT_TRUE(locks->acquire("warmup"));
+  }
+
+  void lock_cycle_is_fast(const std::string& resource) {
+    auto start = steady_clock::now();
+    result<lease> held = locks->acquire(resource);
+    ASSERT_TRUE(held) << held.message();
+    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "acquire waited";
+    start = steady_clock::now();
+    EXPECT_TRUE(held->extend(milliseconds(20000)));
+    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "extend waited";
+    start = steady_clock::now();
+    EXPECT_TRUE(held->release());
+    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "release waited";
+  }
+  node_health health_of(std::size_t i) {
+    auto h = locks->health();
+    return h ? (*h)[i] : node_health{};
+  }
+  bool no_keys_left(const std::string& resource) {
+    for (std::size_t i = 0; i < fleet->size(); ++i) {
+      if (fleet->command(i, {"EXISTS", "redlock:" + resource}) != "0") return false;
+    }
+    return true;
+  }
+
+  std::vector<std::unique_ptr<fault_proxy>> proxies;
+  std::optional<client> locks;
+};
+
+TEST_F(ProxyFailoverTest, OneOrTwoBlackholedNodesCostNoWaiting) {
+  proxies[1]->blackhole();
+  lock_cycle_is_fast("one");
+  proxies[3]->blackhole();
+  lock_cycle_is_fast("two");
+  lock_cycle_is_fast("two-again");
+  // The stuck connections are recycled at their deadline; late replies never arrive.
+  EXPECT_TRUE(eventually([&] { return health_of(1).failures > 0 && health_of(3).failures > 0; }));
+  EXPECT_THAT(health_of(1).last_error, HasSubstr("1000 ms"));  // no reply, or connect timed out
+  proxies[1]->pass();
+  proxies[3]->pass();
+  EXPECT_TRUE(eventually([&] {
+    return health_of(1).state == node_state::connected &&
+           health_of(3).state == node_state::connected;
+  }));
+  // What a blackhole swallowed never reached the servers; what was released is gone.
+  for (const char* r : {"one", "two", "two-again"}) {
+    EXPECT_TRUE(eventually([&] { return no_keys_left(r); })) << r;
+  }
+}
+
+TEST_F(ProxyFailoverTest, NodeSlowerThanTheTimeoutCountsFailed) {
+  proxies[2]->delay(milliseconds(700));  // 1.4 s round trip against a 1 s node_timeout
+  lock_cycle_is_fast("slow");
+  EXPECT_TRUE(eventually([&] { return health_of(2).failures > 0; }));
+  EXPECT_THAT(health_of(2).last_error, HasSubstr("no reply within"));
+  result<lease> later = locks->acquire("later");
+  ASSERT_TRUE(later);
+  EXPECT_NE(later.tally().nodes()[2].vote, vote::granted);
+}
+
+TEST_F(ProxyFailoverTest, ResetConnectionsFailAtOnceAndReconnect) {
+  proxies[0]->reset();
+  auto start = steady_clock::now();
+  result<lease> held = locks->acquire("job");
+  EXPECT_LT(steady_clock::now() - start, well_before_timeout);
+  ASSERT_TRUE(held) << held.message();
+  EXPECT_TRUE(eventually([&] { return health_of(0).state != node_state::connected; }));
+  // While every new connection is reset too, the node stays failed without costing waits.
+  for (int i = 0; i < 3; ++i)
+    lock_cycle_is_fast("during-" + std::to_string(i));
+  proxies[0]->pass();
+  EXPECT_TRUE(eventually([&] { return health_of(0).state == node_state::connected; }));
+  EXPECT_GE(health_of(0).reconnects, 1u);
+}
+
+TEST_F(ProxyFailoverTest, RefusedConnectionsFailAtOnceAndReconnect) {
+  proxies[4]->refuse();
+  EXPECT_TRUE(eventually([&] { return health_of(4).state != node_state::connected; }));
+  auto start = steady_clock::now();
+  result<lease> held = locks->acquire("job");
+  EXPECT_LT(steady_clock::now() - start, well_before_timeout);
+  ASSERT_TRUE(held) << held.message();
+  EXPECT_TRUE(eventually([&] {
+    return health_of(4).last_error.find("refused") != std::string::npos;
+  })) << health_of(4).last_error;
+  proxies[4]->pass();
+  EXPECT_TRUE(eventually([&] { return health_of(4).state == node_state::connected; }));
+}
+
+TEST_F(ProxyFailoverTest, ThreeBlackholedFailWithinAboutOneTimeoutLeavingNothingLocked) {
+  for (std::size_t i : {0u, 1u, 2u})
+    proxies[i]->blackhole();
+  auto start = steady_clock::now();
+  result<lease> held = locks->acquire("job");
+  auto took = steady_clock::now() - start;
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.error(), errc::no_quorum);
+  EXPECT_GE(took, node_timeout - milliseconds(10));
+  EXPECT_LT(took, node_timeout + milliseconds(1500));
+  EXPECT_THAT(held.message(), HasSubstr("no reply within 1000 ms"));
+  // Later attempts fail at once: the blackholed nodes count as down until they answer again.
+  start = steady_clock::now();
+  EXPECT_FALSE(locks->acquire("job2"));
+  EXPECT_LT(steady_clock::now() - start, well_before_timeout);
+  for (std::size_t i : {0u, 1u, 2u})
+    proxies[i]->pass();
+  EXPECT_TRUE(eventually([&] { return no_keys_left("job") && no_keys_left("job2"); }));
+  EXPECT_TRUE(eventually([&] { return static_cast<bool>(locks->acquire("after")); }));
+}
+
+TEST_F(ProxyFailoverTest, ConnectionCutMidCommandCountsFailed) {
+  proxies[3]->cut_after(10);  // the next SET is cut short
+  result<lease> held = locks->acquire("job");
+  ASSERT_TRUE(held) << held.message();
+  EXPECT_TRUE(eventually(
+      [&] { return health_of(3).failures > 0 || health_of(3).state != node_state::connected; }));
+  proxies[3]->pass();
+  EXPECT_TRUE(eventually([&] { return health_of(3).state == node_state::connected; }));
+}
+
+}  // namespace
+}  // namespace redlock::testing
