@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "fault_proxy.hpp"
 #include "redis_fleet.hpp"
 #include "redlock/async_client.hpp"
 #include "redlock/redlock.hpp"
@@ -292,27 +293,35 @@ class async_latency_measurer final : public measurer {
 // each against the healthy row of the same fleet.
 std::vector<row> measure_failover(const options& o, double floor_p50_us) {
   redlock::testing::redis_fleet fleet(5);
+  // Node 4 is reached through a fault proxy (passing everything but in slow1), so that it
+  // can be made slower than node_timeout (50 ms): 40 ms each way.
+  redlock::testing::fault_proxy proxy(fleet.port(4));
+  std::vector<std::string> urls = fleet.urls();
+  urls[4] = proxy.url();
   struct fault {
     const char* name;
     std::vector<std::size_t> killed;
     std::vector<std::size_t> paused;
+    bool slow;   // node 4 answers after 80 ms
     bool fails;  // every acquire fails: p50 is the time to fail
   };
   const fault faults[] = {
-      {"healthy", {}, {}, false},     {"killed1", {4}, {}, false},
-      {"paused1", {}, {4}, false},    {"paused2", {}, {3, 4}, false},
-      {"down3", {2, 3, 4}, {}, true}, {"paused3", {}, {2, 3, 4}, true},
+      {"healthy", {}, {}, false, false},       {"killed1", {4}, {}, false, false},
+      {"paused1", {}, {4}, false, false},      {"paused2", {}, {3, 4}, false, false},
+      {"slow1", {}, {}, true, false},          {"down3", {2, 3, 4}, {}, false, true},
+      {"paused3", {}, {2, 3, 4}, false, true},
   };
   std::vector<row> rows;
   double healthy_p50 = 0;
   for (const fault& f : faults) {
     {
-      async_latency_measurer m(fleet.urls(), "failover", f.name, f.fails);
+      async_latency_measurer m(urls, "failover", f.name, f.fails);
       m.run(std::chrono::milliseconds(200), false);  // warm, healthy connections
       for (std::size_t k : f.killed)
         fleet.kill(k);
       for (std::size_t k : f.paused)
         fleet.pause(k);
+      if (f.slow) proxy.delay(std::chrono::milliseconds(40));
       double first = m.one_us();
       m.run(std::chrono::duration_cast<clock_type::duration>(
                 std::chrono::duration<double>(o.seconds)),
@@ -322,6 +331,7 @@ std::vector<row> measure_failover(const options& o, double floor_p50_us) {
     }
     if (healthy_p50 == 0) healthy_p50 = rows.back().p50_us;
     rows.back().ratio_to_healthy = rows.back().p50_us / healthy_p50;
+    proxy.pass();
     for (std::size_t k : f.paused)
       fleet.resume(k);
     for (std::size_t k : f.killed)
