@@ -111,6 +111,30 @@ TEST_F(FailoverTest, ThreeKilledFailsAtOnceNamingTheNodes) {
   EXPECT_TRUE(eventually([&] { return no_keys_left("job"); }));
 }
 
+TEST_F(FailoverTest, ExtendAndReleaseReportFailureWithThreeDown) {
+  result<lease> held = locks->acquire("job");
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(eventually([&] {  // every node has it (the round decided before the last answered)
+    auto v = values_of("redlock:job");
+    return std::count(v.begin(), v.end(), held->token()) == 5;
+  }));
+  fleet->kill(0);
+  fleet->kill(1);
+  fleet->pause(2);
+  auto before = held->valid_until();
+  result<void> extended = held->extend(milliseconds(20000));
+  EXPECT_EQ(extended.error(), errc::no_quorum);
+  EXPECT_EQ(held->valid_until(), before);  // keeps the validity it had
+  result<void> released = held->release();
+  EXPECT_EQ(released.error(), errc::no_quorum);
+  // The live nodes deleted our key: nothing stays locked there.
+  EXPECT_EQ(fleet->command(3, {"EXISTS", "redlock:job"}), "0");
+  EXPECT_EQ(fleet->command(4, {"EXISTS", "redlock:job"}), "0");
+  // The paused node gets its release once it answers again.
+  fleet->resume(2);
+  EXPECT_TRUE(eventually([&] { return fleet->command(2, {"EXISTS", "redlock:job"}) == "0"; }));
+}
+
 TEST_F(FailoverTest, ThreePausedFailsWithinAboutOneNodeTimeout) {
   fleet->pause(0);
   fleet->pause(1);
