@@ -33,49 +33,23 @@ class FailoverTest : public fleet_test {
     }
   }
 
-  // Takes, extends and releases a lock; each step must finish well before node_timeout.
-  void lock_cycle_is_fast(const std::string& resource) {
-    auto start = steady_clock::now();
-    result<lease> held = locks->acquire(resource);
-    ASSERT_TRUE(held) << held.message();
-    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "acquire waited";
-    start = steady_clock::now();
-    result<void> extended = held->extend(milliseconds(20000));
-    EXPECT_TRUE(extended) << extended.message();
-    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "extend waited";
-    start = steady_clock::now();
-    result<void> released = held->release();
-    EXPECT_TRUE(released) << released.message();
-    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "release waited";
-  }
-
-  // No key of ours is left on any running node.
-  bool no_keys_left(const std::string& resource) {
-    for (std::size_t i = 0; i < fleet->size(); ++i) {
-      if (fleet->running(i) && !fleet->paused(i) &&
-          fleet->command(i, {"EXISTS", "redlock:" + resource}) != "0") {
-        return false;
-      }
-    }
-    return true;
-  }
-
   std::optional<client> locks;
 };
 
 TEST_F(FailoverTest, OneOrTwoKilledNodesCostNoWaiting) {
   fleet->kill(4);
-  lock_cycle_is_fast("after-one");
+  expect_fast_lock_cycle(*locks, "after-one", well_before_timeout);
   fleet->kill(0);
-  lock_cycle_is_fast("after-two");
+  expect_fast_lock_cycle(*locks, "after-two", well_before_timeout);
 }
 
 TEST_F(FailoverTest, OneOrTwoPausedNodesCostNoWaiting) {
   fleet->pause(2);
-  lock_cycle_is_fast("paused-one");
-  lock_cycle_is_fast("paused-one-again");  // while the stuck connection is being recycled
+  expect_fast_lock_cycle(*locks, "paused-one", well_before_timeout);
+  expect_fast_lock_cycle(*locks, "paused-one-again",
+                         well_before_timeout);  // while the stuck connection is being recycled
   fleet->pause(3);
-  lock_cycle_is_fast("paused-two");
+  expect_fast_lock_cycle(*locks, "paused-two", well_before_timeout);
   // The stuck connections were recycled: each paused node failed requests at its deadline.
   EXPECT_TRUE(eventually([&] {
     auto h = locks->health();
@@ -85,7 +59,7 @@ TEST_F(FailoverTest, OneOrTwoPausedNodesCostNoWaiting) {
   fleet->resume(3);
   // Late SETs run when the nodes resume; the releases owed to them delete those keys.
   for (const char* r : {"paused-one", "paused-one-again", "paused-two"}) {
-    EXPECT_TRUE(eventually([&] { return no_keys_left(r); })) << r;
+    EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, r); })) << r;
   }
   EXPECT_TRUE(eventually([&] {
     auto h = locks->health();
@@ -108,7 +82,7 @@ TEST_F(FailoverTest, ThreeKilledFailsAtOnceNamingTheNodes) {
     EXPECT_EQ(r.vote, vote::failed);
     EXPECT_THAT(held.message(), HasSubstr(fleet->url(i)));
   }
-  EXPECT_TRUE(eventually([&] { return no_keys_left("job"); }));
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
 }
 
 TEST_F(FailoverTest, ExtendAndReleaseReportFailureWithThreeDown) {
@@ -151,12 +125,12 @@ TEST_F(FailoverTest, ThreePausedFailsWithinAboutOneNodeTimeout) {
     timed_out += r.error == errc::node_timeout;
   EXPECT_GE(timed_out, 1u);
   // The live nodes granted, then released: nothing stays locked there.
-  EXPECT_TRUE(eventually([&] { return no_keys_left("job"); }));
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
   fleet->resume(0);
   fleet->resume(1);
   fleet->resume(2);
   // Once resumed, the late SETs run and the owed releases clean them up.
-  EXPECT_TRUE(eventually([&] { return no_keys_left("job"); }));
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
   EXPECT_TRUE(eventually([&] { return static_cast<bool>(locks->acquire("after")); }));
 }
 

@@ -43,6 +43,33 @@ inline acquire_options ttl_of(std::chrono::milliseconds ttl) {
   return a;
 }
 
+// Takes, extends and releases a lock; each step must finish before `bound` (a failover test
+// sets it well below node_timeout, so a step that waited for a dead or stuck node shows).
+inline void expect_fast_lock_cycle(client& locks, const std::string& resource,
+                                   std::chrono::milliseconds bound) {
+  auto start = std::chrono::steady_clock::now();
+  result<lease> held = locks.acquire(resource);
+  ASSERT_TRUE(held) << held.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, bound) << "acquire waited";
+  start = std::chrono::steady_clock::now();
+  result<void> extended = held->extend(std::chrono::milliseconds(20000));
+  EXPECT_TRUE(extended) << extended.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, bound) << "extend waited";
+  start = std::chrono::steady_clock::now();
+  result<void> released = held->release();
+  EXPECT_TRUE(released) << released.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, bound) << "release waited";
+}
+
+// True when no running, unpaused node of the fleet holds the lock key of `resource`.
+inline bool no_keys_left(const redis_fleet& fleet, const std::string& resource) {
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    if (!fleet.running(i) || fleet.paused(i)) continue;
+    if (fleet.command(i, {"EXISTS", "redlock:" + resource}) != "0") return false;
+  }
+  return true;
+}
+
 class fleet_test : public ::testing::Test {
  protected:
   void SetUp() override { REDLOCK_REQUIRE_REDIS_OR_SKIP(); }

@@ -34,27 +34,9 @@ class ProxyFailoverTest : public fleet_test {
     ASSERT_TRUE(locks->acquire("warmup"));
   }
 
-  void lock_cycle_is_fast(const std::string& resource) {
-    auto start = steady_clock::now();
-    result<lease> held = locks->acquire(resource);
-    ASSERT_TRUE(held) << held.message();
-    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "acquire waited";
-    start = steady_clock::now();
-    EXPECT_TRUE(held->extend(milliseconds(20000)));
-    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "extend waited";
-    start = steady_clock::now();
-    EXPECT_TRUE(held->release());
-    EXPECT_LT(steady_clock::now() - start, well_before_timeout) << "release waited";
-  }
   node_health health_of(std::size_t i) {
     auto h = locks->health();
     return h ? (*h)[i] : node_health{};
-  }
-  bool no_keys_left(const std::string& resource) {
-    for (std::size_t i = 0; i < fleet->size(); ++i) {
-      if (fleet->command(i, {"EXISTS", "redlock:" + resource}) != "0") return false;
-    }
-    return true;
   }
 
   std::vector<std::unique_ptr<fault_proxy>> proxies;
@@ -63,10 +45,10 @@ class ProxyFailoverTest : public fleet_test {
 
 TEST_F(ProxyFailoverTest, OneOrTwoBlackholedNodesCostNoWaiting) {
   proxies[1]->blackhole();
-  lock_cycle_is_fast("one");
+  expect_fast_lock_cycle(*locks, "one", well_before_timeout);
   proxies[3]->blackhole();
-  lock_cycle_is_fast("two");
-  lock_cycle_is_fast("two-again");
+  expect_fast_lock_cycle(*locks, "two", well_before_timeout);
+  expect_fast_lock_cycle(*locks, "two-again", well_before_timeout);
   // The stuck connections are recycled at their deadline; late replies never arrive.
   EXPECT_TRUE(eventually([&] { return health_of(1).failures > 0 && health_of(3).failures > 0; }));
   EXPECT_THAT(health_of(1).last_error, HasSubstr("1000 ms"));  // no reply, or connect timed out
@@ -78,13 +60,13 @@ TEST_F(ProxyFailoverTest, OneOrTwoBlackholedNodesCostNoWaiting) {
   }));
   // What a blackhole swallowed never reached the servers; what was released is gone.
   for (const char* r : {"one", "two", "two-again"}) {
-    EXPECT_TRUE(eventually([&] { return no_keys_left(r); })) << r;
+    EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, r); })) << r;
   }
 }
 
 TEST_F(ProxyFailoverTest, NodeSlowerThanTheTimeoutCountsFailed) {
   proxies[2]->delay(milliseconds(700));  // 1.4 s round trip against a 1 s node_timeout
-  lock_cycle_is_fast("slow");
+  expect_fast_lock_cycle(*locks, "slow", well_before_timeout);
   EXPECT_TRUE(eventually([&] { return health_of(2).failures > 0; }));
   EXPECT_THAT(health_of(2).last_error, HasSubstr("no reply within"));
   result<lease> later = locks->acquire("later");
@@ -101,7 +83,7 @@ TEST_F(ProxyFailoverTest, ResetConnectionsFailAtOnceAndReconnect) {
   EXPECT_TRUE(eventually([&] { return health_of(0).state != node_state::connected; }));
   // While every new connection is reset too, the node stays failed without costing waits.
   for (int i = 0; i < 3; ++i)
-    lock_cycle_is_fast("during-" + std::to_string(i));
+    expect_fast_lock_cycle(*locks, "during-" + std::to_string(i), well_before_timeout);
   proxies[0]->pass();
   EXPECT_TRUE(eventually([&] { return health_of(0).state == node_state::connected; }));
   EXPECT_GE(health_of(0).reconnects, 1u);
@@ -138,7 +120,8 @@ TEST_F(ProxyFailoverTest, ThreeBlackholedFailWithinAboutOneTimeoutLeavingNothing
   EXPECT_LT(steady_clock::now() - start, well_before_timeout);
   for (std::size_t i : {0u, 1u, 2u})
     proxies[i]->pass();
-  EXPECT_TRUE(eventually([&] { return no_keys_left("job") && no_keys_left("job2"); }));
+  EXPECT_TRUE(
+      eventually([&] { return no_keys_left(*fleet, "job") && no_keys_left(*fleet, "job2"); }));
   EXPECT_TRUE(eventually([&] { return static_cast<bool>(locks->acquire("after")); }));
 }
 
