@@ -94,9 +94,10 @@ class measurer {
     out.client = client_;
     out.nodes = nodes_;
     out.fault = fault_;
-    out.ops = samples_.size();
+    out.concurrency = concurrency_;
+    out.ops = counted_ops_ > 0 ? counted_ops_ : samples_.size();
     double seconds = std::chrono::duration<double>(measured_).count();
-    out.ops_per_s = seconds > 0 ? static_cast<double>(samples_.size()) / seconds : 0;
+    out.ops_per_s = seconds > 0 ? static_cast<double>(out.ops) / seconds : 0;
     out.p50_us = percentile(samples_, 0.5);
     out.p99_us = percentile(samples_, 0.99);
     out.errors = errors_;
@@ -107,11 +108,16 @@ class measurer {
 
  protected:
   virtual void run_for(clock_type::duration slice) = 0;
+  int concurrency_ = 1;
   void sample(clock_type::duration took) {
     if (recording_) samples_.push_back(micros(took));
   }
   void error() {
     if (recording_) ++errors_;
+  }
+  // For measurers whose operations are not the timed samples (throughput, capacity).
+  void count_op() {
+    if (recording_) ++counted_ops_;
   }
 
  private:
@@ -122,6 +128,7 @@ class measurer {
   bool recording_ = false;
   std::vector<double> samples_;
   std::size_t errors_ = 0;
+  std::size_t counted_ops_ = 0;
   clock_type::duration measured_{};
 };
 
@@ -341,6 +348,104 @@ std::vector<row> measure_failover(const options& o, double floor_p50_us) {
   return rows;
 }
 
+// The fleet's raw capacity: pipelined SETs (batches of 256 per node, written to every node
+// before reading) from one thread with hiredis's blocking API. One sample per batch round;
+// ops counts commands.
+class capacity_measurer final : public measurer {
+ public:
+  explicit capacity_measurer(const std::vector<std::string>& urls)
+      : measurer("floor", "hiredis-pipelined", urls.size()), nodes_(connect_all(urls)) {
+    concurrency_ = batch;
+  }
+  ~capacity_measurer() override {
+    for (redisContext* c : nodes_)
+      redisFree(c);
+  }
+
+ private:
+  static constexpr int batch = 256;
+  void run_for(clock_type::duration slice) override {
+    auto until = clock_type::now() + slice;
+    while (clock_type::now() < until) {
+      for (redisContext* c : nodes_) {
+        for (int k = 0; k < batch; ++k) {
+          redisAppendCommand(c, "SET capacity:%d v PX 10000", k);
+        }
+      }
+      for (redisContext* c : nodes_) {
+        for (int k = 0; k < batch; ++k) {
+          void* reply = nullptr;
+          if (redisGetReply(c, &reply) != REDIS_OK)
+            throw std::runtime_error("capacity: read failed");
+          freeReplyObject(reply);
+        }
+      }
+      for (std::size_t k = 0; k < nodes_.size() * batch; ++k)
+        count_op();
+    }
+  }
+
+  std::vector<redisContext*> nodes_;
+};
+
+// Throughput: one async client, `concurrency` acquire+release chains in flight on distinct
+// keys; ops counts lock+unlock pairs. The acquire latency under that load is sampled too.
+class throughput_measurer final : public measurer {
+ public:
+  throughput_measurer(const std::vector<std::string>& urls, int concurrency)
+      : measurer("throughput", "async_client", urls.size()) {
+    concurrency_ = concurrency;
+    uv_loop_init(&loop_);
+    redlock::client_options options = client_options_for(urls);
+    options.node_timeout = milliseconds(1000);  // queues get long at 256 in flight
+    auto made = redlock::async_client::create(&loop_, options);
+    if (!made) throw std::runtime_error(made.message());
+    client_.emplace(std::move(*made));
+  }
+  ~throughput_measurer() override {
+    client_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
+
+ private:
+  void run_for(clock_type::duration slice) override {
+    until_ = clock_type::now() + slice;
+    for (int c = 0; c < concurrency_; ++c)
+      chain(c);
+    uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every chain has stopped
+  }
+  void chain(int lane) {
+    if (clock_type::now() >= until_) return;
+    auto start = clock_type::now();
+    std::string key = "throughput:" + std::to_string(concurrency_) + ":" + std::to_string(lane) +
+                      ":" + std::to_string(next_++);
+    auto started =
+        client_->acquire(key, {}, [this, lane, start](redlock::result<redlock::lease> r) {
+          if (!r) {
+            error();
+            chain(lane);
+            return;
+          }
+          sample(clock_type::now() - start);
+          (void)client_->release(std::move(*r), [this, lane](redlock::result<void> released) {
+            if (released) {
+              count_op();
+            } else {
+              error();
+            }
+            chain(lane);
+          });
+        });
+    if (!started) throw std::runtime_error(started.message());
+  }
+
+  uv_loop_t loop_;
+  std::optional<redlock::async_client> client_;
+  clock_type::time_point until_;
+  std::size_t next_ = 0;
+};
+
 // The same with the blocking client: adds the hand-off to and from the client's loop thread.
 class blocking_latency_measurer final : public measurer {
  public:
@@ -423,7 +528,7 @@ void print_row(const row& r) {
   std::fprintf(stderr,
                "redlock-bench: %s\n"
                "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
-               "                     [--scenario floor|latency|failover|all]\n"
+               "                     [--scenario floor|latency|throughput|failover|all]\n"
                "                     [--seconds S] [--json FILE]\n",
                problem.c_str());
   std::exit(2);
@@ -449,8 +554,8 @@ options parse(int argc, char** argv) {
       if (o.servers.empty()) usage("--servers needs at least one URL");
     } else if (arg == "--scenario") {
       o.scenario = value();
-      if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "failover" &&
-          o.scenario != "all") {
+      if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "throughput" &&
+          o.scenario != "failover" && o.scenario != "all") {
         usage("unknown scenario '" + o.scenario + "'");
       }
     } else if (arg == "--seconds") {
@@ -475,7 +580,11 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> sizes = {1, 3, 5, 7};
     if (o.nodes != 0) sizes = {o.nodes};
     if (!o.servers.empty()) sizes = {o.servers.size()};
-    std::size_t largest = *std::max_element(sizes.begin(), sizes.end());
+    // Throughput runs on five nodes (or the given ones).
+    std::size_t throughput_nodes = !o.servers.empty() ? o.servers.size()
+                                   : o.nodes != 0     ? o.nodes
+                                                      : 5;
+    std::size_t largest = std::max(*std::max_element(sizes.begin(), sizes.end()), throughput_nodes);
 
     // One fleet for the whole run; a size-N measurer uses its first N nodes.
     std::unique_ptr<redlock::testing::redis_fleet> fleet;
@@ -499,6 +608,14 @@ int main(int argc, char** argv) {
       for (std::size_t n : sizes)
         measurers.push_back(std::make_unique<blocking_latency_measurer>(first(n)));
     }
+    bool throughput = o.scenario == "throughput" || o.scenario == "all";
+    std::size_t capacity_index = measurers.size();
+    if (throughput) {
+      measurers.push_back(std::make_unique<capacity_measurer>(first(throughput_nodes)));
+      for (int c : {1, 16, 256}) {
+        measurers.push_back(std::make_unique<throughput_measurer>(first(throughput_nodes), c));
+      }
+    }
 
     // A warm-up slice each, then interleaved slices of 100 ms until each had o.seconds.
     const auto slice = std::chrono::milliseconds(100);
@@ -515,10 +632,18 @@ int main(int argc, char** argv) {
                 "vs floor");
     std::vector<row> rows;
     double floor_p50 = 0;
-    for (auto& m : measurers) {
-      rows.push_back(m->summary(floor_p50));
-      if (floor_p50 == 0) floor_p50 = rows.back().p50_us;  // the first measurer is the floor
-      print_row(rows.back());
+    double pairs_capacity = 0;  // the fleet's raw SETs per second / 10 commands per pair
+    for (std::size_t i = 0; i < measurers.size(); ++i) {
+      rows.push_back(measurers[i]->summary(floor_p50));
+      row& r = rows.back();
+      if (floor_p50 == 0) floor_p50 = r.p50_us;  // the first measurer is the floor
+      if (throughput && i == capacity_index) {
+        pairs_capacity = r.ops_per_s / 10;
+        r.ratio_to_floor = 1.0;
+      } else if (r.scenario == "throughput") {
+        r.ratio_to_floor = r.ops_per_s / pairs_capacity;  // against the capacity, not latency
+      }
+      print_row(r);
     }
     if ((o.scenario == "failover" || o.scenario == "all") && o.servers.empty()) {
       for (const row& r : measure_failover(o, floor_p50)) {
