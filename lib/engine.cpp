@@ -37,13 +37,9 @@ namespace {
 std::shared_ptr<const command> script_command(const script& s, std::string_view key,
                                               std::string_view token, std::string_view extra = {}) {
   auto cmd = std::make_shared<command>();
-  if (extra.empty()) {
-    cmd->wire = encode_command({"EVALSHA", s.sha1, "1", key, token});
-    cmd->eval_wire = encode_command({"EVAL", s.source, "1", key, token});
-  } else {
-    cmd->wire = encode_command({"EVALSHA", s.sha1, "1", key, token, extra});
-    cmd->eval_wire = encode_command({"EVAL", s.source, "1", key, token, extra});
-  }
+  cmd->wire = extra.empty() ? encode_command({"EVALSHA", s.sha1, "1", key, token})
+                            : encode_command({"EVALSHA", s.sha1, "1", key, token, extra});
+  cmd->script_source = s.source;
   return cmd;
 }
 

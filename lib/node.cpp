@@ -395,8 +395,9 @@ bool node::issue_wire(const std::string& wire) {
 }
 
 void node::issue(pending p) {
-  const std::string& wire = p.eval_sent ? p.cmd->eval_wire : p.cmd->wire;
-  if (ac_ == nullptr || context_dying_ || !issue_wire(wire)) {
+  bool written = ac_ != nullptr && !context_dying_ &&
+                 (p.eval_sent ? issue_wire(eval_wire(*p.cmd)) : issue_wire(p.cmd->wire));
+  if (!written) {
     fail_soon(std::move(p.done), errc::connection_lost, "the connection is closing", false);
     return;
   }
@@ -451,7 +452,7 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
   }
   // An empty script cache (restart, SCRIPT FLUSH): send the script itself, once.
   if (value.is_error() && value.text.compare(0, 8, "NOSCRIPT") == 0 && !p.eval_sent &&
-      !p.cmd->eval_wire.empty() && !self->context_dying_) {
+      !p.cmd->script_source.empty() && !self->context_dying_) {
     p.eval_sent = true;
     p.deadline = now + self->config_.node_timeout;
     self->issue(std::move(p));

@@ -23,6 +23,25 @@ std::string encode_command(std::initializer_list<std::string_view> args) {
   return out;
 }
 
+std::string eval_wire(const command& evalsha) {
+  // Skip the array header and the first two bulk strings ("$7\r\nEVALSHA\r\n$40\r\n<sha>\r\n").
+  const std::string& w = evalsha.wire;
+  std::size_t pos = w.find("\r\n") + 2;
+  for (int arg = 0; arg < 2; ++arg) {
+    std::size_t eol = w.find("\r\n", pos);
+    std::size_t len = std::stoul(w.substr(pos + 1, eol - pos - 1));
+    pos = eol + 2 + len + 2;
+  }
+  std::string out = w.substr(0, w.find("\r\n") + 2);
+  out += "$4\r\nEVAL\r\n$";
+  out += std::to_string(evalsha.script_source.size());
+  out += "\r\n";
+  out.append(evalsha.script_source.data(), evalsha.script_source.size());
+  out += "\r\n";
+  out.append(w, pos, std::string::npos);
+  return out;
+}
+
 std::string reply::describe() const {
   switch (kind) {
     case type::status:

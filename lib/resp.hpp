@@ -16,10 +16,15 @@ namespace redlock::detail {
 // One command, encoded once and sent to every node of a round.
 struct command {
   std::string wire;  // RESP bytes
-  // For EVALSHA: the same call as EVAL, sent instead when a node answers NOSCRIPT (its script
-  // cache is empty after a restart or SCRIPT FLUSH). Empty for other commands.
-  std::string eval_wire;
+  // For EVALSHA <sha> ...: the script's source, so that a node answering NOSCRIPT (its script
+  // cache is empty after a restart or SCRIPT FLUSH) gets the same call as EVAL (eval_wire).
+  // Empty for other commands.
+  std::string_view script_source;
 };
+
+// The EVAL form of an EVALSHA command: the same arguments with the first two (EVALSHA and the
+// SHA-1) replaced by EVAL and the script's source. Built only when a node needs it.
+std::string eval_wire(const command& evalsha);
 
 // Encodes a command as a RESP array of bulk strings; arguments are binary-safe.
 std::string encode_command(std::initializer_list<std::string_view> args);

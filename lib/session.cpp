@@ -70,20 +70,21 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
                               lease_callback done) {
   if (auto r = refuse_if_closing("acquire"); !r) return r;
   if (auto r = check_acquire(resource, options, options_); !r) return r;
-  engine_->acquire(std::string(resource), options,
-                   [self = shared_from_this(),
-                    done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
-                     if (!granted) {
-                       done({granted.error(), granted.message(), granted.tally()});
-                       return;
-                     }
-                     auto state = std::make_shared<lease_state>();
-                     state->owner = self;
-                     state->lock = std::move(*granted);
-                     ++self->held_locks_;
-                     self->update_keep_alive();
-                     done(result<lease>(lease_access::make(std::move(state)), granted.tally()));
-                   });
+  engine_->acquire(
+      std::string(resource), options,
+      [self = shared_from_this(),
+       done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
+        if (!granted) {
+          done({granted.error(), granted.message(), granted.take_tally()});
+          return;
+        }
+        auto state = std::make_shared<lease_state>();
+        state->owner = self;
+        state->lock = std::move(*granted);
+        ++self->held_locks_;
+        self->update_keep_alive();
+        done(result<lease>(lease_access::make(std::move(state)), granted.take_tally()));
+      });
   return {};
 }
 

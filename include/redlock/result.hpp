@@ -80,6 +80,8 @@ class [[nodiscard]] result_base {
   // success.
   const std::string& message() const noexcept { return message_; }
   const redlock::tally& tally() const noexcept { return tally_; }
+  // Moves the tally out (the result keeps an empty one).
+  redlock::tally take_tally() noexcept { return std::move(tally_); }
 
  protected:
   result_base() = default;

@@ -347,7 +347,9 @@ TEST_F(EngineTest, ExtendMovesValidityWithAMajority) {
   auto args = args_of(nodes[0]->pending().wire);
   EXPECT_THAT(args, ElementsAre("EVALSHA", std::string(detail::extend_script.sha1), "1",
                                 "redlock:job", lock->token, "20000"));
-  EXPECT_FALSE(nodes[0]->pending().eval_wire.empty());
+  EXPECT_EQ(detail::eval_wire(nodes[0]->pending()),
+            detail::encode_command(
+                {"EVAL", detail::extend_script.source, "1", "redlock:job", lock->token, "20000"}));
   nodes[0]->answer_int(1);
   nodes[1]->answer_int(1);
   ASSERT_TRUE(extended && *extended);

@@ -26,6 +26,13 @@ TEST(Resp, MatchesHiredisFormatting) {
   redisFreeCommand(formatted);
 }
 
+TEST(Resp, EvalFormReplacesTheShaWithTheSource) {
+  command c;
+  c.wire = encode_command({"EVALSHA", std::string(40, 'a'), "1", "k\r\n", "t", "500"});
+  c.script_source = "return redis.call('GET', KEYS[1])\n";
+  EXPECT_EQ(eval_wire(c), encode_command({"EVAL", c.script_source, "1", "k\r\n", "t", "500"}));
+}
+
 // Feeds wire bytes through hiredis's reader and decodes the result.
 reply parse(const std::string& wire) {
   redisReader* reader = redisReaderCreate();
