@@ -22,6 +22,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fault_proxy.hpp"
@@ -57,6 +58,7 @@ struct row {
   double ratio_to_floor = 0;
   double ratio_to_healthy = 0;  // failover rows: p50 against the healthy row of the same fleet
   double first_us = 0;          // failover rows: the first acquire after the fault struck
+  double fairness = -1;         // contention rows: Jain's index of acquisitions per client
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -446,6 +448,199 @@ class throughput_measurer final : public measurer {
   std::size_t next_ = 0;
 };
 
+// Contention: W async clients (one loop) take turns on one resource, each holding it for
+// 1 ms, retrying while it is busy (jittered retry every 2-6 ms: waiting by notification has
+// not landed yet). ops counts acquisitions; the samples are the hand-off latency (from one
+// owner's release to the next owner's grant); fairness is Jain's index over the clients'
+// acquisitions (1.0: all equal).
+row measure_contention(const std::vector<std::string>& urls, int clients, double seconds) {
+  struct contender {
+    std::optional<redlock::async_client> client;
+    uv_timer_t hold;  // the 1 ms the lock is held
+    std::optional<redlock::lease> held;
+    std::size_t wins = 0;
+  };
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::vector<double> handoffs;
+  std::size_t errors = 0;
+  std::optional<clock_type::time_point> released_at;
+  auto until = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                       std::chrono::duration<double>(seconds));
+  std::vector<std::unique_ptr<contender>> all;
+  std::function<void(contender&)> take = [&](contender& c) {
+    if (clock_type::now() >= until) return;
+    redlock::acquire_options wait;
+    wait.ttl = milliseconds(5000);
+    wait.wait = milliseconds(10000);
+    auto started = c.client->acquire("contended", wait, [&](redlock::result<redlock::lease> r) {
+      if (!r) {
+        ++errors;
+        take(c);
+        return;
+      }
+      if (released_at) handoffs.push_back(micros(clock_type::now() - *released_at));
+      ++c.wins;
+      c.held.emplace(std::move(*r));
+      uv_timer_start(
+          &c.hold,
+          [](uv_timer_t* t) {
+            auto* self = static_cast<std::function<void()>*>(t->data);
+            (*self)();
+          },
+          1, 0);
+    });
+    if (!started) throw std::runtime_error(started.message());
+  };
+  std::vector<std::function<void()>> on_hold_end(static_cast<std::size_t>(clients));
+  for (int i = 0; i < clients; ++i) {
+    auto c = std::make_unique<contender>();
+    redlock::client_options o = client_options_for(urls);
+    o.retry_delay = milliseconds(2);
+    o.retry_jitter = milliseconds(4);
+    auto made = redlock::async_client::create(&loop, o);
+    if (!made) throw std::runtime_error(made.message());
+    c->client.emplace(std::move(*made));
+    uv_timer_init(&loop, &c->hold);
+    contender* raw = c.get();
+    on_hold_end[static_cast<std::size_t>(i)] = [&, raw] {
+      (void)raw->client->release(std::move(*raw->held), [&, raw](redlock::result<void> done) {
+        if (!done) ++errors;
+        released_at = clock_type::now();
+        take(*raw);
+      });
+      raw->held.reset();
+    };
+    c->hold.data = &on_hold_end[static_cast<std::size_t>(i)];
+    all.push_back(std::move(c));
+  }
+  for (auto& c : all)
+    take(*c);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  std::vector<std::size_t> wins;
+  for (auto& c : all) {
+    wins.push_back(c->wins);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->hold), nullptr);
+    c->client.reset();
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+
+  row r;
+  r.scenario = "contention";
+  r.client = "async_client";
+  r.nodes = urls.size();
+  r.concurrency = clients;
+  for (std::size_t w : wins)
+    r.ops += w;
+  r.ops_per_s = static_cast<double>(r.ops) / seconds;
+  r.p50_us = percentile(handoffs, 0.5);
+  r.p99_us = percentile(handoffs, 0.99);
+  r.errors = errors;
+  double sum = 0;
+  double squares = 0;
+  for (std::size_t w : wins) {
+    sum += static_cast<double>(w);
+    squares += static_cast<double>(w) * static_cast<double>(w);
+  }
+  r.fairness = squares > 0 ? sum * sum / (static_cast<double>(clients) * squares) : 0;
+  return r;
+}
+
+// Timeline: one async client locking and unlocking without pause for 6 s on a fleet of five,
+// while node 0 is paused from 1.5 s to 3 s and node 1 is killed at 4 s and restarted at
+// 4.5 s. Reported in 50 ms windows (p50, p99, errors), and as a `restart` row for the gap.
+struct timeline_point {
+  double t_ms;
+  double p50_us;
+  double p99_us;
+  std::size_t ops;
+  std::size_t errors;
+};
+
+std::vector<timeline_point> measure_timeline(row& restart_row) {
+  redlock::testing::redis_fleet fleet(5);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  const auto window = std::chrono::milliseconds(50);
+  const auto length = std::chrono::milliseconds(6000);
+  struct bucket {
+    std::vector<double> latencies;
+    std::size_t errors = 0;
+  };
+  std::vector<bucket> buckets(static_cast<std::size_t>(length / window));
+  auto begin = clock_type::now();
+  auto bucket_of = [&](clock_type::time_point t) -> bucket& {
+    auto i = static_cast<std::size_t>((t - begin) / window);
+    return buckets[std::min(i, buckets.size() - 1)];
+  };
+  std::vector<double> gap;  // latencies while node 1 is down and rejoining (4 s to 5 s)
+  std::size_t gap_errors = 0;
+  auto in_gap = [&](clock_type::time_point t) {
+    return t - begin >= std::chrono::milliseconds(4000) &&
+           t - begin < std::chrono::milliseconds(5000);
+  };
+  // The client runs on its own thread; the faults run on this one (the fleet's servers die
+  // with the thread that started them, and a restart blocks until the server is up).
+  std::thread runner([&] {
+    auto made = redlock::async_client::create(&loop, client_options_for(fleet.urls()));
+    if (!made) throw std::runtime_error(made.message());
+    std::optional<redlock::async_client> locks(std::move(*made));
+    std::size_t next_key = 0;
+    std::function<void()> next = [&] {
+      if (clock_type::now() - begin >= length) return;
+      auto start = clock_type::now();
+      auto started = locks->acquire("timeline:" + std::to_string(next_key++), {},
+                                    [&, start](redlock::result<redlock::lease> r) {
+                                      auto now = clock_type::now();
+                                      if (!r) {
+                                        ++bucket_of(start).errors;
+                                        if (in_gap(start)) ++gap_errors;
+                                        next();
+                                        return;
+                                      }
+                                      bucket_of(start).latencies.push_back(micros(now - start));
+                                      if (in_gap(start)) gap.push_back(micros(now - start));
+                                      (void)locks->release(std::move(*r),
+                                                           [&](redlock::result<void>) { next(); });
+                                    });
+      if (!started) throw std::runtime_error(started.message());
+    };
+    next();
+    uv_run(&loop, UV_RUN_DEFAULT);  // until the last operation after `length`
+    locks.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  });
+  auto at = [&](int ms) { std::this_thread::sleep_until(begin + std::chrono::milliseconds(ms)); };
+  at(1500);
+  fleet.pause(0);
+  at(3000);
+  fleet.resume(0);
+  at(4000);
+  fleet.kill(1);
+  at(4500);
+  fleet.restart(1);
+  runner.join();
+  uv_loop_close(&loop);
+
+  std::vector<timeline_point> out;
+  for (std::size_t i = 0; i < buckets.size(); ++i) {
+    out.push_back({static_cast<double>(i * static_cast<std::size_t>(window.count())),
+                   percentile(buckets[i].latencies, 0.5), percentile(buckets[i].latencies, 0.99),
+                   buckets[i].latencies.size(), buckets[i].errors});
+  }
+  restart_row.scenario = "failover";
+  restart_row.client = "async_client";
+  restart_row.nodes = 5;
+  restart_row.fault = "restart";
+  restart_row.ops = gap.size();
+  restart_row.ops_per_s = static_cast<double>(gap.size());  // the gap lasts one second
+  restart_row.p50_us = percentile(gap, 0.5);
+  restart_row.p99_us = percentile(gap, 0.99);
+  restart_row.errors = gap_errors;
+  return out;
+}
+
 // The same with the blocking client: adds the hand-off to and from the client's loop thread.
 class blocking_latency_measurer final : public measurer {
  public:
@@ -493,9 +688,27 @@ std::string machine_json() {
   return out.str();
 }
 
-void write_json(const std::string& path, const std::vector<row>& rows) {
+void write_json(const std::string& path, const std::vector<row>& rows,
+                const std::vector<timeline_point>& timeline) {
   std::ofstream out(path);
-  out << "{\"machine\": " << machine_json() << ",\n \"rows\": [\n";
+  out << "{\"machine\": " << machine_json() << ",\n \"timeline\": [";
+  for (std::size_t i = 0; i < timeline.size(); ++i) {
+    const timeline_point& p = timeline[i];
+    char buf[160];
+    std::snprintf(
+        buf, sizeof buf,
+        "%s\n  {\"t_ms\": %.0f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"ops\": %zu, \"errors\": %zu}",
+        i == 0 ? "" : ",", p.t_ms, p.p50_us, p.p99_us, p.ops, p.errors);
+    out << buf;
+  }
+  out << "],\n \"timeline_events\": [";
+  if (!timeline.empty()) {
+    out << "{\"t_ms\": 1500, \"event\": \"node 0 paused\"}, {\"t_ms\": 3000, \"event\": \"node 0 "
+           "resumed\"}, "
+           "{\"t_ms\": 4000, \"event\": \"node 1 killed\"}, {\"t_ms\": 4500, \"event\": \"node 1 "
+           "restarted\"}";
+  }
+  out << "],\n \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
     char buf[512];
@@ -504,10 +717,10 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
         "  {\"scenario\": \"%s\", \"client\": \"%s\", \"nodes\": %zu, \"fault\": \"%s\", "
         "\"concurrency\": %d, \"ops\": %zu, \"ops_per_s\": %.1f, \"p50_us\": %.1f, "
         "\"p99_us\": %.1f, \"errors\": %zu, \"floor_p50_us\": %.1f, \"ratio_to_floor\": %.3f, "
-        "\"ratio_to_healthy\": %.3f, \"first_us\": %.1f}%s\n",
+        "\"ratio_to_healthy\": %.3f, \"first_us\": %.1f, \"fairness\": %.3f}%s\n",
         r.scenario.c_str(), r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops,
         r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.floor_p50_us, r.ratio_to_floor,
-        r.ratio_to_healthy, r.first_us, i + 1 < rows.size() ? "," : "");
+        r.ratio_to_healthy, r.first_us, r.fairness, i + 1 < rows.size() ? "," : "");
     out << buf;
   }
   out << " ]}\n";
@@ -517,6 +730,7 @@ void print_row(const row& r) {
   std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu %8.2fx", r.scenario.c_str(),
               r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s,
               r.p50_us, r.p99_us, r.errors, r.ratio_to_floor);
+  if (r.fairness >= 0) std::printf("  fairness %.3f", r.fairness);
   if (r.ratio_to_healthy > 0) {
     std::printf(" %5.2fx healthy, first after the fault: %.0f us", r.ratio_to_healthy, r.first_us);
   }
@@ -525,12 +739,13 @@ void print_row(const row& r) {
 }
 
 [[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "redlock-bench: %s\n"
-               "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
-               "                     [--scenario floor|latency|throughput|failover|all]\n"
-               "                     [--seconds S] [--json FILE]\n",
-               problem.c_str());
+  std::fprintf(
+      stderr,
+      "redlock-bench: %s\n"
+      "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
+      "                     [--scenario floor|latency|throughput|failover|contention|all]\n"
+      "                     [--seconds S] [--json FILE]\n",
+      problem.c_str());
   std::exit(2);
 }
 
@@ -555,7 +770,7 @@ options parse(int argc, char** argv) {
     } else if (arg == "--scenario") {
       o.scenario = value();
       if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "throughput" &&
-          o.scenario != "failover" && o.scenario != "all") {
+          o.scenario != "failover" && o.scenario != "contention" && o.scenario != "all") {
         usage("unknown scenario '" + o.scenario + "'");
       }
     } else if (arg == "--seconds") {
@@ -645,13 +860,29 @@ int main(int argc, char** argv) {
       }
       print_row(r);
     }
+    std::vector<timeline_point> timeline;
     if ((o.scenario == "failover" || o.scenario == "all") && o.servers.empty()) {
       for (const row& r : measure_failover(o, floor_p50)) {
         rows.push_back(r);
         print_row(r);
       }
+      row restart;
+      timeline = measure_timeline(restart);
+      restart.floor_p50_us = floor_p50;
+      restart.ratio_to_floor = restart.p50_us / floor_p50;
+      rows.push_back(restart);
+      print_row(restart);
     }
-    if (!o.json.empty()) write_json(o.json, rows);
+    if (o.scenario == "contention" || o.scenario == "all") {
+      for (int w : {2, 8}) {
+        row r = measure_contention(first(throughput_nodes), w, o.seconds);
+        r.floor_p50_us = floor_p50;
+        r.ratio_to_floor = r.p50_us / floor_p50;
+        rows.push_back(r);
+        print_row(r);
+      }
+    }
+    if (!o.json.empty()) write_json(o.json, rows, timeline);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "redlock-bench: %s\n", e.what());
     return 1;

@@ -10,6 +10,7 @@ packages=(
   libbenchmark-dev                      # micro-benchmarks
   redis-server                          # the integration tier and the demo start their own servers
   clang-format                          # format check
+  gnuplot-nox python3                   # benchmark plots (scripts/plot-bench.sh)
 )
 
 missing=()

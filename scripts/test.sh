@@ -29,9 +29,13 @@ configure build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build/ci -j "$jobs"
 ctest --test-dir build/ci -j "$jobs" --output-on-failure
 
-step "smoke runs: the demo (exits non-zero if a lock misbehaves) and a short benchmark"
+step "smoke runs: the demo (exits non-zero if a lock misbehaves), the benchmarks, the plots"
 build/ci/examples/redlock-demo >/dev/null
-build/ci/bench/redlock-bench --scenario all --seconds 0.3 >/dev/null
+smoke=$(mktemp -d)
+trap 'rm -rf "$smoke"' EXIT
+build/ci/bench/redlock-bench --scenario all --seconds 0.3 --json "$smoke/bench.json" >/dev/null
+build/ci/bench/redlock-micro-bench --benchmark_min_time=0.01 >/dev/null
+scripts/plot-bench.sh "$smoke/bench.json" "$smoke/plots" >/dev/null
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 configure build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=address,undefined -DREDLOCK_BUILD_BENCH=OFF -DREDLOCK_BUILD_EXAMPLES=OFF
