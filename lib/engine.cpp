@@ -439,7 +439,19 @@ void engine::owe_release(std::size_t node, const lock_record& lock) {
 void engine::pay_debts(std::size_t node) {
   auto debts = std::move(debts_[node]);
   debts_[node].clear();
-  for (auto& [key, token] : debts) {
+  if (debts.empty()) return;
+  send_owed(node, debts);
+  // A request that reached the node on its old connection before a pause runs when the node
+  // resumes, and could run after the release just sent on the new connection. Sending the
+  // releases once more a little later covers that: by then the old backlog has been served.
+  timers_.schedule(config_.owed_release_repeat, [this, node, debts = std::move(debts)] {
+    if (!closing_) send_owed(node, debts);
+  });
+}
+
+void engine::send_owed(std::size_t node,
+                       const std::deque<std::pair<std::string, std::string>>& debts) {
+  for (const auto& [key, token] : debts) {
     auto cmd = script_command(release_script, key, token);
     nodes_[node]->send(cmd, [this, node, key = key, token = token](node_answer answer) {
       if (!(answer.error || answer.value.is_error()) || closing_) return;

@@ -29,6 +29,8 @@ struct engine_config {
   std::string key_prefix = "redlock:";
   std::uint64_t seed = 0;                // of the retry-jitter PRNG
   std::size_t max_debt_per_node = 4096;  // releases kept for a node that is down
+  // Owed releases are sent on reconnect and once more this much later.
+  std::chrono::milliseconds owed_release_repeat{250};
 };
 
 // What the engine knows about one lock it granted. Shared by the lease (any thread) and the
@@ -109,6 +111,7 @@ class engine {
   void clean_up(const std::shared_ptr<lock_record>& lock);
   void owe_release(std::size_t node, const lock_record& lock);
   void pay_debts(std::size_t node);
+  void send_owed(std::size_t node, const std::deque<std::pair<std::string, std::string>>& debts);
 
   std::shared_ptr<const command> release_command(const lock_record& lock) const;
   std::shared_ptr<round> new_round() const;

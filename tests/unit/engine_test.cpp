@@ -456,7 +456,15 @@ TEST_F(EngineTest, ReleaseOwedToANodeIsSentWhenItReconnects) {
   EXPECT_THAT(args_of(nodes[2]->pending().wire),
               ElementsAre("EVALSHA", ::testing::_, "1", "redlock:job", lock->token));
   nodes[2]->answer_int(1);
-  nodes[2]->reconnect();  // paid: nothing more to send
+  nodes[2]->reconnect();  // paid: nothing more to send at the next connect
+  EXPECT_FALSE(nodes[2]->has_pending());
+  // ...but once more a little later, in case the old connection's SET ran after it.
+  timers.advance(milliseconds(250));
+  ASSERT_TRUE(nodes[2]->has_pending());
+  EXPECT_THAT(args_of(nodes[2]->pending().wire),
+              ElementsAre("EVALSHA", ::testing::_, "1", "redlock:job", lock->token));
+  nodes[2]->answer_int(0);
+  timers.advance(milliseconds(1000));
   EXPECT_FALSE(nodes[2]->has_pending());
 }
 
