@@ -159,7 +159,8 @@ TEST_F(ClientTest, ExtendNeverRecreatesAKeyThatIsGone) {
 TEST_F(ClientTest, TwoOfFiveNodesKilledStillGrants) {
   start_fleet(5);
   client locks = make_client();
-  ASSERT_TRUE(locks.acquire("warmup"));  // connections are up
+  ASSERT_TRUE(locks.acquire("warmup"));
+  wait_all_connected(locks);
   fleet->kill(1);
   fleet->kill(3);
   result<lease> held = locks.acquire("job");
@@ -177,6 +178,7 @@ TEST_F(ClientTest, ThreeOfFiveKilledFailsFastWithATallyThatSaysSo) {
   o.node_timeout = milliseconds(3000);  // a wait on a dead node would show
   client locks = make_client(o);
   ASSERT_TRUE(locks.acquire("warmup"));
+  wait_all_connected(locks);
   fleet->kill(0);
   fleet->kill(2);
   fleet->kill(4);
@@ -205,6 +207,7 @@ TEST_F(ClientTest, KilledNodeIsUsedAgainAfterItRestarts) {
   start_fleet(3);
   client locks = make_client();
   ASSERT_TRUE(locks.acquire("warmup"));
+  wait_all_connected(locks);
   fleet->kill(2);
   result<lease> during = locks.acquire("a");
   ASSERT_TRUE(during);

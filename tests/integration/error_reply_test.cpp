@@ -60,12 +60,13 @@ TEST_F(ErrorReplyTest, BusyScript) {
   ASSERT_EQ(fleet->command(0, {"CONFIG", "SET", "busy-reply-threshold", "20"}), "OK");
   client locks = make_client();
   ASSERT_TRUE(locks.acquire("warmup"));
-  // A script that keeps the server busy for a second, from another connection.
+  wait_all_connected(locks);
+  // A script that keeps the server busy for 0.4 s, from another connection.
   std::thread busy([&] {
     fleet->command(0, {"EVAL",
                        "local s = redis.call('TIME') "
                        "while true do local n = redis.call('TIME') "
-                       "if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 1000000 then break end end "
+                       "if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 400000 then break end end "
                        "return 1",
                        "0"});
   });
@@ -96,10 +97,13 @@ TEST_F(ErrorReplyTest, MissingPermission) {
 TEST_F(ErrorReplyTest, LoadingAfterARestart) {
   start_fleet(1);
   fleet->set_command_timeout(milliseconds(30000));
-  ASSERT_EQ(fleet->command(0, {"DEBUG", "POPULATE", "1000000", "filler", "64"}), "OK");
+  ASSERT_EQ(fleet->command(0, {"DEBUG", "POPULATE", "300000", "filler", "64"}), "OK");
   ASSERT_EQ(fleet->command(0, {"SAVE"}), "OK");
   fleet->kill(0);
-  client locks = make_client();
+  client_options o = options_for(*fleet);
+  o.reconnect_min = milliseconds(2);  // probe often: the load takes a few hundred ms
+  o.reconnect_max = milliseconds(10);
+  client locks = make_client(o);
   // The fleet restarts on this thread (its servers die with the thread that started them);
   // another thread probes with the client meanwhile.
   std::atomic<bool> restarted{false};

@@ -25,7 +25,8 @@ class FailoverTest : public fleet_test {
     o.node_timeout = node_timeout;
     o.connect_timeout = milliseconds(1000);
     locks.emplace(make_client(o));
-    ASSERT_TRUE(locks->acquire("warmup"));  // every connection is up
+    ASSERT_TRUE(locks->acquire("warmup"));
+    wait_all_connected(*locks);
   }
   void TearDown() override {
     for (std::size_t i = 0; i < fleet->size(); ++i) {

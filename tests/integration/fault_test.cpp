@@ -28,6 +28,7 @@ TEST_F(FaultTest, PausedNodeCountsFailedAfterTheDeadlineAndComesBack) {
   o.node_timeout = milliseconds(200);
   client locks = make_client(o);
   ASSERT_TRUE(locks.acquire("warmup"));
+  wait_all_connected(locks);
   fleet->pause(0);
   resume_on_exit guard{*fleet, 0};
   auto start = std::chrono::steady_clock::now();
@@ -58,6 +59,7 @@ TEST_F(FaultTest, OnePausedNodeOfThreeDoesNotStopTheLock) {
   o.node_timeout = milliseconds(1000);
   client locks = make_client(o);
   ASSERT_TRUE(locks.acquire("warmup"));
+  wait_all_connected(locks);
   fleet->pause(1);
   resume_on_exit guard{*fleet, 1};
   auto start = std::chrono::steady_clock::now();
@@ -82,6 +84,7 @@ TEST_F(FaultTest, ErrorReplyIsAFailedVoteWithTheServersWords) {
 TEST_F(FaultTest, HealthShowsStateLastErrorReconnectsAndLatency) {
   start_fleet(3);
   client locks = make_client();
+  wait_all_connected(locks);
   for (int i = 0; i < 20; ++i)
     ASSERT_TRUE(locks.acquire("k" + std::to_string(i)));
   auto healthy = locks.health();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -68,6 +69,27 @@ inline bool no_keys_left(const redis_fleet& fleet, const std::string& resource) 
     if (fleet.command(i, {"EXISTS", "redlock:" + resource}) != "0") return false;
   }
   return true;
+}
+
+// Waits until every node of `locks` has finished its handshake, so that a fault injected next
+// hits a connected node (an acquire succeeds as soon as a majority is connected).
+inline void wait_all_connected(client& locks) {
+  auto start = std::chrono::steady_clock::now();
+  bool all = eventually([&] {
+    auto h = locks.health();
+    if (!h) return false;
+    for (const node_health& n : *h) {
+      if (n.state != node_state::connected) return false;
+    }
+    return true;
+  });
+  ASSERT_TRUE(all) << "not every node connected within 5 s";
+  auto took = std::chrono::steady_clock::now() - start;
+  if (took > std::chrono::milliseconds(100)) {
+    std::fprintf(stderr, "note: all nodes connected after %lld ms\n",
+                 static_cast<long long>(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  }
 }
 
 class fleet_test : public ::testing::Test {

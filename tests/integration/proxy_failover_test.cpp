@@ -32,6 +32,7 @@ class ProxyFailoverTest : public fleet_test {
     o.connect_timeout = milliseconds(1000);
     locks.emplace(make_client(o));
     ASSERT_TRUE(locks->acquire("warmup"));
+    wait_all_connected(*locks);
   }
 
   node_health health_of(std::size_t i) {
