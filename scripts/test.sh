@@ -37,6 +37,12 @@ build/ci/bench/redlock-bench --scenario all --seconds 0.3 --json "$smoke/bench.j
 build/ci/bench/redlock-micro-bench --benchmark_min_time=0.01 >/dev/null
 scripts/plot-bench.sh "$smoke/bench.json" "$smoke/plots" >/dev/null
 
+step "install, then build a consumer project with find_package(redlock)"
+cmake --install build/ci --prefix "$smoke/prefix" >/dev/null
+cmake -S tests/find-package-test -B "$smoke/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$smoke/prefix" >/dev/null
+cmake --build "$smoke/consumer" >/dev/null
+"$smoke/consumer/consumer"
+
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 configure build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=address,undefined -DREDLOCK_BUILD_BENCH=OFF -DREDLOCK_BUILD_EXAMPLES=OFF
 cmake --build build/ci-asan -j "$jobs"
