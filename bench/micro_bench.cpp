@@ -10,9 +10,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +19,7 @@
 #include "clock.hpp"
 #include "endpoint.hpp"
 #include "engine.hpp"
+#include "fakes.hpp"
 #include "node_link.hpp"
 #include "quorum.hpp"
 #include "redlock/options.hpp"
@@ -145,82 +143,18 @@ BENCHMARK_CAPTURE(BM_ParseEndpoint, unix_socket, "unix:///run/redis/redis.sock?d
 
 // ---- the engine's round on fake nodes -----------------------------------------------------
 
-// A clock that stands still: every round starts and is decided at the same instant.
-class still_clock final : public clock {
- public:
-  steady::time_point now() const override { return now_; }
-
- private:
-  steady::time_point now_{std::chrono::hours(1000)};
-};
-
-// Keeps deferred and delayed work; an acquire that every node grants uses neither.
-class queue_scheduler final : public scheduler {
- public:
-  void defer(std::function<void()> fn) override { deferred_.push_back(std::move(fn)); }
-  timer_id schedule(std::chrono::nanoseconds, std::function<void()> fn) override {
-    timer_id id = next_++;
-    timers_.emplace(id, std::move(fn));
-    return id;
-  }
-  bool cancel(timer_id id) override { return timers_.erase(id) > 0; }
-
-  void run_deferred() {
-    while (!deferred_.empty()) {
-      auto fn = std::move(deferred_.front());
-      deferred_.pop_front();
-      fn();
-    }
-  }
-  std::size_t pending_timers() const { return timers_.size(); }
-
- private:
-  std::deque<std::function<void()>> deferred_;
-  std::map<timer_id, std::function<void()>> timers_;
-  timer_id next_ = 1;
-};
-
-// A node that queues every command (never calls back inside send) and answers "+OK" to all
-// of them when told.
-class ok_node final : public node_link {
- public:
-  explicit ok_node(std::string name) : name_(std::move(name)) {}
-
-  void send(std::shared_ptr<const command> cmd, answer_callback done) override {
-    inbox_.emplace_back(std::move(cmd), std::move(done));
-  }
-  void on_ready(std::function<void()> ready) override { ready_ = std::move(ready); }
-  const std::string& name() const override { return name_; }
-
-  void answer_all_ok() {
-    answering_.swap(inbox_);  // an answer may send again: that lands in inbox_
-    for (auto& q : answering_) {
-      node_answer a;
-      a.value.kind = reply::type::status;
-      a.value.text = "OK";
-      q.second(std::move(a));
-    }
-    answering_.clear();
-  }
-
- private:
-  using queued = std::pair<std::shared_ptr<const command>, answer_callback>;
-  std::string name_;
-  std::vector<queued> inbox_;
-  std::vector<queued> answering_;
-  std::function<void()> ready_;
-};
-
 // One acquire from start to granted: SET NX PX encoded and sent to N nodes, N "+OK" answers
 // decoded into votes, the decision at quorum, the lock record handed to the callback.
 void BM_EngineAcquireRound(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  still_clock now;
-  queue_scheduler timers;
-  std::vector<std::unique_ptr<ok_node>> nodes;
+  // The unit tier's fakes: the clock stands still, nodes answer only when told.
+  redlock::testing::fake_clock now;
+  redlock::testing::fake_scheduler timers(now);
+  std::vector<std::unique_ptr<redlock::testing::fake_node>> nodes;
   std::vector<node_link*> links;
   for (std::size_t i = 0; i < n; ++i) {
-    nodes.push_back(std::make_unique<ok_node>("redis://10.0.0." + std::to_string(i + 1) + ":6379"));
+    nodes.push_back(std::make_unique<redlock::testing::fake_node>("redis://10.0.0." +
+                                                                  std::to_string(i + 1) + ":6379"));
     links.push_back(nodes.back().get());
   }
   engine_config config;
@@ -239,8 +173,10 @@ void BM_EngineAcquireRound(benchmark::State& state) {
     granted = false;
     calls = 0;
     eng.acquire("orders:42", options, done);
-    for (auto& node : nodes)
-      node->answer_all_ok();
+    for (auto& node : nodes) {
+      while (node->has_pending())
+        node->answer_ok();
+    }
     timers.run_deferred();
     if (calls != 1 || !granted) {
       state.SkipWithError("the acquire round was not granted exactly once");

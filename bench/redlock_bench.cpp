@@ -225,6 +225,35 @@ redlock::client_options client_options_for(const std::vector<std::string>& urls)
   return c;
 }
 
+// An async client on a loop of its own. Destroying it closes the client and runs the loop
+// until every handle is closed.
+class loop_client {
+ public:
+  explicit loop_client(const redlock::client_options& options) {
+    uv_loop_init(&loop_);
+    auto made = redlock::async_client::create(&loop_, options);
+    if (!made) {
+      uv_loop_close(&loop_);
+      throw std::runtime_error(made.message());
+    }
+    client_.emplace(std::move(*made));
+  }
+  loop_client(const loop_client&) = delete;
+  loop_client& operator=(const loop_client&) = delete;
+  ~loop_client() {
+    client_.reset();
+    run();
+    uv_loop_close(&loop_);
+  }
+  redlock::async_client* operator->() { return &*client_; }
+  // Runs the loop until nothing is in flight and no lock is held.
+  void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+
+ private:
+  uv_loop_t loop_;
+  std::optional<redlock::async_client> client_;
+};
+
 // One caller, acquire then release on distinct keys, on the async client: the engine's own
 // latency, without a thread hand-off. Only the acquire is timed; with time_failures, a failed
 // acquire is timed too (the time to fail) and counted as an error.
@@ -234,27 +263,17 @@ class async_latency_measurer final : public measurer {
                                   std::string scenario = "latency", std::string fault = "healthy",
                                   bool time_failures = false)
       : measurer(scenario, "async_client", urls.size(), fault),
+        client_(client_options_for(urls)),
         prefix_(scenario + ":" + fault + ":"),
-        time_failures_(time_failures) {
-    uv_loop_init(&loop_);
-    auto made = redlock::async_client::create(&loop_, client_options_for(urls));
-    if (!made) throw std::runtime_error(made.message());
-    client_.emplace(std::move(*made));
-  }
-  ~async_latency_measurer() override {
-    client_.reset();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
-  }
+        time_failures_(time_failures) {}
 
- public:
   // Times one acquire (and its release), outside the samples.
   double one_us() {
     until_ = clock_type::now() + std::chrono::hours(1);
     remaining_ = 1;
     auto start = clock_type::now();
     next();
-    uv_run(&loop_, UV_RUN_DEFAULT);
+    client_.run();
     remaining_ = -1;
     return micros(last_ - start);
   }
@@ -263,7 +282,7 @@ class async_latency_measurer final : public measurer {
   void run_for(clock_type::duration slice) override {
     until_ = clock_type::now() + slice;
     next();
-    uv_run(&loop_, UV_RUN_DEFAULT);  // returns once the last release is done
+    client_.run();  // returns once the last release is done
   }
   void next() {
     if (clock_type::now() >= until_ || remaining_ == 0) return;
@@ -287,8 +306,7 @@ class async_latency_measurer final : public measurer {
     if (!started) throw std::runtime_error(started.message());
   }
 
-  uv_loop_t loop_;
-  std::optional<redlock::async_client> client_;
+  loop_client client_;
   std::string prefix_;
   bool time_failures_;
   clock_type::time_point until_;
@@ -392,22 +410,17 @@ class capacity_measurer final : public measurer {
 
 // Throughput: one async client, `concurrency` acquire+release chains in flight on distinct
 // keys; ops counts lock+unlock pairs. The acquire latency under that load is sampled too.
+redlock::client_options throughput_options(const std::vector<std::string>& urls) {
+  redlock::client_options options = client_options_for(urls);
+  options.node_timeout = milliseconds(1000);  // queues get long at 256 in flight
+  return options;
+}
+
 class throughput_measurer final : public measurer {
  public:
   throughput_measurer(const std::vector<std::string>& urls, int concurrency)
-      : measurer("throughput", "async_client", urls.size()) {
+      : measurer("throughput", "async_client", urls.size()), client_(throughput_options(urls)) {
     concurrency_ = concurrency;
-    uv_loop_init(&loop_);
-    redlock::client_options options = client_options_for(urls);
-    options.node_timeout = milliseconds(1000);  // queues get long at 256 in flight
-    auto made = redlock::async_client::create(&loop_, options);
-    if (!made) throw std::runtime_error(made.message());
-    client_.emplace(std::move(*made));
-  }
-  ~throughput_measurer() override {
-    client_.reset();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
   }
 
  private:
@@ -415,7 +428,7 @@ class throughput_measurer final : public measurer {
     until_ = clock_type::now() + slice;
     for (int c = 0; c < concurrency_; ++c)
       chain(c);
-    uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every chain has stopped
+    client_.run();  // returns once every chain has stopped
   }
   void chain(int lane) {
     if (clock_type::now() >= until_) return;
@@ -442,8 +455,7 @@ class throughput_measurer final : public measurer {
     if (!started) throw std::runtime_error(started.message());
   }
 
-  uv_loop_t loop_;
-  std::optional<redlock::async_client> client_;
+  loop_client client_;
   clock_type::time_point until_;
   std::size_t next_ = 0;
 };

@@ -95,10 +95,8 @@ bool loop_services::cancel(timer_id id) {
 
 void loop_services::arm_timer() {
   if (delayed_.empty() || closing_) return;
-  auto wait = delayed_.begin()->first.first - clock_.now();
-  // libuv timers count whole milliseconds: round up, so a call never runs early.
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
-  uv_timer_start(&timer_, on_timer, ms > 0 ? static_cast<std::uint64_t>(ms) : 0, 0);
+  uv_timer_start(&timer_, on_timer, timer_delay_ms(delayed_.begin()->first.first - clock_.now()),
+                 0);
 }
 
 void loop_services::on_timer(uv_timer_t* handle) {

@@ -17,7 +17,6 @@ namespace redlock::detail {
 
 using std::chrono::duration_cast;
 using std::chrono::microseconds;
-using std::chrono::milliseconds;
 
 struct node::pending {
   std::shared_ptr<const command> cmd;  // null for handshake steps
@@ -80,30 +79,21 @@ struct node::glue {
     }
     if (g->ac != nullptr) g->update();  // re-arms after an error stopped the handle
   }
-  static void add_read(void* data) {
+  static void want(void* data, int event, bool on) {
     auto* g = static_cast<glue*>(data);
-    g->events |= UV_READABLE;
+    g->events = on ? (g->events | event) : (g->events & ~event);
     g->update();
   }
-  static void del_read(void* data) {
-    auto* g = static_cast<glue*>(data);
-    g->events &= ~UV_READABLE;
-    g->update();
-  }
+  static void add_read(void* data) { want(data, UV_READABLE, true); }
+  static void del_read(void* data) { want(data, UV_READABLE, false); }
+  static void del_write(void* data) { want(data, UV_WRITABLE, false); }
   static void add_write(void* data) {
     auto* g = static_cast<glue*>(data);
-    bool connected = (g->ac->c.flags & REDIS_CONNECTED) != 0;
-    if (connected && !g->in_write) {
+    if ((g->ac->c.flags & REDIS_CONNECTED) != 0 && !g->in_write) {
       g->owner->services_.write_soon(write_queued, g);
       return;
     }
-    g->events |= UV_WRITABLE;  // connecting, or the socket buffer is full
-    g->update();
-  }
-  static void del_write(void* data) {
-    auto* g = static_cast<glue*>(data);
-    g->events &= ~UV_WRITABLE;
-    g->update();
+    want(data, UV_WRITABLE, true);  // connecting, or the socket buffer is full
   }
   // hiredis is freeing the context (after failing every pending callback): stop polling
   // before it closes the socket, and tell the node.
@@ -124,19 +114,6 @@ struct node::resolve_request {
   uv_getaddrinfo_t req;
   node* owner = nullptr;
 };
-
-namespace {
-
-milliseconds ceil_ms(steady::duration d) {
-  auto ms = std::chrono::ceil<milliseconds>(d);
-  return ms.count() > 0 ? ms : milliseconds(0);
-}
-
-std::string ms_text(milliseconds d) {
-  return std::to_string(d.count()) + " ms";
-}
-
-}  // namespace
 
 node::node(uv_loop_t* loop, loop_services& services, const clock& clock, node_config config)
     : loop_(loop),
@@ -513,7 +490,7 @@ void node::arm_deadline() {
   deadline_armed_ = true;
   uv_timer_start(
       &deadline_timer_, [](uv_timer_t* t) { static_cast<node*>(t->data)->on_deadline(); },
-      static_cast<std::uint64_t>(ceil_ms(next - clock_.now()).count()), 0);
+      timer_delay_ms(next - clock_.now()), 0);
 }
 
 void node::rearm_deadline() {

@@ -5,12 +5,10 @@
 #include <string>
 #include <unordered_map>
 
+#include "clock.hpp"
+
 namespace redlock::detail {
 namespace {
-
-std::string ms(std::chrono::milliseconds d) {
-  return std::to_string(d.count()) + " ms";
-}
 
 result<void> bad(std::string_view option, const std::string& expected) {
   return {errc::invalid_option, "invalid option " + std::string(option) + ": " + expected};
@@ -20,9 +18,9 @@ result<void> bad(std::string_view option, const std::string& expected) {
 result<void> in_range(std::string_view option, std::chrono::milliseconds value, bool zero_ok) {
   if (value.count() < (zero_ok ? 0 : 1)) {
     return bad(option, std::string(zero_ok ? "must be >= 0 ms" : "must be > 0 ms") + " (got " +
-                           ms(value) + ")");
+                           ms_text(value) + ")");
   }
-  if (value > max_ttl) return bad(option, "must be at most one year (got " + ms(value) + ")");
+  if (value > max_ttl) return bad(option, "must be at most one year (got " + ms_text(value) + ")");
   return {};
 }
 
@@ -64,8 +62,8 @@ result<checked_options> check_client_options(client_options options) {
     if (!r) return fail(r);
   }
   if (options.reconnect_max < options.reconnect_min) {
-    return fail(bad("reconnect_max", "must be >= reconnect_min (" + ms(options.reconnect_min) +
-                                         ") (got " + ms(options.reconnect_max) + ")"));
+    return fail(bad("reconnect_max", "must be >= reconnect_min (" + ms_text(options.reconnect_min) +
+                                         ") (got " + ms_text(options.reconnect_max) + ")"));
   }
   if (!(options.drift_factor >= 0.0 && options.drift_factor < 0.5)) {  // also rejects NaN
     std::ostringstream got;
@@ -79,8 +77,8 @@ result<checked_options> check_client_options(client_options options) {
 result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& client) {
   if (auto r = positive("ttl", ttl); !r) return r;
   if (ttl <= client.node_timeout) {
-    return bad("ttl", "must be larger than node_timeout (" + ms(client.node_timeout) + ") (got " +
-                          ms(ttl) + ")");
+    return bad("ttl", "must be larger than node_timeout (" + ms_text(client.node_timeout) +
+                          ") (got " + ms_text(ttl) + ")");
   }
   return {};
 }
@@ -90,7 +88,7 @@ result<void> check_acquire(std::string_view resource, const acquire_options& acq
   if (resource.empty()) return bad("resource", "must not be empty");
   if (auto r = check_ttl(acquire.ttl, client); !r) return r;
   if (acquire.wait.count() < 0) {  // any larger wait is fine: "forever" saturates
-    return bad("wait", "must be >= 0 ms (got " + ms(acquire.wait) + ")");
+    return bad("wait", "must be >= 0 ms (got " + ms_text(acquire.wait) + ")");
   }
   if (acquire.max_attempts < 1) {
     return bad("max_attempts", "must be >= 1 (got " + std::to_string(acquire.max_attempts) + ")");

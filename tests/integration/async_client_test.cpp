@@ -23,6 +23,7 @@ class AsyncClientTest : public fleet_test {
     // Every handle of every client is closed by now: the loop closes cleanly.
     uv_run(&loop, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop), 0);
+    fleet_test::TearDown();
   }
   async_client make_async(client_options o) {
     auto c = async_client::create(&loop, std::move(o));
@@ -149,6 +150,24 @@ TEST_F(AsyncClientTest, BlockingLeaseCallOnTheLoopThreadIsWouldDeadlock) {
   run_until([&] { return inside.has_value(); });
   EXPECT_EQ(inside->error(), errc::would_deadlock);
   EXPECT_THAT(inside->message(), HasSubstr("loop thread"));
+}
+
+// A blocking release on the loop thread cannot wait, but still lets the lock go: it empties
+// the lease and sends the release in the background.
+TEST_F(AsyncClientTest, BlockingReleaseOnTheLoopThreadStillReleases) {
+  start_fleet(1);
+  async_client locks = make_async(options_for(*fleet));
+  lease kept;
+  std::optional<result<void>> inside;
+  ASSERT_TRUE(locks.acquire("job", {}, [&](result<lease> r) {
+    ASSERT_TRUE(r);
+    kept = std::move(*r);
+    inside.emplace(kept.release());
+  }));
+  run_until([&] { return inside.has_value(); });
+  EXPECT_EQ(inside->error(), errc::would_deadlock);
+  EXPECT_FALSE(kept);
+  run_until([&] { return fleet->command(0, {"EXISTS", "redlock:job"}) == "0"; });
 }
 
 // A lease of an async client may be used, blocking, from another thread.
