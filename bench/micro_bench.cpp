@@ -40,7 +40,7 @@ void BM_Quorum(benchmark::State& state) {
   std::vector<vote> answers(n, vote::granted);
   benchmark::DoNotOptimize(answers.data());
   for (auto _ : state) {
-    vote_counter votes(n);
+    vote_counter votes(rule::majority_granted, n, quorum_of(n));
     for (vote v : answers) {
       votes.record(v);
       decision d = votes.state();
@@ -157,7 +157,7 @@ void BM_EngineAcquireRound(benchmark::State& state) {
                                                                   std::to_string(i + 1) + ":6379"));
     links.push_back(nodes.back().get());
   }
-  engine_config config;
+  engine_config config = engine_config::from(redlock::client_options{});
   config.seed = 42;
   engine eng(config, links, now, timers);
   redlock::acquire_options options;  // ttl 10 s, one attempt

@@ -13,7 +13,7 @@ result<void> foreign_lease(const char* what) {
 result<async_client> async_client::create(uv_loop_t* loop, client_options options) {
   auto made =
       detail::session::create(loop, std::move(options), detail::session::loop_mode::caller_loop);
-  if (!made) return {made.error(), made.message()};
+  if (!made) return made.status();
   (*made)->start();
   return async_client(std::move(*made));
 }
@@ -40,8 +40,14 @@ result<void> async_client::acquire(std::string_view resource, const acquire_opti
   return session_->acquire(resource, options, std::move(done));
 }
 
-std::vector<node_health> async_client::health() const {
-  return session_ ? session_->health() : std::vector<node_health>{};
+result<void> async_client::wait_ready(std::chrono::milliseconds timeout, done_callback done) {
+  if (!session_) return {errc::client_closed, "wait_ready on a moved-from async_client"};
+  return session_->wait_ready(timeout, std::move(done));
+}
+
+result<std::vector<node_health>> async_client::health() const {
+  if (!session_) return {errc::client_closed, "health of a moved-from async_client"};
+  return session_->health();
 }
 
 result<void> async_client::extend(lease& held, std::chrono::milliseconds ttl, done_callback done) {

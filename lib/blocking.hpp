@@ -24,7 +24,7 @@ result<T> run_blocking(session& s, std::string_view what, Start start) {
   std::promise<result<T>> outcome;
   bool posted = s.post([&outcome, &start] {
     result<void> started = start([&outcome](result<T> r) { outcome.set_value(std::move(r)); });
-    if (!started) outcome.set_value(result<T>(started.error(), started.message()));
+    if (!started) outcome.set_value(result<T>(std::move(started)));
   });
   if (!posted) {
     return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};

@@ -34,7 +34,7 @@ result<client> client::create(client_options options) {
   }
   auto made = detail::session::create(&run->loop, std::move(options),
                                       detail::session::loop_mode::own_thread);
-  if (!made) return {made.error(), made.message()};
+  if (!made) return made.status();
   run->session = std::move(*made);
   auto* raw = run.get();
   run->thread = std::thread([raw] {
@@ -57,6 +57,13 @@ result<lease> client::acquire(std::string_view resource, const acquire_options& 
   std::string name(resource);
   return detail::run_blocking<lease>(
       s, "client::acquire", [&](auto done) { return s.acquire(name, options, std::move(done)); });
+}
+
+result<void> client::wait_ready(std::chrono::milliseconds timeout) {
+  if (!run_) return {errc::client_closed, "wait_ready on a moved-from client"};
+  auto& s = *run_->session;
+  return detail::run_blocking<void>(
+      s, "client::wait_ready", [&](auto done) { return s.wait_ready(timeout, std::move(done)); });
 }
 
 result<std::vector<node_health>> client::health() const {

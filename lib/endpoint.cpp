@@ -400,8 +400,7 @@ result<endpoint> parse_endpoint(std::string_view url) {
   endpoint ep;
   std::string problem = parse_url(url, ep);
   if (!problem.empty()) {
-    return {make_error_code(errc::invalid_endpoint),
-            "invalid endpoint '" + mask_url(url) + "': " + problem};
+    return {errc::invalid_endpoint, "invalid endpoint '" + mask_url(url) + "': " + problem};
   }
   return ep;
 }

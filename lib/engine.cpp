@@ -1,5 +1,6 @@
 #include "engine.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -9,19 +10,14 @@
 
 namespace redlock::detail {
 
-using std::chrono::duration_cast;
-using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
-struct engine::round {
-  round(std::size_t nodes, steady::time_point started)
-      : start(started), votes(nodes), reports(nodes) {}
-  steady::time_point start;
-  vote_counter votes;
-  std::vector<node_report> reports;
-  bool decided = false;
-};
+engine_config engine_config::from(const client_options& options) {
+  engine_config c{options.drift_factor, options.retry_delay, options.retry_jitter,
+                  options.key_prefix};
+  return c;
+}
 
 struct engine::acquire_op {
   std::string resource;
@@ -30,6 +26,12 @@ struct engine::acquire_op {
   int attempts = 0;
   acquire_callback done;
   tally last_tally;  // of the last finished round, for a shutdown while waiting
+};
+
+struct engine::ready_wait {
+  steady::time_point deadline;
+  done_callback done;
+  scheduler::timer_id timer = 0;
 };
 
 namespace {
@@ -43,43 +45,18 @@ std::shared_ptr<const command> script_command(const script& s, std::string_view 
   return cmd;
 }
 
-// Fills `report` from a node's answer and returns the vote; `granted_reply` tells whether a
-// successful reply means yes (SET's OK, a script's 1) and `refused_reply` whether it means no.
-template <class IsGranted, class IsRefused>
-vote record_answer(node_report& report, const node_answer& answer, IsGranted is_granted,
-                   IsRefused is_refused) {
-  report.latency = answer.latency;
-  if (answer.error) {
-    report.vote = vote::failed;
-    report.error = answer.error;
-    report.detail = answer.detail;
-  } else if (is_granted(answer.value)) {
-    report.vote = vote::granted;
-  } else if (is_refused(answer.value)) {
-    report.vote = vote::refused;
-  } else if (answer.value.is_error()) {
-    report.vote = vote::failed;
-    report.error = errc::server_error;
-    report.detail = answer.value.text;
-  } else {
-    report.vote = vote::failed;
-    report.error = errc::unexpected_reply;
-    report.detail = answer.value.describe();
-  }
-  return report.vote;
+// SET ... NX: OK = granted, nil = another owner's key is there.
+vote judge_set(const reply& r, std::optional<long long>&) {
+  if (r.is_status("OK")) return vote::granted;
+  if (r.kind == reply::type::nil) return vote::refused;
+  return vote::failed;
 }
 
-vote record_set_answer(node_report& report, const node_answer& answer) {
-  return record_answer(
-      report, answer, [](const reply& r) { return r.is_status("OK"); },
-      [](const reply& r) { return r.kind == reply::type::nil; });
-}
-
-vote record_script_answer(node_report& report, const node_answer& answer) {
-  return record_answer(
-      report, answer,
-      [](const reply& r) { return r.kind == reply::type::integer && r.integer == 1; },
-      [](const reply& r) { return r.kind == reply::type::integer && r.integer == 0; });
+// The compare-and-X scripts: 1 = done on our key, 0 = our key is not there.
+vote judge_script(const reply& r, std::optional<long long>&) {
+  if (r.kind == reply::type::integer && r.integer == 1) return vote::granted;
+  if (r.kind == reply::type::integer && r.integer == 0) return vote::refused;
+  return vote::failed;
 }
 
 std::string quoted(std::string_view resource) {
@@ -103,35 +80,14 @@ std::string millis(nanoseconds d) {
   return buf;
 }
 
-// "2 of 5 granted, 1 refused, 2 failed (redis://h:1: node is down: Connection refused; ...)"
-std::string summarize(const std::vector<node_report>& reports) {
-  std::size_t granted = 0, refused = 0, failed = 0, unanswered = 0;
-  std::string failures;
-  for (const auto& r : reports) {
-    switch (r.vote) {
-      case vote::granted:
-        ++granted;
-        break;
-      case vote::refused:
-        ++refused;
-        break;
-      case vote::unanswered:
-        ++unanswered;
-        break;
-      case vote::failed:
-        ++failed;
-        if (!failures.empty()) failures += "; ";
-        failures += r.endpoint + ": " + r.error.message();
-        if (!r.detail.empty()) failures += ": " + r.detail;
-        break;
-    }
-  }
-  std::string out = std::to_string(granted) + " of " + std::to_string(reports.size()) +
-                    " nodes granted, " + std::to_string(refused) + " refused, " +
-                    std::to_string(failed) + " failed";
-  if (unanswered > 0) out += ", " + std::to_string(unanswered) + " unanswered";
-  if (!failures.empty()) out += " (" + failures + ")";
-  return out;
+// Whether a request's answer shows it may have taken effect on the node, as far as we know.
+bool may_have_run(const node_answer& answer, vote said) {
+  return answer.error ? answer.maybe_ran : said == vote::granted;
+}
+
+// The request was written but we never saw its outcome: it may still run late.
+bool outcome_unknown(const node_answer& answer) {
+  return answer.error && answer.maybe_ran;
 }
 
 }  // namespace
@@ -139,13 +95,18 @@ std::string summarize(const std::vector<node_report>& reports) {
 engine::engine(engine_config config, std::vector<node_link*> nodes, const clock& clock,
                scheduler& timers)
     : config_(std::move(config)),
-      nodes_(std::move(nodes)),
       clock_(clock),
       timers_(timers),
       rng_(config_.seed),
-      debts_(nodes_.size()) {
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    nodes_[i]->on_ready([this, i] { pay_debts(i); });
+      debts_(nodes.size(), release_ledger(config_.max_debt_per_node)),
+      paid_at_(nodes.size()) {
+  env_.nodes = std::move(nodes);
+  env_.time = &clock_;
+  env_.timers = &timers_;
+  env_.excluded = [this](std::size_t node) { return excluded(node); };
+  env_.observe = [this](std::size_t node, const node_answer& a) { observe(node, a); };
+  for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
+    env_.nodes[i]->on_change([this, i] { node_changed(i); });
   }
 }
 
@@ -155,19 +116,32 @@ std::string engine::key_of(std::string_view resource) const {
   return key;
 }
 
-std::shared_ptr<engine::round> engine::new_round() const {
-  auto r = std::make_shared<round>(nodes_.size(), clock_.now());
-  for (std::size_t i = 0; i < nodes_.size(); ++i)
-    r->reports[i].endpoint = nodes_[i]->name();
-  return r;
-}
-
 void engine::begin() {
   if (in_flight_++ == 0 && activity_) activity_(true);
 }
 
 void engine::end() {
   if (--in_flight_ == 0 && activity_) activity_(false);
+}
+
+// ---- one server, one vote -----------------------------------------------------------------
+
+std::optional<std::size_t> engine::duplicate_of(std::size_t node) const {
+  const link_status& s = env_.nodes[node]->status();
+  if (!s.ready || !s.server || s.server->run_id.empty()) return std::nullopt;
+  for (std::size_t j = 0; j < node; ++j) {
+    const link_status& other = env_.nodes[j]->status();
+    if (other.ready && other.server && other.server->run_id == s.server->run_id) return j;
+  }
+  return std::nullopt;
+}
+
+exclusion engine::excluded(std::size_t node) const {
+  std::optional<std::size_t> first = duplicate_of(node);
+  if (!first) return {};
+  return {errc::duplicate_server, "same server (run_id " +
+                                      env_.nodes[node]->status().server->run_id + ") as " +
+                                      env_.nodes[*first]->name()};
 }
 
 // ---- acquire ------------------------------------------------------------------------------
@@ -193,77 +167,69 @@ void engine::acquire(std::string resource, const acquire_options& options, acqui
 void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   ++op->attempts;
   auto lock = std::make_shared<lock_record>(op->resource, key_of(op->resource), random_token(),
-                                            op->options.ttl, nodes_.size());
+                                            op->options.ttl, env_.nodes.size());
   auto cmd = std::make_shared<command>();
   cmd->wire = encode_command(
       {"SET", lock->key, lock->token, "NX", "PX", std::to_string(op->options.ttl.count())});
-  auto r = new_round();
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    nodes_[i]->send(cmd, [this, op, r, lock, i](node_answer answer) {
-      on_acquire_vote(op, r, lock, i, std::move(answer));
-    });
-  }
+  round::spec s;
+  s.what = {std::move(cmd), judge_set};
+  round::listener l;
+  // A late answer still tells where our key may be: after a lost round the release is
+  // queued behind this SET on the same connection (and owed if that fails); after a won
+  // round the lease's release reaches every node in may_hold.
+  l.answered = [lock](std::size_t node, const node_answer& answer, vote said) {
+    if (may_have_run(answer, said)) lock->may_hold[node] = true;
+    if (outcome_unknown(answer)) lock->uncertain[node] = true;
+  };
+  l.decided = [this, op, lock](const round& r) { on_acquire_decided(op, r, lock); };
+  round::run(env_, std::move(s), std::move(l));
 }
 
-void engine::on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::shared_ptr<round>& r,
-                             const std::shared_ptr<lock_record>& lock, std::size_t node,
-                             node_answer answer) {
-  vote v = record_set_answer(r->reports[node], answer);
-  if (v == vote::granted || (v == vote::failed && answer.maybe_ran)) lock->may_hold[node] = true;
-  // A late answer changes nothing: after a lost round the release is already queued behind
-  // this SET on the same connection (and owed if that fails); after a won round the node is
-  // in may_hold, so the lease's release reaches it.
-  if (r->decided) return;
-  r->votes.record(v);
-  switch (r->votes.state()) {
-    case decision::pending:
-      return;
-    case decision::lost: {
-      r->decided = true;
-      errc code = r->votes.refusals_decide() ? errc::held_elsewhere : errc::no_quorum;
-      std::string what = code == errc::held_elsewhere
-                             ? quoted(op->resource) + " is held by another owner: "
-                             : "no majority for " + quoted(op->resource) + ": ";
-      finish_attempt(op, r, lock, code, what + summarize(r->reports));
-      return;
-    }
-    case decision::won: {
-      r->decided = true;
-      steady::time_point now = clock_.now();
-      steady::time_point valid_until =
-          validity_deadline(r->start, op->options.ttl, config_.drift_factor);
-      if (valid_until <= now) {
-        finish_attempt(op, r, lock, errc::validity_spent,
-                       "a majority granted " + quoted(op->resource) + " after " +
-                           millis(now - r->start) + ", which spent the validity of ttl " +
-                           millis(op->options.ttl) + " minus drift " +
-                           millis(drift_allowance(op->options.ttl, config_.drift_factor)) + ": " +
-                           summarize(r->reports));
-        return;
-      }
-      lock->set_valid_until(valid_until);
-      // Nodes that have not answered yet may still set the key: they get the lease's release.
-      for (std::size_t i = 0; i < nodes_.size(); ++i) {
-        if (r->reports[i].vote == vote::unanswered) lock->may_hold[i] = true;
-      }
-      auto done = std::move(op->done);
-      done(result<std::shared_ptr<lock_record>>(lock, tally(r->reports, op->attempts)));
-      end();
-      return;
-    }
+void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
+                                const std::shared_ptr<lock_record>& lock) {
+  // Nodes that have not answered yet may still set the key when our SET reaches them.
+  for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
+    if (r.reports()[i].vote == vote::unanswered) lock->may_hold[i] = true;
   }
+  if (r.outcome() == decision::lost) {
+    const vote_counter& votes = r.votes();
+    if (votes.permanent_failures_decide()) {
+      finish_attempt(op, r, lock, errc::misconfigured,
+                     "no majority for " + quoted(op->resource) +
+                         " is possible: nodes refuse the configuration (retrying cannot help): " +
+                         r.summary());
+    } else if (votes.refusals_decide()) {
+      finish_attempt(op, r, lock, errc::held_elsewhere,
+                     quoted(op->resource) + " is held by another owner: " + r.summary());
+    } else {
+      finish_attempt(op, r, lock, errc::no_quorum,
+                     "no majority for " + quoted(op->resource) + ": " + r.summary());
+    }
+    return;
+  }
+  steady::time_point now = clock_.now();
+  steady::time_point valid_until =
+      validity_deadline(r.start(), op->options.ttl, config_.drift_factor);
+  if (valid_until <= now) {
+    finish_attempt(
+        op, r, lock, errc::validity_spent,
+        "a majority granted " + quoted(op->resource) + " after " + millis(now - r.start()) +
+            ", which spent the validity of ttl " + millis(op->options.ttl) + " minus drift " +
+            millis(drift_allowance(op->options.ttl, config_.drift_factor)) + ": " + r.summary());
+    return;
+  }
+  lock->set_valid_until(valid_until);
+  auto done = std::move(op->done);
+  done(result<std::shared_ptr<lock_record>>(lock, r.tally(op->attempts)));
+  end();
 }
 
-void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const std::shared_ptr<round>& r,
-                            const std::shared_ptr<lock_record>& lock, std::error_code error,
+void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,
+                            const std::shared_ptr<lock_record>& lock, errc error,
                             std::string message) {
-  // Nodes that have not answered may still set the key when our SET reaches them: release
-  // there too (the release runs after the SET on the same connection).
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (r->reports[i].vote == vote::unanswered) lock->may_hold[i] = true;
-  }
-  clean_up(lock);
-  op->last_tally = tally(r->reports, op->attempts);
+  lock->released = true;
+  send_release(lock, lock->may_hold, rule::every_answer, nullptr);
+  op->last_tally = r.tally(op->attempts);
 
   nanoseconds delay = config_.retry_delay;
   if (config_.retry_jitter.count() > 0) {
@@ -271,7 +237,9 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const std::sh
         0, nanoseconds(config_.retry_jitter).count());
     delay += nanoseconds(jitter(rng_));
   }
-  if (!closing_ && op->attempts < op->options.max_attempts && clock_.now() + delay < op->deadline) {
+  bool retry_can_help = error != errc::misconfigured;
+  if (retry_can_help && !closing_ && op->attempts < op->options.max_attempts &&
+      clock_.now() + delay < op->deadline) {
     auto id = std::make_shared<scheduler::timer_id>(0);
     *id = timers_.schedule(delay, [this, op, id] {
       waiting_.erase(*id);
@@ -290,8 +258,17 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const std::sh
 
 void engine::extend(std::shared_ptr<lock_record> lock, milliseconds ttl, done_callback done) {
   begin();
+  if (lock->extending) {
+    lock->queued_extends.push_back({ttl, std::move(done)});
+    return;
+  }
+  start_extend(lock, ttl, std::move(done));
+}
+
+void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds ttl,
+                          done_callback done) {
   steady::time_point old_valid_until = lock->valid_until();
-  std::error_code early;
+  errc early{};
   std::string why;
   if (lock->released) {
     early = errc::empty_lease;
@@ -303,74 +280,118 @@ void engine::extend(std::shared_ptr<lock_record> lock, milliseconds ttl, done_ca
     early = errc::lock_lost;
     why = "the lease of " + quoted(lock->resource) + " expired before extend";
   }
-  if (early) {
-    timers_.defer([this, done = std::move(done), early, why = std::move(why)] {
+  lock->extending = true;
+  if (early != errc{}) {
+    timers_.defer([this, lock, done = std::move(done), early, why = std::move(why)] {
       done({early, why});
-      end();
+      extend_finished(lock);
     });
     return;
   }
-  auto cmd = script_command(extend_script, lock->key, lock->token, std::to_string(ttl.count()));
-  auto r = new_round();
-  auto shared_done = std::make_shared<done_callback>(std::move(done));
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    nodes_[i]->send(cmd, [this, r, lock, ttl, old_valid_until, i, shared_done](node_answer answer) {
-      on_extend_vote(r, lock, ttl, old_valid_until, i, std::move(answer), *shared_done);
-    });
-  }
+  round::spec s;
+  s.what = {script_command(extend_script, lock->key, lock->token, std::to_string(ttl.count())),
+            judge_script};
+  // Nodes that may have run this PEXPIRE, as known at each answer.
+  auto ran = std::make_shared<std::vector<bool>>(env_.nodes.size(), false);
+  round::listener l;
+  l.answered = [lock, ttl, ran](std::size_t node, const node_answer& answer, vote said) {
+    if (said == vote::granted) lock->may_hold[node] = true;
+    (*ran)[node] = may_have_run(answer, said);
+    // This PEXPIRE may still run there, after a later extend: that node's key may then live
+    // only `ttl` from whenever it runs.
+    if (outcome_unknown(answer)) lock->late_ttl[node] = std::min(lock->late_ttl[node], ttl);
+  };
+  l.decided = [this, lock, ttl, old_valid_until, ran, done = std::move(done)](const round& r) {
+    on_extend_decided(r, lock, ttl, old_valid_until, *ran, done);
+  };
+  l.complete = [this, lock](const round&) { extend_finished(lock); };
+  round::run(env_, std::move(s), std::move(l));
 }
 
-void engine::on_extend_vote(const std::shared_ptr<round>& r,
-                            const std::shared_ptr<lock_record>& lock, milliseconds ttl,
-                            steady::time_point old_valid_until, std::size_t node,
-                            node_answer answer, const done_callback& done) {
-  vote v = record_script_answer(r->reports[node], answer);
-  if (v == vote::granted) lock->may_hold[node] = true;
-  if (r->decided) return;
-  r->votes.record(v);
-  decision d = r->votes.state();
-  if (d == decision::pending) return;
-  r->decided = true;
-  tally t(r->reports, 1);
+// The rule (docs/design.md, "Extending"): valid_until moves later only when a majority
+// extended within the current validity. Every other outcome leaves at most what the nodes
+// that may have run this PEXPIRE still hold (start + ttl - drift), or now on lock_lost.
+void engine::on_extend_decided(const round& r, const std::shared_ptr<lock_record>& lock,
+                               milliseconds ttl, steady::time_point old_valid_until,
+                               const std::vector<bool>& ran, const done_callback& done) {
+  steady::time_point now = clock_.now();
+  tally t = r.tally();
   std::string what = "extend of " + quoted(lock->resource) + ": ";
-  if (d == decision::lost) {
-    if (r->votes.refusals_decide()) {
-      done({errc::lock_lost,
-            what + "a majority no longer holds our token: " + summarize(r->reports), t});
-    } else {
-      done({errc::no_quorum,
-            what + "no majority answered; the lease keeps its validity: " + summarize(r->reports),
-            t});
-    }
-    end();
+  auto shorten_to = [&](steady::time_point t_end) {
+    lock->set_valid_until(std::min(lock->valid_until(), t_end));
+  };
+  auto lost = [&](std::string why) {
+    shorten_to(now);
+    done({errc::lock_lost, what + why, t});
+  };
+
+  if (lock->released) {
+    shorten_to(now);
+    done({errc::empty_lease, what + "the lease was released while the extend was in flight", t});
     return;
   }
-  steady::time_point now = clock_.now();
-  steady::time_point valid_until = validity_deadline(r->start, ttl, config_.drift_factor);
-  if (now >= old_valid_until) {
-    done({errc::lock_lost, what + "the majority answered after the lease had expired", t});
-  } else if (valid_until <= now) {
-    done({errc::validity_spent,
-          what + "a majority answered after " + millis(now - r->start) +
-              ", which spent the new validity; the lease keeps its current one",
+  const vote_counter& votes = r.votes();
+  if (r.outcome() == decision::lost && votes.refusals_decide()) {
+    lost("a majority no longer holds our token: " + r.summary());
+    return;
+  }
+  if (r.outcome() == decision::won && now >= old_valid_until) {
+    lost("the majority answered after the lease had expired: " + r.summary());
+    return;
+  }
+  // What the nodes that granted hold for certain: each at least min(ttl, any earlier extend
+  // of this lock that may still run there late) from the start of this round.
+  std::vector<milliseconds> lifetimes;
+  bool any_may_have_run = false;
+  for (std::size_t i = 0; i < r.reports().size(); ++i) {
+    const node_report& report = r.reports()[i];
+    if (report.vote == vote::granted) lifetimes.push_back(std::min(ttl, lock->late_ttl[i]));
+    bool unanswered = r.asked(i) && report.vote == vote::unanswered;
+    any_may_have_run = any_may_have_run || ran[i] || unanswered;
+  }
+  steady::time_point bound = validity_deadline(r.start(), ttl, config_.drift_factor);
+  if (r.outcome() == decision::lost) {
+    if (any_may_have_run) shorten_to(bound);
+    errc code = votes.permanent_failures_decide() ? errc::misconfigured : errc::no_quorum;
+    done({code,
+          what +
+              "no majority extended; the lease now ends at the earliest time a node that may "
+              "have run it could drop the key: " +
+              r.summary(),
           t});
-  } else {
-    lock->ttl = ttl;
-    lock->set_valid_until(valid_until);
-    done(result<void>(t));
+    return;
+  }
+  steady::time_point valid_until = validity_deadline(
+      r.start(), guaranteed_ttl(std::move(lifetimes), quorum_of(env_.nodes.size())),
+      config_.drift_factor);
+  if (valid_until <= now) {
+    shorten_to(std::min(bound, valid_until));
+    done({errc::validity_spent,
+          what + "a majority answered after " + millis(now - r.start()) +
+              ", which spent the new validity; the lease now ends no later than that",
+          t});
+    return;
+  }
+  lock->ttl = ttl;
+  lock->set_valid_until(valid_until);
+  done(result<void>(t));
+}
+
+void engine::extend_finished(const std::shared_ptr<lock_record>& lock) {
+  lock->extending = false;
+  if (!lock->queued_extends.empty()) {
+    auto next = std::move(lock->queued_extends.front());
+    lock->queued_extends.pop_front();
+    start_extend(lock, next.ttl, std::move(next.done));
   }
   end();
 }
 
 // ---- release ------------------------------------------------------------------------------
 
-std::shared_ptr<const command> engine::release_command(const lock_record& lock) const {
-  return script_command(release_script, lock.key, lock.token);
-}
-
 void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
-  begin();
   if (lock->released) {
+    begin();
     timers_.defer([this, done = std::move(done), resource = lock->resource] {
       if (done)
         done({errc::empty_lease, "the lease of " + quoted(resource) + " was already released"});
@@ -379,94 +400,224 @@ void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
     return;
   }
   lock->released = true;
-  auto cmd = release_command(*lock);
-  auto r = new_round();
-  auto shared_done = std::make_shared<done_callback>(std::move(done));
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    nodes_[i]->send(cmd, [this, r, lock, i, shared_done](node_answer answer) {
-      vote v = record_script_answer(r->reports[i], answer);
-      if (v == vote::failed && lock->may_hold[i]) owe_release(i, *lock);
-      r->votes.record(v);
-      // Decided once a majority confirmed our key is gone (the lock is free for others), or
-      // once that can no longer happen. A paused node does not hold up the caller: its answer
-      // (or its owed release) comes later; the operation counts as in flight until then.
-      std::size_t confirmed = r->votes.granted() + r->votes.refused();
-      std::size_t quorum = quorum_of(nodes_.size());
-      if (!r->decided && (confirmed >= quorum || r->votes.failed() > nodes_.size() - quorum)) {
-        r->decided = true;
-        if (*shared_done) {
-          tally t(r->reports, 1);
-          if (confirmed >= quorum) {
-            (*shared_done)(result<void>(t));
-          } else {
-            (*shared_done)({errc::no_quorum,
-                            "release of " + quoted(lock->resource) +
-                                ": too few nodes confirmed; the rest expire after the ttl: " +
-                                summarize(r->reports),
-                            t});
-          }
-        }
-      }
-      if (r->votes.complete()) end();
-    });
-  }
-}
-
-void engine::clean_up(const std::shared_ptr<lock_record>& lock) {
-  lock->released = true;
-  std::shared_ptr<const command> cmd;
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (!lock->may_hold[i]) continue;
-    if (!cmd) cmd = release_command(*lock);
-    begin();
-    nodes_[i]->send(cmd, [this, lock, i](node_answer answer) {
-      if (answer.error || answer.value.is_error()) owe_release(i, *lock);
-      end();
-    });
-  }
-}
-
-// A node that may hold our key could not be told to delete it (down, timed out): it gets the
-// release when it reconnects, so a paused node that comes back does not keep a dead lock for a
-// whole ttl. The list is bounded; the oldest entries go first (their keys expire anyway).
-void engine::owe_release(std::size_t node, const lock_record& lock) {
-  if (closing_) return;
-  auto& debts = debts_[node];
-  if (debts.size() >= config_.max_debt_per_node) debts.pop_front();
-  debts.emplace_back(lock.key, lock.token);
-}
-
-void engine::pay_debts(std::size_t node) {
-  auto debts = std::move(debts_[node]);
-  debts_[node].clear();
-  if (debts.empty()) return;
-  send_owed(node, debts);
-  // A request that reached the node on its old connection before a pause runs when the node
-  // resumes, and could run after the release just sent on the new connection. Sending the
-  // releases once more a little later covers that: by then the old backlog has been served.
-  timers_.schedule(config_.owed_release_repeat, [this, node, debts = std::move(debts)] {
-    if (!closing_) send_owed(node, debts);
+  send_release(lock, {}, rule::majority_confirmed, [this, lock, done](const round& r) {
+    // Decided once a majority confirmed our key is gone (the lock is free for others), or
+    // once that can no longer happen. A paused node does not hold up the caller: its answer
+    // (or its owed release) comes later; the operation counts as in flight until then.
+    if (!done) return;
+    if (r.outcome() == decision::won) {
+      done(result<void>(r.tally()));
+      return;
+    }
+    done({errc::no_quorum,
+          "release of " + quoted(lock->resource) +
+              ": too few nodes confirmed; the rest expire after the ttl: " + r.summary(),
+          r.tally()});
   });
 }
 
-void engine::send_owed(std::size_t node,
-                       const std::deque<std::pair<std::string, std::string>>& debts) {
-  for (const auto& [key, token] : debts) {
-    auto cmd = script_command(release_script, key, token);
-    nodes_[node]->send(cmd, [this, node, key = key, token = token](node_answer answer) {
-      if (!(answer.error || answer.value.is_error()) || closing_) return;
-      auto& d = debts_[node];
-      if (d.size() < config_.max_debt_per_node) d.emplace_back(key, token);
-    });
+void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<bool> ask, rule how,
+                          std::function<void(const round&)> decided) {
+  if (!ask.empty() && std::none_of(ask.begin(), ask.end(), [](bool a) { return a; })) return;
+  begin();
+  round::spec s;
+  s.what = {script_command(release_script, lock->key, lock->token), judge_script};
+  s.how = how;
+  s.ask = std::move(ask);
+  s.ask_excluded = true;
+  auto delivered = std::make_shared<std::vector<bool>>(env_.nodes.size(), false);
+  round::listener l;
+  l.answered = [this, lock, delivered](std::size_t node, const node_answer&, vote said) {
+    if (said == vote::failed) {
+      if (lock->may_hold[node]) owe_release(node, *lock);
+    } else {
+      (*delivered)[node] = true;
+    }
+  };
+  l.decided = std::move(decided);
+  l.complete = [this, lock, delivered](const round&) {
+    // Where an earlier request of this lock timed out, it may still run after this release
+    // (it was on an older connection): send the release once more a little later. Where the
+    // release itself failed, it is owed instead.
+    std::vector<bool> again(env_.nodes.size(), false);
+    bool any = false;
+    for (std::size_t i = 0; i < again.size(); ++i) {
+      again[i] = lock->uncertain[i] && (*delivered)[i];
+      any = any || again[i];
+    }
+    if (any) {
+      send_again_later([this, lock, again = std::move(again)] {
+        lock->uncertain.assign(lock->uncertain.size(), false);  // one second send is enough
+        send_release(lock, again, rule::every_answer, nullptr);
+      });
+    }
+    end();
+  };
+  round::run(env_, std::move(s), std::move(l));
+}
+
+void engine::send_again_later(std::function<void()> send) {
+  if (closing_) {
+    send();
+    return;
   }
+  auto id = std::make_shared<scheduler::timer_id>(0);
+  *id = timers_.schedule(config_.owed_release_repeat, [this, id] {
+    auto it = resends_.find(*id);
+    if (it == resends_.end()) return;
+    auto fn = std::move(it->second);
+    resends_.erase(it);
+    fn();
+  });
+  resends_.emplace(*id, std::move(send));
+}
+
+// ---- releases owed to nodes ---------------------------------------------------------------
+
+// A node that may hold our key could not be told to delete it (down, timed out, an error
+// reply): it gets the release on its next successful connect or healthy answer, so a paused
+// node that comes back does not keep a dead lock for a whole ttl.
+void engine::owe_release(std::size_t node, const lock_record& lock) {
+  if (closing_) {
+    debts_[node].give_up(1);
+    return;
+  }
+  debts_[node].owe({lock.key, lock.token, saturating_add(clock_.now(), lock.ttl)});
+}
+
+void engine::pay_debts(std::size_t node) {
+  if (debts_[node].empty()) return;
+  paid_at_[node] = clock_.now();
+  for (owed_release& debt : debts_[node].take())
+    send_owed(node, std::move(debt), !closing_);
+}
+
+void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
+  begin();
+  round::spec s;
+  s.what = {script_command(release_script, debt.key, debt.token), judge_script};
+  s.how = rule::every_answer;
+  s.ask.assign(env_.nodes.size(), false);
+  s.ask[node] = true;
+  s.ask_excluded = true;
+  round::listener l;
+  l.answered = [this, node, debt](std::size_t, const node_answer&, vote said) {
+    if (said != vote::failed) return;
+    if (closing_) {
+      debts_[node].give_up(1);
+    } else {
+      debts_[node].owe(debt);
+    }
+  };
+  l.complete = [this, node, debt, repeat](const round&) {
+    // A request that reached the node on an old connection before a pause runs when the node
+    // resumes, and could run after the release just sent on the new connection. Sending the
+    // release once more a little later covers that: by then the old backlog has been served.
+    if (repeat) send_again_later([this, node, debt] { send_owed(node, debt, false); });
+    end();
+  };
+  round::run(env_, std::move(s), std::move(l));
+}
+
+void engine::observe(std::size_t node, const node_answer& answer) {
+  // A healthy answer means the node can take its owed releases now (at most once per
+  // owed_release_repeat, so a node that keeps refusing them is not flooded).
+  if (answer.error || answer.value.is_error() || debts_[node].empty()) return;
+  if (clock_.now() - paid_at_[node] < config_.owed_release_repeat) return;
+  pay_debts(node);
+}
+
+void engine::node_changed(std::size_t node) {
+  if (env_.nodes[node]->status().ready) pay_debts(node);
+  auto waits = ready_waits_;  // check_ready may finish some
+  for (const auto& w : waits)
+    check_ready(w, false);
+}
+
+// ---- readiness ----------------------------------------------------------------------------
+
+void engine::wait_ready(steady::time_point deadline, done_callback done) {
+  begin();
+  auto wait = std::make_shared<ready_wait>();
+  wait->deadline = deadline;
+  wait->done = std::move(done);
+  if (closing_) {
+    timers_.defer([this, wait] {
+      wait->done({errc::client_closed, "the client is closing; the readiness wait ended"});
+      end();
+    });
+    return;
+  }
+  ready_waits_.push_back(wait);
+  // Decided from the loop, never inside the call, even when the nodes are ready already.
+  timers_.defer([this, wait] {
+    if (!check_ready(wait, false)) {
+      wait->timer = timers_.schedule(wait->deadline - clock_.now(),
+                                     [this, wait] { check_ready(wait, true); });
+    }
+  });
+}
+
+// Finishes `wait` when its outcome is known; returns whether it finished.
+bool engine::check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadline) {
+  auto it = std::find(ready_waits_.begin(), ready_waits_.end(), wait);
+  if (it == ready_waits_.end()) return true;
+  std::size_t n = env_.nodes.size();
+  std::vector<node_report> reports(n);
+  std::size_t voting = 0, permanent = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const link_status& s = env_.nodes[i]->status();
+    node_report& r = reports[i];
+    r.endpoint = env_.nodes[i]->name();
+    exclusion ex = excluded(i);
+    if (ex.error) {
+      r.vote = vote::failed;
+      r.error = ex.error;
+      r.detail = ex.detail;
+      ++permanent;
+    } else if (s.ready) {
+      r.vote = vote::granted;
+      ++voting;
+    } else if (s.last_error) {
+      r.vote = vote::failed;
+      r.error = s.last_error;
+      r.detail = s.last_detail;
+      if (s.last_error == errc::config_refused) ++permanent;
+    }
+  }
+  std::size_t needed = quorum_of(n);
+  result<void> outcome;
+  if (voting >= needed) {
+    outcome = result<void>(tally(std::move(reports), 1));
+  } else if (permanent + needed > n || at_deadline || closing_) {
+    errc code = permanent + needed > n ? errc::misconfigured
+                : closing_             ? errc::client_closed
+                                       : errc::no_quorum;
+    std::string message = std::to_string(voting) + " of " + std::to_string(n) +
+                          " nodes are connected and may vote, " + std::to_string(needed) +
+                          " needed";
+    for (const node_report& r : reports) {
+      if (r.vote == vote::granted) continue;
+      message += "; " + r.endpoint + ": " +
+                 (r.error ? r.error.message() + (r.detail.empty() ? "" : ": " + r.detail)
+                          : std::string("still connecting"));
+    }
+    outcome = result<void>(code, std::move(message), tally(std::move(reports), 1));
+  } else {
+    return false;
+  }
+  ready_waits_.erase(it);
+  if (wait->timer != 0) timers_.cancel(wait->timer);
+  auto done = std::move(wait->done);
+  done(std::move(outcome));
+  end();
+  return true;
 }
 
 // ---- shutdown -----------------------------------------------------------------------------
 
 void engine::shutdown() {
   closing_ = true;
-  for (auto& debts : debts_)
-    debts.clear();
   auto waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& entry : waiting) {
@@ -479,6 +630,19 @@ void engine::shutdown() {
       end();
     });
   }
+  // What is owed goes out now, while the connections still live; what cannot be delivered
+  // before they close is counted as given up.
+  auto resends = std::move(resends_);
+  resends_.clear();
+  for (auto& [id, send] : resends) {
+    timers_.cancel(id);
+    send();
+  }
+  for (std::size_t i = 0; i < debts_.size(); ++i)
+    pay_debts(i);
+  auto waits = ready_waits_;
+  for (const auto& w : waits)
+    timers_.defer([this, w] { check_ready(w, false); });
 }
 
 }  // namespace redlock::detail

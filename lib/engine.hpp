@@ -1,7 +1,7 @@
-// The quorum engine: one round sends a command to every node at once, counts the votes and
-// decides as soon as the outcome is known. On top of rounds: acquire (with retries inside the
-// caller's wait budget), extend and release. Runs on the loop thread only; nodes, clock and
-// scheduler are interfaces, so unit tests drive it with fakes.
+// The quorum engine: acquire (with retries inside the caller's wait budget), extend, release,
+// the clean-up after a lost acquire, releases owed to nodes and the readiness wait, each a
+// short caller of `round`. Runs on the loop thread only; nodes, clock and scheduler are
+// interfaces, so unit tests drive it with fakes.
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -19,18 +20,25 @@
 #include "node_link.hpp"
 #include "redlock/options.hpp"
 #include "redlock/result.hpp"
+#include "release_ledger.hpp"
+#include "round.hpp"
 
 namespace redlock::detail {
 
 struct engine_config {
-  double drift_factor = 0.01;
-  std::chrono::milliseconds retry_delay{50};
-  std::chrono::milliseconds retry_jitter{50};
-  std::string key_prefix = "redlock:";
+  // From client_options, the one place their defaults live.
+  double drift_factor;
+  std::chrono::milliseconds retry_delay;
+  std::chrono::milliseconds retry_jitter;
+  std::string key_prefix;
+  // The engine's own.
   std::uint64_t seed = 0;                // of the retry-jitter PRNG
-  std::size_t max_debt_per_node = 4096;  // releases kept for a node that is down
-  // Owed releases are sent on reconnect and once more this much later.
+  std::size_t max_debt_per_node = 4096;  // releases kept for a node that could not take them
+  // A release that may have been overtaken by a late request (owed releases, and releases to
+  // nodes where a request of the lock timed out) is sent once more this much later.
   std::chrono::milliseconds owed_release_repeat{250};
+
+  static engine_config from(const client_options& options);
 };
 
 // What the engine knows about one lock it granted. Shared by the lease (any thread) and the
@@ -42,7 +50,9 @@ struct lock_record {
         key(std::move(lock_key)),
         token(std::move(lock_token)),
         ttl(lock_ttl),
-        may_hold(nodes, false) {}
+        may_hold(nodes, false),
+        uncertain(nodes, false),
+        late_ttl(nodes, std::chrono::milliseconds::max()) {}
 
   const std::string resource;
   const std::string key;
@@ -55,10 +65,22 @@ struct lock_record {
     valid_until_ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
   }
 
-  // Loop thread only.
-  std::chrono::milliseconds ttl;
-  std::vector<bool> may_hold;  // nodes that may store our token: they get the release
+  // ---- loop thread only ----
+  std::chrono::milliseconds ttl;  // of the last request that may have set or extended the key
+  std::vector<bool> may_hold;     // nodes that may store our token: they get the release
+  // Nodes where a request of this lock timed out or broke after it was written: it may still
+  // run there, after a release sent on a newer connection, so the release goes there twice.
+  std::vector<bool> uncertain;
+  // Per node: the shortest ttl of an extend that may still run there late (max(): none).
+  std::vector<std::chrono::milliseconds> late_ttl;
   bool released = false;
+  // One extend round at a time, until every node answered; later calls wait their turn.
+  struct queued_extend {
+    std::chrono::milliseconds ttl;
+    std::function<void(result<void>)> done;
+  };
+  bool extending = false;
+  std::deque<queued_extend> queued_extends;
 
  private:
   std::atomic<steady::rep> valid_until_ticks_{0};
@@ -76,60 +98,77 @@ class engine {
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;
 
-  // The options must already be valid (see validate_acquire). Callbacks run exactly once,
+  // The options must already be valid (see check_acquire). Callbacks run exactly once,
   // never inside the call.
   void acquire(std::string resource, const acquire_options& options, acquire_callback done);
+  // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // `done` may be empty (the release of a destroyed lease).
   void release(std::shared_ptr<lock_record> lock, done_callback done);
+  // Succeeds once a majority of the nodes is connected and may vote; fails with
+  // misconfigured as soon as refusals no retry fixes rule that out, or with no_quorum at
+  // `deadline`. The tally: granted = connected, failed = not, with the last error.
+  void wait_ready(steady::time_point deadline, done_callback done);
 
-  // Stops retrying: acquires waiting for their next attempt finish with client_closed.
-  // Rounds already sent finish normally.
+  // Stops retrying (acquires waiting for their next attempt finish with client_closed),
+  // sends every owed release now, and ends readiness waits. Rounds already sent finish.
   void shutdown();
-  // Operations (acquire, extend, release, cleanups) not yet finished.
+  // Operations (acquire, extend, release, clean-ups, owed releases) not yet finished.
   std::size_t in_flight() const { return in_flight_; }
   // Called with true when work starts while idle, false when the last operation ends.
   void on_activity(std::function<void(bool busy)> listener) { activity_ = std::move(listener); }
 
   std::string key_of(std::string_view resource) const;
+  // The earlier connected endpoint with the same server as `node`, which then does not vote.
+  std::optional<std::size_t> duplicate_of(std::size_t node) const;
+  const release_ledger& owed(std::size_t node) const { return debts_[node]; }
 
  private:
-  struct round;
   struct acquire_op;
+  struct ready_wait;
 
   void start_attempt(const std::shared_ptr<acquire_op>& op);
-  void on_acquire_vote(const std::shared_ptr<acquire_op>& op, const std::shared_ptr<round>& r,
-                       const std::shared_ptr<lock_record>& lock, std::size_t node,
-                       node_answer answer);
-  void finish_attempt(const std::shared_ptr<acquire_op>& op, const std::shared_ptr<round>& r,
-                      const std::shared_ptr<lock_record>& lock, std::error_code error,
-                      std::string message);
-  void on_extend_vote(const std::shared_ptr<round>& r, const std::shared_ptr<lock_record>& lock,
-                      std::chrono::milliseconds ttl, steady::time_point old_valid_until,
-                      std::size_t node, node_answer answer, const done_callback& done);
-  // Sends the release to every node that may hold `lock`'s token, without a caller.
-  void clean_up(const std::shared_ptr<lock_record>& lock);
+  void on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
+                          const std::shared_ptr<lock_record>& lock);
+  void finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,
+                      const std::shared_ptr<lock_record>& lock, errc error, std::string message);
+  void start_extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
+                    done_callback done);
+  void on_extend_decided(const round& r, const std::shared_ptr<lock_record>& lock,
+                         std::chrono::milliseconds ttl, steady::time_point old_valid_until,
+                         const std::vector<bool>& ran, const done_callback& done);
+  void extend_finished(const std::shared_ptr<lock_record>& lock);
+  // Sends `lock`'s release to the nodes in `ask` (empty: all) under `how`; owes it where it
+  // fails and sends it again later where an earlier request may still run late.
+  void send_release(const std::shared_ptr<lock_record>& lock, std::vector<bool> ask, rule how,
+                    std::function<void(const round&)> decided);
+  void send_again_later(std::function<void()> send);
   void owe_release(std::size_t node, const lock_record& lock);
   void pay_debts(std::size_t node);
-  void send_owed(std::size_t node, const std::deque<std::pair<std::string, std::string>>& debts);
+  void send_owed(std::size_t node, owed_release debt, bool repeat);
+  void node_changed(std::size_t node);
+  void observe(std::size_t node, const node_answer& answer);
+  exclusion excluded(std::size_t node) const;
+  bool check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadline);
 
-  std::shared_ptr<const command> release_command(const lock_record& lock) const;
-  std::shared_ptr<round> new_round() const;
   void begin();
   void end();
 
   engine_config config_;
-  std::vector<node_link*> nodes_;
   const clock& clock_;
   scheduler& timers_;
+  round_env env_;
   std::mt19937_64 rng_;
   bool closing_ = false;
   std::size_t in_flight_ = 0;
   std::function<void(bool)> activity_;
   // Acquires waiting for their next attempt, by retry timer.
   std::unordered_map<scheduler::timer_id, std::shared_ptr<acquire_op>> waiting_;
-  // Per node: (key, token) whose release could not be delivered; sent on its next connect.
-  std::vector<std::deque<std::pair<std::string, std::string>>> debts_;
+  // Second sends of releases, by timer: sent at once on shutdown.
+  std::unordered_map<scheduler::timer_id, std::function<void()>> resends_;
+  std::vector<std::shared_ptr<ready_wait>> ready_waits_;
+  std::vector<release_ledger> debts_;        // per node
+  std::vector<steady::time_point> paid_at_;  // per node: the last time its debts were sent
 };
 
 }  // namespace redlock::detail

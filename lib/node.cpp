@@ -115,6 +115,26 @@ struct node::resolve_request {
   node* owner = nullptr;
 };
 
+node_config node_config::from(endpoint where, const client_options& options, std::uint64_t seed) {
+  return {std::move(where),      options.node_timeout,  options.connect_timeout,
+          options.reconnect_min, options.reconnect_max, seed};
+}
+
+namespace {
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Handshake refusals that no retry fixes: our credentials, permissions or db are wrong.
+bool refuses_configuration(const std::string& error_reply) {
+  return starts_with(error_reply, "WRONGPASS") || starts_with(error_reply, "NOAUTH") ||
+         starts_with(error_reply, "NOPERM") ||
+         error_reply.find("DB index") != std::string::npos;  // invalid / out of range
+}
+
+}  // namespace
+
 node::node(uv_loop_t* loop, loop_services& services, const clock& clock, node_config config)
     : loop_(loop),
       services_(services),
@@ -248,6 +268,9 @@ void node::open(const std::string& address) {
   }
   if (e.db != 0) handshake(step::select, encode_command({"SELECT", std::to_string(e.db)}));
   handshake(step::ping, encode_command({"PING"}));
+  // Who the server is: one server must not vote twice under two endpoints (run_id), and a
+  // server that restarted recently can be told (uptime).
+  handshake(step::info, encode_command({"INFO", "server"}));
 }
 
 void node::on_connect(const redisAsyncContext* ac, int status) {
@@ -259,21 +282,35 @@ void node::on_connect(const redisAsyncContext* ac, int status) {
 }
 
 void node::handshake_reply(step s, const reply& value) {
-  const char* what = s == step::auth ? "AUTH" : s == step::select ? "SELECT" : "PING";
+  const char* what = s == step::auth     ? "AUTH"
+                     : s == step::select ? "SELECT"
+                     : s == step::ping   ? "PING"
+                                         : "INFO";
   if (value.is_error()) {
-    drop(errc::handshake_failed, std::string(what) + " refused: " + value.text);
+    drop(refuses_configuration(value.text) ? errc::config_refused : errc::handshake_failed,
+         std::string(what) + " refused: " + value.text);
     return;
   }
-  if (s != step::ping) return;
-  if (!value.is_status("PONG")) {
+  if (s == step::ping && !value.is_status("PONG")) {
     drop(errc::unexpected_reply, "PING answered " + value.describe());
     return;
   }
-  become_ready();
+  if (s != step::info) return;
+  if (value.kind != reply::type::string) {
+    drop(errc::unexpected_reply, "INFO server answered " + value.describe());
+    return;
+  }
+  become_ready(parse_server_info(value.text));
 }
 
-void node::become_ready() {
+void node::changed() {
+  if (change_listener_) services_.defer(change_listener_);
+}
+
+void node::become_ready(server_info server) {
   state_ = link_state::ready;
+  status_.ready = true;
+  status_.server = std::make_shared<const server_info>(std::move(server));
   consecutive_failures_ = 0;
   if (connected_once_) ++reconnects_;
   connected_once_ = true;
@@ -282,20 +319,23 @@ void node::become_ready() {
   backlog_.clear();
   for (auto& p : backlog)
     issue(std::move(p));
-  if (ready_listener_) services_.defer(ready_listener_);
+  changed();
 }
 
 void node::attempt_failed(std::error_code code, std::string detail) {
   ever_failed_ = true;
-  last_error_code_ = code;
-  last_error_ = std::move(detail);
+  status_.ready = false;
+  status_.server = nullptr;
+  status_.last_error = code;
+  status_.last_detail = std::move(detail);
   state_ = link_state::down;
-  fail_backlog(last_error_code_, last_error_);
+  fail_backlog(status_.last_error, status_.last_detail);
   if (closing_) {
     handle_closed();
     return;
   }
   schedule_reconnect();
+  changed();
 }
 
 // ---- dropping a connection ----------------------------------------------------------------
@@ -319,7 +359,9 @@ void node::context_gone(std::string hiredis_error) {
   std::error_code code = make_error_code(errc::node_down);
   std::string why;
   if (drop_error_) {  // we (or a failed connect) ended it
-    if (drop_error_ == errc::handshake_failed) code = drop_error_;
+    if (drop_error_ == errc::handshake_failed || drop_error_ == errc::config_refused ||
+        drop_error_ == errc::unexpected_reply)
+      code = drop_error_;
     why = drop_detail_;
   } else {  // the server closed it or the socket broke
     why = hiredis_error.empty() ? "connection closed" : hiredis_error;
@@ -362,8 +404,8 @@ void node::send(std::shared_ptr<const command> cmd, answer_callback done) {
     backlog_.push_back(std::move(p));
     arm_deadline();
   } else {
-    fail_soon(std::move(p.done), last_error_code_,
-              last_error_.empty() ? "not connected" : last_error_, false);
+    fail_soon(std::move(p.done), status_.last_error ? status_.last_error : errc::node_down,
+              status_.last_detail.empty() ? "not connected" : status_.last_detail, false);
   }
 }
 
@@ -439,6 +481,7 @@ void node::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
   node_answer a;
   a.value = std::move(value);
   a.latency = latency;
+  a.server = self->status_.server;
   p.done(std::move(a));
 }
 
@@ -460,7 +503,12 @@ node_health node::health() const {
   h.state = state_ == link_state::ready        ? node_state::connected
             : state_ == link_state::connecting ? node_state::connecting
                                                : node_state::down;
-  h.last_error = last_error_;
+  h.last_error = status_.last_detail;
+  if (status_.server) {
+    h.run_id = status_.server->run_id;
+    h.redis_version = status_.server->redis_version;
+    h.uptime = status_.server->uptime;
+  }
   h.reconnects = reconnects_;
   h.requests = requests_;
   h.failures = failures_;

@@ -1,8 +1,8 @@
 // node: the one connection to one Redis master (hiredis 0.14 async on our own libuv glue).
 //
-// Lifecycle: connecting (resolve, TCP connect, AUTH, SELECT, PING) -> ready -> down (backoff
-// timer) -> connecting ... until close(). Every request has a deadline (node_timeout); when it
-// passes, the connection is recycled (freed, never "disconnected", which would wait for
+// Lifecycle: connecting (resolve, TCP connect, AUTH, SELECT, PING, INFO server) -> ready -> down
+// (backoff timer) -> connecting ... until close(). Every request has a deadline (node_timeout);
+// when it passes, the connection is recycled (freed, never "disconnected", which would wait for
 // replies that a paused node never sends) and every request on it fails. While the node is
 // down a request fails at once, and so it does while the node reconnects (a node that failed
 // counts as down until a handshake succeeds again, so a paused or dead node that still accepts
@@ -28,6 +28,7 @@
 #include "loop.hpp"
 #include "node_link.hpp"
 #include "redlock/health.hpp"
+#include "redlock/options.hpp"
 
 struct redisAsyncContext;
 
@@ -35,11 +36,14 @@ namespace redlock::detail {
 
 struct node_config {
   endpoint where;
-  std::chrono::milliseconds node_timeout{50};
-  std::chrono::milliseconds connect_timeout{1000};
-  std::chrono::milliseconds reconnect_min{20};
-  std::chrono::milliseconds reconnect_max{1000};
+  // From client_options, the one place their defaults live.
+  std::chrono::milliseconds node_timeout;
+  std::chrono::milliseconds connect_timeout;
+  std::chrono::milliseconds reconnect_min;
+  std::chrono::milliseconds reconnect_max;
   std::uint64_t seed = 0;  // of the backoff-jitter PRNG
+
+  static node_config from(endpoint where, const client_options& options, std::uint64_t seed);
 };
 
 enum class link_state { connecting, ready, down, closed };
@@ -55,33 +59,32 @@ class node final : public node_link {
   // Starts the first connection attempt.
   void start();
   void send(std::shared_ptr<const command> cmd, answer_callback done) override;
-  void on_ready(std::function<void()> ready) override { ready_listener_ = std::move(ready); }
+  void on_change(std::function<void()> changed) override { change_listener_ = std::move(changed); }
   const std::string& name() const override { return name_; }
+  const link_status& status() const override { return status_; }
 
   // Fails what is pending, frees the connection and closes the handles; `closed` runs once
   // everything is closed.
   void close(std::function<void()> closed);
 
   link_state state() const { return state_; }
-  // Why the last connection attempt failed or the connection was dropped, in the system's
-  // or server's words; empty while nothing went wrong.
-  const std::string& last_error() const { return last_error_; }
-  std::uint64_t reconnects() const { return reconnects_; }
-  // State, last error, counters and latency summary, for client::health().
+  // State, last error, server identity, counters and latency summary, for health(); the
+  // engine adds what it knows (duplicates, owed releases).
   node_health health() const;
 
  private:
   struct pending;
   struct glue;
   struct resolve_request;
-  enum class step { user, auth, select, ping };
+  enum class step { user, auth, select, ping, info };
 
   void connect();
   void resolve();
   void open(const std::string& address);
   void attempt_failed(std::error_code code, std::string detail);
   void handshake_reply(step s, const struct reply& value);
-  void become_ready();
+  void become_ready(server_info server);
+  void changed();
   void drop(std::error_code code, std::string detail);
   void context_gone(std::string hiredis_error);
   void schedule_reconnect();
@@ -132,9 +135,8 @@ class node final : public node_link {
   // Latencies (microseconds) of the last answered requests, a ring.
   std::vector<std::uint32_t> latencies_;
   std::size_t next_latency_ = 0;
-  std::error_code last_error_code_ = make_error_code(errc::node_down);
-  std::string last_error_;
-  std::function<void()> ready_listener_;
+  link_status status_;
+  std::function<void()> change_listener_;
 
   bool closing_ = false;
   int open_handles_ = 2;

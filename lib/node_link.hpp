@@ -1,4 +1,5 @@
-// What the quorum engine needs from one node: send a command, get exactly one answer later.
+// What the quorum engine needs from one node: send a command, get exactly one answer later,
+// and know what the node's current connection learned about its server.
 // The real implementation is `node` (hiredis on libuv); unit tests use fakes.
 #pragma once
 
@@ -8,9 +9,20 @@
 #include <string>
 #include <system_error>
 
+#include "clock.hpp"
 #include "resp.hpp"
 
 namespace redlock::detail {
+
+// What a connection's handshake learned from `INFO server`.
+struct server_info {
+  std::string run_id;  // 40 hex digits, new on every server start
+  std::string redis_version;
+  std::chrono::seconds uptime{0};  // uptime_in_seconds at the handshake
+};
+
+// Parses the `INFO server` text; an empty run_id means the reply had none.
+server_info parse_server_info(std::string_view info);
 
 // The outcome of one request to one node.
 struct node_answer {
@@ -22,9 +34,22 @@ struct node_answer {
   // if we never saw the answer.
   bool maybe_ran = true;
   std::chrono::microseconds latency{0};
+  // The server that answered (from its connection's handshake); null without a reply.
+  std::shared_ptr<const server_info> server;
 };
 
 using answer_callback = std::function<void(node_answer)>;
+
+// A node's connection as the engine sees it.
+struct link_status {
+  bool ready = false;  // handshake done: requests are written at once
+  // Why the last connection attempt failed or the connection was dropped (node_down,
+  // handshake_failed, config_refused, ...), kept after a reconnect succeeds; empty if never.
+  std::error_code last_error;
+  std::string last_detail;
+  // The server of the current connection; null while not ready.
+  std::shared_ptr<const server_info> server;
+};
 
 class node_link {
  public:
@@ -32,10 +57,12 @@ class node_link {
 
   // Sends `cmd`. `done` runs exactly once, on the loop thread, and never inside send().
   virtual void send(std::shared_ptr<const command> cmd, answer_callback done) = 0;
-  // `ready` runs after every successful (re)connect, on the loop thread.
-  virtual void on_ready(std::function<void()> ready) = 0;
+  // `changed` runs on the loop thread after every successful (re)connect and every failed
+  // attempt or dropped connection, never inside a call the engine made.
+  virtual void on_change(std::function<void()> changed) = 0;
   // The node's URL for reports, password masked.
   virtual const std::string& name() const = 0;
+  virtual const link_status& status() const = 0;
 };
 
 // Deferred and delayed work on the loop thread.

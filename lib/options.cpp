@@ -35,7 +35,7 @@ result<void> not_negative(std::string_view option, std::chrono::milliseconds val
 }  // namespace
 
 result<checked_options> check_client_options(client_options options) {
-  auto fail = [](const result<void>& r) { return result<checked_options>(r.error(), r.message()); };
+  auto fail = [](const result<void>& r) { return result<checked_options>(r); };
   if (options.endpoints.empty()) {
     return fail(bad("endpoints", "at least one endpoint is required"));
   }
@@ -43,7 +43,7 @@ result<checked_options> check_client_options(client_options options) {
   std::unordered_map<std::string, std::size_t> seen;  // identity -> index
   for (std::size_t i = 0; i < options.endpoints.size(); ++i) {
     result<endpoint> e = parse_endpoint(options.endpoints[i]);
-    if (!e) return {e.error(), e.message()};
+    if (!e) return e.status();
     auto [it, fresh] = seen.emplace(e->identity(), i);
     if (!fresh) {
       return {errc::invalid_endpoint,

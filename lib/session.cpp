@@ -8,7 +8,7 @@ result<std::shared_ptr<session>> session::create(uv_loop_t* loop, client_options
                                                  loop_mode mode) {
   if (loop == nullptr) return {errc::invalid_option, "invalid option loop: must not be null"};
   result<checked_options> checked = check_client_options(std::move(options));
-  if (!checked) return {checked.error(), checked.message()};
+  if (!checked) return checked.status();
   return std::make_shared<session>(loop, std::move(*checked), mode);
 }
 
@@ -21,21 +21,11 @@ session::session(uv_loop_t* loop, checked_options checked, loop_mode mode)
       bridge_(loop) {
   std::vector<node_link*> links;
   for (auto& where : checked.endpoints) {
-    node_config config;
-    config.where = std::move(where);
-    config.node_timeout = options_.node_timeout;
-    config.connect_timeout = options_.connect_timeout;
-    config.reconnect_min = options_.reconnect_min;
-    config.reconnect_max = options_.reconnect_max;
-    config.seed = random_seed();
-    nodes_.push_back(std::make_unique<node>(loop, services_, clock_, std::move(config)));
+    nodes_.push_back(std::make_unique<node>(
+        loop, services_, clock_, node_config::from(std::move(where), options_, random_seed())));
     links.push_back(nodes_.back().get());
   }
-  engine_config config;
-  config.drift_factor = options_.drift_factor;
-  config.retry_delay = options_.retry_delay;
-  config.retry_jitter = options_.retry_jitter;
-  config.key_prefix = options_.key_prefix;
+  engine_config config = engine_config::from(options_);
   config.seed = random_seed();
   engine_ = std::make_unique<engine>(std::move(config), std::move(links), clock_, services_);
   // The client's own loop must run for as long as the session is open; the caller's loop is
@@ -75,7 +65,7 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
       [self = shared_from_this(),
        done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
         if (!granted) {
-          done({granted.error(), granted.message(), granted.take_tally()});
+          done(std::move(granted).status());
           return;
         }
         auto state = std::make_shared<lease_state>();
@@ -107,11 +97,26 @@ result<void> session::release(const std::shared_ptr<lease_state>& held,
   return {};
 }
 
+result<void> session::wait_ready(std::chrono::milliseconds timeout, engine::done_callback done) {
+  if (auto r = refuse_if_closing("wait_ready"); !r) return r;
+  if (timeout.count() < 0) {
+    return {errc::invalid_option,
+            "invalid option timeout: must be >= 0 ms (got " + ms_text(timeout) + ")"};
+  }
+  engine_->wait_ready(saturating_add(clock_.now(), timeout), std::move(done));
+  return {};
+}
+
 std::vector<node_health> session::health() const {
   std::vector<node_health> out;
   out.reserve(nodes_.size());
-  for (const auto& n : nodes_)
-    out.push_back(n->health());
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    node_health h = nodes_[i]->health();
+    if (auto first = engine_->duplicate_of(i)) h.duplicate_of = nodes_[*first]->name();
+    h.owed_releases = engine_->owed(i).owed();
+    h.dropped_releases = engine_->owed(i).dropped();
+    out.push_back(std::move(h));
+  }
   return out;
 }
 

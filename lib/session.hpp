@@ -75,6 +75,8 @@ class session : public std::enable_shared_from_this<session> {
                       engine::done_callback done);
   // `done` may be empty (a destroyed lease).
   result<void> release(const std::shared_ptr<lease_state>& held, engine::done_callback done);
+  // `done` runs once a majority of the nodes is connected and may vote, or with why not.
+  result<void> wait_ready(std::chrono::milliseconds timeout, engine::done_callback done);
   // One entry per node, in the order of the endpoints.
   std::vector<node_health> health() const;
   // Finishes what is in flight (retry waits end with client_closed), then closes every handle

@@ -61,9 +61,12 @@ class REDLOCK_API async_client {
   // As lease::release; the lease is empty when this returns.
   result<void> release(lease held, done_callback done);
 
+  // As client::wait_ready; the outcome goes to `done`.
+  result<void> wait_ready(std::chrono::milliseconds timeout, done_callback done);
+
   // Each node's state, last error, counters and latency, in the order of the endpoints
-  // (at once: the client lives on this thread).
-  std::vector<node_health> health() const;
+  // (at once: the client lives on this thread). Errors: client_closed (moved from).
+  result<std::vector<node_health>> health() const;
 
  private:
   explicit async_client(std::shared_ptr<detail::session> session) noexcept;

@@ -52,8 +52,19 @@ class REDLOCK_API client {
 
   // Takes `resource` on a majority of the nodes. Errors: held_elsewhere, no_quorum,
   // validity_spent (each after the wait budget is spent; the tally is the last round's),
-  // invalid_option, client_closed, would_deadlock.
+  // misconfigured (at once, without retrying: nodes refuse our credentials, permissions or
+  // db, or name the same server twice, so no majority is possible), invalid_option,
+  // client_closed, would_deadlock.
   result<lease> acquire(std::string_view resource, const acquire_options& options = {});
+
+  // Blocks until a majority of the nodes is connected and may vote, for a service that
+  // wants to fail fast at start-up:
+  //   if (auto ready = locks->wait_ready(5s); !ready) die(ready.message());
+  // Errors: misconfigured (as soon as refusals no retry fixes rule a majority out),
+  // no_quorum (not within `timeout`; the message names each node's state and last error),
+  // invalid_option (negative timeout), client_closed, would_deadlock. The tally: granted =
+  // connected and voting, failed = not (with why), unanswered = still connecting.
+  result<void> wait_ready(std::chrono::milliseconds timeout);
 
   // Each node's state, last error, counters and latency, in the order of the endpoints.
   // Errors: client_closed, would_deadlock.

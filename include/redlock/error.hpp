@@ -15,50 +15,62 @@
 
 namespace redlock {
 
-// X-macro table: name, value, message. Each line says when the code happens and whether a
-// retry can help. Round-level codes come first, then the per-node reasons of a tally.
-#define REDLOCK_ERRC_TABLE(X)                                                                      \
-  /* Another owner holds the key on enough nodes that no majority is possible. Retry later */      \
-  /* (or acquire with a wait budget).                                                      */      \
-  X(held_elsewhere, 1, "the lock is held by another owner")                                        \
-  /* Too many nodes failed (down, timed out, error reply) to reach a majority. Retry once  */      \
-  /* the nodes recover; the tally names the failed nodes and why.                          */      \
-  X(no_quorum, 2, "too few nodes answered to form a majority")                                     \
-  /* A majority granted the request, but the time it took (plus clock drift) used up the   */      \
-  /* whole ttl. Retry; if it persists, the ttl is too short for these nodes.               */      \
-  X(validity_spent, 3, "the lock's validity was spent before a majority answered")                 \
-  /* The lease is no longer held by a majority (expired, or its keys are gone or taken).   */      \
-  /* Do not retry extending: stop the protected work and acquire again.                    */      \
-  X(lock_lost, 4, "the lock is no longer held")                                                    \
-  /* An option has a bad value; the message names the option. Fix the caller; no retry.    */      \
-  X(invalid_option, 5, "invalid option")                                                           \
-  /* An endpoint URL is malformed or repeated; the message names the URL. No retry.         */     \
-  X(invalid_endpoint, 6, "invalid endpoint")                                                       \
-  /* The lease was released or moved from. No retry.                                       */      \
-  X(empty_lease, 7, "the lease holds no lock")                                                     \
-  /* The client is shutting down or gone. No retry on this client.                         */      \
-  X(client_closed, 8, "the client is closed")                                                      \
-  /* A blocking call was made on the thread that runs the client's loop, where it would     */     \
-  /* wait for itself forever. Use the async_client calls there. No retry.                  */      \
-  X(would_deadlock, 9, "blocking call on the client's own loop thread")                            \
-  /* Per-node: the node was disconnected; the request failed at once without being sent.   */      \
-  X(node_down, 20, "node is down")                                                                 \
-  /* Per-node: no reply within node_timeout; the connection is recycled.                   */      \
-  X(node_timeout, 21, "node did not answer within node_timeout")                                   \
-  /* Per-node: the connection broke while the request was outstanding.                     */      \
-  X(connection_lost, 22, "connection to the node was lost")                                        \
-  /* Per-node: the node answered with an error reply (kept verbatim in the tally).         */      \
-  X(server_error, 23, "node answered with an error")                                               \
-  /* Per-node: AUTH, SELECT or PING was refused on connect (server's words in the detail), e.g. */ \
-  /* WRONGPASS, or LOADING while a restarted node loads its data.                            */    \
-  X(handshake_failed, 24, "node refused the connection handshake")                                 \
-  /* Per-node: the node's host name could not be resolved.                                 */      \
-  X(resolve_failed, 25, "node's host name could not be resolved")                                  \
-  /* Per-node: the node answered something this library does not understand.              */       \
-  X(unexpected_reply, 26, "node sent an unexpected reply")
+// X-macro table: name, value, retryable, message. Each line says when the code happens and
+// whether a retry can help (the third column, which is_retryable() returns). Round-level codes
+// come first, then the per-node reasons of a tally.
+#define REDLOCK_ERRC_TABLE(X)                                                                   \
+  /* Another owner holds the key on enough nodes that no majority is possible. Retry later */   \
+  /* (or acquire with a wait budget).                                                      */   \
+  X(held_elsewhere, 1, true, "the lock is held by another owner")                               \
+  /* Too many nodes failed (down, timed out, error reply) to reach a majority. Retry once  */   \
+  /* the nodes recover; the tally names the failed nodes and why.                          */   \
+  X(no_quorum, 2, true, "too few nodes answered to form a majority")                            \
+  /* A majority granted the request, but the time it took (plus clock drift) used up the   */   \
+  /* whole ttl. Retry; if it persists, the ttl is too short for these nodes.               */   \
+  X(validity_spent, 3, true, "the lock's validity was spent before a majority answered")        \
+  /* The lease is no longer held by a majority (expired, or its keys are gone or taken).   */   \
+  /* Do not retry extending: stop the protected work and acquire again.                    */   \
+  X(lock_lost, 4, false, "the lock is no longer held")                                          \
+  /* An option has a bad value; the message names the option. Fix the caller; no retry.    */   \
+  X(invalid_option, 5, false, "invalid option")                                                 \
+  /* An endpoint URL is malformed or repeated; the message names the URL. No retry.         */  \
+  X(invalid_endpoint, 6, false, "invalid endpoint")                                             \
+  /* The lease was released or moved from. No retry.                                       */   \
+  X(empty_lease, 7, false, "the lease holds no lock")                                           \
+  /* The client is shutting down or gone. No retry on this client.                         */   \
+  X(client_closed, 8, false, "the client is closed")                                            \
+  /* A blocking call was made on the thread that runs the client's loop, where it would     */  \
+  /* wait for itself forever. Use the async_client calls there. No retry.                  */   \
+  X(would_deadlock, 9, false, "blocking call on the client's own loop thread")                  \
+  /* No majority is possible because nodes refuse our configuration (wrong password, missing */ \
+  /* ACL permission, unknown db) or name the same server twice. Retrying cannot help: fix    */ \
+  /* the endpoints or the server's ACL. The tally names each node and the server's words.    */ \
+  X(misconfigured, 10, false, "the nodes refuse the client's configuration")                    \
+  /* Per-node: the node was disconnected; the request failed at once without being sent.   */   \
+  X(node_down, 20, true, "node is down")                                                        \
+  /* Per-node: no reply within node_timeout; the connection is recycled.                   */   \
+  X(node_timeout, 21, true, "node did not answer within node_timeout")                          \
+  /* Per-node: the connection broke while the request was outstanding.                     */   \
+  X(connection_lost, 22, true, "connection to the node was lost")                               \
+  /* Per-node: the node answered with an error reply (kept verbatim in the tally), such as   */ \
+  /* OOM, BUSY, READONLY or MASTERDOWN, which the node may recover from.                     */ \
+  X(server_error, 23, true, "node answered with an error")                                      \
+  /* Per-node: the connection handshake failed in a way the node may recover from (server's */  \
+  /* words in the detail), e.g. LOADING while a restarted node loads its data.              */  \
+  X(handshake_failed, 24, true, "node refused the connection handshake")                        \
+  /* Per-node: the node's host name could not be resolved.                                 */   \
+  X(resolve_failed, 25, true, "node's host name could not be resolved")                         \
+  /* Per-node: the node answered something this library does not understand.              */    \
+  X(unexpected_reply, 26, true, "node sent an unexpected reply")                                \
+  /* Per-node: the node refused our credentials, permissions or db (WRONGPASS, NOAUTH,       */ \
+  /* NOPERM, invalid DB index), in the handshake or on a request. No retry fixes it.         */ \
+  X(config_refused, 27, false, "node refused the client's credentials, permissions or db")      \
+  /* Per-node: this endpoint reaches the same server (same run_id) as another endpoint, so  */  \
+  /* it does not vote: one server, one vote. The detail names both endpoints.               */  \
+  X(duplicate_server, 28, false, "endpoint names the same server as another endpoint")
 
 enum class errc : int {
-#define REDLOCK_ERRC_ENUM(name, value, message) name = value,
+#define REDLOCK_ERRC_ENUM(name, value, retryable, message) name = value,
   REDLOCK_ERRC_TABLE(REDLOCK_ERRC_ENUM)
 #undef REDLOCK_ERRC_ENUM
 };
@@ -69,6 +81,12 @@ REDLOCK_API const std::error_category& category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
+
+// Whether trying again later can succeed, as the table above says for each code. False for
+// an empty code and for codes of other categories.
+//
+//   if (!held && redlock::is_retryable(held.error())) schedule_retry();
+REDLOCK_API bool is_retryable(std::error_code error) noexcept;
 
 }  // namespace redlock
 

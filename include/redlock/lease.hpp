@@ -55,17 +55,28 @@ class REDLOCK_API lease {
   // Time left until valid_until(), never negative; zero for an empty lease.
   std::chrono::steady_clock::duration remaining() const noexcept;
 
-  // Sets the key's ttl to `ttl` on every node that still holds our token. Succeeds only if
-  // a majority did so before the current validity ran out; then valid_until() moves. Never
-  // re-creates a key that is gone. Errors: lock_lost (stop the work), no_quorum (the lease
-  // keeps its current validity), validity_spent, invalid_option, empty_lease, client_closed.
+  // Sets the key's ttl to `ttl` on every node that still holds our token. Never re-creates a
+  // key that is gone. Only a success moves valid_until() later (to start of the round + ttl
+  // - drift): it needs a majority that extended before the current validity ran out. Every
+  // failure may shorten it, since nodes may have run the shorter PEXPIRE anyway:
+  //   lock_lost: valid_until() is now (stop the work);
+  //   no_quorum, validity_spent, misconfigured: valid_until() is at most start of the round
+  //     + ttl - drift, if any node may have run it (check remaining());
+  //   empty_lease: released (or released while the extend was in flight: never extended);
+  //   invalid_option, client_closed.
+  // One extend per lease runs at a time: a second call (another thread, or async) waits for
+  // the first round to finish on every node, then runs.
   result<void> extend(std::chrono::milliseconds ttl);
 
   // Deletes our key on every node (compare-and-delete, so never another owner's key), and
   // empties the lease. Returns once a majority confirmed our key is gone (the rest of the
   // nodes follow in the background); the tally says on how many nodes it was deleted by then.
-  // Releasing an expired lock is not an error. Errors: no_quorum (the keys left expire after
-  // their ttl), empty_lease, client_closed, would_deadlock.
+  // Releasing an expired lock is not an error. A node that cannot be told is owed the
+  // release and gets it when it answers again (node_health::owed_releases). Errors:
+  // no_quorum (the keys left expire after their ttl, or are deleted once owed releases
+  // arrive), empty_lease, client_closed, and would_deadlock: called on the client's own loop
+  // thread, where it cannot wait; the lease is then empty all the same and the release was
+  // sent in the background, as the destructor does.
   result<void> release();
 
  private:

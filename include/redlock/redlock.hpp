@@ -1,6 +1,8 @@
 // The whole public API of redlock. See docs/design.md for the algorithm and the rules.
+// It includes <uv.h> (through async_client.hpp): libuv is a public dependency.
 #pragma once
 
+#include "redlock/async_client.hpp"
 #include "redlock/client.hpp"
 #include "redlock/error.hpp"
 #include "redlock/health.hpp"

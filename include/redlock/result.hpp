@@ -7,7 +7,8 @@
 //   }
 //
 // Calling value() (or * / ->) on an error throws std::system_error: that is a bug in the
-// caller, not an expected outcome.
+// caller, not an expected outcome. A failed result always holds a redlock errc: it is built
+// from one (an empty error code cannot be given), or from another result's failure.
 #pragma once
 
 #include <chrono>
@@ -70,11 +71,13 @@ class [[nodiscard]] result;
 namespace detail {
 [[noreturn]] REDLOCK_API void throw_bad_result_access(std::error_code error,
                                                       const std::string& message);
-}
+[[noreturn]] REDLOCK_API void throw_not_a_failure();
+}  // namespace detail
 
 // Shared by result<T> and result<void>: the error side and the tally.
 class [[nodiscard]] result_base {
  public:
+  // Empty on success; otherwise an errc of the redlock category (never an empty code).
   std::error_code error() const noexcept { return error_; }
   // A sentence naming what went wrong (which option, which endpoint, which nodes); empty on
   // success.
@@ -83,10 +86,16 @@ class [[nodiscard]] result_base {
   // Moves the tally out (the result keeps an empty one).
   redlock::tally take_tally() noexcept { return std::move(tally_); }
 
+  // The outcome without the value: the same error, message and tally.
+  //   result<void> done = held.status();   // from a result<lease>
+  result<void> status() const&;
+  result<void> status() &&;
+
  protected:
   result_base() = default;
-  result_base(std::error_code error, std::string message, redlock::tally t)
+  result_base(errc error, std::string message, redlock::tally t)
       : error_(error), message_(std::move(message)), tally_(std::move(t)) {}
+  explicit result_base(redlock::tally t) : tally_(std::move(t)) {}
   void check() const {
     if (error_) detail::throw_bad_result_access(error_, message_);
   }
@@ -96,13 +105,41 @@ class [[nodiscard]] result_base {
   redlock::tally tally_;
 };
 
+template <>
+class [[nodiscard]] result<void> : public result_base {
+ public:
+  result(redlock::tally t = {}) : result_base(std::move(t)) {}
+  result(errc error, std::string message, redlock::tally t = {})
+      : result_base(error, std::move(message), std::move(t)) {}
+
+  bool has_value() const noexcept { return !error_; }
+  explicit operator bool() const noexcept { return has_value(); }
+  void value() const { check(); }
+};
+
+inline result<void> result_base::status() const& {
+  if (!error_) return result<void>(tally_);
+  return result<void>(static_cast<errc>(error_.value()), message_, tally_);
+}
+
+inline result<void> result_base::status() && {
+  if (!error_) return result<void>(std::move(tally_));
+  return result<void>(static_cast<errc>(error_.value()), std::move(message_), std::move(tally_));
+}
+
 template <class T>
 class [[nodiscard]] result : public result_base {
  public:
-  result(T value, redlock::tally t = {})
-      : result_base({}, {}, std::move(t)), value_(std::move(value)) {}
-  result(std::error_code error, std::string message, redlock::tally t = {})
+  result(T value, redlock::tally t = {}) : result_base(std::move(t)), value_(std::move(value)) {}
+  result(errc error, std::string message, redlock::tally t = {})
       : result_base(error, std::move(message), std::move(t)) {}
+  // The failure of another operation, passed on: `failed` must hold an error (a success has
+  // no value to give; that is a caller bug and throws std::logic_error).
+  //   if (!checked) return checked.status();
+  result(result<void> failed) {
+    if (failed) detail::throw_not_a_failure();
+    static_cast<result_base&>(*this) = std::move(failed);
+  }
 
   bool has_value() const noexcept { return value_.has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
@@ -120,24 +157,13 @@ class [[nodiscard]] result : public result_base {
     return std::move(*value_);
   }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
  private:
   std::optional<T> value_;
-};
-
-template <>
-class [[nodiscard]] result<void> : public result_base {
- public:
-  result(redlock::tally t = {}) : result_base({}, {}, std::move(t)) {}
-  result(std::error_code error, std::string message, redlock::tally t = {})
-      : result_base(error, std::move(message), std::move(t)) {}
-
-  bool has_value() const noexcept { return !error_; }
-  explicit operator bool() const noexcept { return has_value(); }
-  void value() const { check(); }
 };
 
 }  // namespace redlock

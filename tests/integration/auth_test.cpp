@@ -15,8 +15,9 @@ class AuthTest : public fleet_test {
   void start_acl_fleet() {
     node_options n;
     n.acl_users = {
-        "user locker on >s3cret ~redlock:* +set +get +del +pexpire +eval +evalsha +ping +select",
-        "user reader on >r3ad ~* +get +ping"};
+        "user locker on >s3cret ~redlock:* +set +get +del +pexpire +eval +evalsha +ping +select "
+        "+info",
+        "user reader on >r3ad ~* +get +ping +info"};
     n.requirepass = "default-pw";
     start_fleet(3, n);
   }
@@ -41,17 +42,23 @@ TEST_F(AuthTest, AclUserWithTheRightPasswordLocks) {
   EXPECT_GE(released.tally().granted(), 2u);  // decided once a majority confirmed
 }
 
-TEST_F(AuthTest, WrongPasswordIsReportedPerNodeWithTheServersWords) {
+// A mistake in the configuration must not look like an outage: the acquire does not spend its
+// wait budget retrying, and says why in a code that is not retryable.
+TEST_F(AuthTest, WrongPasswordIsMisconfiguredAtOnceWithTheServersWords) {
   start_acl_fleet();
   client locks = make_client(as("locker:wrong"));
-  result<lease> held = locks.acquire("job");
+  acquire_options o;
+  o.wait = milliseconds(2000);
+  result<lease> held = locks.acquire("job", o);
   ASSERT_FALSE(held);
-  EXPECT_EQ(held.error(), errc::no_quorum);
+  EXPECT_EQ(held.error(), errc::misconfigured) << held.message();
+  EXPECT_FALSE(is_retryable(held.error()));
+  EXPECT_EQ(held.tally().attempts(), 1);
   std::size_t seen = 0;
   for (const node_report& r : held.tally().nodes()) {
     if (r.vote != vote::failed) continue;
     ++seen;
-    EXPECT_EQ(r.error, errc::handshake_failed) << r.detail;
+    EXPECT_EQ(r.error, errc::config_refused) << r.detail;
     EXPECT_THAT(r.detail, HasSubstr("WRONGPASS"));
     EXPECT_THAT(r.endpoint, ::testing::Not(HasSubstr("wrong")));  // password masked
   }
@@ -60,15 +67,16 @@ TEST_F(AuthTest, WrongPasswordIsReportedPerNodeWithTheServersWords) {
   EXPECT_THAT(held.message(), ::testing::Not(HasSubstr(":wrong@")));
 }
 
-TEST_F(AuthTest, MissingPermissionIsAServerErrorInTheTally) {
+TEST_F(AuthTest, MissingPermissionIsMisconfiguredWithTheServersWords) {
   start_acl_fleet();
   client locks = make_client(as("reader:r3ad"));
   result<lease> held = locks.acquire("job");
   ASSERT_FALSE(held);
+  EXPECT_EQ(held.error(), errc::misconfigured) << held.message();
   EXPECT_GE(held.tally().failed(), 2u);  // the round ends at the second failure
   for (const node_report& r : held.tally().nodes()) {
     if (r.vote == vote::unanswered) continue;
-    EXPECT_EQ(r.error, errc::server_error);
+    EXPECT_EQ(r.error, errc::config_refused);
     EXPECT_THAT(r.detail, HasSubstr("NOPERM"));
   }
 }
@@ -84,7 +92,26 @@ TEST_F(AuthTest, NoCredentialsIsNoauth) {
   client locks = make_client();
   result<lease> held = locks.acquire("job");
   ASSERT_FALSE(held);
+  EXPECT_EQ(held.error(), errc::misconfigured);
   EXPECT_THAT(held.message(), HasSubstr("NOAUTH"));
+}
+
+TEST_F(AuthTest, WaitReadyFailsFastOnAWrongPassword) {
+  start_acl_fleet();
+  client locks = make_client(as("locker:wrong"));
+  result<void> ready = locks.wait_ready(milliseconds(30000));
+  ASSERT_FALSE(ready);
+  EXPECT_EQ(ready.error(), errc::misconfigured);
+  EXPECT_THAT(ready.message(), HasSubstr("WRONGPASS"));
+  EXPECT_THAT(ready.message(), ::testing::Not(HasSubstr(":wrong@")));  // password masked
+}
+
+TEST_F(AuthTest, WaitReadySucceedsWithTheRightPassword) {
+  start_acl_fleet();
+  client locks = make_client(as("locker:s3cret"));
+  result<void> ready = locks.wait_ready(milliseconds(30000));
+  ASSERT_TRUE(ready) << ready.message();
+  EXPECT_GE(ready.tally().granted(), 2u);
 }
 
 TEST_F(AuthTest, SelectPutsTheKeyInTheChosenDatabase) {
@@ -105,7 +132,8 @@ TEST_F(AuthTest, SelectOfAMissingDatabaseIsReported) {
   client locks = make_client(o);
   result<lease> held = locks.acquire("job");
   ASSERT_FALSE(held);
-  EXPECT_EQ(held.tally().nodes()[0].error, errc::handshake_failed);
+  EXPECT_EQ(held.error(), errc::misconfigured);
+  EXPECT_EQ(held.tally().nodes()[0].error, errc::config_refused);
   EXPECT_THAT(held.tally().nodes()[0].detail, HasSubstr("SELECT"));
 }
 

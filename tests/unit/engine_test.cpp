@@ -3,69 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <optional>
-
-#include "engine.hpp"
-#include "fakes.hpp"
-#include "quorum.hpp"
-#include "scripts.hpp"
+#include "engine_fixture.hpp"
 
 namespace redlock::testing {
 namespace {
 
-using detail::engine;
-using detail::lock_record;
-using std::chrono::milliseconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-// Decodes a RESP array of bulk strings (what encode_command makes).
-std::vector<std::string> args_of(const std::string& wire) {
-  std::vector<std::string> out;
-  std::size_t pos = wire.find("\r\n") + 2;
-  while (pos < wire.size()) {
-    std::size_t eol = wire.find("\r\n", pos);
-    std::size_t len = std::stoul(wire.substr(pos + 1, eol - pos - 1));
-    out.push_back(wire.substr(eol + 2, len));
-    pos = eol + 2 + len + 2;
-  }
-  return out;
-}
-
-class EngineTest : public ::testing::Test {
- protected:
-  void make(std::size_t n, detail::engine_config config = {}) {
-    config.seed = 42;
-    for (std::size_t i = 0; i < n; ++i) {
-      nodes.push_back(std::make_unique<fake_node>("redis://node" + std::to_string(i) + ":6379"));
-      links.push_back(nodes.back().get());
-    }
-    eng = std::make_unique<engine>(config, links, clock, timers);
-  }
-
-  // Starts an acquire whose outcome lands in `outcome`.
-  void acquire(std::string resource, acquire_options options = {}) {
-    outcome.reset();
-    eng->acquire(std::move(resource), options,
-                 [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
-  }
-  std::shared_ptr<lock_record> acquire_granted(milliseconds ttl = milliseconds(10000)) {
-    acquire_options o;
-    o.ttl = ttl;
-    acquire("job", o);
-    for (auto& n : nodes)
-      n->answer_ok();
-    EXPECT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "no outcome");
-    return outcome->value();
-  }
-
-  fake_clock clock;
-  fake_scheduler timers{clock};
-  std::vector<std::unique_ptr<fake_node>> nodes;
-  std::vector<detail::node_link*> links;
-  std::unique_ptr<engine> eng;
-  std::optional<result<std::shared_ptr<lock_record>>> outcome;
-};
 
 TEST_F(EngineTest, SendsSetNxPxToEveryNodeAtOnce) {
   make(5);
@@ -181,7 +125,7 @@ TEST_F(EngineTest, UnexpectedReplyIsFailedNotGranted) {
 }
 
 TEST_F(EngineTest, ValidityIsTtlMinusElapsedMinusDrift) {
-  detail::engine_config config;
+  detail::engine_config config = defaults();
   config.drift_factor = 0.01;
   make(3, config);
   steady::time_point start = clock.now();
@@ -246,7 +190,7 @@ TEST_F(EngineTest, FailedRoundReleasesWhereverOurKeyMayBe) {
 }
 
 TEST_F(EngineTest, RetriesWithFreshTokenWithinTheWaitBudget) {
-  detail::engine_config config;
+  detail::engine_config config = defaults();
   config.retry_delay = milliseconds(100);
   config.retry_jitter = milliseconds(0);
   make(1, config);
@@ -272,7 +216,7 @@ TEST_F(EngineTest, RetriesWithFreshTokenWithinTheWaitBudget) {
 }
 
 TEST_F(EngineTest, RetrySucceedsOnceTheLockIsFree) {
-  detail::engine_config config;
+  detail::engine_config config = defaults();
   config.retry_delay = milliseconds(10);
   config.retry_jitter = milliseconds(5);
   make(3, config);
@@ -292,7 +236,7 @@ TEST_F(EngineTest, RetrySucceedsOnceTheLockIsFree) {
 }
 
 TEST_F(EngineTest, MaxAttemptsBoundsRetries) {
-  detail::engine_config config;
+  detail::engine_config config = defaults();
   config.retry_jitter = milliseconds(0);
   make(1, config);
   acquire_options o;
@@ -335,149 +279,6 @@ TEST_F(EngineTest, CleanUpCountsAsInFlightUntilAnswered) {
   EXPECT_EQ(eng->in_flight(), 1u);
   nodes[0]->answer_int(1);
   EXPECT_EQ(eng->in_flight(), 0u);
-}
-
-TEST_F(EngineTest, ExtendMovesValidityWithAMajority) {
-  make(3);
-  auto lock = acquire_granted();
-  clock.advance(milliseconds(1000));
-  steady::time_point start = clock.now();
-  std::optional<result<void>> extended;
-  eng->extend(lock, milliseconds(20000), [&](result<void> r) { extended.emplace(std::move(r)); });
-  auto args = args_of(nodes[0]->pending().wire);
-  EXPECT_THAT(args, ElementsAre("EVALSHA", std::string(detail::extend_script.sha1), "1",
-                                "redlock:job", lock->token, "20000"));
-  EXPECT_EQ(detail::eval_wire(nodes[0]->pending()),
-            detail::encode_command(
-                {"EVAL", detail::extend_script.source, "1", "redlock:job", lock->token, "20000"}));
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  ASSERT_TRUE(extended && *extended);
-  EXPECT_EQ(lock->valid_until(), start + milliseconds(20000 - 202));
-}
-
-TEST_F(EngineTest, ExtendAfterExpiryIsLockLostWithoutAsking) {
-  make(3);
-  auto lock = acquire_granted(milliseconds(1000));
-  for (auto& n : nodes)
-    EXPECT_FALSE(n->has_pending());
-  clock.advance(milliseconds(1000));
-  std::optional<result<void>> extended;
-  eng->extend(lock, milliseconds(1000), [&](result<void> r) { extended.emplace(std::move(r)); });
-  EXPECT_FALSE(extended.has_value());
-  timers.run_deferred();
-  ASSERT_TRUE(extended.has_value());
-  EXPECT_EQ(extended->error(), errc::lock_lost);
-  for (auto& n : nodes)
-    EXPECT_FALSE(n->has_pending());
-}
-
-TEST_F(EngineTest, ExtendRefusedByMajorityIsLockLost) {
-  make(3);
-  auto lock = acquire_granted();
-  steady::time_point before = lock->valid_until();
-  std::optional<result<void>> extended;
-  eng->extend(lock, milliseconds(5000), [&](result<void> r) { extended.emplace(std::move(r)); });
-  nodes[0]->answer_int(0);
-  nodes[1]->answer_int(0);
-  ASSERT_TRUE(extended.has_value());
-  EXPECT_EQ(extended->error(), errc::lock_lost);
-  EXPECT_EQ(lock->valid_until(), before);
-}
-
-TEST_F(EngineTest, ExtendWithoutMajorityKeepsTheValidity) {
-  make(3);
-  auto lock = acquire_granted();
-  steady::time_point before = lock->valid_until();
-  std::optional<result<void>> extended;
-  eng->extend(lock, milliseconds(5000), [&](result<void> r) { extended.emplace(std::move(r)); });
-  nodes[0]->answer_int(0);
-  nodes[1]->fail(errc::node_timeout, "no reply", true);
-  ASSERT_TRUE(extended.has_value());
-  EXPECT_EQ(extended->error(), errc::no_quorum);
-  EXPECT_EQ(lock->valid_until(), before);
-}
-
-TEST_F(EngineTest, ExtendDecidedAfterTheOldValidityIsLockLost) {
-  make(1);
-  auto lock = acquire_granted(milliseconds(1000));
-  std::optional<result<void>> extended;
-  eng->extend(lock, milliseconds(5000), [&](result<void> r) { extended.emplace(std::move(r)); });
-  clock.advance(milliseconds(1000));
-  nodes[0]->answer_int(1);
-  ASSERT_TRUE(extended.has_value());
-  EXPECT_EQ(extended->error(), errc::lock_lost);
-}
-
-TEST_F(EngineTest, ReleaseIsDecidedOnceAMajorityConfirmed) {
-  make(3);
-  auto lock = acquire_granted();
-  std::optional<result<void>> released;
-  eng->release(lock, [&](result<void> r) { released.emplace(std::move(r)); });
-  auto args = args_of(nodes[0]->pending().wire);
-  EXPECT_THAT(args, ElementsAre("EVALSHA", std::string(detail::release_script.sha1), "1",
-                                "redlock:job", lock->token));
-  nodes[0]->answer_int(1);
-  EXPECT_FALSE(released.has_value());
-  nodes[1]->answer_int(0);  // expired there already: not an error
-  ASSERT_TRUE(released && *released) << released->message();
-  EXPECT_EQ(released->tally().granted(), 1u);
-  EXPECT_EQ(released->tally().refused(), 1u);
-  EXPECT_EQ(released->tally().unanswered(), 1u);
-  // The slow node still gets its release; the operation is in flight until it answers.
-  EXPECT_EQ(eng->in_flight(), 1u);
-  nodes[2]->answer_int(1);
-  EXPECT_EQ(eng->in_flight(), 0u);
-}
-
-TEST_F(EngineTest, ReleaseWithoutMajorityConfirmationFails) {
-  make(3);
-  auto lock = acquire_granted();
-  std::optional<result<void>> released;
-  eng->release(lock, [&](result<void> r) { released.emplace(std::move(r)); });
-  nodes[0]->answer_int(1);
-  nodes[1]->fail(errc::node_down, "refused", false);
-  nodes[2]->fail(errc::node_timeout, "no reply", true);
-  ASSERT_TRUE(released.has_value());
-  EXPECT_EQ(released->error(), errc::no_quorum);
-  EXPECT_EQ(released->tally().failed(), 2u);
-}
-
-TEST_F(EngineTest, ReleaseOwedToANodeIsSentWhenItReconnects) {
-  make(3);
-  auto lock = acquire_granted();
-  eng->release(lock, nullptr);
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  nodes[2]->fail(errc::node_timeout, "no reply", true);
-  EXPECT_FALSE(nodes[2]->has_pending());
-  nodes[2]->reconnect();
-  ASSERT_TRUE(nodes[2]->has_pending());
-  EXPECT_THAT(args_of(nodes[2]->pending().wire),
-              ElementsAre("EVALSHA", ::testing::_, "1", "redlock:job", lock->token));
-  nodes[2]->answer_int(1);
-  nodes[2]->reconnect();  // paid: nothing more to send at the next connect
-  EXPECT_FALSE(nodes[2]->has_pending());
-  // ...but once more a little later, in case the old connection's SET ran after it.
-  timers.advance(milliseconds(250));
-  ASSERT_TRUE(nodes[2]->has_pending());
-  EXPECT_THAT(args_of(nodes[2]->pending().wire),
-              ElementsAre("EVALSHA", ::testing::_, "1", "redlock:job", lock->token));
-  nodes[2]->answer_int(0);
-  timers.advance(milliseconds(1000));
-  EXPECT_FALSE(nodes[2]->has_pending());
-}
-
-TEST_F(EngineTest, ReleaseTwiceIsEmptyLease) {
-  make(1);
-  auto lock = acquire_granted();
-  eng->release(lock, nullptr);
-  nodes[0]->answer_int(1);
-  std::optional<result<void>> again;
-  eng->release(lock, [&](result<void> r) { again.emplace(std::move(r)); });
-  timers.run_deferred();
-  ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(again->error(), errc::empty_lease);
 }
 
 TEST_F(EngineTest, ActivityListenerSeesBusyAndIdle) {

@@ -89,26 +89,44 @@ struct sent_command {
 
 class fake_node final : public detail::node_link {
  public:
-  explicit fake_node(std::string name) : name_(std::move(name)) {}
+  // A fake node starts connected to a server of its own (run_id "server-<name>").
+  explicit fake_node(std::string name) : name_(std::move(name)) { connect("server-" + name_); }
 
   void send(std::shared_ptr<const detail::command> cmd, detail::answer_callback done) override {
     inbox_.push_back({std::move(cmd), std::move(done)});
     ++sent_;
   }
-  void on_ready(std::function<void()> ready) override { ready_ = std::move(ready); }
+  void on_change(std::function<void()> changed) override { changed_ = std::move(changed); }
   const std::string& name() const override { return name_; }
+  const detail::link_status& status() const override { return status_; }
 
   // The oldest unanswered command.
   bool has_pending() const { return !inbox_.empty(); }
   const detail::command& pending() const { return *inbox_.front().cmd; }
   std::size_t sent() const { return sent_; }
-  void reconnect() {
-    if (ready_) ready_();
+
+  // A (re)connect to the server `run_id`; tells the engine.
+  void connect(const std::string& run_id) {
+    auto server = std::make_shared<detail::server_info>();
+    server->run_id = run_id;
+    status_.ready = true;
+    status_.server = std::move(server);
+    if (changed_) changed_();
+  }
+  void reconnect() { connect(status_.server ? status_.server->run_id : "server-" + name_); }
+  // The connection failed (e.g. the handshake was refused); tells the engine.
+  void disconnect(std::error_code code, std::string detail) {
+    status_.ready = false;
+    status_.server = nullptr;
+    status_.last_error = code;
+    status_.last_detail = std::move(detail);
+    if (changed_) changed_();
   }
 
   void answer(detail::reply r) {
     detail::node_answer a;
     a.value = std::move(r);
+    a.server = status_.server;
     pop()(std::move(a));
   }
   void answer_ok() { answer(status("OK")); }
@@ -150,7 +168,8 @@ class fake_node final : public detail::node_link {
   std::string name_;
   std::deque<sent_command> inbox_;
   std::size_t sent_ = 0;
-  std::function<void()> ready_;
+  std::function<void()> changed_;
+  detail::link_status status_;
 };
 
 }  // namespace redlock::testing

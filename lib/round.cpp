@@ -1,0 +1,220 @@
+#include "round.hpp"
+
+#include <utility>
+
+namespace redlock::detail {
+
+namespace {
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Error replies that mean our credentials, ACL permissions or db are wrong: no retry fixes them.
+bool refuses_configuration(const std::string& error_reply) {
+  return starts_with(error_reply, "NOPERM") || starts_with(error_reply, "NOAUTH") ||
+         starts_with(error_reply, "WRONGPASS");
+}
+
+bool is_permanent(std::error_code e) {
+  return e == errc::config_refused || e == errc::duplicate_server;
+}
+
+}  // namespace
+
+round::round(round_env& env, spec s, listener l, std::size_t voters)
+    : env_(env),
+      spec_(std::move(s)),
+      listener_(std::move(l)),
+      start_(spec_.started ? *spec_.started : env.time->now()),
+      votes_(spec_.how, voters, quorum_of(env.nodes.size())),
+      reports_(env.nodes.size()),
+      values_(env.nodes.size()),
+      asked_(env.nodes.size(), spec_.ask.empty()),
+      voted_server_(env.nodes.size()) {
+  for (std::size_t i = 0; i < env.nodes.size(); ++i) {
+    reports_[i].endpoint = env.nodes[i]->name();
+    if (!spec_.ask.empty()) asked_[i] = spec_.ask[i];
+    if (!asked_[i]) reports_[i].detail = "not asked in this step";
+  }
+}
+
+std::shared_ptr<round> round::run(round_env& env, spec s, listener l) {
+  std::size_t voters = env.nodes.size();
+  if (!s.ask.empty()) {
+    voters = 0;
+    for (bool a : s.ask)
+      voters += a ? 1 : 0;
+  }
+  auto r = std::make_shared<round>(env, std::move(s), std::move(l), voters);
+  r->begin();
+  return r;
+}
+
+std::shared_ptr<round> round::then(round_env& env, const round& first, step what, rule how,
+                                   listener l) {
+  spec s;
+  s.what = std::move(what);
+  s.how = how;
+  s.ask = first.granted_nodes();
+  s.started = first.start();
+  return run(env, std::move(s), std::move(l));
+}
+
+void round::begin() {
+  auto self = shared_from_this();
+  for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
+    if (!asked_[i]) continue;
+    exclusion ex = env_.excluded ? env_.excluded(i) : exclusion{};
+    if (ex.error) {
+      reports_[i].vote = vote::failed;
+      reports_[i].error = ex.error;
+      reports_[i].detail = ex.detail;
+      votes_.record(vote::failed, is_permanent(ex.error));
+      if (!spec_.ask_excluded) continue;
+    }
+    ++waiting_;
+    env_.nodes[i]->send(spec_.what.cmd, [self, i, counted = bool(ex.error)](node_answer answer) {
+      self->on_answer(i, counted, std::move(answer));
+    });
+  }
+  // Listeners never run inside run(): an outcome known already (every node excluded, or none
+  // asked) is told from the loop.
+  if (votes_.state() != decision::pending || waiting_ == 0) {
+    env_.timers->defer([self] {
+      if (self->outcome_ == decision::pending) self->decide();
+      self->finish_if_complete();
+    });
+  }
+}
+
+vote round::judge(std::size_t node, const node_answer& answer, bool& permanent) {
+  node_report& report = reports_[node];
+  report.latency = answer.latency;
+  report.error = {};
+  report.detail.clear();
+  permanent = false;
+  if (answer.error) {
+    report.error = answer.error;
+    report.detail = answer.detail;
+    permanent = is_permanent(answer.error);
+    return vote::failed;
+  }
+  if (answer.value.is_error()) {
+    permanent = refuses_configuration(answer.value.text);
+    report.error = permanent ? errc::config_refused : errc::server_error;
+    report.detail = answer.value.text;
+    return vote::failed;
+  }
+  vote said = spec_.what.judge(answer.value, values_[node]);
+  if (said == vote::failed) {
+    report.error = errc::unexpected_reply;
+    report.detail = answer.value.describe();
+  }
+  return said;
+}
+
+void round::on_answer(std::size_t node, bool counted, node_answer answer) {
+  --waiting_;
+  if (env_.observe) env_.observe(node, answer);
+  bool permanent = false;
+  node_report before = counted ? reports_[node] : node_report{};
+  vote said = judge(node, answer, permanent);
+  vote counts_as = said;
+  if (counted) {
+    reports_[node] = std::move(before);  // an excluded node's vote was counted at the start
+  } else {
+    if (said != vote::failed && answer.server && !answer.server->run_id.empty()) {
+      for (std::size_t j = 0; j < voted_server_.size(); ++j) {
+        if (j == node || !voted_server_[j] || voted_server_[j]->run_id != answer.server->run_id)
+          continue;
+        counts_as = vote::failed;
+        permanent = true;
+        reports_[node].error = errc::duplicate_server;
+        reports_[node].detail =
+            "same server (run_id " + answer.server->run_id + ") as " + env_.nodes[j]->name();
+        break;
+      }
+      if (counts_as != vote::failed) voted_server_[node] = answer.server;
+    }
+    reports_[node].vote = counts_as;
+    votes_.record(counts_as, permanent);
+  }
+  if (listener_.answered) listener_.answered(node, answer, said);
+  if (outcome_ == decision::pending && votes_.state() != decision::pending) decide();
+  finish_if_complete();
+}
+
+void round::decide() {
+  outcome_ = votes_.state();
+  // A node that has not answered but whose last handshake was refused is reported with that
+  // reason: its request is waiting for a connection that keeps failing.
+  for (std::size_t i = 0; i < reports_.size(); ++i) {
+    node_report& report = reports_[i];
+    if (!asked_[i] || report.vote != vote::unanswered) continue;
+    const link_status& status = env_.nodes[i]->status();
+    if (!status.ready && status.last_error) {
+      report.error = status.last_error;
+      report.detail = status.last_detail;
+    }
+  }
+  if (listener_.decided) listener_.decided(*this);
+}
+
+void round::finish_if_complete() {
+  if (waiting_ > 0 || completed_ || outcome_ == decision::pending) return;
+  completed_ = true;
+  auto l = std::move(listener_);  // frees what the listener holds once the round is over
+  listener_ = {};
+  if (l.complete) l.complete(*this);
+}
+
+std::vector<bool> round::granted_nodes() const {
+  std::vector<bool> out(reports_.size(), false);
+  for (std::size_t i = 0; i < reports_.size(); ++i)
+    out[i] = reports_[i].vote == vote::granted;
+  return out;
+}
+
+redlock::tally round::tally(int attempts) const {
+  return redlock::tally(reports_, attempts);
+}
+
+std::string round::summary() const {
+  std::size_t granted = 0, refused = 0, failed = 0, unanswered = 0;
+  std::string failures;
+  for (std::size_t i = 0; i < reports_.size(); ++i) {
+    const node_report& r = reports_[i];
+    if (!asked_[i]) continue;
+    switch (r.vote) {
+      case vote::granted:
+        ++granted;
+        break;
+      case vote::refused:
+        ++refused;
+        break;
+      case vote::unanswered:
+        ++unanswered;
+        if (r.error) {
+          if (!failures.empty()) failures += "; ";
+          failures += r.endpoint + ": unanswered, last error: " + r.error.message();
+          if (!r.detail.empty()) failures += ": " + r.detail;
+        }
+        break;
+      case vote::failed:
+        ++failed;
+        if (!failures.empty()) failures += "; ";
+        failures += r.endpoint + ": " + r.error.message();
+        if (!r.detail.empty()) failures += ": " + r.detail;
+        break;
+    }
+  }
+  std::string out = std::to_string(granted) + " of " + std::to_string(reports_.size()) +
+                    " nodes granted, " + std::to_string(refused) + " refused, " +
+                    std::to_string(failed) + " failed";
+  if (unanswered > 0) out += ", " + std::to_string(unanswered) + " unanswered";
+  if (!failures.empty()) out += " (" + failures + ")";
+  return out;
+}
+
+}  // namespace redlock::detail

@@ -1,0 +1,116 @@
+// round: one step (the same command to every node asked, each answer judged into a vote and
+// an optional value) decided by a rule from quorum.hpp at the answer that makes the outcome
+// certain. Acquire, extend, release, the clean-up after a lost acquire and owed releases are
+// all rounds; a step may be followed by a second step on the nodes that granted the first.
+//
+// One server, one vote: a node the policy excludes (a duplicate of another endpoint's server,
+// later a quarantined one) votes failed without being asked, unless the step goes to excluded
+// nodes too (releases); and within a round, a second answer from a server that already voted
+// (the same run_id through another endpoint) counts as failed with duplicate_server.
+//
+// Loop thread only. Listener calls never run inside run() or then().
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "clock.hpp"
+#include "node_link.hpp"
+#include "quorum.hpp"
+#include "redlock/result.hpp"
+
+namespace redlock::detail {
+
+// How one node's reply (not an error reply, not a transport failure) counts. Returns
+// granted, refused, or failed for a reply the step does not expect (reported as
+// unexpected_reply); may set `value` (e.g. a fencing number).
+using judge_fn = vote (*)(const reply& r, std::optional<long long>& value);
+
+struct step {
+  std::shared_ptr<const command> cmd;
+  judge_fn judge = nullptr;
+};
+
+// Why a node may not vote now; an empty `error` means it may.
+struct exclusion {
+  std::error_code error;
+  std::string detail;
+};
+
+// What every round of one engine shares.
+struct round_env {
+  std::vector<node_link*> nodes;
+  const clock* time = nullptr;
+  scheduler* timers = nullptr;
+  // Asked for every node when a round starts.
+  std::function<exclusion(std::size_t node)> excluded;
+  // Sees every answer of every round, late ones included.
+  std::function<void(std::size_t node, const node_answer& answer)> observe;
+};
+
+class round : public std::enable_shared_from_this<round> {
+ public:
+  struct listener {
+    // Every answer, also after the decision, with the vote it counted as.
+    std::function<void(std::size_t node, const node_answer& answer, vote v)> answered;
+    // Once, at the answer that made the outcome certain.
+    std::function<void(const round& r)> decided;
+    // Once, after every node asked has answered (after `decided`).
+    std::function<void(const round& r)> complete;
+  };
+  struct spec {
+    step what;
+    rule how = rule::majority_granted;
+    std::vector<bool> ask;      // the nodes to ask; empty: every node
+    bool ask_excluded = false;  // releases reach excluded nodes too (their votes still fail)
+    std::optional<steady::time_point> started;  // a second step keeps its round's start
+  };
+
+  // Starts a round. The majority needed is that of the whole fleet, however many are asked.
+  static std::shared_ptr<round> run(round_env& env, spec s, listener l);
+  // A second step to the nodes that granted `first`, with `first`'s start.
+  static std::shared_ptr<round> then(round_env& env, const round& first, step what, rule how,
+                                     listener l);
+
+  steady::time_point start() const { return start_; }
+  decision outcome() const { return outcome_; }
+  const vote_counter& votes() const { return votes_; }
+  // One per node, in endpoint order; nodes not asked are unanswered.
+  const std::vector<node_report>& reports() const { return reports_; }
+  const std::vector<std::optional<long long>>& values() const { return values_; }
+  bool asked(std::size_t node) const { return asked_[node]; }
+  // Nodes whose vote was granted, for a second step.
+  std::vector<bool> granted_nodes() const;
+  redlock::tally tally(int attempts = 1) const;
+  // "2 of 5 nodes granted, 1 refused, 2 failed (redis://h:1: node is down: ...)"
+  std::string summary() const;
+
+  round(round_env& env, spec s, listener l, std::size_t voters);
+
+ private:
+  void begin();
+  // `counted`: the node was excluded, its vote already counted at the start.
+  void on_answer(std::size_t node, bool counted, node_answer answer);
+  vote judge(std::size_t node, const node_answer& answer, bool& permanent);
+  void decide();
+  void finish_if_complete();
+
+  round_env& env_;
+  spec spec_;
+  listener listener_;
+  steady::time_point start_;
+  vote_counter votes_;
+  std::vector<node_report> reports_;
+  std::vector<std::optional<long long>> values_;
+  std::vector<bool> asked_;
+  std::vector<std::shared_ptr<const server_info>> voted_server_;  // who answered, per node
+  std::size_t waiting_ = 0;                                       // answers still to come
+  decision outcome_ = decision::pending;
+  bool completed_ = false;
+};
+
+}  // namespace redlock::detail

@@ -1,0 +1,36 @@
+#include <cstdlib>
+#include <string>
+
+#include "node_link.hpp"
+
+namespace redlock::detail {
+
+// INFO's text is "# Server\r\nredis_version:7.0.15\r\n...run_id:<40 hex>\r\n...".
+server_info parse_server_info(std::string_view info) {
+  server_info out;
+  while (!info.empty()) {
+    std::size_t eol = info.find('\n');
+    std::string_view line = info.substr(0, eol);
+    info = eol == std::string_view::npos ? std::string_view() : info.substr(eol + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    if (name == "run_id") {
+      out.run_id = std::string(value);
+    } else if (name == "redis_version") {
+      out.redis_version = std::string(value);
+    } else if (name == "uptime_in_seconds") {
+      char* end = nullptr;
+      std::string text(value);
+      long long seconds = std::strtoll(text.c_str(), &end, 10);
+      if (end != text.c_str() && *end == '\0' && seconds >= 0) {
+        out.uptime = std::chrono::seconds(seconds);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace redlock::detail
