@@ -203,6 +203,27 @@ TEST_F(AsyncClientTest, AnotherClientsLeaseIsRefused) {
   EXPECT_THAT(refused.message(), HasSubstr("another client"));
 }
 
+TEST_F(AsyncClientTest, WaitReadyRunsItsCallbackOnceAMajorityIsConnected) {
+  start_fleet(3);
+  async_client locks = make_async(options_for(*fleet));
+  std::optional<result<void>> ready;
+  int calls = 0;
+  ASSERT_TRUE(locks.wait_ready(milliseconds(10000), [&](result<void> r) {
+    ++calls;
+    ready.emplace(std::move(r));
+  }));
+  EXPECT_EQ(calls, 0);  // never inside the call
+  run_until([&] { return ready.has_value(); });
+  ASSERT_TRUE(*ready) << ready->message();
+  EXPECT_GE(ready->tally().granted(), 2u);
+  auto health = locks.health();  // the same shape as client::health()
+  ASSERT_TRUE(health) << health.message();
+  EXPECT_EQ(health->size(), 3u);
+  EXPECT_EQ(locks.wait_ready(milliseconds(-1), [](result<void>) { ADD_FAILURE(); }).error(),
+            errc::invalid_option);
+  EXPECT_EQ(calls, 1);
+}
+
 TEST_F(AsyncClientTest, NullLoopIsRefused) {
   client_options o;
   o.endpoints = {"redis://127.0.0.1:6379"};

@@ -148,6 +148,12 @@ TEST_F(ClientTest, ExtendNeverRecreatesAKeyThatIsGone) {
   client locks = make_client();
   result<lease> held = locks.acquire("job");
   ASSERT_TRUE(held);
+  // The acquire returns at a majority: wait for the last SET, or it could land after the DEL
+  // and recreate the key the test removes.
+  ASSERT_TRUE(eventually([&] {
+    auto v = values_of("redlock:job");
+    return std::count(v.begin(), v.end(), held->token()) == 3;
+  }));
   for (std::size_t i = 0; i < 2; ++i)
     fleet->command(i, {"DEL", "redlock:job"});
   result<void> extended = held->extend(milliseconds(10000));

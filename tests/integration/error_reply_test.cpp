@@ -84,7 +84,7 @@ TEST_F(ErrorReplyTest, BusyScript) {
 
 TEST_F(ErrorReplyTest, MissingPermission) {
   node_options n;
-  n.acl_users = {"user reader on >pw ~* +get +ping"};
+  n.acl_users = {"user reader on >pw ~* +get +ping +info"};
   start_fleet(1, n);
   client_options o = options_for(*fleet);
   o.endpoints = {"redis://reader:pw@127.0.0.1:" + std::to_string(fleet->port(0))};
