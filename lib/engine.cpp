@@ -350,6 +350,7 @@ void engine::on_extend_decided(const round& r, const std::shared_ptr<lock_record
     any_may_have_run = any_may_have_run || ran[i] || unanswered;
   }
   steady::time_point bound = validity_deadline(r.start(), ttl, config_.drift_factor);
+  if (any_may_have_run) lock->ttl = std::max(lock->ttl, ttl);  // how long a key may still live
   if (r.outcome() == decision::lost) {
     if (any_may_have_run) shorten_to(bound);
     errc code = votes.permanent_failures_decide() ? errc::misconfigured : errc::no_quorum;
@@ -372,7 +373,6 @@ void engine::on_extend_decided(const round& r, const std::shared_ptr<lock_record
           t});
     return;
   }
-  lock->ttl = ttl;
   lock->set_valid_until(valid_until);
   done(result<void>(t));
 }
@@ -427,9 +427,14 @@ void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<
   s.ask_excluded = true;
   auto delivered = std::make_shared<std::vector<bool>>(env_.nodes.size(), false);
   round::listener l;
-  l.answered = [this, lock, delivered](std::size_t node, const node_answer&, vote said) {
+  l.answered = [this, lock, delivered](std::size_t node, const node_answer& answer, vote said) {
     if (said == vote::failed) {
-      if (lock->may_hold[node]) owe_release(node, *lock);
+      if (!lock->may_hold[node]) return;
+      if (permanent_failure(answer)) {
+        debts_[node].give_up(1);  // e.g. NOPERM for EVALSHA: sending again cannot help
+      } else {
+        owe_release(node, *lock);
+      }
     } else {
       (*delivered)[node] = true;
     }
@@ -456,11 +461,13 @@ void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<
   round::run(env_, std::move(s), std::move(l));
 }
 
+// The wait counts as in flight, so an async client's loop stays alive for it.
 void engine::send_again_later(std::function<void()> send) {
   if (closing_) {
     send();
     return;
   }
+  begin();
   auto id = std::make_shared<scheduler::timer_id>(0);
   *id = timers_.schedule(config_.owed_release_repeat, [this, id] {
     auto it = resends_.find(*id);
@@ -468,6 +475,7 @@ void engine::send_again_later(std::function<void()> send) {
     auto fn = std::move(it->second);
     resends_.erase(it);
     fn();
+    end();
   });
   resends_.emplace(*id, std::move(send));
 }
@@ -501,9 +509,9 @@ void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
   s.ask[node] = true;
   s.ask_excluded = true;
   round::listener l;
-  l.answered = [this, node, debt](std::size_t, const node_answer&, vote said) {
+  l.answered = [this, node, debt](std::size_t, const node_answer& answer, vote said) {
     if (said != vote::failed) return;
-    if (closing_) {
+    if (closing_ || permanent_failure(answer)) {
       debts_[node].give_up(1);
     } else {
       debts_[node].owe(debt);
@@ -587,12 +595,12 @@ bool engine::check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadli
   }
   std::size_t needed = quorum_of(n);
   result<void> outcome;
-  if (voting >= needed) {
+  if (voting >= needed && !closing_) {
     outcome = result<void>(tally(std::move(reports), 1));
   } else if (permanent + needed > n || at_deadline || closing_) {
-    errc code = permanent + needed > n ? errc::misconfigured
-                : closing_             ? errc::client_closed
-                                       : errc::no_quorum;
+    errc code = closing_                 ? errc::client_closed
+                : permanent + needed > n ? errc::misconfigured
+                                         : errc::no_quorum;
     std::string message = std::to_string(voting) + " of " + std::to_string(n) +
                           " nodes are connected and may vote, " + std::to_string(needed) +
                           " needed";
@@ -637,6 +645,7 @@ void engine::shutdown() {
   for (auto& [id, send] : resends) {
     timers_.cancel(id);
     send();
+    end();
   }
   for (std::size_t i = 0; i < debts_.size(); ++i)
     pay_debts(i);

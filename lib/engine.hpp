@@ -66,10 +66,13 @@ struct lock_record {
   }
 
   // ---- loop thread only ----
-  std::chrono::milliseconds ttl;  // of the last request that may have set or extended the key
-  std::vector<bool> may_hold;     // nodes that may store our token: they get the release
-  // Nodes where a request of this lock timed out or broke after it was written: it may still
+  // The longest ttl a request of this lock that may have run gave the key (the acquire, or
+  // an extend, successful or not): how long a key left behind may live.
+  std::chrono::milliseconds ttl;
+  std::vector<bool> may_hold;  // nodes that may store our token: they get the release
+  // Nodes where the SET of this lock timed out or broke after it was written: it may still
   // run there, after a release sent on a newer connection, so the release goes there twice.
+  // (A late PEXPIRE cannot re-create a key; late_ttl covers what it can do.)
   std::vector<bool> uncertain;
   // Per node: the shortest ttl of an extend that may still run there late (max(): none).
   std::vector<std::chrono::milliseconds> late_ttl;

@@ -120,21 +120,6 @@ node_config node_config::from(endpoint where, const client_options& options, std
           options.reconnect_min, options.reconnect_max, seed};
 }
 
-namespace {
-
-bool starts_with(const std::string& text, std::string_view prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
-// Handshake refusals that no retry fixes: our credentials, permissions or db are wrong.
-bool refuses_configuration(const std::string& error_reply) {
-  return starts_with(error_reply, "WRONGPASS") || starts_with(error_reply, "NOAUTH") ||
-         starts_with(error_reply, "NOPERM") ||
-         error_reply.find("DB index") != std::string::npos;  // invalid / out of range
-}
-
-}  // namespace
-
 node::node(uv_loop_t* loop, loop_services& services, const clock& clock, node_config config)
     : loop_(loop),
       services_(services),
@@ -602,7 +587,6 @@ void node::close(std::function<void()> closed) {
 
 void node::handle_closed() {
   if (!closing_ || open_handles_ > 0 || ac_ != nullptr || !on_closed_) return;
-  state_ = link_state::closed;
   auto closed = std::move(on_closed_);
   on_closed_ = nullptr;
   closed();

@@ -46,7 +46,7 @@ struct node_config {
   static node_config from(endpoint where, const client_options& options, std::uint64_t seed);
 };
 
-enum class link_state { connecting, ready, down, closed };
+enum class link_state { connecting, ready, down };
 
 class node final : public node_link {
  public:
@@ -67,7 +67,6 @@ class node final : public node_link {
   // everything is closed.
   void close(std::function<void()> closed);
 
-  link_state state() const { return state_; }
   // State, last error, server identity, counters and latency summary, for health(); the
   // engine adds what it knows (duplicates, owed releases).
   node_health health() const;

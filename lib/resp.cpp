@@ -42,6 +42,14 @@ std::string eval_wire(const command& evalsha) {
   return out;
 }
 
+bool refuses_configuration(std::string_view error_reply) {
+  auto starts = [&](std::string_view prefix) {
+    return error_reply.substr(0, prefix.size()) == prefix;
+  };
+  return starts("WRONGPASS") || starts("NOAUTH") || starts("NOPERM") ||
+         error_reply.find("DB index") != std::string_view::npos;  // invalid / out of range
+}
+
 std::string reply::describe() const {
   switch (kind) {
     case type::status:

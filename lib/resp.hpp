@@ -43,6 +43,10 @@ struct reply {
   std::string describe() const;
 };
 
+// Whether an error reply refuses our credentials, ACL permissions or db (WRONGPASS, NOAUTH,
+// NOPERM, "DB index is out of range"): no retry fixes those.
+bool refuses_configuration(std::string_view error_reply);
+
 // Copies a hiredis reply into a value; a null pointer (no reply) decodes as nil.
 reply decode_reply(const redisReply* r);
 

@@ -6,21 +6,16 @@ namespace redlock::detail {
 
 namespace {
 
-bool starts_with(const std::string& text, std::string_view prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
-// Error replies that mean our credentials, ACL permissions or db are wrong: no retry fixes them.
-bool refuses_configuration(const std::string& error_reply) {
-  return starts_with(error_reply, "NOPERM") || starts_with(error_reply, "NOAUTH") ||
-         starts_with(error_reply, "WRONGPASS");
-}
-
 bool is_permanent(std::error_code e) {
   return e == errc::config_refused || e == errc::duplicate_server;
 }
 
 }  // namespace
+
+bool permanent_failure(const node_answer& answer) {
+  if (answer.error) return is_permanent(answer.error);
+  return answer.value.is_error() && refuses_configuration(answer.value.text);
+}
 
 round::round(round_env& env, spec s, listener l, std::size_t voters)
     : env_(env),
@@ -58,6 +53,7 @@ std::shared_ptr<round> round::then(round_env& env, const round& first, step what
   s.how = how;
   s.ask = first.granted_nodes();
   s.started = first.start();
+  s.check_exclusions = false;  // they passed the first step's checks: one vote per server
   return run(env, std::move(s), std::move(l));
 }
 
@@ -65,7 +61,7 @@ void round::begin() {
   auto self = shared_from_this();
   for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
     if (!asked_[i]) continue;
-    exclusion ex = env_.excluded ? env_.excluded(i) : exclusion{};
+    exclusion ex = env_.excluded && spec_.check_exclusions ? env_.excluded(i) : exclusion{};
     if (ex.error) {
       reports_[i].vote = vote::failed;
       reports_[i].error = ex.error;
@@ -74,8 +70,8 @@ void round::begin() {
       if (!spec_.ask_excluded) continue;
     }
     ++waiting_;
-    env_.nodes[i]->send(spec_.what.cmd, [self, i, counted = bool(ex.error)](node_answer answer) {
-      self->on_answer(i, counted, std::move(answer));
+    env_.nodes[i]->send(spec_.what.cmd, [self, i, excluded = bool(ex.error)](node_answer answer) {
+      self->on_answer(i, excluded, std::move(answer));
     });
   }
   // Listeners never run inside run(): an outcome known already (every node excluded, or none
@@ -101,7 +97,7 @@ vote round::judge(std::size_t node, const node_answer& answer, bool& permanent) 
     return vote::failed;
   }
   if (answer.value.is_error()) {
-    permanent = refuses_configuration(answer.value.text);
+    permanent = permanent_failure(answer);
     report.error = permanent ? errc::config_refused : errc::server_error;
     report.detail = answer.value.text;
     return vote::failed;
@@ -114,33 +110,36 @@ vote round::judge(std::size_t node, const node_answer& answer, bool& permanent) 
   return said;
 }
 
-void round::on_answer(std::size_t node, bool counted, node_answer answer) {
+void round::on_answer(std::size_t node, bool excluded_at_start, node_answer answer) {
   --waiting_;
   if (env_.observe) env_.observe(node, answer);
   bool permanent = false;
-  node_report before = counted ? reports_[node] : node_report{};
-  vote said = judge(node, answer, permanent);
-  vote counts_as = said;
-  if (counted) {
-    reports_[node] = std::move(before);  // an excluded node's vote was counted at the start
+  node_report report_before = excluded_at_start ? reports_[node] : node_report{};
+  std::optional<long long> value_before = values_[node];
+  vote reply_vote = judge(node, answer, permanent);
+  vote counted_vote = reply_vote;
+  if (excluded_at_start) {
+    // Its vote was counted (failed) at the start; the answer only tells the listener.
+    reports_[node] = std::move(report_before);
+    values_[node] = value_before;
   } else {
-    if (said != vote::failed && answer.server && !answer.server->run_id.empty()) {
+    if (reply_vote != vote::failed && answer.server && !answer.server->run_id.empty()) {
       for (std::size_t j = 0; j < voted_server_.size(); ++j) {
         if (j == node || !voted_server_[j] || voted_server_[j]->run_id != answer.server->run_id)
           continue;
-        counts_as = vote::failed;
+        counted_vote = vote::failed;
         permanent = true;
         reports_[node].error = errc::duplicate_server;
         reports_[node].detail =
             "same server (run_id " + answer.server->run_id + ") as " + env_.nodes[j]->name();
         break;
       }
-      if (counts_as != vote::failed) voted_server_[node] = answer.server;
+      if (counted_vote != vote::failed) voted_server_[node] = answer.server;
     }
-    reports_[node].vote = counts_as;
-    votes_.record(counts_as, permanent);
+    reports_[node].vote = counted_vote;
+    votes_.record(counted_vote, permanent);
   }
-  if (listener_.answered) listener_.answered(node, answer, said);
+  if (listener_.answered) listener_.answered(node, answer, reply_vote);
   if (outcome_ == decision::pending && votes_.state() != decision::pending) decide();
   finish_if_complete();
 }

@@ -41,6 +41,10 @@ struct exclusion {
   std::string detail;
 };
 
+// A failure no retry fixes: config_refused or duplicate_server, or an error reply that refuses
+// our credentials, permissions or db.
+bool permanent_failure(const node_answer& answer);
+
 // What every round of one engine shares.
 struct round_env {
   std::vector<node_link*> nodes;
@@ -68,6 +72,7 @@ class round : public std::enable_shared_from_this<round> {
     std::vector<bool> ask;      // the nodes to ask; empty: every node
     bool ask_excluded = false;  // releases reach excluded nodes too (their votes still fail)
     std::optional<steady::time_point> started;  // a second step keeps its round's start
+    bool check_exclusions = true;  // a second step's nodes passed the first step's checks
   };
 
   // Starts a round. The majority needed is that of the whole fleet, however many are asked.
@@ -93,8 +98,7 @@ class round : public std::enable_shared_from_this<round> {
 
  private:
   void begin();
-  // `counted`: the node was excluded, its vote already counted at the start.
-  void on_answer(std::size_t node, bool counted, node_answer answer);
+  void on_answer(std::size_t node, bool excluded_at_start, node_answer answer);
   vote judge(std::size_t node, const node_answer& answer, bool& permanent);
   void decide();
   void finish_if_complete();

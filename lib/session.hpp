@@ -1,7 +1,7 @@
 // session: what client and async_client share. It owns, on one libuv loop, the node
 // connections, the quorum engine, the scheduler and the bridge for other threads.
 //
-// Threads: post(), on_loop_thread(), options() and clock() may be called from any thread;
+// Threads: post(), closed(), on_loop_thread() and clock() may be called from any thread;
 // everything else on the loop thread only.
 // Lifetime: held by its client and by every lease it granted. close() keeps it alive until
 // every handle is closed; afterwards post() refuses work and leases can no longer release.
@@ -63,7 +63,6 @@ class session : public std::enable_shared_from_this<session> {
   bool closed() { return bridge_.closed(); }
   bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_.load(); }
   void set_loop_thread(std::thread::id id) { loop_thread_.store(id); }
-  const client_options& options() const { return options_; }
   const detail::clock& clock() const { return clock_; }
 
   // ---- loop thread ----

@@ -56,8 +56,9 @@ class REDLOCK_API lease {
   std::chrono::steady_clock::duration remaining() const noexcept;
 
   // Sets the key's ttl to `ttl` on every node that still holds our token. Never re-creates a
-  // key that is gone. Only a success moves valid_until() later (to start of the round + ttl
-  // - drift): it needs a majority that extended before the current validity ran out. Every
+  // key that is gone. Only a success moves valid_until() later (to at most start of the round
+  // + ttl - drift; less after an earlier extend timed out, see docs/design.md "Extending"):
+  // it needs a majority that extended before the current validity ran out. Every
   // failure may shorten it, since nodes may have run the shorter PEXPIRE anyway:
   //   lock_lost: valid_until() is now (stop the work);
   //   no_quorum, validity_spent, misconfigured: valid_until() is at most start of the round

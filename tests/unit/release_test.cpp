@@ -204,10 +204,26 @@ TEST_F(EngineTest, LeaseReleaseIsSentTwiceWhereTheSetTimedOut) {
   eng->release(lock, nullptr);
   for (auto& n : nodes)
     n->answer_int(1);
+  EXPECT_EQ(eng->in_flight(), 1u);  // the wait counts: an async client's loop stays alive
   timers.advance(milliseconds(250));
   EXPECT_FALSE(nodes[0]->has_pending());
   EXPECT_FALSE(nodes[1]->has_pending());
   EXPECT_TRUE(release_pending(2, *lock));
+  nodes[2]->answer_int(0);
+  EXPECT_EQ(eng->in_flight(), 0u);
+}
+
+// An ACL user that may SET but not EVALSHA: its releases are refused for good, so they are
+// given up (and counted) instead of being sent again at every healthy answer.
+TEST_F(EngineTest, ReleaseRefusedForGoodIsGivenUpNotOwed) {
+  make(3);
+  auto lock = acquire_granted();
+  eng->release(lock, nullptr);
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  nodes[2]->answer_error_reply("NOPERM this user has no permissions to run the 'evalsha' command");
+  EXPECT_EQ(eng->owed(2).owed(), 0u);
+  EXPECT_EQ(eng->owed(2).dropped(), 1u);
 }
 
 }  // namespace

@@ -85,6 +85,37 @@ TEST_F(RoundTest, SecondStepGoesToTheNodesThatGrantedAndKeepsTheStart) {
   EXPECT_EQ(*second_outcome, decision::won);
 }
 
+// The nodes of a second step passed the first step's one-server-one-vote checks: an endpoint
+// that became a duplicate meanwhile (its twin reconnected) keeps its server's only vote.
+TEST_F(RoundTest, SecondStepDoesNotExcludeAgain) {
+  make(3);
+  bool first_done = false;
+  env.excluded = [&](std::size_t node) {
+    if (first_done && node == 1) {
+      return detail::exclusion{make_error_code(errc::duplicate_server), "same server"};
+    }
+    return detail::exclusion{};
+  };
+  std::optional<decision> second_outcome;
+  round::listener l;
+  l.decided = [&](const round& r) {
+    first_done = true;
+    round::listener then;
+    then.decided = [&](const round& r2) { second_outcome = r2.outcome(); };
+    round::then(env, r, number_step("write-back"), rule::majority_granted, then);
+  };
+  round::spec s;
+  s.what = number_step("fence");
+  round::run(env, s, l);
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(2);
+  EXPECT_EQ(nodes[1]->sent(), 2u);  // asked again
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  ASSERT_TRUE(second_outcome.has_value());
+  EXPECT_EQ(*second_outcome, decision::won);
+}
+
 TEST_F(RoundTest, OutcomeKnownAtTheStartIsToldFromTheLoop) {
   make(3);
   env.excluded = [](std::size_t) {
