@@ -38,7 +38,6 @@ result<client> client::create(client_options options) {
   run->session = std::move(*made);
   auto* raw = run.get();
   run->thread = std::thread([raw] {
-    detail::block_sigpipe_on_this_thread();
     raw->session->start();
     uv_run(&raw->loop, UV_RUN_DEFAULT);
   });

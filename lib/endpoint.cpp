@@ -346,10 +346,15 @@ std::string parse_unix(std::string_view rest, endpoint& ep) {
 std::string parse_url(std::string_view url, endpoint& ep) {
   if (url.empty()) return "empty URL";
   std::optional<scheme_split> parts = split_scheme(url);
-  if (!parts) return "missing scheme (expected redis:// or unix://)";
+  if (!parts) return "missing scheme (expected redis://, rediss:// or unix://)";
   if (equals_ci(parts->scheme, "redis")) return parse_redis(parts->rest, ep);
+  if (equals_ci(parts->scheme, "rediss")) {
+    ep.tls = true;
+    return parse_redis(parts->rest, ep);
+  }
   if (equals_ci(parts->scheme, "unix")) return parse_unix(parts->rest, ep);
-  return "unsupported scheme '" + std::string(parts->scheme) + "' (expected redis:// or unix://)";
+  return "unsupported scheme '" + std::string(parts->scheme) +
+         "' (expected redis://, rediss:// or unix://)";
 }
 
 }  // namespace
@@ -369,7 +374,7 @@ std::string endpoint::display() const {
     if (masked) add("password", "***");
     return out;
   }
-  std::string out = "redis://";
+  std::string out = tls ? "rediss://" : "redis://";
   if (!user.empty() || masked) {
     out.append(percent_encode(user)).append(masked ? ":***@" : "@");
   }

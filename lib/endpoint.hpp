@@ -7,6 +7,7 @@
 //
 // Grammar (scheme names are case-insensitive):
 //   redis://[user[:password]@]host[:port][/db]
+//   rediss://...   the same over TLS
 //   unix:///absolute/path.sock[?db=N][&user=U][&password=P]   (parameters in any order, once each)
 // - host: a name (letters, digits, '-', '.', '_'), an IPv4 literal, or an IPv6 literal in
 //   brackets. IPv6 zone ids ("[fe80::1%25lo]") are rejected: link-local Redis masters are not
@@ -39,6 +40,7 @@ struct endpoint {
   std::string user;      // ACL user; empty = none (AUTH <password> only)
   std::string password;  // empty + !has_password = no AUTH
   bool has_password = false;
+  bool tls = false;  // rediss://
 
   // The URL for messages and reports, with the password replaced by "***", e.g.
   // "redis://app:***@10.0.0.1:6379/2", "redis://[::1]:7000", "unix:///tmp/r.sock?db=1".

@@ -201,6 +201,11 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
     } else if (votes.refusals_decide()) {
       finish_attempt(op, r, lock, errc::held_elsewhere,
                      quoted(op->resource) + " is held by another owner: " + r.summary());
+    } else if (std::any_of(r.reports().begin(), r.reports().end(),
+                           [](const node_report& n) { return n.error == errc::overloaded; })) {
+      finish_attempt(op, r, lock, errc::overloaded,
+                     "no majority for " + quoted(op->resource) +
+                         ": the client has too many requests in flight: " + r.summary());
     } else {
       finish_attempt(op, r, lock, errc::no_quorum,
                      "no majority for " + quoted(op->resource) + ": " + r.summary());

@@ -1,11 +1,6 @@
 #include "loop.hpp"
 
-#include <pthread.h>
-
 #include <algorithm>
-
-#include <cerrno>
-#include <ctime>
 
 namespace redlock::detail {
 
@@ -54,7 +49,6 @@ void loop_services::cancel_write(void* target) {
                                [target](const auto& w) { return w.second == target; }),
                 writes_.end());
   if (flushing_ == nullptr) return;
-  broke_while_flushing_ = true;  // a connection went away while writing
   for (auto& w : *flushing_) {
     if (w.second == target) w.second = nullptr;
   }
@@ -66,12 +60,9 @@ void loop_services::on_prepare(uv_prepare_t* handle) {
   auto batch = std::move(self->writes_);
   self->writes_.clear();
   self->flushing_ = &batch;  // a target freed meanwhile is cancelled in the batch too
-  self->broke_while_flushing_ = false;
-  sigpipe_guard guard;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].second != nullptr) batch[i].first(batch[i].second);
   }
-  if (self->broke_while_flushing_) guard.broke();
   self->flushing_ = nullptr;
 }
 
@@ -189,45 +180,6 @@ void bridge::close(std::function<void()> closed) {
     auto on_closed = std::move(self->on_closed_);
     if (on_closed) on_closed();
   });
-}
-
-// ---- SIGPIPE ------------------------------------------------------------------------------
-
-namespace {
-thread_local bool sigpipe_blocked_for_good = false;
-
-sigset_t sigpipe_set() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  return set;
-}
-}  // namespace
-
-void block_sigpipe_on_this_thread() {
-  sigset_t set = sigpipe_set();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  sigpipe_blocked_for_good = true;
-}
-
-sigpipe_guard::sigpipe_guard() {
-  if (sigpipe_blocked_for_good) return;
-  sigset_t set = sigpipe_set();
-  pthread_sigmask(SIG_BLOCK, &set, &old_mask_);
-  // Already blocked by the application: leave its mask and any pending SIGPIPE alone. If it
-  // was not blocked, no SIGPIPE can be pending from before (it would have been delivered).
-  active_ = sigismember(&old_mask_, SIGPIPE) == 0;
-}
-
-sigpipe_guard::~sigpipe_guard() {
-  if (!active_) return;
-  if (broke_) {
-    sigset_t set = sigpipe_set();
-    timespec zero{0, 0};
-    while (sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
 }
 
 }  // namespace redlock::detail

@@ -1,5 +1,5 @@
-// libuv plumbing shared by the clients: deferred and delayed calls on the loop thread, the
-// thread-safe way in from other threads, and the SIGPIPE guard.
+// libuv plumbing shared by the clients: deferred and delayed calls on the loop thread, batched
+// writes, and the thread-safe way in from other threads.
 //
 // Handles are unreferenced, so they never keep uv_run alive by themselves; the bridge is
 // referenced while the engine has work in flight (see keep_loop_alive).
@@ -7,7 +7,6 @@
 
 #include <uv.h>
 
-#include <csignal>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -33,8 +32,8 @@ class loop_services final : public scheduler {
   bool cancel(timer_id id) override;
 
   // Calls write(target) once, just before the loop next waits for I/O, together with every
-  // other write queued in this tick and under one sigpipe_guard: the connections' output
-  // leaves in one write() each, with no POLLOUT round trip. Queuing twice is queuing once.
+  // other write queued in this tick: the connections' output leaves in one send() each.
+  // Queuing twice is queuing once.
   void write_soon(void (*write)(void*), void* target);
   // Forgets a queued write (its target is going away).
   void cancel_write(void* target);
@@ -58,7 +57,6 @@ class loop_services final : public scheduler {
   uv_prepare_t prepare_;
   std::vector<std::pair<void (*)(void*), void*>> writes_;
   std::vector<std::pair<void (*)(void*), void*>>* flushing_ = nullptr;
-  bool broke_while_flushing_ = false;
   std::vector<std::function<void()>> deferred_;
   timer_id next_id_ = 1;
   std::map<std::pair<steady::time_point, timer_id>, std::function<void()>> delayed_;
@@ -96,27 +94,5 @@ class bridge {
   std::vector<std::function<void()>> tasks_;  // guarded by mutex_
   std::function<void()> on_closed_;
 };
-
-// Keeps a write to a broken socket from killing the process with SIGPIPE: blocks SIGPIPE on
-// this thread for the guard's lifetime and, if a write broke (broke()), consumes the SIGPIPE
-// it raised before unblocking. A no-op on threads that already block SIGPIPE. Two system
-// calls when nothing breaks.
-class sigpipe_guard {
- public:
-  sigpipe_guard();
-  ~sigpipe_guard();
-  sigpipe_guard(const sigpipe_guard&) = delete;
-  sigpipe_guard& operator=(const sigpipe_guard&) = delete;
-  // A write under this guard may have raised SIGPIPE.
-  void broke() { broke_ = true; }
-
- private:
-  bool active_ = false;
-  bool broke_ = false;
-  sigset_t old_mask_;
-};
-
-// For the client's own loop thread.
-void block_sigpipe_on_this_thread();
 
 }  // namespace redlock::detail

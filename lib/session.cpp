@@ -9,10 +9,18 @@ result<std::shared_ptr<session>> session::create(uv_loop_t* loop, client_options
   if (loop == nullptr) return {errc::invalid_option, "invalid option loop: must not be null"};
   result<checked_options> checked = check_client_options(std::move(options));
   if (!checked) return checked.status();
-  return std::make_shared<session>(loop, std::move(*checked), mode);
+  std::shared_ptr<const tls_context> tls;
+  for (const endpoint& e : checked->endpoints) {
+    if (!e.tls || tls) continue;
+    result<std::shared_ptr<tls_context>> made = tls_context::create(checked->options.tls);
+    if (!made) return made.status();
+    tls = std::move(*made);
+  }
+  return std::make_shared<session>(loop, std::move(*checked), std::move(tls), mode);
 }
 
-session::session(uv_loop_t* loop, checked_options checked, loop_mode mode)
+session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const tls_context> tls,
+                 loop_mode mode)
     : options_(std::move(checked.options)),
       mode_(mode),
       // The caller's loop runs on the creating thread; the client sets its own thread's id.
@@ -21,8 +29,9 @@ session::session(uv_loop_t* loop, checked_options checked, loop_mode mode)
       bridge_(loop) {
   std::vector<node_link*> links;
   for (auto& where : checked.endpoints) {
-    nodes_.push_back(std::make_unique<node>(
-        loop, services_, clock_, node_config::from(std::move(where), options_, random_seed())));
+    nodes_.push_back(
+        std::make_unique<node>(loop, services_, clock_,
+                               node_config::from(std::move(where), options_, random_seed(), tls)));
     links.push_back(nodes_.back().get());
   }
   engine_config config = engine_config::from(options_);

@@ -19,7 +19,7 @@
 #include "clock.hpp"
 #include "engine.hpp"
 #include "loop.hpp"
-#include "node.hpp"
+#include "node/node.hpp"
 #include "options.hpp"
 #include "redlock/lease.hpp"
 
@@ -51,7 +51,8 @@ class session : public std::enable_shared_from_this<session> {
   // Checks the options and builds the session on `loop` (nothing connects before start()).
   static result<std::shared_ptr<session>> create(uv_loop_t* loop, client_options options,
                                                  loop_mode mode);
-  session(uv_loop_t* loop, checked_options checked, loop_mode mode);
+  session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const tls_context> tls,
+          loop_mode mode);
   session(const session&) = delete;
   session& operator=(const session&) = delete;
   ~session();

@@ -7,8 +7,10 @@ packages=(
   cmake ninja-build g++ pkg-config      # build
   libhiredis-dev libuv1-dev             # the library's dependencies (hiredis 0.14, libuv 1.44)
   googletest libgtest-dev libgmock-dev  # tests
+  libssl-dev                            # TLS (OpenSSL 3)
   libbenchmark-dev                      # micro-benchmarks
   redis-server                          # the integration tier and the demo start their own servers
+  redis-tools openssl                   # TLS tests: redis-cli, and the CLI that makes test certificates
   clang-format                          # format check
   gnuplot-nox python3                   # benchmark plots (scripts/plot-bench.sh)
 )

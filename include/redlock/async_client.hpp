@@ -16,8 +16,8 @@
 //     an idle client with no locks lets uv_run return.
 //  4. Destroying the client lets the operations in flight finish and run their callbacks;
 //     afterwards it closes its handles. Keep running the loop until uv_run returns.
-//  5. SIGPIPE is blocked on the loop thread while the client writes to a socket, and any
-//     SIGPIPE that write raised is consumed, so a broken connection never kills the process.
+//  5. Every write is send(..., MSG_NOSIGNAL): a broken connection never raises SIGPIPE, and
+//     the thread's signal mask is left alone.
 #pragma once
 
 #include <chrono>

@@ -20,8 +20,7 @@
 //     leases) finish, at most about one node_timeout, then closes the connections and joins
 //     the thread. Leases that outlive their client can no longer release; their keys expire
 //     after their ttl.
-//  5. SIGPIPE is blocked on the client's own thread, so a broken connection never kills the
-//     process.
+//  5. Every write is send(..., MSG_NOSIGNAL): a broken connection never raises SIGPIPE.
 #pragma once
 
 #include <memory>

@@ -46,6 +46,10 @@ namespace redlock {
   /* ACL permission, unknown db) or name the same server twice. Retrying cannot help: fix    */ \
   /* the endpoints or the server's ACL. The tally names each node and the server's words.    */ \
   X(misconfigured, 10, false, "the nodes refuse the client's configuration")                    \
+  /* More requests than the client may have in flight to a node (a window per node, then   */   \
+  /* a queue for up to node_timeout): the request never left. Retry after a pause, or      */   \
+  /* spread the load. Also the per-node reason of such a request.                          */   \
+  X(overloaded, 11, true, "too many requests in flight to the nodes")                           \
   /* Per-node: the node was disconnected; the request failed at once without being sent.   */   \
   X(node_down, 20, true, "node is down")                                                        \
   /* Per-node: no reply within node_timeout; the connection is recycled.                   */   \

@@ -15,9 +15,25 @@
 
 namespace redlock {
 
+// TLS for rediss:// endpoints (OpenSSL, TLS 1.2 at least). Verification is on by default: the
+// server's certificate must chain to a trusted CA (ca_file and/or ca_dir, or the system's
+// store when both are empty) and name the server (server_name, or each endpoint's host). Files
+// are read by client::create, which names any it cannot use.
+struct tls_options {
+  std::string ca_file;      // PEM file of trusted CA certificates
+  std::string ca_dir;       // directory of hashed CA certificates (c_rehash)
+  std::string cert_file;    // client certificate (PEM), for servers that require one
+  std::string key_file;     // its private key (PEM); required with cert_file
+  std::string server_name;  // for SNI and verification; empty: each endpoint's host
+  // Accepts any certificate from the server. Anyone on the network path can then pose as the
+  // nodes, grant locks and see tokens: for tests only.
+  bool insecure_skip_verify = false;
+};
+
 struct client_options {
   // One URL per independent Redis master (not replicas of each other):
   //   redis://[user[:password]@]host[:port][/db]    host: name, IPv4 or [IPv6]; port 6379
+  //   rediss://...                                  the same over TLS (see `tls`)
   //   unix:///path/to.sock[?db=N&user=U&password=P]
   // Percent-escapes (%40 for '@') are decoded in user and password. At least one; no two may
   // name the same server (same host and port, or same socket path).
@@ -43,6 +59,9 @@ struct client_options {
 
   // The Redis key of resource R is key_prefix + R.
   std::string key_prefix = "redlock:";
+
+  // For every rediss:// endpoint.
+  tls_options tls;
 };
 
 struct acquire_options {

@@ -326,9 +326,15 @@ TEST_F(ClientTest, BadOptionsAreRefusedByName) {
   EXPECT_EQ(none.error(), errc::invalid_option);
   EXPECT_THAT(none.message(), HasSubstr("endpoints"));
   o.endpoints = {"redis://127.0.0.1:1", "rediss://127.0.0.1:2"};
+  o.tls.ca_file = "/nonexistent/ca.crt";
   auto tls = client::create(o);
-  EXPECT_EQ(tls.error(), errc::invalid_endpoint);
-  EXPECT_THAT(tls.message(), HasSubstr("rediss://127.0.0.1:2"));
+  EXPECT_EQ(tls.error(), errc::invalid_option);
+  EXPECT_THAT(tls.message(), HasSubstr("tls.ca_file"));
+  EXPECT_THAT(tls.message(), HasSubstr("/nonexistent/ca.crt"));
+  o.tls = {};
+  o.tls.cert_file = "/nonexistent/client.crt";
+  EXPECT_THAT(client::create(o).message(), HasSubstr("tls.key_file: required with tls.cert_file"));
+  o.tls = {};
 
   start_fleet(1);
   client locks = make_client();

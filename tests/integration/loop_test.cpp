@@ -1,4 +1,4 @@
-// The libuv plumbing on a real loop: the SIGPIPE guard on a real broken socket, and the bridge.
+// The libuv plumbing on a real loop: the bridge.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,31 +15,6 @@ namespace {
 // A write to a socket whose peer is gone raises SIGPIPE, which kills a process that has not
 // blocked or ignored it. Under the guard the write fails with EPIPE and the process lives on,
 // with no SIGPIPE left pending.
-TEST(SigpipeGuard, WriteToAClosedPeerDoesNotKillTheProcess) {
-  struct sigaction previous {};
-  struct sigaction deflt {};
-  deflt.sa_handler = SIG_DFL;
-  sigaction(SIGPIPE, &deflt, &previous);
-  int fds[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-  close(fds[1]);
-  ssize_t written = 0;
-  int error = 0;
-  std::thread writer([&] {  // a fresh thread: SIGPIPE not blocked by anyone before
-    sigpipe_guard guard;
-    written = write(fds[0], "x", 1);
-    error = errno;
-    guard.broke();
-  });
-  writer.join();
-  EXPECT_EQ(written, -1);
-  EXPECT_EQ(error, EPIPE);
-  sigset_t pending;
-  sigpending(&pending);
-  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0);
-  close(fds[0]);
-  sigaction(SIGPIPE, &previous, nullptr);
-}
 
 TEST(Bridge, RunsPostedTasksOnTheLoopAndRefusesAfterClose) {
   uv_loop_t loop;

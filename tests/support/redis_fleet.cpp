@@ -611,6 +611,10 @@ std::string find_redis_server() {
     // An explicit choice is never replaced by whatever PATH holds.
     return is_executable_file(env) ? std::string(env) : std::string();
   }
+  return find_program("redis-server");
+}
+
+std::string find_program(const std::string& name) {
   const char* path_env = std::getenv("PATH");
   const std::string path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
   std::size_t begin = 0;
@@ -620,7 +624,7 @@ std::string find_redis_server() {
     if (dir.empty()) {
       dir = ".";  // POSIX: an empty PATH entry is the current directory
     }
-    const std::string candidate = dir + "/redis-server";
+    const std::string candidate = dir + "/" + name;
     if (is_executable_file(candidate)) {
       return candidate;
     }
@@ -631,8 +635,105 @@ std::string find_redis_server() {
   }
 }
 
+bool program_result::ok() const {
+  return !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int program_result::exit_code() const {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string program_result::describe() const {
+  return timed_out ? "timed out" : describe_exit(status);
+}
+
+program_result run_program(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout) {
+  if (argv.empty()) {
+    throw std::invalid_argument("run_program: empty argv");
+  }
+  std::vector<std::string> resolved = argv;
+  if (resolved[0].find('/') == std::string::npos) {
+    resolved[0] = find_program(argv[0]);
+    if (resolved[0].empty()) {
+      throw std::runtime_error("run_program: " + argv[0] + " not found on PATH");
+    }
+  } else if (!is_executable_file(resolved[0])) {
+    throw std::runtime_error("run_program: " + argv[0] + " is not an executable file");
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    throw std::runtime_error(errno_message("pipe", errno));
+  }
+  unique_fd read_end(fds[0]);
+  unique_fd write_end(fds[1]);
+  const pid_t pid = spawn_process(std::move(resolved), write_end.get(), true);
+  write_end.reset();
+
+  program_result result;
+  const auto deadline = steady::now() + timeout;
+  const auto left_ms = [&] {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
+    return static_cast<int>(std::max<long long>(0, std::min<long long>(left, 1000)));
+  };
+  // Read everything it writes, until it closes its end (normally: it exited).
+  char chunk[4096];
+  for (;;) {
+    pollfd p{read_end.get(), POLLIN, 0};
+    const int ready = ::poll(&p, 1, left_ms());
+    if (ready < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      const int err = errno;
+      ::kill(pid, SIGKILL);
+      waitpid_no_eintr(pid, &result.status, 0);
+      throw std::runtime_error(errno_message("run_program: poll", err));
+    }
+    if (ready == 0) {
+      if (steady::now() >= deadline) {
+        result.timed_out = true;
+        break;
+      }
+      continue;
+    }
+    const ssize_t n = ::read(read_end.get(), chunk, sizeof chunk);
+    if (n > 0) {
+      result.output.append(chunk, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  // Its output is closed; it may still be about to exit.
+  while (!result.timed_out) {
+    if (waitpid_no_eintr(pid, &result.status, WNOHANG) == pid) {
+      return result;
+    }
+    if (steady::now() >= deadline) {
+      result.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::kill(pid, SIGKILL);
+  waitpid_no_eintr(pid, &result.status, 0);
+  return result;
+}
+
 std::string redis_unavailable_reason() {
   static const std::string reason = compute_unavailable_reason();
+  return reason;
+}
+
+std::string tls_unavailable_reason() {
+  static const std::string reason = [] {
+    std::string why = redis_unavailable_reason();
+    if (why.empty() && find_program("openssl").empty()) {
+      why = "the openssl command-line tool (for the test certificates) is not on PATH";
+    }
+    return why;
+  }();
   return reason;
 }
 
@@ -658,6 +759,11 @@ redis_fleet::redis_fleet(std::size_t n, node_options options) : options_(std::mo
                                   "\" would hide the \"Ready to accept connections\" notice");
     }
   }
+  if (options_.tls && options_.tls_auth_clients != "no" && options_.tls_auth_clients != "yes" &&
+      options_.tls_auth_clients != "optional") {
+    throw std::invalid_argument("redis_fleet: tls_auth_clients \"" + options_.tls_auth_clients +
+                                "\" is none of \"no\", \"yes\" and \"optional\"");
+  }
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
   templ += "/redlock-fleet-XXXXXX";
@@ -667,6 +773,9 @@ redis_fleet::redis_fleet(std::size_t n, node_options options) : options_(std::mo
   dir_ = templ;
   try {
     ipv6_ = loopback_ipv6_available();
+    if (options_.tls) {
+      certs_ = make_test_certs(dir_ + "/certs");
+    }
     nodes_.resize(n);
     std::vector<std::size_t> all;
     for (std::size_t i = 0; i < n; ++i) {
@@ -748,6 +857,33 @@ std::string redis_fleet::unix_url(std::size_t i) const {
   return "unix://" + unix_path(i);
 }
 
+std::uint16_t redis_fleet::tls_port(std::size_t i) const {
+  const node& nd = at(i);
+  if (!options_.tls) {
+    throw std::logic_error("redis_fleet: started without node_options::tls");
+  }
+  return nd.tls_port;
+}
+
+std::string redis_fleet::tls_url(std::size_t i) const {
+  return "rediss://127.0.0.1:" + std::to_string(tls_port(i));
+}
+
+std::vector<std::string> redis_fleet::tls_urls() const {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    out.push_back(tls_url(i));
+  }
+  return out;
+}
+
+const cert_set& redis_fleet::certs() const {
+  if (!options_.tls) {
+    throw std::logic_error("redis_fleet: started without node_options::tls");
+  }
+  return certs_;
+}
+
 std::string redis_fleet::node_dir(std::size_t i) const {
   return at(i).dir;
 }
@@ -782,6 +918,28 @@ void redis_fleet::write_config(std::size_t i) const {
   if (options_.unix_socket) {
     conf << "unixsocket " << conf_quote(nd.dir + "/redis.sock") << "\n"
          << "unixsocketperm 700\n";
+  }
+  if (options_.tls) {
+    const std::string* cert = &certs_.server_cert;
+    const std::string* key = &certs_.server_key;
+    switch (options_.tls_server_cert) {
+      case tls_cert::good:
+        break;
+      case tls_cert::wrong_host:
+        cert = &certs_.wrong_host_cert;
+        key = &certs_.wrong_host_key;
+        break;
+      case tls_cert::expired:
+        cert = &certs_.expired_cert;
+        key = &certs_.expired_key;
+        break;
+    }
+    // The TLS port listens on the same bind addresses as the plain one.
+    conf << "tls-port " << nd.tls_port << "\n"
+         << "tls-cert-file " << conf_quote(*cert) << "\n"
+         << "tls-key-file " << conf_quote(*key) << "\n"
+         << "tls-ca-cert-file " << conf_quote(certs_.ca_cert) << "\n"
+         << "tls-auth-clients " << options_.tls_auth_clients << "\n";
   }
   if (!options_.requirepass.empty()) {
     conf << "requirepass " << conf_quote(options_.requirepass) << "\n";
@@ -905,7 +1063,8 @@ void redis_fleet::stop(node& nd) noexcept {
 }
 
 void redis_fleet::release_port(node& nd) noexcept {
-  for (int* fd : {&nd.reservation_v4, &nd.reservation_v6}) {
+  for (int* fd :
+       {&nd.reservation_v4, &nd.reservation_v6, &nd.tls_reservation_v4, &nd.tls_reservation_v6}) {
     if (*fd >= 0) {
       ::close(*fd);
     }
@@ -915,24 +1074,38 @@ void redis_fleet::release_port(node& nd) noexcept {
 
 void redis_fleet::reserve_new_port(node& nd) {
   release_port(nd);
+  try {
+    nd.port = reserve_port_pair(nd.reservation_v4, nd.reservation_v6);
+    if (options_.tls) {
+      // Reserved while the plain port is, so the two differ.
+      nd.tls_port = reserve_port_pair(nd.tls_reservation_v4, nd.tls_reservation_v6);
+    }
+  } catch (...) {
+    release_port(nd);
+    throw;
+  }
+}
+
+// Binds v4 to a free 127.0.0.1 port and, with IPv6, v6 to the same port on [::1]; returns it.
+std::uint16_t redis_fleet::reserve_port_pair(int& v4, int& v6) const {
   for (int attempt = 0; attempt < 100; ++attempt) {
-    const int v4 = bind_reservation(AF_INET, 0);
+    v4 = bind_reservation(AF_INET, 0);
     if (v4 < 0) {
       throw std::runtime_error(errno_message("bind 127.0.0.1:0", errno));
     }
-    nd.reservation_v4 = v4;
-    nd.port = bound_port(v4);
+    const std::uint16_t port = bound_port(v4);
     if (!ipv6_) {
-      return;
+      return port;
     }
-    nd.reservation_v6 = bind_reservation(AF_INET6, nd.port);
-    if (nd.reservation_v6 >= 0) {
-      return;
+    v6 = bind_reservation(AF_INET6, port);
+    if (v6 >= 0) {
+      return port;
     }
     const int err = errno;
-    release_port(nd);
+    ::close(v4);
+    v4 = -1;
     if (err != EADDRINUSE) {  // the port is taken on [::1] only: pick another
-      throw std::runtime_error(errno_message("bind [::1]:" + std::to_string(nd.port), err));
+      throw std::runtime_error(errno_message("bind [::1]:" + std::to_string(port), err));
     }
   }
   throw std::runtime_error("redis_fleet: no loopback port is free on both 127.0.0.1 and [::1]");

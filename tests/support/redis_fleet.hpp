@@ -22,6 +22,17 @@
 // when that parent dies (PR_SET_PDEATHSIG). Linux delivers that signal when the *thread* that
 // forked exits, so build a fleet on a thread that outlives it (e.g. the main thread).
 //
+// TLS (node_options::tls): each node keeps its plain port (so command() and call() work as
+// before) and also listens with TLS on a second free loopback port, tls_port(i), serving a
+// certificate from certs(): a test CA and certificates made by the openssl CLI once per fleet in
+// <dir>/certs (see test_certs.hpp). Restarts keep both ports and the certificates.
+//
+//   node_options o;
+//   o.tls = true;                         // o.tls_auth_clients = "yes" for mutual TLS
+//   redis_fleet fleet(3, o);
+//   fleet.tls_url(0);                     // "rediss://127.0.0.1:<tls_port(0)>"
+//   fleet.certs().ca_cert;                // the CA a client must trust
+//
 // Not thread-safe, except that the const members (command(), call(), keys(), ...) may run
 // concurrently with each other.
 #pragma once
@@ -35,7 +46,16 @@
 #include <string>
 #include <vector>
 
+#include "test_certs.hpp"
+
 namespace redlock::testing {
+
+// The certificate a TLS node serves; all are signed by certs().ca_cert.
+enum class tls_cert {
+  good,        // server_cert: SAN DNS:localhost, IP:127.0.0.1, IP:::1
+  wrong_host,  // wrong_host_cert: SAN DNS:not-this-host.example only
+  expired,     // expired_cert: valid for localhost, 127.0.0.1 and ::1, but expired yesterday
+};
 
 struct node_options {
   // true: appendonly yes + appendfsync always, so acknowledged writes survive kill -9 + restart.
@@ -52,6 +72,13 @@ struct node_options {
   // Further redis.conf lines, verbatim (e.g. "maxmemory 10mb"). A loglevel above notice is
   // refused: the fleet knows a node is up from its "Ready to accept connections" notice.
   std::vector<std::string> extra_config;
+  // Also listen with TLS on tls_port(i), serving tls_server_cert, with certs().ca_cert as the CA
+  // for client certificates (tls-port, tls-cert-file, tls-key-file, tls-ca-cert-file).
+  bool tls = false;
+  tls_cert tls_server_cert = tls_cert::good;
+  // tls-auth-clients: "no" (the default here), "yes" (mutual TLS: a client certificate signed by
+  // certs().ca_cert, e.g. certs().client_cert, is required) or "optional" (checked if sent).
+  std::string tls_auth_clients = "no";
 };
 
 // The connection to a node failed: refused (node killed), reset, closed early or a protocol
@@ -112,6 +139,12 @@ class redis_fleet {
   // The last `lines` lines of the node's log (for failure messages).
   std::string log_tail(std::size_t i, std::size_t lines = 20) const;
   const node_options& options() const { return options_; }
+  // The node's TLS port, distinct from port(i); throws std::logic_error unless options.tls.
+  std::uint16_t tls_port(std::size_t i) const;
+  std::string tls_url(std::size_t i) const;  // "rediss://127.0.0.1:<tls_port>"
+  std::vector<std::string> tls_urls() const;
+  // The fleet's certificates, in <dir>/certs; throws std::logic_error unless options.tls.
+  const cert_set& certs() const;
 
   // Process faults; each acts on the real process.
   void kill(std::size_t i);  // SIGCONT + SIGKILL + waitpid; no-op if already down
@@ -158,6 +191,10 @@ class redis_fleet {
     // while the node is down, yet redis (which also sets SO_REUSEADDR) can bind and listen.
     int reservation_v4 = -1;
     int reservation_v6 = -1;
+    // The same for the TLS port (options.tls only).
+    std::uint16_t tls_port = 0;
+    int tls_reservation_v4 = -1;
+    int tls_reservation_v6 = -1;
   };
 
   const node& at(std::size_t i) const;
@@ -168,6 +205,7 @@ class redis_fleet {
   void stop(node& n) noexcept;
   static void release_port(node& n) noexcept;
   void reserve_new_port(node& n);
+  std::uint16_t reserve_port_pair(int& v4, int& v6) const;
   void cleanup() noexcept;
 
   node_options options_;
@@ -175,6 +213,7 @@ class redis_fleet {
   std::string dir_;
   bool ipv6_ = false;
   std::vector<node> nodes_;
+  cert_set certs_;  // options.tls only
   std::string auth_user_;
   std::string auth_password_;
   std::chrono::milliseconds command_timeout_ = default_command_timeout;
@@ -187,6 +226,31 @@ std::string find_redis_server();
 // Why the fleet cannot run (no server, not executable, older than 7.0), or "" when it can.
 // Computed once per process.
 std::string redis_unavailable_reason();
+
+// The outcome of run_program().
+struct program_result {
+  int status = 0;          // as from waitpid()
+  bool timed_out = false;  // killed with SIGKILL at the timeout
+  std::string output;      // stdout and stderr, interleaved as written
+
+  bool ok() const;        // exited with status 0
+  int exit_code() const;  // the exit status, or -1 if it did not exit normally
+  // "exited with status 1", "was killed by signal 9" or "timed out".
+  std::string describe() const;
+};
+
+// Runs argv to completion with stdin from /dev/null and returns how it ended and what it
+// printed; a program still running at the timeout is killed. argv[0] without a '/' is looked up
+// on PATH. Throws std::invalid_argument for an empty argv and std::runtime_error if the program
+// is not found or cannot be started.
+program_result run_program(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+
+// The absolute path of an executable named `name` on PATH, or "" if there is none.
+std::string find_program(const std::string& name);
+
+// Why a TLS fleet cannot run (redis_unavailable_reason(), or no openssl CLI), or "" when it can.
+std::string tls_unavailable_reason();
 
 // True when the environment has REDLOCK_REQUIRE_REDIS=1: a missing server is then a test
 // failure rather than a skip (CI sets it so integration tests cannot silently vanish).
@@ -207,4 +271,17 @@ bool redis_required();
         GTEST_SKIP() << redlock_reason_;                                                \
       }                                                                                 \
     }                                                                                   \
+  } while (false)
+
+// As REDLOCK_REQUIRE_REDIS_OR_SKIP(), for tests that need a TLS fleet (node_options::tls).
+#define REDLOCK_REQUIRE_TLS_OR_SKIP()                                                 \
+  do {                                                                                \
+    const std::string redlock_reason_ = ::redlock::testing::tls_unavailable_reason(); \
+    if (!redlock_reason_.empty()) {                                                   \
+      if (::redlock::testing::redis_required()) {                                     \
+        FAIL() << redlock_reason_ << " (and REDLOCK_REQUIRE_REDIS=1)";                \
+      } else {                                                                        \
+        GTEST_SKIP() << redlock_reason_;                                              \
+      }                                                                               \
+    }                                                                                 \
   } while (false)

@@ -13,9 +13,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -454,6 +457,363 @@ TEST(FindRedisServerTest, HonoursTheEnvironment) {
     scoped_env env("REDLOCK_REQUIRE_REDIS", nullptr);
     EXPECT_FALSE(rt::redis_required());
   }
+}
+
+// TLS. The checks run real clients as child processes: redis-cli (Debian: redis-tools) for the
+// Redis protocol over TLS, and `openssl s_client` for what a verifying client sees.
+
+class RedisFleetTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { REDLOCK_REQUIRE_TLS_OR_SKIP(); }
+
+  static rt::node_options tls_options(rt::tls_cert cert = rt::tls_cert::good,
+                                      std::string auth_clients = "no") {
+    rt::node_options o;
+    o.tls = true;
+    o.tls_server_cert = cert;
+    o.tls_auth_clients = std::move(auth_clients);
+    return o;
+  }
+
+  // `redis-cli --tls -h 127.0.0.1 -p <tls port> <extra...> PING`; nullopt without redis-cli.
+  static std::optional<rt::program_result> tls_ping(const rt::redis_fleet& fleet, std::size_t i,
+                                                    std::vector<std::string> extra) {
+    if (rt::find_program("redis-cli").empty()) {
+      return std::nullopt;
+    }
+    std::vector<std::string> argv{"redis-cli", "--tls", "-h",
+                                  "127.0.0.1", "-p",    std::to_string(fleet.tls_port(i))};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back("PING");
+    return rt::run_program(argv);
+  }
+
+  // A TLS handshake by `openssl s_client` trusting `ca`, failing on any verification error.
+  static rt::program_result s_client(std::uint16_t port, const std::string& ca,
+                                     std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{"openssl",
+                                  "s_client",
+                                  "-connect",
+                                  "127.0.0.1:" + std::to_string(port),
+                                  "-CAfile",
+                                  ca,
+                                  "-verify_return_error"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return rt::run_program(argv);
+  }
+};
+
+#define SKIP_WITHOUT_REDIS_CLI(result)                                                  \
+  if (!(result)) {                                                                      \
+    GTEST_SKIP() << "redis-cli not on PATH (Debian: apt-get install redis-tools); the " \
+                    "remaining checks of this test need it";                            \
+  }
+
+bool tcp_connects(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  in.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in) == 0;
+  ::close(fd);
+  return ok;
+}
+
+struct remove_on_exit {
+  std::string path;
+  ~remove_on_exit() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+TEST_F(RedisFleetTlsTest, MakeTestCertsMakesAVerifiableSetQuickly) {
+  const std::string dir = std::filesystem::temp_directory_path().string() + "/certs-XXXXXX";
+  std::string tmp = dir;
+  ASSERT_NE(::mkdtemp(tmp.data()), nullptr);
+  const remove_on_exit guard{tmp};
+  const auto start = std::chrono::steady_clock::now();
+  const rt::cert_set c = rt::make_test_certs(tmp + "/sub");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, milliseconds(5000)) << "EC keys should make this a matter of milliseconds";
+  EXPECT_EQ(c.dir, tmp + "/sub");
+  for (const auto* path : {&c.ca_cert, &c.ca_key, &c.server_cert, &c.server_key, &c.wrong_host_cert,
+                           &c.wrong_host_key, &c.expired_cert, &c.expired_key, &c.other_ca_cert,
+                           &c.other_ca_key, &c.client_cert, &c.client_key}) {
+    EXPECT_TRUE(std::filesystem::is_regular_file(*path)) << *path;
+    EXPECT_EQ(path->rfind(c.dir + "/", 0), 0u) << *path;
+  }
+  const auto verify = [&](const std::string& ca, const std::string& cert,
+                          std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{"openssl", "verify", "-CAfile", ca};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(cert);
+    return rt::run_program(argv);
+  };
+  const std::vector<std::string> as_server{"-purpose", "sslserver"};
+  EXPECT_TRUE(
+      verify(c.ca_cert, c.server_cert, {"-purpose", "sslserver", "-verify_hostname", "localhost"})
+          .ok());
+  for (const char* ip : {"127.0.0.1", "::1"}) {
+    const auto r = verify(c.ca_cert, c.server_cert, {"-purpose", "sslserver", "-verify_ip", ip});
+    EXPECT_TRUE(r.ok()) << ip << ": " << r.output;
+  }
+  EXPECT_TRUE(verify(c.ca_cert, c.client_cert, {"-purpose", "sslclient"}).ok());
+  // Each bad certificate is bad in its one way only.
+  const auto wrong_ca = verify(c.other_ca_cert, c.server_cert);
+  EXPECT_FALSE(wrong_ca.ok());
+  EXPECT_NE(wrong_ca.output.find("unable to get local issuer certificate"), std::string::npos)
+      << wrong_ca.output;
+  EXPECT_TRUE(verify(c.ca_cert, c.wrong_host_cert, as_server).ok());
+  const auto wrong_host = verify(c.ca_cert, c.wrong_host_cert, {"-verify_hostname", "localhost"});
+  EXPECT_FALSE(wrong_host.ok());
+  EXPECT_NE(wrong_host.output.find("hostname mismatch"), std::string::npos) << wrong_host.output;
+  EXPECT_FALSE(verify(c.ca_cert, c.wrong_host_cert, {"-verify_ip", "127.0.0.1"}).ok());
+  const auto expired = verify(c.ca_cert, c.expired_cert, {"-verify_ip", "127.0.0.1"});
+  EXPECT_FALSE(expired.ok());
+  EXPECT_NE(expired.output.find("certificate has expired"), std::string::npos) << expired.output;
+  // Expired a day ago, after having been valid: notBefore < notAfter < now (ISO 8601 dates
+  // compare as strings).
+  const auto dates = rt::run_program(
+      {"openssl", "x509", "-in", c.expired_cert, "-noout", "-dates", "-dateopt", "iso_8601"});
+  ASSERT_TRUE(dates.ok()) << dates.output;
+  const auto field = [&](const std::string& name) {
+    const std::size_t at = dates.output.find(name + "=");
+    if (at == std::string::npos) {
+      return std::string();
+    }
+    const std::size_t begin = at + name.size() + 1;
+    return dates.output.substr(begin, dates.output.find('\n', begin) - begin);
+  };
+  EXPECT_FALSE(field("notBefore").empty()) << dates.output;
+  EXPECT_LT(field("notBefore"), field("notAfter")) << dates.output;
+  EXPECT_FALSE(
+      rt::run_program({"openssl", "x509", "-in", c.expired_cert, "-noout", "-checkend", "0"}).ok());
+  EXPECT_TRUE(
+      rt::run_program({"openssl", "x509", "-in", c.server_cert, "-noout", "-checkend", "86400"})
+          .ok());
+}
+
+TEST_F(RedisFleetTlsTest, MakeTestCertsNamesTheFailingCommandAndItsOutput) {
+  const std::string base = std::filesystem::temp_directory_path().string() + "/fake-ossl-XXXXXX";
+  std::string tmp = base;
+  ASSERT_NE(::mkdtemp(tmp.data()), nullptr);
+  const remove_on_exit guard{tmp};
+  {
+    std::ofstream fake(tmp + "/openssl");
+    fake << "#!/bin/sh\necho \"no luck with $1\" >&2\nexit 3\n";
+  }
+  std::filesystem::permissions(tmp + "/openssl", std::filesystem::perms::owner_all);
+  {
+    scoped_env env("PATH", tmp.c_str());
+    try {
+      rt::make_test_certs(tmp + "/certs");
+      ADD_FAILURE() << "a failing openssl must throw";
+    } catch (const std::runtime_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("`openssl req -x509 "), std::string::npos) << what;
+      EXPECT_NE(what.find("exited with status 3"), std::string::npos) << what;
+      EXPECT_NE(what.find("no luck with req"), std::string::npos) << what;
+    }
+  }
+  {
+    scoped_env env("PATH", (tmp + "/nowhere").c_str());
+    try {
+      rt::make_test_certs(tmp + "/certs");
+      ADD_FAILURE() << "a missing openssl must throw";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("not on PATH"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(RedisFleetTlsTest, NodesServeTlsOnASecondPortAndPlaintextOnTheFirst) {
+  rt::redis_fleet fleet(2, tls_options());
+  std::set<std::uint16_t> ports;
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    ports.insert(fleet.port(i));
+    ports.insert(fleet.tls_port(i));
+    EXPECT_EQ(fleet.tls_url(i), "rediss://127.0.0.1:" + std::to_string(fleet.tls_port(i)));
+    EXPECT_EQ(fleet.url(i), "redis://127.0.0.1:" + std::to_string(fleet.port(i)));
+    // The fleet's own helpers still speak plaintext on the plain port.
+    EXPECT_EQ(fleet.command(i, {"PING"}), "PONG");
+    EXPECT_EQ(fleet.command(i, {"CONFIG", "GET", "tls-port"}),
+              "tls-port\n" + std::to_string(fleet.tls_port(i)));
+    EXPECT_EQ(fleet.command(i, {"CONFIG", "GET", "tls-auth-clients"}), "tls-auth-clients\nno");
+  }
+  EXPECT_EQ(ports.size(), 4u) << "plain and TLS ports must all differ";
+  EXPECT_EQ(fleet.tls_urls(), (std::vector<std::string>{fleet.tls_url(0), fleet.tls_url(1)}));
+  const rt::cert_set& certs = fleet.certs();
+  EXPECT_EQ(certs.dir, fleet.dir() + "/certs");
+  EXPECT_TRUE(std::filesystem::is_regular_file(certs.ca_cert));
+
+  // A verifying TLS client accepts the server for 127.0.0.1 when it trusts the fleet's CA...
+  const auto ok = s_client(fleet.tls_port(0), certs.ca_cert, {"-verify_ip", "127.0.0.1"});
+  EXPECT_TRUE(ok.ok()) << ok.describe() << ":\n" << ok.output;
+  EXPECT_NE(ok.output.find("Verify return code: 0 (ok)"), std::string::npos) << ok.output;
+  // ... and refuses it when it trusts another CA.
+  // (The server sends its CA along with its certificate: OpenSSL completes the chain from
+  // tls-ca-cert-file. So the error is about a self-signed CA, not a missing issuer.)
+  const auto wrong_ca = s_client(fleet.tls_port(0), certs.other_ca_cert);
+  EXPECT_FALSE(wrong_ca.ok()) << wrong_ca.output;
+  EXPECT_NE(wrong_ca.output.find("Verification error: "), std::string::npos) << wrong_ca.output;
+  EXPECT_EQ(wrong_ca.output.find("Verify return code: 0 (ok)"), std::string::npos)
+      << wrong_ca.output;
+
+  const auto pong = tls_ping(fleet, 1, {"--cacert", certs.ca_cert});
+  SKIP_WITHOUT_REDIS_CLI(pong);
+  EXPECT_TRUE(pong->ok()) << pong->describe() << ":\n" << pong->output;
+  EXPECT_EQ(pong->output, "PONG\n");
+  const auto other = tls_ping(fleet, 1, {"--cacert", certs.other_ca_cert});
+  EXPECT_FALSE(other->ok()) << other->output;
+  EXPECT_EQ(other->output.find("PONG"), std::string::npos) << other->output;
+  // The TLS port speaks only TLS.
+  const auto plain = rt::run_program(
+      {"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(fleet.tls_port(0)), "PING"});
+  EXPECT_EQ(plain.output.find("PONG"), std::string::npos) << plain.output;
+}
+
+TEST_F(RedisFleetTlsTest, RestartKeepsBothPortsAndTheCertificates) {
+  rt::redis_fleet fleet(1, tls_options());
+  const std::uint16_t port = fleet.port(0);
+  const std::uint16_t tls_port = fleet.tls_port(0);
+  const std::string ca = slurp(fleet.certs().ca_cert);
+  const std::string cert = slurp(fleet.certs().server_cert);
+  ASSERT_FALSE(ca.empty());
+  fleet.kill(0);
+  EXPECT_FALSE(tcp_connects(tls_port));
+  fleet.restart(0);
+  EXPECT_EQ(fleet.port(0), port);
+  EXPECT_EQ(fleet.tls_port(0), tls_port);
+  EXPECT_EQ(slurp(fleet.certs().ca_cert), ca);
+  EXPECT_EQ(slurp(fleet.certs().server_cert), cert);
+  EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
+  const auto ok = s_client(tls_port, fleet.certs().ca_cert, {"-verify_ip", "127.0.0.1"});
+  EXPECT_TRUE(ok.ok()) << ok.output;
+}
+
+TEST_F(RedisFleetTlsTest, TlsPortOfADownNodeStaysReserved) {
+  rt::redis_fleet fleet(1, tls_options());
+  fleet.kill(0);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  in.sin_port = htons(fleet.tls_port(0));
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in);
+  const int err = errno;
+  ::close(fd);
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, EADDRINUSE);
+}
+
+TEST_F(RedisFleetTlsTest, WrongHostCertificateIsServedAndFailsOnlyTheHostnameCheck) {
+  rt::redis_fleet fleet(1, tls_options(rt::tls_cert::wrong_host));
+  EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
+  EXPECT_TRUE(tcp_connects(fleet.tls_port(0)));
+  const std::string& ca = fleet.certs().ca_cert;
+  const auto chain_only = s_client(fleet.tls_port(0), ca);
+  EXPECT_TRUE(chain_only.ok()) << "the chain is good:\n" << chain_only.output;
+  for (const auto& check : std::vector<std::vector<std::string>>{
+           {"-verify_ip", "127.0.0.1"}, {"-verify_hostname", "localhost"}}) {
+    const auto r = s_client(fleet.tls_port(0), ca, check);
+    EXPECT_FALSE(r.ok()) << check[0] << ":\n" << r.output;
+    EXPECT_NE(r.output.find("mismatch"), std::string::npos) << r.output;  // IP/hostname mismatch
+  }
+}
+
+TEST_F(RedisFleetTlsTest, ExpiredCertificateIsServedAndRefusedByVerifyingClients) {
+  rt::redis_fleet fleet(1, tls_options(rt::tls_cert::expired));
+  EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
+  EXPECT_TRUE(tcp_connects(fleet.tls_port(0)));
+  const auto r = s_client(fleet.tls_port(0), fleet.certs().ca_cert, {"-verify_ip", "127.0.0.1"});
+  EXPECT_FALSE(r.ok()) << r.output;
+  EXPECT_NE(r.output.find("certificate has expired"), std::string::npos) << r.output;
+
+  const auto ping = tls_ping(fleet, 0, {"--cacert", fleet.certs().ca_cert});
+  SKIP_WITHOUT_REDIS_CLI(ping);
+  EXPECT_FALSE(ping->ok()) << ping->output;
+  EXPECT_EQ(ping->output.find("PONG"), std::string::npos) << ping->output;
+}
+
+TEST_F(RedisFleetTlsTest, MutualTlsRequiresAClientCertificateFromTheCa) {
+  rt::redis_fleet fleet(1, tls_options(rt::tls_cert::good, "yes"));
+  EXPECT_EQ(fleet.command(0, {"CONFIG", "GET", "tls-auth-clients"}), "tls-auth-clients\nyes");
+  const rt::cert_set& certs = fleet.certs();
+  const auto without = tls_ping(fleet, 0, {"--cacert", certs.ca_cert});
+  SKIP_WITHOUT_REDIS_CLI(without);
+  EXPECT_FALSE(without->ok()) << without->output;
+  EXPECT_EQ(without->output.find("PONG"), std::string::npos) << without->output;
+  // A certificate the server's CA did not sign is refused too.
+  const auto stranger = tls_ping(
+      fleet, 0,
+      {"--cacert", certs.ca_cert, "--cert", certs.other_ca_cert, "--key", certs.other_ca_key});
+  EXPECT_FALSE(stranger->ok()) << stranger->output;
+  EXPECT_EQ(stranger->output.find("PONG"), std::string::npos) << stranger->output;
+  const auto with =
+      tls_ping(fleet, 0,
+               {"--cacert", certs.ca_cert, "--cert", certs.client_cert, "--key", certs.client_key});
+  EXPECT_TRUE(with->ok()) << with->describe() << ":\n" << with->output;
+  EXPECT_EQ(with->output, "PONG\n");
+}
+
+TEST_F(RedisFleetTlsTest, TlsOptionsAreCheckedAndTlsAccessorsNeedTls) {
+  rt::node_options bad = tls_options(rt::tls_cert::good, "maybe");
+  EXPECT_THROW(rt::redis_fleet(1, bad), std::invalid_argument);
+  rt::redis_fleet plain(1);
+  EXPECT_THROW(plain.tls_port(0), std::logic_error);
+  EXPECT_THROW(plain.tls_url(0), std::logic_error);
+  EXPECT_THROW(plain.certs(), std::logic_error);
+  EXPECT_FALSE(std::filesystem::exists(plain.dir() + "/certs"));
+}
+
+TEST_F(RedisFleetTlsTest, TlsFleetLeavesNothingBehind) {
+  const std::size_t fds_before = open_fd_count();
+  std::vector<pid_t> pids;
+  std::string dir;
+  {
+    rt::redis_fleet fleet(2, tls_options());
+    dir = fleet.dir();
+    fleet.kill(1);
+    fleet.restart(1);
+    for (std::size_t i = 0; i < fleet.size(); ++i) {
+      pids.push_back(fleet.pid(i));
+    }
+  }
+  for (const pid_t pid : pids) {
+    EXPECT_FALSE(process_exists(pid)) << "pid " << pid;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
+  EXPECT_EQ(open_fd_count(), fds_before) << "both ports' reservations must be closed";
+}
+
+TEST(RunProgramTest, ReportsStatusOutputAndTimeout) {
+  const auto echo = rt::run_program({"sh", "-c", "echo out; echo err >&2; exit 4"});
+  EXPECT_FALSE(echo.ok());
+  EXPECT_EQ(echo.exit_code(), 4);
+  EXPECT_EQ(echo.describe(), "exited with status 4");
+  EXPECT_NE(echo.output.find("out\n"), std::string::npos);
+  EXPECT_NE(echo.output.find("err\n"), std::string::npos);
+  EXPECT_TRUE(rt::run_program({"true"}).ok());
+  const auto start = std::chrono::steady_clock::now();
+  const auto slow = rt::run_program({"sleep", "30"}, milliseconds(200));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(5000));
+  EXPECT_TRUE(slow.timed_out);
+  EXPECT_FALSE(slow.ok());
+  EXPECT_THROW(rt::run_program({"no-such-program-redlock"}), std::runtime_error);
+  EXPECT_THROW(rt::run_program({}), std::invalid_argument);
 }
 
 }  // namespace

@@ -119,11 +119,11 @@ struct bad_case {
 TEST(EndpointParse, RejectsBadUrlsWithSpecificMessages) {
   const std::vector<bad_case> cases = {
       {"", "", "empty URL"},
-      {"localhost:6379", "localhost:6379", "missing scheme (expected redis:// or unix://)"},
-      {"redis:/h", "redis:/h", "missing scheme (expected redis:// or unix://)"},
-      {"rediss://app:s3cret@h", "rediss://app:***@h",
-       "unsupported scheme 'rediss' (expected redis:// or unix://)"},
-      {"http://h", "http://h", "unsupported scheme 'http' (expected redis:// or unix://)"},
+      {"localhost:6379", "localhost:6379",
+       "missing scheme (expected redis://, rediss:// or unix://)"},
+      {"redis:/h", "redis:/h", "missing scheme (expected redis://, rediss:// or unix://)"},
+      {"http://h", "http://h",
+       "unsupported scheme 'http' (expected redis://, rediss:// or unix://)"},
       // host
       {"redis://", "redis://", "missing host"},
       {"redis://:6379", "redis://:6379", "missing host"},
@@ -224,11 +224,24 @@ TEST(EndpointParse, RejectsBadUrlsWithSpecificMessages) {
   }
 }
 
+TEST(EndpointParse, RedissIsRedisOverTls) {
+  auto e = parse_endpoint("rediss://app:s3cret@cache.example:6380/2");
+  ASSERT_TRUE(e) << e.message();
+  EXPECT_TRUE(e->tls);
+  EXPECT_EQ(e->host, "cache.example");
+  EXPECT_EQ(e->port, 6380);
+  EXPECT_EQ(e->db, 2);
+  EXPECT_EQ(e->display(), "rediss://app:***@cache.example:6380/2");
+  EXPECT_FALSE(parse_endpoint("redis://h")->tls);
+  // The same server by TLS and by plain TCP on one port is still refused as one server.
+  EXPECT_EQ(parse_endpoint("rediss://h:1")->identity(), parse_endpoint("redis://h:1")->identity());
+}
+
 TEST(EndpointParse, ErrorsNeverShowThePassword) {
   // Each of these has an error somewhere, and a password that the message must not quote.
   // (Without an '@' there is no password: "redis://:hunter2" is host "" and port "hunter2".)
   const std::vector<std::string> urls = {
-      "rediss://u:hunter2@h",
+      "rediss://u:hunter2@h:0",
       "redis://u:hunter2@h:0",
       "redis://u:hunter2@h/x",
       "redis://u:hunter2@[::1",

@@ -1,0 +1,491 @@
+#include "node/node.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "scripts.hpp"
+
+namespace redlock::detail {
+
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+
+node_config node_config::from(endpoint where, const client_options& options, std::uint64_t seed,
+                              std::shared_ptr<const tls_context> tls) {
+  return {std::move(where),
+          options.node_timeout,
+          options.connect_timeout,
+          options.reconnect_min,
+          options.reconnect_max,
+          seed,
+          1024,
+          std::move(tls)};
+}
+
+// A host-name lookup in libuv's thread pool. It cannot be called off once started, so an
+// abandoned lookup (connect timeout, close) just forgets its node and frees itself.
+struct node::resolve_request {
+  uv_getaddrinfo_t req;
+  node* owner = nullptr;
+};
+
+node::node(uv_loop_t* loop, loop_services& services, const clock& clock, node_config config)
+    : loop_(loop),
+      services_(services),
+      clock_(clock),
+      config_(std::move(config)),
+      name_(config_.where.display()),
+      rng_(config_.seed),
+      requests_(config_.window) {
+  for (auto* timer : {&deadline_timer_, &backoff_timer_}) {
+    timer->init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); });
+    timer->get()->data = this;
+    uv_unref(timer->raw());
+  }
+}
+
+node::~node() = default;
+
+void node::start() {
+  connect();
+}
+
+void node::changed() {
+  if (change_listener_) services_.defer(change_listener_);
+}
+
+// ---- connecting ---------------------------------------------------------------------------
+
+void node::connect() {
+  state_ = state::connecting;
+  connect_deadline_ = clock_.now() + config_.connect_timeout;
+  arm_deadline();
+  const endpoint& e = config_.where;
+  if (e.kind == endpoint::transport::unix_socket) {
+    open(nullptr);
+    return;
+  }
+  if (!e.host_is_literal()) {
+    resolve();
+    return;
+  }
+  sockaddr_storage address{};
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&address);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (uv_ip4_addr(e.host.c_str(), e.port, in4) != 0 &&
+      uv_ip6_addr(e.host.c_str(), e.port, in6) != 0) {
+    attempt_failed(errc::resolve_failed, "'" + e.host + "' is not an IP address");
+    return;
+  }
+  open(reinterpret_cast<const sockaddr*>(&address));
+}
+
+void node::resolve() {
+  auto* request = new resolve_request;
+  request->owner = this;
+  request->req.data = request;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  std::string port = std::to_string(config_.where.port);
+  int rc = uv_getaddrinfo(
+      loop_, &request->req,
+      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        auto* r = static_cast<resolve_request*>(req->data);
+        node* self = r->owner;
+        sockaddr_storage address{};
+        bool found = status == 0 && res != nullptr && res->ai_addrlen <= sizeof address;
+        if (found) std::memcpy(&address, res->ai_addr, res->ai_addrlen);
+        uv_freeaddrinfo(res);
+        delete r;
+        if (self == nullptr) return;  // abandoned: connect timeout or close
+        self->resolving_ = nullptr;
+        if (!found) {
+          self->attempt_failed(errc::resolve_failed,
+                               "cannot resolve '" + self->config_.where.host +
+                                   "': " + (status < 0 ? uv_strerror(status) : "no address"));
+          return;
+        }
+        self->open(reinterpret_cast<const sockaddr*>(&address));
+      },
+      config_.where.host.c_str(), port.c_str(), &hints);
+  if (rc != 0) {
+    delete request;
+    attempt_failed(errc::resolve_failed,
+                   "cannot resolve '" + config_.where.host + "': " + uv_strerror(rc));
+    return;
+  }
+  resolving_ = request;
+}
+
+void node::open(const sockaddr* address) {
+  reader_ = std::make_unique<reply_reader>();
+  stream_ = stream::create(
+      loop_, {[this] { on_connected(); }, [this](std::string_view bytes) { on_received(bytes); },
+              [this](std::error_code code, std::string detail) {
+                stream_ = nullptr;
+                drop(code, std::move(detail));
+              }});
+  if (address == nullptr) {
+    stream_->connect_unix(config_.where.path);
+    return;
+  }
+  std::unique_ptr<tls_session> tls;
+  if (config_.where.tls) {
+    tls = std::make_unique<tls_session>(config_.tls, config_.where.host);
+  }
+  stream_->connect_tcp(address, std::move(tls));
+}
+
+void node::handshake_step(request_kind kind, std::string wire) {
+  pending_request r;
+  r.kind = kind;
+  r.sent_at = clock_.now();
+  r.deadline = connect_deadline_;
+  stream_->write(wire);
+  requests_.written(std::move(r));
+}
+
+// The handshake is pipelined behind the connect; requests wait until it is done, so an AUTH
+// failure is reported as such and not as NOAUTH on every request.
+void node::on_connected() {
+  const endpoint& e = config_.where;
+  if (e.has_password || !e.user.empty()) {
+    handshake_step(request_kind::auth, e.user.empty()
+                                           ? encode_command({"AUTH", e.password})
+                                           : encode_command({"AUTH", e.user, e.password}));
+  }
+  if (e.db != 0)
+    handshake_step(request_kind::select, encode_command({"SELECT", std::to_string(e.db)}));
+  handshake_step(request_kind::ping, encode_command({"PING"}));
+  // Who the server is: one server must not vote twice under two endpoints (run_id), and a
+  // server that restarted recently can be told (uptime).
+  handshake_step(request_kind::info, encode_command({"INFO", "server"}));
+  // A fresh or restarted server would answer a burst of EVALSHA with NOSCRIPT and do the
+  // work twice: load the scripts first.
+  for (const script* s : {&release_script, &extend_script})
+    handshake_step(request_kind::script_load, encode_command({"SCRIPT", "LOAD", s->source}));
+}
+
+void node::on_received(std::string_view bytes) {
+  if (!reader_->feed(bytes)) {
+    drop(errc::unexpected_reply, reader_->error());
+    return;
+  }
+  while (stream_ != nullptr) {  // a reply may end the connection
+    std::optional<reply> value = reader_->next();
+    if (!value) {
+      if (reader_->failed()) drop(errc::unexpected_reply, reader_->error());
+      return;
+    }
+    on_reply(std::move(*value));
+  }
+}
+
+void node::on_reply(reply value) {
+  std::optional<pending_request> owner = requests_.take_oldest();
+  if (!owner) {
+    drop(errc::unexpected_reply, "a reply nobody asked for: " + value.describe());
+    return;
+  }
+  pending_request p = std::move(*owner);
+  steady::time_point now = clock_.now();
+  if (p.kind != request_kind::user) {
+    handshake_reply(p.kind, value);
+    arm_deadline();
+    return;
+  }
+  // An empty script cache (SCRIPT FLUSH since the handshake): send the script itself, once.
+  if (value.is_error() && value.text.compare(0, 8, "NOSCRIPT") == 0 && !p.eval_sent &&
+      !p.cmd->script_source.empty()) {
+    p.eval_sent = true;
+    p.sent_at = now;
+    p.deadline = now + config_.node_timeout;
+    stream_->write(eval_wire(*p.cmd));
+    requests_.written(std::move(p));
+    arm_deadline();
+    return;
+  }
+  auto latency = duration_cast<microseconds>(now - p.sent_at);
+  latencies_.record(latency);
+  node_answer a;
+  a.value = std::move(value);
+  a.latency = latency;
+  a.server = status_.server;
+  p.done(std::move(a));
+  flush_soon();  // the window has room again
+  arm_deadline();
+}
+
+void node::handshake_reply(request_kind kind, const reply& value) {
+  const char* what = kind == request_kind::auth     ? "AUTH"
+                     : kind == request_kind::select ? "SELECT"
+                     : kind == request_kind::ping   ? "PING"
+                     : kind == request_kind::info   ? "INFO"
+                                                    : "SCRIPT LOAD";
+  if (value.is_error() && kind == request_kind::script_load) {
+    // Loading the scripts saves work but is not needed (an ACL may not allow SCRIPT): the
+    // EVAL fallback after NOSCRIPT still works.
+    if (requests_.in_flight() == 0) become_ready();
+    return;
+  }
+  if (value.is_error()) {
+    drop(refuses_configuration(value.text) ? errc::config_refused : errc::handshake_failed,
+         std::string(what) + " refused: " + value.text);
+    return;
+  }
+  switch (kind) {
+    case request_kind::ping:
+      if (!value.is_status("PONG"))
+        drop(errc::unexpected_reply, "PING answered " + value.describe());
+      return;
+    case request_kind::info:
+      if (value.kind != reply::type::string) {
+        drop(errc::unexpected_reply, "INFO server answered " + value.describe());
+        return;
+      }
+      status_.server = std::make_shared<const server_info>(parse_server_info(value.text));
+      return;
+    case request_kind::script_load:
+      if (value.kind != reply::type::string) {
+        drop(errc::unexpected_reply, "SCRIPT LOAD answered " + value.describe());
+        return;
+      }
+      // The last step: ready once every handshake reply is in.
+      if (requests_.in_flight() == 0) become_ready();
+      return;
+    default:
+      return;
+  }
+}
+
+void node::become_ready() {
+  state_ = state::ready;
+  status_.ready = true;
+  consecutive_failures_ = 0;
+  if (connected_once_) ++reconnects_;
+  connected_once_ = true;
+  flush_soon();
+  arm_deadline();
+  changed();
+}
+
+// ---- failing ------------------------------------------------------------------------------
+
+void node::drop(std::error_code code, std::string detail) {
+  if (stream_ != nullptr) {
+    stream_->close();
+    stream_ = nullptr;
+  }
+  reader_ = nullptr;
+  // Every request in flight may have run; the ones not yet written wait for the next
+  // connection (or their queue time).
+  auto in_flight = requests_.take_in_flight();
+  std::size_t user = 0;
+  for (const auto& p : in_flight)
+    user += p.kind == request_kind::user ? 1 : 0;
+  failures_ += user;
+  std::error_code request_code =
+      code == errc::node_down ? make_error_code(errc::connection_lost) : code;
+  fail_all(std::move(in_flight), request_code, detail, true);
+  // Requests not yet written wait for the next connection, within their queue time: one late
+  // reply must not fail what never left. A connection that never became ready fails them.
+  bool was_ready = state_ == state::ready;
+  attempt_failed(code, std::move(detail), !was_ready);
+}
+
+void node::attempt_failed(std::error_code code, std::string detail, bool fail_unwritten) {
+  ever_failed_ = true;
+  status_.ready = false;
+  status_.server = nullptr;
+  status_.last_error = code;
+  status_.last_detail = std::move(detail);
+  state_ = state::down;
+  if (fail_unwritten) {
+    fail_all(requests_.take_unwritten(), status_.last_error, status_.last_detail, false);
+  }
+  if (closing_) return;
+  schedule_reconnect();
+  arm_deadline();
+  changed();
+}
+
+void node::schedule_reconnect() {
+  // Exponential backoff with jitter: the cap doubles from reconnect_min to reconnect_max,
+  // and the wait is uniform in [cap/2, cap], so a fleet of clients does not reconnect in step.
+  unsigned doublings = std::min(consecutive_failures_, 30u);
+  ++consecutive_failures_;
+  auto cap = config_.reconnect_min * (std::int64_t{1} << doublings);
+  if (cap > config_.reconnect_max || cap.count() <= 0) cap = config_.reconnect_max;
+  std::uniform_int_distribution<std::int64_t> pick(cap.count() / 2, cap.count());
+  uv_timer_start(
+      backoff_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<node*>(t->data);
+        if (!self->closing_) self->connect();
+      },
+      static_cast<std::uint64_t>(pick(rng_)), 0);
+}
+
+// ---- requests -----------------------------------------------------------------------------
+
+void node::send(std::shared_ptr<const command> cmd, answer_callback done) {
+  steady::time_point now = clock_.now();
+  pending_request p;
+  p.cmd = std::move(cmd);
+  p.done = std::move(done);
+  p.queued_until = now + config_.node_timeout;
+  // During the first connect, a request made right after the client was created waits for it
+  // (flush writes only once ready).
+  bool first_connect = state_ == state::connecting && !ever_failed_;
+  if ((state_ == state::ready || first_connect) && !closing_) {
+    ++requests_sent_;
+    requests_.enqueue(std::move(p));
+    flush_soon();
+    arm_deadline();
+  } else {
+    fail_soon(std::move(p.done), status_.last_error ? status_.last_error : errc::node_down,
+              status_.last_detail.empty() ? "not connected" : status_.last_detail, false);
+  }
+}
+
+// Every request of a tick leaves in one write, just before the loop next waits for I/O.
+void node::flush_soon() {
+  if (flush_queued_ || state_ != state::ready || !requests_.has_unwritten()) return;
+  flush_queued_ = true;
+  services_.write_soon([](void* target) { static_cast<node*>(target)->flush(); }, this);
+}
+
+void node::flush() {
+  flush_queued_ = false;
+  if (stream_ == nullptr || state_ != state::ready) return;
+  std::string out;
+  requests_.write_into(out, clock_.now(), config_.node_timeout);
+  stream_->write(out);
+  arm_deadline();
+}
+
+void node::fail_soon(answer_callback done, std::error_code code, std::string detail,
+                     bool maybe_ran) {
+  services_.defer([done = std::move(done), code, detail = std::move(detail), maybe_ran] {
+    node_answer a;
+    a.error = code;
+    a.detail = detail;
+    a.maybe_ran = maybe_ran;
+    done(std::move(a));
+  });
+}
+
+void node::fail_all(std::deque<pending_request> requests, std::error_code code,
+                    const std::string& detail, bool maybe_ran) {
+  for (auto& p : requests) {
+    if (p.kind == request_kind::user) fail_soon(std::move(p.done), code, detail, maybe_ran);
+  }
+}
+
+node_health node::health() const {
+  node_health h;
+  h.endpoint = name_;
+  h.state = state_ == state::ready        ? node_state::connected
+            : state_ == state::connecting ? node_state::connecting
+                                          : node_state::down;
+  h.last_error = status_.last_detail;
+  if (status_.server) {
+    h.run_id = status_.server->run_id;
+    h.redis_version = status_.server->redis_version;
+    h.uptime = status_.server->uptime;
+  }
+  h.reconnects = reconnects_;
+  h.requests = requests_sent_;
+  h.failures = failures_;
+  if (!latencies_.empty()) {
+    h.latency_p50 = latencies_.quantile(0.5);
+    h.latency_p99 = latencies_.quantile(0.99);
+    h.latency_max = latencies_.quantile(1.0);
+  }
+  return h;
+}
+
+// ---- deadlines ----------------------------------------------------------------------------
+
+void node::arm_deadline() {
+  if (closing_) return;
+  steady::time_point next = requests_.next_deadline();
+  if (state_ == state::connecting) next = std::min(next, connect_deadline_);
+  if (next == armed_for_) return;
+  armed_for_ = next;
+  if (next == steady::time_point::max()) {
+    uv_timer_stop(deadline_timer_.get());
+    return;
+  }
+  uv_timer_start(
+      deadline_timer_.get(), [](uv_timer_t* t) { static_cast<node*>(t->data)->on_deadline(); },
+      timer_delay_ms(next - clock_.now()), 0);
+}
+
+void node::on_deadline() {
+  armed_for_ = steady::time_point::max();
+  steady::time_point now = clock_.now();
+  // Requests that waited their whole queue time never left: for the first connect, for a
+  // reconnect, or for room in the window.
+  auto expired = requests_.take_expired_unwritten(now);
+  if (!expired.empty()) {
+    if (state_ == state::ready) {
+      fail_all(std::move(expired), errc::overloaded,
+               "waited " + ms_text(config_.node_timeout) +
+                   " in the client's queue for room in the window of " +
+                   std::to_string(config_.window) + " requests in flight",
+               false);
+    } else if (!connected_once_) {
+      fail_all(std::move(expired), errc::node_timeout,
+               "still connecting after " + ms_text(config_.node_timeout), false);
+    } else {
+      fail_all(std::move(expired), status_.last_error ? status_.last_error : errc::node_down,
+               "not sent: the connection was lost (" + status_.last_detail + ")", false);
+    }
+  }
+  if (state_ == state::connecting && now >= connect_deadline_) {
+    std::string why = "connect timed out after " + ms_text(config_.connect_timeout);
+    if (resolving_ != nullptr) {
+      resolving_->owner = nullptr;
+      resolving_ = nullptr;
+    }
+    drop(errc::node_timeout, why);
+  } else if (requests_.overdue(now)) {
+    // Recycle the connection: every request in flight on it fails (each may have run); late
+    // replies can no longer arrive.
+    drop(errc::node_timeout, "no reply within " + ms_text(config_.node_timeout));
+  }
+  arm_deadline();
+}
+
+// ---- closing ------------------------------------------------------------------------------
+
+void node::close(std::function<void()> closed) {
+  closing_ = true;
+  if (resolving_ != nullptr) {
+    resolving_->owner = nullptr;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&resolving_->req));
+    resolving_ = nullptr;
+  }
+  close_barrier barrier([closed = std::move(closed)] {
+    if (closed) closed();
+  });
+  if (stream_ != nullptr) {
+    stream_->close();
+    stream_ = nullptr;
+  }
+  reader_ = nullptr;
+  fail_all(requests_.take_in_flight(), errc::client_closed, "the client is closing", true);
+  fail_all(requests_.take_unwritten(), errc::client_closed, "the client is closing", false);
+  deadline_timer_.close(barrier.expect());
+  backoff_timer_.close(barrier.expect());
+}
+
+}  // namespace redlock::detail
