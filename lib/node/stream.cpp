@@ -9,6 +9,15 @@
 
 namespace redlock::detail {
 
+namespace {
+// Verification failures (wrong CA, host name, expired) and a server's demand for a client
+// certificate are the configuration's; other TLS errors (a broken record) the connection's.
+bool refused_by_tls(const std::string& error) {
+  return error.find("certificate verify failed") != std::string::npos ||
+         error.find("certificate required") != std::string::npos;
+}
+}  // namespace
+
 std::shared_ptr<stream> stream::create(uv_loop_t* loop, listener l) {
   auto s = std::make_shared<stream>(loop, std::move(l));
   s->self_ = s;
@@ -123,8 +132,7 @@ void stream::on_read(const char* data, std::size_t size) {
   if (!ok) {
     // Verification failures are the configuration's (wrong CA, host name, expired); others
     // (an alert, a broken record) are the connection's.
-    bool verify = tls_->error().find("certificate verify failed") != std::string::npos;
-    fail(verify ? errc::config_refused : errc::node_down, tls_->error());
+    fail(refused_by_tls(tls_->error()) ? errc::config_refused : errc::node_down, tls_->error());
     return;
   }
   if (!was_done && tls_->handshake_done()) {
@@ -168,14 +176,34 @@ void stream::send_now() {
       break;
     } else {
       out_.clear();
-      fail_soon(errc::node_down, std::string("the connection broke while writing: ") +
-                                     (n < 0 ? std::strerror(errno) : "nothing written"));
+      std::string why = std::string("the connection broke while writing: ") +
+                        (n < 0 ? std::strerror(errno) : "nothing written");
+      // A TLS server that refuses us (no client certificate) sends an alert, then resets:
+      // the alert, if it is still there to read, says why.
+      std::string alert = tls_alert_pending(socket);
+      if (alert.empty()) {
+        fail_soon(errc::node_down, why);
+      } else {
+        fail_soon(refused_by_tls(alert) ? errc::config_refused : errc::node_down, alert);
+      }
       return;
     }
   }
   out_.erase(0, sent);
   // The socket buffer is full: try again shortly (reading goes on meanwhile).
   if (!out_.empty()) uv_timer_start(timer_.get(), on_timer, 1, 0);
+}
+
+std::string stream::tls_alert_pending(int socket) {
+  if (!tls_) return {};
+  char buf[16384];
+  std::string cipher;
+  ssize_t n;
+  while ((n = ::recv(socket, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+    cipher.append(buf, static_cast<std::size_t>(n));
+  std::string plain, reply;
+  if (cipher.empty() || tls_->receive(cipher, plain, reply)) return {};
+  return tls_->error();
 }
 
 void stream::on_timer(uv_timer_t* timer) {

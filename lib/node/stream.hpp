@@ -65,6 +65,8 @@ class stream : public std::enable_shared_from_this<stream> {
   void fail_soon(std::error_code code, std::string detail);
   void fail(std::error_code code, std::string detail);
   static void on_timer(uv_timer_t* timer);
+  // What a TLS alert already received says, when a write broke; empty if none.
+  std::string tls_alert_pending(int socket);
   uv_stream_t* handle() const;
 
   uv_loop_t* loop_;

@@ -1,0 +1,122 @@
+// TLS against real redis-server processes serving certificates the fixture made: a good fleet
+// takes and releases locks; each broken set-up gives its own per-node error.
+#include <gmock/gmock.h>
+
+#include "fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+
+class TlsTest : public fleet_test {
+ protected:
+  void SetUp() override {
+    fleet_test::SetUp();
+    REDLOCK_REQUIRE_TLS_OR_SKIP();
+  }
+  void start_tls_fleet(std::size_t n, tls_cert cert = tls_cert::good,
+                       std::string auth_clients = "no") {
+    node_options o;
+    o.tls = true;
+    o.tls_server_cert = cert;
+    o.tls_auth_clients = std::move(auth_clients);
+    start_fleet(n, o);
+  }
+  client_options tls_options() {
+    client_options o = options_for(*fleet);
+    o.endpoints = fleet->tls_urls();
+    o.tls.ca_file = fleet->certs().ca_cert;
+    return o;
+  }
+  // The first node's failure, as acquire reports it.
+  void expect_refused(client_options o, errc code, const std::string& words) {
+    client locks = make_client(std::move(o));
+    result<lease> held = locks.acquire("job");
+    ASSERT_FALSE(held);
+    bool seen = false;
+    for (const node_report& r : held.tally().nodes()) {
+      if (r.vote != vote::failed) continue;
+      seen = true;
+      EXPECT_EQ(r.error, code) << r.detail;
+      EXPECT_THAT(r.detail, HasSubstr(words));
+    }
+    EXPECT_TRUE(seen) << held.message();
+  }
+};
+
+TEST_F(TlsTest, GoodCaTakesExtendsAndReleases) {
+  start_tls_fleet(3);
+  client locks = make_client(tls_options());
+  ASSERT_TRUE(locks.wait_ready(milliseconds(10000)));
+  result<lease> held = locks.acquire("job");
+  ASSERT_TRUE(held) << held.message();
+  ASSERT_TRUE(eventually(
+      [&] { return values_of("redlock:job") == std::vector<std::string>(3, held->token()); }));
+  EXPECT_TRUE(held->extend(milliseconds(5000)));
+  EXPECT_TRUE(held->release());
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
+  auto health = locks.health();
+  ASSERT_TRUE(health);
+  EXPECT_THAT((*health)[0].endpoint, ::testing::StartsWith("rediss://"));
+}
+
+TEST_F(TlsTest, WrongCaIsMisconfiguredAndSaysWhy) {
+  start_tls_fleet(3);
+  client_options o = tls_options();
+  o.tls.ca_file = fleet->certs().other_ca_cert;
+  expect_refused(o, errc::config_refused, "certificate verify failed");
+  client locks = make_client(o);
+  EXPECT_EQ(locks.acquire("job").error(), errc::misconfigured);
+}
+
+TEST_F(TlsTest, WrongHostNameIsRefused) {
+  start_tls_fleet(3, tls_cert::wrong_host);
+  expect_refused(tls_options(), errc::config_refused, "mismatch");
+}
+
+TEST_F(TlsTest, ExpiredCertificateIsRefused) {
+  start_tls_fleet(3, tls_cert::expired);
+  expect_refused(tls_options(), errc::config_refused, "certificate has expired");
+}
+
+// TLS 1.3: the client's handshake completes before the server checks for a client
+// certificate, so the refusal comes as an alert on the first read.
+TEST_F(TlsTest, MissingClientCertificateIsRefusedAndAGoodOneWorks) {
+  start_tls_fleet(3, tls_cert::good, "yes");
+  client_options o = tls_options();
+  {
+    client locks = make_client(o);
+    result<lease> held = locks.acquire("job");
+    ASSERT_FALSE(held);
+    EXPECT_THAT(held.message(), HasSubstr("certificate required"));
+  }
+  o.tls.cert_file = fleet->certs().client_cert;
+  o.tls.key_file = fleet->certs().client_key;
+  client locks = make_client(o);
+  result<lease> held = locks.acquire("job");
+  EXPECT_TRUE(held) << held.message();
+}
+
+TEST_F(TlsTest, VerificationCanBeTurnedOffByName) {
+  start_tls_fleet(3, tls_cert::expired);
+  client_options o = tls_options();
+  o.tls.ca_file = fleet->certs().other_ca_cert;
+  o.tls.insecure_skip_verify = true;
+  client locks = make_client(o);
+  EXPECT_TRUE(locks.acquire("job"));
+}
+
+TEST_F(TlsTest, PlainClientOnTheTlsPortFailsInItsHandshake) {
+  start_tls_fleet(1);
+  client_options o = options_for(*fleet);
+  o.endpoints = {"redis://127.0.0.1:" + std::to_string(fleet->tls_port(0))};
+  o.connect_timeout = milliseconds(500);
+  client locks = make_client(o);
+  result<void> ready = locks.wait_ready(milliseconds(2000));
+  EXPECT_FALSE(ready);
+}
+
+}  // namespace
+}  // namespace redlock::testing
