@@ -15,7 +15,7 @@ using std::chrono::nanoseconds;
 
 engine_config engine_config::from(const client_options& options) {
   engine_config c{options.drift_factor, options.retry_delay, options.retry_jitter,
-                  options.key_prefix};
+                  options.key_prefix, options.connect_timeout};
   return c;
 }
 
@@ -173,6 +173,9 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
       {"SET", lock->key, lock->token, "NX", "PX", std::to_string(op->options.ttl.count())});
   round::spec s;
   s.what = {std::move(cmd), judge_set};
+  // Waiting for room among a node's requests in flight spends the caller's wait budget; with
+  // none, a full window refuses the request at once (errc::overloaded).
+  s.queue_budget = std::max(op->deadline - clock_.now(), steady::duration::zero());
   round::listener l;
   // A late answer still tells where our key may be: after a lost round the release is
   // queued behind this SET on the same connection (and owed if that fails); after a won
@@ -296,6 +299,7 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
   round::spec s;
   s.what = {script_command(extend_script, lock->key, lock->token, std::to_string(ttl.count())),
             judge_script};
+  s.queue_budget = old_valid_until - clock_.now();  // no later than the lease ends
   // Nodes that may have run this PEXPIRE, as known at each answer.
   auto ran = std::make_shared<std::vector<bool>>(env_.nodes.size(), false);
   round::listener l;
@@ -430,6 +434,7 @@ void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<
   s.how = how;
   s.ask = std::move(ask);
   s.ask_excluded = true;
+  s.queue_budget = config_.release_queue_budget;
   auto delivered = std::make_shared<std::vector<bool>>(env_.nodes.size(), false);
   round::listener l;
   l.answered = [this, lock, delivered](std::size_t node, const node_answer& answer, vote said) {
@@ -513,6 +518,7 @@ void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
   s.ask.assign(env_.nodes.size(), false);
   s.ask[node] = true;
   s.ask_excluded = true;
+  s.queue_budget = config_.release_queue_budget;
   round::listener l;
   l.answered = [this, node, debt](std::size_t, const node_answer& answer, vote said) {
     if (said != vote::failed) return;

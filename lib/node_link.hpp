@@ -56,7 +56,11 @@ class node_link {
   virtual ~node_link() = default;
 
   // Sends `cmd`. `done` runs exactly once, on the loop thread, and never inside send().
-  virtual void send(std::shared_ptr<const command> cmd, answer_callback done) = 0;
+  // `queue_budget`: how long the request may wait for room among the requests in flight,
+  // counted from its first chance to be written; past it, it fails with errc::overloaded
+  // without having left.
+  virtual void send(std::shared_ptr<const command> cmd, answer_callback done,
+                    std::chrono::nanoseconds queue_budget) = 0;
   // `changed` runs on the loop thread after every successful (re)connect and every failed
   // attempt or dropped connection, never inside a call the engine made.
   virtual void on_change(std::function<void()> changed) = 0;

@@ -70,9 +70,12 @@ void round::begin() {
       if (!spec_.ask_excluded) continue;
     }
     ++waiting_;
-    env_.nodes[i]->send(spec_.what.cmd, [self, i, excluded = bool(ex.error)](node_answer answer) {
-      self->on_answer(i, excluded, std::move(answer));
-    });
+    env_.nodes[i]->send(
+        spec_.what.cmd,
+        [self, i, excluded = bool(ex.error)](node_answer answer) {
+          self->on_answer(i, excluded, std::move(answer));
+        },
+        spec_.queue_budget);
   }
   // Listeners never run inside run(): an outcome known already (every node excluded, or none
   // asked) is told from the loop.

@@ -73,6 +73,8 @@ class round : public std::enable_shared_from_this<round> {
     bool ask_excluded = false;  // releases reach excluded nodes too (their votes still fail)
     std::optional<steady::time_point> started;  // a second step keeps its round's start
     bool check_exclusions = true;  // a second step's nodes passed the first step's checks
+    // How long each request may wait for room in its node's window (node_link::send).
+    std::chrono::nanoseconds queue_budget{0};
   };
 
   // Starts a round. The majority needed is that of the whole fleet, however many are asked.

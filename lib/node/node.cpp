@@ -24,7 +24,7 @@ node_config node_config::from(endpoint where, const client_options& options, std
           options.reconnect_min,
           options.reconnect_max,
           seed,
-          1024,
+          512,
           std::move(tls)};
 }
 
@@ -297,6 +297,7 @@ void node::drop(std::error_code code, std::string detail) {
   // Requests not yet written wait for the next connection, within their queue time: one late
   // reply must not fail what never left. A connection that never became ready fails them.
   bool was_ready = state_ == state::ready;
+  requests_.start_queue_time(clock_.now());  // what waits is bounded by its budget from now on
   attempt_failed(code, std::move(detail), !was_ready);
 }
 
@@ -335,18 +336,22 @@ void node::schedule_reconnect() {
 
 // ---- requests -----------------------------------------------------------------------------
 
-void node::send(std::shared_ptr<const command> cmd, answer_callback done) {
+void node::send(std::shared_ptr<const command> cmd, answer_callback done,
+                std::chrono::nanoseconds queue_budget) {
   steady::time_point now = clock_.now();
   pending_request p;
   p.cmd = std::move(cmd);
   p.done = std::move(done);
-  p.queued_until = now + config_.node_timeout;
+  p.queue_budget = queue_budget;
   // During the first connect, a request made right after the client was created waits for it
-  // (flush writes only once ready).
+  // (flush writes only once ready), up to node_timeout from now. Once ready, its queue time
+  // starts at the next batched write, the first chance it has to leave: a caller that queues
+  // a burst before the loop runs does not expire it.
   bool first_connect = state_ == state::connecting && !ever_failed_;
   if ((state_ == state::ready || first_connect) && !closing_) {
     ++requests_sent_;
-    requests_.enqueue(std::move(p));
+    requests_.enqueue(std::move(p),
+                      first_connect ? now + config_.node_timeout : steady::time_point::max());
     flush_soon();
     arm_deadline();
   } else {
@@ -366,7 +371,9 @@ void node::flush() {
   flush_queued_ = false;
   if (stream_ == nullptr || state_ != state::ready) return;
   std::string out;
-  requests_.write_into(out, clock_.now(), config_.node_timeout);
+  steady::time_point now = clock_.now();
+  requests_.start_queue_time(now);
+  requests_.write_into(out, now, config_.node_timeout);
   stream_->write(out);
   arm_deadline();
 }
@@ -438,9 +445,8 @@ void node::on_deadline() {
   if (!expired.empty()) {
     if (state_ == state::ready) {
       fail_all(std::move(expired), errc::overloaded,
-               "waited " + ms_text(config_.node_timeout) +
-                   " in the client's queue for room in the window of " +
-                   std::to_string(config_.window) + " requests in flight",
+               "no room among the " + std::to_string(config_.window) +
+                   " requests in flight within the caller's wait budget; not sent",
                false);
     } else if (!connected_once_) {
       fail_all(std::move(expired), errc::node_timeout,
@@ -457,6 +463,15 @@ void node::on_deadline() {
       resolving_ = nullptr;
     }
     drop(errc::node_timeout, why);
+  } else if (requests_.overdue(now) && stream_ != nullptr && stream_->bytes_waiting()) {
+    // The loop was busy and the reply is here, unread: read it first (timers run before the
+    // loop polls for I/O), and look again a millisecond later (a 0 ms timer started from a
+    // timer runs again before the poll).
+    armed_for_ = now;
+    uv_timer_start(
+        deadline_timer_.get(), [](uv_timer_t* t) { static_cast<node*>(t->data)->on_deadline(); }, 1,
+        0);
+    return;
   } else if (requests_.overdue(now)) {
     // Recycle the connection: every request in flight on it fails (each may have run); late
     // replies can no longer arrive.

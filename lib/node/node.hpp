@@ -70,7 +70,8 @@ class node final : public node_link {
 
   // Starts the first connection attempt.
   void start();
-  void send(std::shared_ptr<const command> cmd, answer_callback done) override;
+  void send(std::shared_ptr<const command> cmd, answer_callback done,
+            std::chrono::nanoseconds queue_budget) override;
   void on_change(std::function<void()> changed) override { change_listener_ = std::move(changed); }
   const std::string& name() const override { return name_; }
   const link_status& status() const override { return status_; }

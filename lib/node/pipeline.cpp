@@ -4,12 +4,31 @@
 
 namespace redlock::detail {
 
+void pipeline::enqueue(pending_request r, steady::time_point queued_until) {
+  if (queued_until == steady::time_point::max()) {
+    ++without_queue_time_;
+  } else {
+    queue_ends_.insert(queued_until);
+  }
+  r.queued_until = queued_until;
+  unwritten_.push_back(std::move(r));
+}
+
+void pipeline::start_queue_time(steady::time_point now) {
+  for (std::size_t i = unwritten_.size() - without_queue_time_; i < unwritten_.size(); ++i) {
+    pending_request& r = unwritten_[i];
+    r.queued_until = now + std::chrono::duration_cast<steady::duration>(r.queue_budget);
+    queue_ends_.insert(r.queued_until);
+  }
+  without_queue_time_ = 0;
+}
+
 void pipeline::write_into(std::string& out, steady::time_point now,
                           std::chrono::nanoseconds timeout) {
   while (!unwritten_.empty() && in_flight_.size() < window_) {
     pending_request r = std::move(unwritten_.front());
     unwritten_.pop_front();
-    queue_ends_.erase(queue_ends_.find(r.queued_until));
+    if (auto it = queue_ends_.find(r.queued_until); it != queue_ends_.end()) queue_ends_.erase(it);
     const std::string& wire = r.cmd ? (r.eval_sent ? eval_wire(*r.cmd) : r.cmd->wire) : r.wire;
     out += wire;
     r.sent_at = now;
@@ -35,6 +54,7 @@ std::deque<pending_request> pipeline::take_unwritten() {
   auto out = std::move(unwritten_);
   unwritten_.clear();
   queue_ends_.clear();
+  without_queue_time_ = 0;
   return out;
 }
 

@@ -30,20 +30,22 @@ struct pending_request {
   std::string wire;                    // handshake steps: their own bytes
   answer_callback done;                // user requests
   request_kind kind = request_kind::user;
-  bool eval_sent = false;           // the EVAL fallback after NOSCRIPT has been written
-  steady::time_point queued_until;  // unwritten: fails (never sent) after this
-  steady::time_point sent_at;       // written: when
-  steady::time_point deadline;      // written: its reply is due by then
+  bool eval_sent = false;  // the EVAL fallback after NOSCRIPT has been written
+  steady::time_point queued_until = steady::time_point::max();  // unwritten: fails after this
+  std::chrono::nanoseconds queue_budget{0};  // how long it may wait for room, once it can go
+  steady::time_point sent_at;                // written: when
+  steady::time_point deadline;               // written: its reply is due by then
 };
 
 class pipeline {
  public:
   explicit pipeline(std::size_t window) : window_(window) {}
 
-  void enqueue(pending_request r) {
-    queue_ends_.insert(r.queued_until);
-    unwritten_.push_back(std::move(r));
-  }
+  // `queued_until`: when it fails unwritten; max(): not yet, its queue time (its
+  // queue_budget) starts at the next start_queue_time().
+  void enqueue(pending_request r, steady::time_point queued_until);
+  // Starts the queue time of the requests enqueued without one.
+  void start_queue_time(steady::time_point now);
   // Writes what the window allows: appends each request's bytes to `out` and stamps it.
   void write_into(std::string& out, steady::time_point now, std::chrono::nanoseconds timeout);
   // A request written out of turn (a handshake step, the EVAL fallback): in flight at once.
@@ -72,6 +74,7 @@ class pipeline {
   std::size_t window_;
   std::deque<pending_request> unwritten_;
   std::multiset<steady::time_point> queue_ends_;  // the unwritten requests' queued_until
+  std::size_t without_queue_time_ = 0;            // the last ones of unwritten_
   std::deque<pending_request> in_flight_;
 };
 

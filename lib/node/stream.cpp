@@ -1,5 +1,6 @@
 #include "node/stream.hpp"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -154,6 +155,14 @@ void stream::write(std::string_view bytes) {
     return;
   }
   queue_bytes(cipher);
+}
+
+bool stream::bytes_waiting() const {
+  if (dead_) return false;
+  uv_os_fd_t socket = -1;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(handle()), &socket) != 0) return false;
+  int waiting = 0;
+  return ioctl(socket, FIONREAD, &waiting) == 0 && waiting > 0;
 }
 
 void stream::queue_bytes(std::string_view bytes) {

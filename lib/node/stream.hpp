@@ -49,6 +49,9 @@ class stream : public std::enable_shared_from_this<stream> {
   void connect_tcp(const sockaddr* address, std::unique_ptr<tls_session> tls);
   void connect_unix(const std::string& path);
   void write(std::string_view bytes);
+  // Whether bytes from the server wait in the socket, not yet read (a reply that came in
+  // time may wait there while the loop was busy).
+  bool bytes_waiting() const;
   // No event runs after this; the handles close and the stream frees itself once they have.
   void close();
   // For the connect request's callback.

@@ -169,6 +169,7 @@ TEST_F(ClientTest, TwoOfFiveNodesKilledStillGrants) {
   wait_all_connected(locks);
   fleet->kill(1);
   fleet->kill(3);
+  wait_noticed_down(locks, {1, 3});
   result<lease> held = locks.acquire("job");
   ASSERT_TRUE(held) << held.message();
   EXPECT_EQ(held.tally().granted(), 3u);
@@ -215,6 +216,7 @@ TEST_F(ClientTest, KilledNodeIsUsedAgainAfterItRestarts) {
   ASSERT_TRUE(locks.acquire("warmup"));
   wait_all_connected(locks);
   fleet->kill(2);
+  wait_noticed_down(locks, {2});
   result<lease> during = locks.acquire("a");
   ASSERT_TRUE(during);
   EXPECT_EQ(during.tally().failed(), 1u);

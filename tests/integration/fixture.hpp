@@ -85,6 +85,20 @@ inline void wait_all_connected(client& locks) {
   ASSERT_TRUE(all) << "not every node connected within 5 s";
 }
 
+// Waits until the client has noticed that the nodes `which` went down (a killed server closes
+// its connections; the client sees that on its loop, a moment later).
+inline void wait_noticed_down(client& locks, const std::vector<std::size_t>& which) {
+  bool noticed = eventually([&] {
+    auto h = locks.health();
+    if (!h) return false;
+    for (std::size_t i : which) {
+      if ((*h)[i].state == node_state::connected) return false;
+    }
+    return true;
+  });
+  ASSERT_TRUE(noticed) << "the client did not notice the nodes going down within 5 s";
+}
+
 // Takes and releases a lock with every node connected, and waits until each node has run both
 // the SET and the release, so that nothing is in flight when a fault is injected next. (A lease
 // dropped without release() is released in the background; were that release still unanswered

@@ -15,11 +15,12 @@ namespace {
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 
-// Answers like a well-behaved Redis until the client goes away.
-void behave(scripted_connection& c, std::vector<std::string> first) {
+// Answers like a well-behaved Redis until the client goes away; counts the SETs it granted.
+void behave(scripted_connection& c, std::vector<std::string> first, std::atomic<int>& sets) {
   std::optional<std::vector<std::string>> cmd = std::move(first);
   while (cmd && !cmd->empty()) {
     const std::string& name = (*cmd)[0];
+    if (name == "SET") ++sets;
     c.send(name == "SET"                         ? resp_ok()
            : name == "EVALSHA" || name == "EVAL" ? resp_int(1)
                                                  : resp_ok());
@@ -39,11 +40,12 @@ class HostileServerTest : public fleet_test, public ::testing::WithParamInterfac
 TEST_P(HostileServerTest, FailsOnlyThatConnectionAndReconnects) {
   const hostile_case& hc = GetParam();
   std::atomic<int> connection{0};
+  std::atomic<int> sets_granted{0};  // by the connections after the hostile one
   scripted_server server([&](scripted_connection& c) {
     std::vector<std::string> first = c.serve_handshake("feedfacefeedfacefeedfacefeedfacefeedface");
     if (first.empty()) return;
     if (connection.fetch_add(1) > 0) {  // later connections behave
-      behave(c, std::move(first));
+      behave(c, std::move(first), sets_granted);
       return;
     }
     c.send(hc.bytes);
@@ -79,10 +81,9 @@ TEST_P(HostileServerTest, FailsOnlyThatConnectionAndReconnects) {
   EXPECT_TRUE(held->release());
   result<lease> again = locks.acquire("job2");
   ASSERT_TRUE(again) << again.message();
-  EXPECT_TRUE(eventually([&] {
-    auto r = locks.acquire("job3");
-    return r && r.tally().nodes()[2].vote == vote::granted;
-  })) << "the reconnected node never voted again";
+  // It votes again (its answer may come after the two real nodes decided the round).
+  EXPECT_TRUE(eventually([&] { return sets_granted.load() > 0; }))
+      << "the reconnected node never got a SET";
 }
 
 INSTANTIATE_TEST_SUITE_P(

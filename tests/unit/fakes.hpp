@@ -92,7 +92,8 @@ class fake_node final : public detail::node_link {
   // A fake node starts connected to a server of its own (run_id "server-<name>").
   explicit fake_node(std::string name) : name_(std::move(name)) { connect("server-" + name_); }
 
-  void send(std::shared_ptr<const detail::command> cmd, detail::answer_callback done) override {
+  void send(std::shared_ptr<const detail::command> cmd, detail::answer_callback done,
+            std::chrono::nanoseconds) override {
     inbox_.push_back({std::move(cmd), std::move(done)});
     ++sent_;
   }
