@@ -7,22 +7,20 @@ namespace redlock::detail {
 // ---- loop_services ------------------------------------------------------------------------
 
 loop_services::loop_services(uv_loop_t* loop, const clock& clock) : loop_(loop), clock_(clock) {
-  uv_idle_init(loop_, &idle_);
-  uv_timer_init(loop_, &timer_);
-  uv_prepare_init(loop_, &prepare_);
-  idle_.data = this;
-  timer_.data = this;
-  prepare_.data = this;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
-  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
-  uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+  idle_.init([&](uv_idle_t* h) { return uv_idle_init(loop_, h); });
+  timer_.init([&](uv_timer_t* h) { return uv_timer_init(loop_, h); });
+  prepare_.init([&](uv_prepare_t* h) { return uv_prepare_init(loop_, h); });
+  for (uv_handle_t* h : {idle_.raw(), timer_.raw(), prepare_.raw()}) {
+    h->data = this;
+    uv_unref(h);
+  }
 }
 
 // Deferred calls run from an idle handle: once per loop iteration, after I/O, so a call that
 // defers again waits for the next iteration instead of starving the sockets.
 void loop_services::defer(std::function<void()> fn) {
   if (closing_) return;
-  if (deferred_.empty()) uv_idle_start(&idle_, on_idle);
+  if (deferred_.empty()) uv_idle_start(idle_.get(), on_idle);
   deferred_.push_back(std::move(fn));
 }
 
@@ -40,7 +38,7 @@ void loop_services::write_soon(void (*write)(void*), void* target) {
   for (const auto& w : writes_) {
     if (w.second == target) return;
   }
-  if (writes_.empty()) uv_prepare_start(&prepare_, on_prepare);
+  if (writes_.empty()) uv_prepare_start(prepare_.get(), on_prepare);
   writes_.emplace_back(write, target);
 }
 
@@ -86,8 +84,8 @@ bool loop_services::cancel(timer_id id) {
 
 void loop_services::arm_timer() {
   if (delayed_.empty() || closing_) return;
-  uv_timer_start(&timer_, on_timer, timer_delay_ms(delayed_.begin()->first.first - clock_.now()),
-                 0);
+  uv_timer_start(timer_.get(), on_timer,
+                 timer_delay_ms(delayed_.begin()->first.first - clock_.now()), 0);
 }
 
 void loop_services::on_timer(uv_timer_t* handle) {
@@ -103,30 +101,22 @@ void loop_services::on_timer(uv_timer_t* handle) {
 
 void loop_services::close(std::function<void()> closed) {
   closing_ = true;
-  on_closed_ = std::move(closed);
   deferred_.clear();
   delayed_.clear();
   due_.clear();
   writes_.clear();
-  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_close);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
-  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), on_close);
-}
-
-void loop_services::on_close(uv_handle_t* handle) {
-  auto* self = static_cast<loop_services*>(handle->data);
-  if (--self->open_handles_ == 0 && self->on_closed_) {
-    auto closed = std::move(self->on_closed_);
-    closed();
-  }
+  close_barrier barrier(std::move(closed));
+  idle_.close(barrier.expect());
+  timer_.close(barrier.expect());
+  prepare_.close(barrier.expect());
 }
 
 // ---- bridge -------------------------------------------------------------------------------
 
 bridge::bridge(uv_loop_t* loop) {
-  uv_async_init(loop, &async_, on_wake);
-  async_.data = this;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+  async_.init([&](uv_async_t* h) { return uv_async_init(loop, h, on_wake); });
+  async_.get()->data = this;
+  uv_unref(async_.raw());
 }
 
 bool bridge::post(std::function<void()> task) {
@@ -135,7 +125,7 @@ bool bridge::post(std::function<void()> task) {
   bool wake = tasks_.empty();
   tasks_.push_back(std::move(task));
   // Under the mutex, so close() cannot close the handle between the check and the send.
-  if (wake) uv_async_send(&async_);
+  if (wake) uv_async_send(async_.get());
   return true;
 }
 
@@ -145,7 +135,7 @@ bool bridge::closed() {
 }
 
 void bridge::keep_loop_alive(bool alive) {
-  auto* handle = reinterpret_cast<uv_handle_t*>(&async_);
+  uv_handle_t* handle = async_.raw();
   if (alive) {
     uv_ref(handle);
   } else {
@@ -174,12 +164,7 @@ void bridge::close(std::function<void()> closed) {
   }
   // Tasks posted before the close still run: a thread may be blocked waiting for one.
   run_queued();
-  on_closed_ = std::move(closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* handle) {
-    auto* self = static_cast<bridge*>(handle->data);
-    auto on_closed = std::move(self->on_closed_);
-    if (on_closed) on_closed();
-  });
+  async_.close(std::move(closed));
 }
 
 }  // namespace redlock::detail

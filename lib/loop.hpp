@@ -15,6 +15,7 @@
 
 #include "clock.hpp"
 #include "node_link.hpp"
+#include "uv_handle.hpp"
 
 namespace redlock::detail {
 
@@ -47,23 +48,20 @@ class loop_services final : public scheduler {
   static void on_idle(uv_idle_t* handle);
   static void on_prepare(uv_prepare_t* handle);
   static void on_timer(uv_timer_t* handle);
-  static void on_close(uv_handle_t* handle);
   void arm_timer();
 
   uv_loop_t* loop_;
   const clock& clock_;
-  uv_idle_t idle_;
-  uv_timer_t timer_;
-  uv_prepare_t prepare_;
+  uv_handle<uv_idle_t> idle_;
+  uv_handle<uv_timer_t> timer_;
+  uv_handle<uv_prepare_t> prepare_;
   std::vector<std::pair<void (*)(void*), void*>> writes_;
   std::vector<std::pair<void (*)(void*), void*>>* flushing_ = nullptr;
   std::vector<std::function<void()>> deferred_;
   timer_id next_id_ = 1;
   std::map<std::pair<steady::time_point, timer_id>, std::function<void()>> delayed_;
   std::unordered_map<timer_id, steady::time_point> due_;
-  int open_handles_ = 3;
   bool closing_ = false;
-  std::function<void()> on_closed_;
 };
 
 // The way into a loop from any thread: post() queues a task and wakes the loop.
@@ -88,11 +86,10 @@ class bridge {
  private:
   static void on_wake(uv_async_t* handle);
 
-  uv_async_t async_;
+  uv_handle<uv_async_t> async_;
   std::mutex mutex_;
   bool closed_ = false;                       // guarded by mutex_
   std::vector<std::function<void()>> tasks_;  // guarded by mutex_
-  std::function<void()> on_closed_;
 };
 
 }  // namespace redlock::detail

@@ -153,21 +153,19 @@ void session::close_handles() {
   bridge_.run_queued();
   if (engine_->in_flight() > 0) return;
   closing_handles_ = true;
-  open_parts_ = 1 + static_cast<int>(nodes_.size());
-  bridge_.close([this] { handle_closed(); });
-  for (auto& n : nodes_)
-    n->close([this] { handle_closed(); });
-}
-
-void session::handle_closed() {
-  if (--open_parts_ > 0) return;
-  // Directly, not deferred: nothing else keeps the caller's loop alive now. What the nodes
-  // still had deferred belongs to the engine's own clean-ups (no caller waits for it).
-  services_.close([this] {
-    auto closed = std::move(on_closed_);
-    auto self = std::move(keep_alive_);
-    if (closed) closed();
+  // Once the bridge and every node are closed: the scheduler's handles, directly, not
+  // deferred (nothing else keeps the caller's loop alive now; what the nodes still had
+  // deferred belongs to the engine's own clean-ups, which no caller waits for).
+  close_barrier parts([this] {
+    services_.close([this] {
+      auto closed = std::move(on_closed_);
+      auto self = std::move(keep_alive_);
+      if (closed) closed();
+    });
   });
+  bridge_.close(parts.expect());
+  for (auto& n : nodes_)
+    n->close(parts.expect());
 }
 
 }  // namespace redlock::detail

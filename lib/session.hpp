@@ -87,7 +87,6 @@ class session : public std::enable_shared_from_this<session> {
   result<void> refuse_if_closing(std::string_view what) const;
   void update_keep_alive();
   void close_handles();
-  void handle_closed();
 
   const client_options options_;
   const loop_mode mode_;
@@ -101,7 +100,6 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t held_locks_ = 0;  // granted and not yet released
   bool closing_ = false;
   bool closing_handles_ = false;
-  int open_parts_ = 0;
   std::function<void()> on_closed_;
   std::shared_ptr<session> keep_alive_;  // while closing
 };
