@@ -41,11 +41,13 @@ struct options {
   std::string scenario = "all";
   double seconds = 2.0;
   std::string json;
+  bool tls = false;  // also measure over TLS (rediss://), on the same fleet
 };
 
 struct row {
   std::string scenario;
   std::string client;  // how it was measured: hiredis-sync, async_client, client
+  bool tls = false;
   std::size_t nodes = 1;
   std::string fault = "healthy";
   int concurrency = 1;
@@ -90,8 +92,10 @@ class measurer {
     run_for(slice);
     if (record) measured_ += clock_type::now() - start;
   }
+  bool tls = false;  // the measured client speaks TLS
   row summary(double floor_p50_us) const {
     row out;
+    out.tls = tls;
     out.scenario = scenario_;
     out.client = client_;
     out.nodes = nodes_;
@@ -218,10 +222,14 @@ class floor_measurer final : public measurer {
   std::size_t next_ = 0;
 };
 
+// The CA of the fleet's TLS servers (--tls).
+std::string tls_ca_file;
+
 redlock::client_options client_options_for(const std::vector<std::string>& urls) {
   redlock::client_options c;
   c.endpoints = urls;
   c.node_timeout = milliseconds(50);
+  c.tls.ca_file = tls_ca_file;
   return c;
 }
 
@@ -729,19 +737,21 @@ void write_json(const std::string& path, const std::vector<row>& rows,
         "  {\"scenario\": \"%s\", \"client\": \"%s\", \"nodes\": %zu, \"fault\": \"%s\", "
         "\"concurrency\": %d, \"ops\": %zu, \"ops_per_s\": %.1f, \"p50_us\": %.1f, "
         "\"p99_us\": %.1f, \"errors\": %zu, \"floor_p50_us\": %.1f, \"ratio_to_floor\": %.3f, "
-        "\"ratio_to_healthy\": %.3f, \"first_us\": %.1f, \"fairness\": %.3f}%s\n",
+        "\"ratio_to_healthy\": %.3f, \"first_us\": %.1f, \"fairness\": %.3f, \"tls\": %s}%s\n",
         r.scenario.c_str(), r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops,
         r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.floor_p50_us, r.ratio_to_floor,
-        r.ratio_to_healthy, r.first_us, r.fairness, i + 1 < rows.size() ? "," : "");
+        r.ratio_to_healthy, r.first_us, r.fairness, r.tls ? "true" : "false",
+        i + 1 < rows.size() ? "," : "");
     out << buf;
   }
   out << " ]}\n";
 }
 
 void print_row(const row& r) {
+  std::string client = r.client + (r.tls ? " tls" : "");
   std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu %8.2fx", r.scenario.c_str(),
-              r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s,
-              r.p50_us, r.p99_us, r.errors, r.ratio_to_floor);
+              client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s, r.p50_us,
+              r.p99_us, r.errors, r.ratio_to_floor);
   if (r.fairness >= 0) std::printf("  fairness %.3f", r.fairness);
   if (r.ratio_to_healthy > 0) {
     std::printf(" %5.2fx healthy, first after the fault: %.0f us", r.ratio_to_healthy, r.first_us);
@@ -756,7 +766,7 @@ void print_row(const row& r) {
       "redlock-bench: %s\n"
       "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
       "                     [--scenario floor|latency|throughput|failover|contention|all]\n"
-      "                     [--seconds S] [--json FILE]\n",
+      "                     [--seconds S] [--json FILE] [--tls]\n",
       problem.c_str());
   std::exit(2);
 }
@@ -790,6 +800,8 @@ options parse(int argc, char** argv) {
       if (!(o.seconds > 0 && o.seconds <= 600)) usage("--seconds must be in (0, 600]");
     } else if (arg == "--json") {
       o.json = value();
+    } else if (arg == "--tls") {
+      o.tls = true;
     } else if (arg == "--help" || arg == "-h") {
       usage("help");
     } else {
@@ -816,9 +828,18 @@ int main(int argc, char** argv) {
     // One fleet for the whole run; a size-N measurer uses its first N nodes.
     std::unique_ptr<redlock::testing::redis_fleet> fleet;
     std::vector<std::string> urls = o.servers;
+    std::vector<std::string> tls_urls;
     if (urls.empty()) {
-      fleet = std::make_unique<redlock::testing::redis_fleet>(largest);
+      redlock::testing::node_options node;
+      node.tls = o.tls;  // each server then listens on a TLS port too
+      fleet = std::make_unique<redlock::testing::redis_fleet>(largest, node);
       urls = fleet->urls();
+      if (o.tls) {
+        tls_urls = fleet->tls_urls();
+        tls_ca_file = fleet->certs().ca_cert;
+      }
+    } else if (o.tls) {
+      usage("--tls runs on the bench's own fleet, not with --servers");
     }
     auto first = [&](std::size_t n) {
       return std::vector<std::string>(urls.begin(), urls.begin() + static_cast<std::ptrdiff_t>(n));
@@ -835,12 +856,28 @@ int main(int argc, char** argv) {
       for (std::size_t n : sizes)
         measurers.push_back(std::make_unique<blocking_latency_measurer>(first(n)));
     }
+    // TLS rows beside the plaintext ones, on the same servers, in the same run.
+    auto tls_first = [&](std::size_t n) {
+      return std::vector<std::string>(tls_urls.begin(),
+                                      tls_urls.begin() + static_cast<std::ptrdiff_t>(n));
+    };
+    if (o.tls && (o.scenario == "latency" || o.scenario == "all")) {
+      for (std::size_t n : sizes) {
+        measurers.push_back(std::make_unique<async_latency_measurer>(tls_first(n)));
+        measurers.back()->tls = true;
+      }
+    }
     bool throughput = o.scenario == "throughput" || o.scenario == "all";
     std::size_t capacity_index = measurers.size();
     if (throughput) {
       measurers.push_back(std::make_unique<capacity_measurer>(first(throughput_nodes)));
       for (int c : {1, 16, 256}) {
         measurers.push_back(std::make_unique<throughput_measurer>(first(throughput_nodes), c));
+      }
+      if (o.tls) {
+        measurers.push_back(
+            std::make_unique<throughput_measurer>(tls_first(throughput_nodes), 256));
+        measurers.back()->tls = true;
       }
     }
 

@@ -116,12 +116,14 @@ std::string engine::key_of(std::string_view resource) const {
   return key;
 }
 
-void engine::begin() {
-  if (in_flight_++ == 0 && activity_) activity_(true);
+void engine::begin(work kind) {
+  std::size_t& count = kind == work::operation ? in_flight_ : background_;
+  if (count++ == 0 && activity_) activity_(in_flight_ > 0);
 }
 
-void engine::end() {
-  if (--in_flight_ == 0 && activity_) activity_(false);
+void engine::end(work kind) {
+  std::size_t& count = kind == work::operation ? in_flight_ : background_;
+  if (--count == 0 && activity_) activity_(in_flight_ > 0);
 }
 
 // ---- one server, one vote -----------------------------------------------------------------
@@ -461,33 +463,36 @@ void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<
       any = any || again[i];
     }
     if (any) {
-      send_again_later([this, lock, again = std::move(again)] {
-        lock->uncertain.assign(lock->uncertain.size(), false);  // one second send is enough
-        send_release(lock, again, rule::every_answer, nullptr);
-      });
+      send_again_later(
+          [this, lock, again = std::move(again)] {
+            lock->uncertain.assign(lock->uncertain.size(), false);  // one second send is enough
+            send_release(lock, again, rule::every_answer, nullptr);
+          },
+          work::operation);
     }
     end();
   };
   round::run(env_, std::move(s), std::move(l));
 }
 
-// The wait counts as in flight, so an async client's loop stays alive for it.
-void engine::send_again_later(std::function<void()> send) {
+// The wait counts as `kind` of work: a lease's second release keeps an async client's loop
+// alive; the repeat of an owed release does not.
+void engine::send_again_later(std::function<void()> send, work kind) {
   if (closing_) {
     send();
     return;
   }
-  begin();
+  begin(kind);
   auto id = std::make_shared<scheduler::timer_id>(0);
   *id = timers_.schedule(config_.owed_release_repeat, [this, id] {
     auto it = resends_.find(*id);
     if (it == resends_.end()) return;
-    auto fn = std::move(it->second);
+    auto [fn, kind_of_it] = std::move(it->second);
     resends_.erase(it);
     fn();
-    end();
+    end(kind_of_it);
   });
-  resends_.emplace(*id, std::move(send));
+  resends_.emplace(*id, std::make_pair(std::move(send), kind));
 }
 
 // ---- releases owed to nodes ---------------------------------------------------------------
@@ -511,7 +516,7 @@ void engine::pay_debts(std::size_t node) {
 }
 
 void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
-  begin();
+  begin(work::background);
   round::spec s;
   s.what = {script_command(release_script, debt.key, debt.token), judge_script};
   s.how = rule::every_answer;
@@ -532,8 +537,10 @@ void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
     // A request that reached the node on an old connection before a pause runs when the node
     // resumes, and could run after the release just sent on the new connection. Sending the
     // release once more a little later covers that: by then the old backlog has been served.
-    if (repeat) send_again_later([this, node, debt] { send_owed(node, debt, false); });
-    end();
+    if (repeat) {
+      send_again_later([this, node, debt] { send_owed(node, debt, false); }, work::background);
+    }
+    end(work::background);
   };
   round::run(env_, std::move(s), std::move(l));
 }
@@ -653,10 +660,10 @@ void engine::shutdown() {
   // before they close is counted as given up.
   auto resends = std::move(resends_);
   resends_.clear();
-  for (auto& [id, send] : resends) {
+  for (auto& [id, resend] : resends) {
     timers_.cancel(id);
-    send();
-    end();
+    resend.first();
+    end(resend.second);
   }
   for (std::size_t i = 0; i < debts_.size(); ++i)
     pay_debts(i);

@@ -118,9 +118,12 @@ class engine {
   // Stops retrying (acquires waiting for their next attempt finish with client_closed),
   // sends every owed release now, and ends readiness waits. Rounds already sent finish.
   void shutdown();
-  // Operations (acquire, extend, release, clean-ups, owed releases) not yet finished.
+  // Operations (acquire, extend, release, clean-ups, readiness waits) not yet finished: they
+  // keep an async client's loop alive.
   std::size_t in_flight() const { return in_flight_; }
-  // Called with true when work starts while idle, false when the last operation ends.
+  // Nothing at all in flight, owed releases included (a client closes only then).
+  bool idle() const { return in_flight_ == 0 && background_ == 0; }
+  // Called when either count starts or ends, with whether operations are in flight.
   void on_activity(std::function<void(bool busy)> listener) { activity_ = std::move(listener); }
 
   std::string key_of(std::string_view resource) const;
@@ -129,6 +132,9 @@ class engine {
   const release_ledger& owed(std::size_t node) const { return debts_[node]; }
 
  private:
+  // Owed releases are background work: a node that keeps failing them must not keep an
+  // async client's loop alive for ever.
+  enum class work { operation, background };
   struct acquire_op;
   struct ready_wait;
 
@@ -147,7 +153,7 @@ class engine {
   // fails and sends it again later where an earlier request may still run late.
   void send_release(const std::shared_ptr<lock_record>& lock, std::vector<bool> ask, rule how,
                     std::function<void(const round&)> decided);
-  void send_again_later(std::function<void()> send);
+  void send_again_later(std::function<void()> send, work kind);
   void owe_release(std::size_t node, const lock_record& lock);
   void pay_debts(std::size_t node);
   void send_owed(std::size_t node, owed_release debt, bool repeat);
@@ -156,8 +162,8 @@ class engine {
   exclusion excluded(std::size_t node) const;
   bool check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadline);
 
-  void begin();
-  void end();
+  void begin(work kind = work::operation);
+  void end(work kind = work::operation);
 
   engine_config config_;
   const clock& clock_;
@@ -166,11 +172,12 @@ class engine {
   std::mt19937_64 rng_;
   bool closing_ = false;
   std::size_t in_flight_ = 0;
+  std::size_t background_ = 0;
   std::function<void(bool)> activity_;
   // Acquires waiting for their next attempt, by retry timer.
   std::unordered_map<scheduler::timer_id, std::shared_ptr<acquire_op>> waiting_;
   // Second sends of releases, by timer: sent at once on shutdown.
-  std::unordered_map<scheduler::timer_id, std::function<void()>> resends_;
+  std::unordered_map<scheduler::timer_id, std::pair<std::function<void()>, work>> resends_;
   std::vector<std::shared_ptr<ready_wait>> ready_waits_;
   std::vector<release_ledger> debts_;        // per node
   std::vector<steady::time_point> paid_at_;  // per node: the last time its debts were sent

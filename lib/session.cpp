@@ -42,7 +42,9 @@ session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const
   bridge_.keep_loop_alive(mode_ == loop_mode::own_thread);
   engine_->on_activity([this](bool busy) {
     update_keep_alive();
-    if (!busy && closing_ && !closing_handles_) services_.defer([this] { close_handles(); });
+    if (!busy && engine_->idle() && closing_ && !closing_handles_) {
+      services_.defer([this] { close_handles(); });
+    }
   });
 }
 
@@ -143,7 +145,7 @@ void session::close(std::function<void()> closed) {
   keep_alive_ = shared_from_this();
   update_keep_alive();
   engine_->shutdown();
-  if (engine_->in_flight() == 0) services_.defer([this] { close_handles(); });
+  if (engine_->idle()) services_.defer([this] { close_handles(); });
 }
 
 void session::close_handles() {
@@ -151,7 +153,7 @@ void session::close_handles() {
   // anything is in flight, the engine's next idle notification calls again.
   if (closing_handles_) return;
   bridge_.run_queued();
-  if (engine_->in_flight() > 0) return;
+  if (!engine_->idle()) return;
   closing_handles_ = true;
   // Once the bridge and every node are closed: the scheduler's handles, directly, not
   // deferred (nothing else keeps the caller's loop alive now; what the nodes still had
