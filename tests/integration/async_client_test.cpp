@@ -4,8 +4,7 @@
 
 #include <optional>
 
-#include "fixture.hpp"
-#include "redlock/async_client.hpp"
+#include "async_fixture.hpp"
 
 namespace redlock::testing {
 namespace {
@@ -13,33 +12,7 @@ namespace {
 using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 
-class AsyncClientTest : public fleet_test {
- protected:
-  void SetUp() override {
-    fleet_test::SetUp();
-    ASSERT_EQ(uv_loop_init(&loop), 0);
-  }
-  void TearDown() override {
-    // Every handle of every client is closed by now: the loop closes cleanly.
-    uv_run(&loop, UV_RUN_DEFAULT);
-    EXPECT_EQ(uv_loop_close(&loop), 0);
-    fleet_test::TearDown();
-  }
-  async_client make_async(client_options o) {
-    auto c = async_client::create(&loop, std::move(o));
-    EXPECT_TRUE(c) << c.message();
-    return std::move(*c);
-  }
-  // Runs the loop until `done` holds (or a generous bound passes).
-  void run_until(const std::function<bool()>& done) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done() && std::chrono::steady_clock::now() < until)
-      uv_run(&loop, UV_RUN_ONCE);
-    ASSERT_TRUE(done()) << "timed out running the loop";
-  }
-
-  uv_loop_t loop;
-};
+class AsyncClientTest : public async_fleet_test {};
 
 TEST_F(AsyncClientTest, AcquireExtendReleaseRunEachCallbackOnceOnTheLoop) {
   start_fleet(3);

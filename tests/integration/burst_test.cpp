@@ -6,39 +6,14 @@
 #include <iostream>
 #include <optional>
 
-#include "fixture.hpp"
-#include "redlock/async_client.hpp"
+#include "async_fixture.hpp"
 
 namespace redlock::testing {
 namespace {
 
 using std::chrono::milliseconds;
 
-class BurstTest : public fleet_test {
- protected:
-  void SetUp() override {
-    fleet_test::SetUp();
-    ASSERT_EQ(uv_loop_init(&loop), 0);
-  }
-  void TearDown() override {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    EXPECT_EQ(uv_loop_close(&loop), 0);
-    fleet_test::TearDown();
-  }
-  async_client make_async(client_options o) {
-    auto c = async_client::create(&loop, std::move(o));
-    EXPECT_TRUE(c) << c.message();
-    return std::move(*c);
-  }
-  void run_until(const std::function<bool()>& done) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done() && std::chrono::steady_clock::now() < until)
-      uv_run(&loop, UV_RUN_ONCE);
-    ASSERT_TRUE(done()) << "timed out running the loop";
-  }
-
-  uv_loop_t loop;
-};
+class BurstTest : public async_fleet_test {};
 
 // Overload degrades, never collapses: 50,000 acquires at once on five healthy nodes with the
 // default options. Every one is granted, or refused with the retryable overload error (no

@@ -84,6 +84,14 @@ class EngineTest : public ::testing::Test {
     eng->release(lock, out.callback());
     return out;
   }
+  // Releases `lock`; every node confirms but the last, whose request times out (after it may
+  // have run), so the release is owed to it.
+  void release_owed_by_last(const std::shared_ptr<lock_record>& lock) {
+    eng->release(lock, nullptr);
+    for (std::size_t i = 0; i + 1 < nodes.size(); ++i)
+      nodes[i]->answer_int(1);
+    nodes.back()->fail(errc::node_timeout, "no reply within 50 ms", true);
+  }
   // The arguments of the oldest command node `i` has not answered yet.
   std::vector<std::string> pending_args(std::size_t i) const {
     return nodes[i]->has_pending() ? args_of(nodes[i]->pending().wire) : std::vector<std::string>{};

@@ -45,10 +45,7 @@ TEST_F(EngineTest, ReleaseWithoutMajorityConfirmationFails) {
 TEST_F(EngineTest, ReleaseOwedToANodeIsSentWhenItReconnects) {
   make(3);
   auto lock = acquire_granted();
-  eng->release(lock, nullptr);
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  nodes[2]->fail(errc::node_timeout, "no reply", true);
+  release_owed_by_last(lock);
   EXPECT_FALSE(nodes[2]->has_pending());
   nodes[2]->reconnect();
   ASSERT_TRUE(nodes[2]->has_pending());
@@ -95,10 +92,7 @@ TEST_F(EngineTest, ReleaseRefusedWithAnErrorReplyOnALiveConnectionIsOwed) {
 TEST_F(EngineTest, OwedReleaseIsPaidOnTheNodesNextHealthyAnswer) {
   make(3);
   auto lock = acquire_granted();
-  eng->release(lock, nullptr);
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  nodes[2]->fail(errc::node_timeout, "no reply within 50 ms", true);
+  release_owed_by_last(lock);
   ASSERT_EQ(eng->owed(2).owed(), 1u);
   clock.advance(milliseconds(300));  // past the pacing of payments
   acquire("other");
@@ -114,10 +108,7 @@ TEST_F(EngineTest, OwedReleaseIsPaidOnTheNodesNextHealthyAnswer) {
 TEST_F(EngineTest, OwedReleasesAreNotOperationsInFlight) {
   make(3);
   auto lock = acquire_granted();
-  eng->release(lock, nullptr);
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  nodes[2]->fail(errc::node_timeout, "no reply", true);
+  release_owed_by_last(lock);
   nodes[2]->reconnect();  // pays
   EXPECT_EQ(eng->in_flight(), 0u);
   EXPECT_FALSE(eng->idle());
@@ -130,10 +121,7 @@ TEST_F(EngineTest, OwedReleasesAreNotOperationsInFlight) {
 TEST_F(EngineTest, OwedReleaseIsKeptOnceHoweverOftenItFails) {
   make(3);
   auto lock = acquire_granted();
-  eng->release(lock, nullptr);
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  nodes[2]->fail(errc::node_timeout, "no reply", true);
+  release_owed_by_last(lock);
   for (int i = 0; i < 3; ++i) {
     nodes[2]->reconnect();  // paid...
     ASSERT_TRUE(release_pending(2, *lock));
@@ -175,10 +163,7 @@ TEST_F(EngineTest, OwedReleasesOverTheCapDropTheFirstToExpireAndCountIt) {
 TEST_F(EngineTest, ShutdownSendsOwedReleasesAtOnce) {
   make(3);
   auto lock = acquire_granted();
-  eng->release(lock, nullptr);
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  nodes[2]->fail(errc::node_timeout, "no reply", true);
+  release_owed_by_last(lock);
   EXPECT_FALSE(nodes[2]->has_pending());
   eng->shutdown();
   EXPECT_TRUE(release_pending(2, *lock));
