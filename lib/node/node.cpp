@@ -456,14 +456,17 @@ void node::on_deadline() {
                "not sent: the connection was lost (" + status_.last_detail + ")", false);
     }
   }
-  if (state_ == state::connecting && now >= connect_deadline_) {
+  if (state_ == state::connecting && now >= connect_deadline_ &&
+      !(stream_ != nullptr && stream_->bytes_waiting())) {
     std::string why = "connect timed out after " + ms_text(config_.connect_timeout);
     if (resolving_ != nullptr) {
       resolving_->owner = nullptr;
       resolving_ = nullptr;
     }
     drop(errc::node_timeout, why);
-  } else if (requests_.overdue(now) && stream_ != nullptr && stream_->bytes_waiting()) {
+  } else if ((requests_.overdue(now) || state_ == state::connecting) && stream_ != nullptr &&
+             stream_->bytes_waiting() &&
+             (state_ != state::connecting || now >= connect_deadline_)) {
     // The loop was busy and the reply is here, unread: read it first (timers run before the
     // loop polls for I/O), and look again a millisecond later (a 0 ms timer started from a
     // timer runs again before the poll).

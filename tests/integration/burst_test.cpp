@@ -82,6 +82,10 @@ TEST_F(BurstTest, BurstWithAWaitBudgetWaitsForRoomAndIsGranted) {
   start_fleet(3);
   client_options o = options_for(*fleet);
   async_client locks = make_async(o);
+  std::optional<result<void>> ready;
+  ASSERT_TRUE(locks.wait_ready(milliseconds(10000), [&](result<void> r) { ready.emplace(r); }));
+  run_until([&] { return ready.has_value(); });
+  ASSERT_TRUE(*ready) << ready->message();
   constexpr int burst = 10000;
   acquire_options patient;
   patient.wait = milliseconds(120000);
