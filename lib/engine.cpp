@@ -99,7 +99,8 @@ engine::engine(engine_config config, std::vector<node_link*> nodes, const clock&
       timers_(timers),
       rng_(config_.seed),
       debts_(nodes.size(), release_ledger(config_.max_debt_per_node)),
-      paid_at_(nodes.size()) {
+      paid_at_(nodes.size()),
+      payment_due_(nodes.size(), false) {
   env_.nodes = std::move(nodes);
   env_.time = &clock_;
   env_.timers = &timers_;
@@ -179,12 +180,19 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   // none, a full window refuses the request at once (errc::overloaded).
   s.queue_budget = std::max(op->deadline - clock_.now(), steady::duration::zero());
   round::listener l;
-  // A late answer still tells where our key may be: after a lost round the release is
-  // queued behind this SET on the same connection (and owed if that fails); after a won
-  // round the lease's release reaches every node in may_hold.
-  l.answered = [lock](std::size_t node, const node_answer& answer, vote said) {
-    if (may_have_run(answer, said)) lock->may_hold[node] = true;
+  // A late answer still tells where our key may be. After a won round the lease's release
+  // goes to every node; after a lost round, a node that answers late that its SET may have
+  // run gets its clean-up then.
+  l.answered = [this, lock](std::size_t node, const node_answer& answer, vote said) {
+    if (!may_have_run(answer, said)) return;
+    bool known = lock->may_hold[node];  // then its release is on its way already
+    lock->may_hold[node] = true;
     if (outcome_unknown(answer)) lock->uncertain[node] = true;
+    if (lock->attempt_lost && !known) {
+      std::vector<bool> only(env_.nodes.size(), false);
+      only[node] = true;
+      send_release(lock, std::move(only), rule::every_answer, nullptr);
+    }
   };
   l.decided = [this, op, lock](const round& r) { on_acquire_decided(op, r, lock); };
   round::run(env_, std::move(s), std::move(l));
@@ -192,10 +200,6 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
 
 void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                                 const std::shared_ptr<lock_record>& lock) {
-  // Nodes that have not answered yet may still set the key when our SET reaches them.
-  for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
-    if (r.reports()[i].vote == vote::unanswered) lock->may_hold[i] = true;
-  }
   if (r.outcome() == decision::lost) {
     const vote_counter& votes = r.votes();
     if (votes.permanent_failures_decide()) {
@@ -217,6 +221,11 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
     }
     return;
   }
+  // Nodes that have not answered yet may still set the key when our SET reaches them: the
+  // lease's release is owed to them if it cannot be delivered.
+  for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
+    if (r.reports()[i].vote == vote::unanswered) lock->may_hold[i] = true;
+  }
   steady::time_point now = clock_.now();
   steady::time_point valid_until =
       validity_deadline(r.start(), op->options.ttl, config_.drift_factor);
@@ -237,7 +246,11 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
 void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,
                             const std::shared_ptr<lock_record>& lock, errc error,
                             std::string message) {
+  // The clean-up: nodes known to may hold our key get the release now; those that have not
+  // answered get it when they answer that the SET may have run (a burst's SETs that never
+  // left then cost no release at all).
   lock->released = true;
+  lock->attempt_lost = true;
   send_release(lock, lock->may_hold, rule::every_answer, nullptr);
   op->last_tally = r.tally(op->attempts);
 
@@ -498,21 +511,38 @@ void engine::send_again_later(std::function<void()> send, work kind) {
 // ---- releases owed to nodes ---------------------------------------------------------------
 
 // A node that may hold our key could not be told to delete it (down, timed out, an error
-// reply): it gets the release on its next successful connect or healthy answer, so a paused
-// node that comes back does not keep a dead lock for a whole ttl.
+// reply, too busy to take it in time): it gets the release on its next successful connect or
+// healthy answer, so a paused node that comes back does not keep a dead lock for a whole ttl.
 void engine::owe_release(std::size_t node, const lock_record& lock) {
   if (closing_) {
     debts_[node].give_up(1);
     return;
   }
-  debts_[node].owe({lock.key, lock.token, saturating_add(clock_.now(), lock.ttl)});
+  owe(node, {lock.key, lock.token, saturating_add(clock_.now(), lock.ttl)});
+}
+
+void engine::owe(std::size_t node, owed_release debt) {
+  debts_[node].owe(std::move(debt));
+  // A node that is up but was too busy (errc::overloaded) may get no other traffic that would
+  // trigger the payment: pay it a little later.
+  if (payment_due_[node] || !env_.nodes[node]->status().ready) return;
+  payment_due_[node] = true;
+  send_again_later(
+      [this, node] {
+        payment_due_[node] = false;
+        pay_debts(node);
+      },
+      work::background);
 }
 
 void engine::pay_debts(std::size_t node) {
   if (debts_[node].empty()) return;
   paid_at_[node] = clock_.now();
-  for (owed_release& debt : debts_[node].take())
+  steady::time_point now = clock_.now();
+  for (owed_release& debt : debts_[node].take()) {
+    if (debt.expires <= now) continue;  // the key is gone by itself
     send_owed(node, std::move(debt), !closing_);
+  }
 }
 
 void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
@@ -530,7 +560,7 @@ void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
     if (closing_ || permanent_failure(answer)) {
       debts_[node].give_up(1);
     } else {
-      debts_[node].owe(debt);
+      owe(node, debt);
     }
   };
   l.complete = [this, node, debt, repeat](const round&) {

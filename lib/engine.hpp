@@ -79,6 +79,7 @@ struct lock_record {
   // Per node: the shortest ttl of an extend that may still run there late (max(): none).
   std::vector<std::chrono::milliseconds> late_ttl;
   bool released = false;
+  bool attempt_lost = false;  // the acquire round of this lock was lost: there is no lease
   // One extend round at a time, until every node answered; later calls wait their turn.
   struct queued_extend {
     std::chrono::milliseconds ttl;
@@ -155,6 +156,7 @@ class engine {
                     std::function<void(const round&)> decided);
   void send_again_later(std::function<void()> send, work kind);
   void owe_release(std::size_t node, const lock_record& lock);
+  void owe(std::size_t node, owed_release debt);
   void pay_debts(std::size_t node);
   void send_owed(std::size_t node, owed_release debt, bool repeat);
   void node_changed(std::size_t node);
@@ -181,6 +183,7 @@ class engine {
   std::vector<std::shared_ptr<ready_wait>> ready_waits_;
   std::vector<release_ledger> debts_;        // per node
   std::vector<steady::time_point> paid_at_;  // per node: the last time its debts were sent
+  std::vector<bool> payment_due_;            // per node: a later payment is scheduled
 };
 
 }  // namespace redlock::detail

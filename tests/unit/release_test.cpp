@@ -103,6 +103,28 @@ TEST_F(EngineTest, OwedReleaseIsPaidOnTheNodesNextHealthyAnswer) {
   EXPECT_TRUE(release_pending(2, *lock));
 }
 
+// A node too busy to take the release in time (it waited its whole queue budget for room in
+// the window) is up, and may get no other traffic: it is paid a little later all the same.
+TEST_F(EngineTest, ReleaseRefusedForOverloadIsPaidLaterWithoutOtherTraffic) {
+  make(3);
+  auto lock = acquire_granted();
+  eng->release(lock, nullptr);
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  nodes[2]->fail(errc::overloaded, "no room", false);
+  EXPECT_EQ(eng->owed(2).owed(), 1u);
+  EXPECT_FALSE(nodes[2]->has_pending());
+  timers.advance(milliseconds(250));
+  EXPECT_EQ(eng->owed(2).owed(), 0u);
+  ASSERT_TRUE(release_pending(2, *lock));
+  nodes[2]->fail(errc::overloaded, "no room", false);  // still busy: owed, and paid again later
+  EXPECT_EQ(eng->owed(2).owed(), 1u);
+  timers.advance(milliseconds(250));
+  ASSERT_TRUE(release_pending(2, *lock));
+  nodes[2]->answer_int(1);
+  EXPECT_EQ(eng->owed(2).owed(), 0u);
+}
+
 // Owed releases are background work: a node that keeps failing them keeps the engine busy,
 // but not "in flight", so an async client's loop may still return.
 TEST_F(EngineTest, OwedReleasesAreNotOperationsInFlight) {
