@@ -111,12 +111,11 @@ void stream::start_reading() {
     listener_.connected();
     return;
   }
-  std::string hello;
-  if (!tls_->start(hello)) {
+  if (!tls_->start(out_)) {
     fail(errc::node_down, tls_->error());
     return;
   }
-  queue_bytes(hello);
+  queue_bytes({});
 }
 
 void stream::on_read(const char* data, std::size_t size) {
@@ -126,9 +125,11 @@ void stream::on_read(const char* data, std::size_t size) {
     return;
   }
   bool was_done = tls_->handshake_done();
-  std::string plain, reply;
-  bool ok = tls_->receive(std::string_view(data, size), plain, reply);
-  if (!reply.empty()) queue_bytes(reply);
+  std::string& plain = plain_;  // reused: its capacity stays
+  plain.clear();
+  std::size_t unsent = out_.size();
+  bool ok = tls_->receive(std::string_view(data, size), plain, out_);
+  if (out_.size() > unsent) queue_bytes({});  // a handshake step or a post-handshake answer
   if (dead_) return;
   if (!ok) {
     // Verification failures are the configuration's (wrong CA, host name, expired); others
@@ -149,12 +150,12 @@ void stream::write(std::string_view bytes) {
     queue_bytes(bytes);
     return;
   }
-  std::string cipher;
-  if (!tls_->send(bytes, cipher)) {
+  // Encrypted straight into the send buffer.
+  if (!tls_->send(bytes, out_)) {
     fail_soon(errc::node_down, tls_->error());
     return;
   }
-  queue_bytes(cipher);
+  queue_bytes({});
 }
 
 bool stream::bytes_waiting() const {
@@ -167,7 +168,7 @@ bool stream::bytes_waiting() const {
 
 void stream::queue_bytes(std::string_view bytes) {
   out_.append(bytes.data(), bytes.size());
-  if (uv_is_active(timer_.raw()) == 0) send_now();  // else the timer sends it
+  if (!out_.empty() && uv_is_active(timer_.raw()) == 0) send_now();  // else the timer sends it
 }
 
 // send(2) with MSG_NOSIGNAL: a broken connection gives EPIPE, never SIGPIPE.

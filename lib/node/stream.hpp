@@ -81,6 +81,7 @@ class stream : public std::enable_shared_from_this<stream> {
   std::unique_ptr<tls_session> tls_;
   std::string out_;  // bytes for the socket (ciphertext with TLS) not yet taken
   std::string read_buffer_;
+  std::string plain_;              // TLS: what the last read decrypted to
   std::error_code pending_error_;  // for fail_soon
   std::string pending_detail_;
   bool dead_ = false;             // failed or closed: no more events

@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+
 namespace redlock::detail {
 
 namespace {
@@ -25,6 +27,14 @@ result<void> bad_file(const char* option, const std::string& path) {
   std::string why = openssl_error();
   return {errc::invalid_option, "invalid option tls." + std::string(option) + ": cannot use '" +
                                     path + "'" + (why.empty() ? "" : ": " + why)};
+}
+
+// A call that returned <= 0 only waits for more bytes (as opposed to failing). SSL_get_error
+// would say so too, but it looks at this thread's error queue first, where other code on the
+// thread may have left errors; keeping the queue clear before every call costs more than a
+// small record's encryption in OpenSSL 3. The session's own state does not depend on it.
+bool waits(const SSL* ssl) {
+  return SSL_want_read(ssl) || SSL_want_write(ssl);
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -113,11 +123,16 @@ tls_session::~tls_session() {
   SSL_free(ssl_);  // frees the BIOs too
 }
 
+// Ciphertext OpenSSL wrote goes straight to the end of `out`: no buffer in between.
 void tls_session::drain(std::string& out) {
-  char buf[16384];
-  int n;
-  while ((n = BIO_read(out_, buf, sizeof buf)) > 0)
-    out.append(buf, static_cast<std::size_t>(n));
+  std::size_t pending;
+  while ((pending = BIO_ctrl_pending(out_)) > 0) {
+    std::size_t at = out.size();
+    out.resize(at + pending);
+    int n = BIO_read(out_, out.data() + at, static_cast<int>(pending));
+    out.resize(at + static_cast<std::size_t>(std::max(n, 0)));
+    if (n <= 0) return;
+  }
 }
 
 bool tls_session::fail(int rc, const char* what) {
@@ -164,27 +179,28 @@ bool tls_session::receive(std::string_view cipher, std::string& plain, std::stri
   }
   if (!step(out)) return false;
   if (!handshake_done_) return true;
+  // Read while records wait; stopping when the input is used up spares the call that would
+  // only say "want read" (not cheap in OpenSSL 3).
   char buf[16384];
-  for (;;) {
-    ERR_clear_error();
+  while (BIO_ctrl_pending(in_) > 0 || SSL_pending(ssl_) > 0) {
     int n = SSL_read(ssl_, buf, sizeof buf);
     if (n > 0) {
       plain.append(buf, static_cast<std::size_t>(n));
       continue;
     }
     drain(out);  // post-handshake messages may want an answer
-    int code = SSL_get_error(ssl_, n);
-    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) return true;
+    if (waits(ssl_)) return true;
     return fail(n, "TLS");
   }
+  drain(out);
+  return true;
 }
 
 bool tls_session::send(std::string_view plain, std::string& out) {
   if (!error_.empty()) return false;
   while (!plain.empty()) {
-    ERR_clear_error();
     int n = SSL_write(ssl_, plain.data(), static_cast<int>(plain.size()));
-    if (n <= 0) return fail(n, "TLS");
+    if (n <= 0) return fail(n, "TLS");  // a memory BIO takes every record: never a wait
     plain.remove_prefix(static_cast<std::size_t>(n));
   }
   drain(out);
