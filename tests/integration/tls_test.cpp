@@ -1,8 +1,13 @@
 // TLS against real redis-server processes serving certificates the fixture made: a good fleet
 // takes and releases locks; each broken set-up gives its own per-node error.
 #include <gmock/gmock.h>
+#include <openssl/err.h>
+#include <uv.h>
+
+#include <optional>
 
 #include "fixture.hpp"
+#include "redlock/async_client.hpp"
 
 namespace redlock::testing {
 namespace {
@@ -116,6 +121,49 @@ TEST_F(TlsTest, PlainClientOnTheTlsPortFailsInItsHandshake) {
   client locks = make_client(o);
   result<void> ready = locks.wait_ready(milliseconds(2000));
   EXPECT_FALSE(ready);
+}
+
+// Other code on the loop thread may leave errors on OpenSSL's per-thread error queue. The
+// sessions do not clear it before each record (too costly), and must not mistake such an
+// error for theirs: the connection's handshake, session tickets, acquires and releases all
+// run with a stale error on the queue.
+TEST_F(TlsTest, StaleErrorsOnTheLoopThreadsOpenSslQueueFailNothing) {
+  start_tls_fleet(3);
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  auto run_once_with_a_stale_error = [&] {
+    ERR_raise(ERR_LIB_USER, 1);
+    uv_run(&loop, UV_RUN_ONCE);
+  };
+  {
+    auto locks = async_client::create(&loop, tls_options());
+    ASSERT_TRUE(locks) << locks.message();
+    std::optional<result<void>> ready;
+    ASSERT_TRUE(locks->wait_ready(milliseconds(10000), [&](result<void> r) { ready.emplace(r); }));
+    while (!ready)
+      run_once_with_a_stale_error();
+    ASSERT_TRUE(*ready) << ready->message();
+    for (int i = 0; i < 20; ++i) {
+      std::optional<result<lease>> held;
+      ASSERT_TRUE(locks->acquire("job", {}, [&](result<lease> r) { held.emplace(std::move(r)); }));
+      while (!held)
+        run_once_with_a_stale_error();
+      ASSERT_TRUE(*held) << held->message();
+      std::optional<result<void>> released;
+      ASSERT_TRUE(locks->release(std::move(**held),
+                                 [&](result<void> r) { released.emplace(std::move(r)); }));
+      while (!released)
+        run_once_with_a_stale_error();
+      ASSERT_TRUE(*released) << released->message();
+    }
+    auto health = locks->health();
+    ASSERT_TRUE(health);
+    for (const node_health& n : *health)
+      EXPECT_EQ(n.reconnects, 0u) << n.endpoint << ": " << n.last_error;
+  }
+  ERR_clear_error();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
 }  // namespace
