@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 
 #include "fixture.hpp"
 #include "redlock/async_client.hpp"
@@ -28,12 +29,23 @@ class async_fleet_test : public fleet_test {
     EXPECT_TRUE(c) << c.message();
     return std::move(*c);
   }
-  // Runs the loop until `done` holds (or a generous bound passes).
-  void run_until(const std::function<bool()>& done) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // Runs the loop until `done` holds (or `limit`, generous by default, passes).
+  void run_until(const std::function<bool()>& done,
+                 std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto until = std::chrono::steady_clock::now() + limit;
     while (!done() && std::chrono::steady_clock::now() < until)
       uv_run(&loop, UV_RUN_ONCE);
     ASSERT_TRUE(done()) << "timed out running the loop";
+  }
+  // Runs the loop until `locks` is ready (wait_ready: a majority connected), failing the test if
+  // it is not within 10 s. Wrap the call in ASSERT_NO_FATAL_FAILURE to stop there.
+  void run_until_ready(async_client& locks) {
+    std::optional<result<void>> ready;
+    ASSERT_TRUE(
+        locks.wait_ready(std::chrono::seconds(10), [&](result<void> r) { ready.emplace(r); }));
+    run_until([&] { return ready.has_value(); });
+    ASSERT_TRUE(ready.has_value());
+    ASSERT_TRUE(*ready) << ready->message();
   }
 
   uv_loop_t loop;

@@ -23,11 +23,7 @@ TEST_P(ClientOnFleet, AcquireSetsTheTokenEverywhereAndReleaseDeletesIt) {
   EXPECT_LE(held->remaining(), milliseconds(10000));
   // Every node that answered holds our token; at least a majority answered.
   EXPECT_GE(held.tally().granted(), GetParam() / 2 + 1);
-  EXPECT_TRUE(eventually([&] {
-    auto v = values_of("redlock:orders:42");
-    return std::all_of(v.begin(), v.end(),
-                       [&](const std::string& s) { return s == held->token(); });
-  }));
+  EXPECT_TRUE(eventually([&] { return every_node_has("redlock:orders:42", held->token()); }));
   for (std::size_t i = 0; i < fleet->size(); ++i) {
     long long pttl = std::stoll(fleet->command(i, {"PTTL", "redlock:orders:42"}));
     EXPECT_GT(pttl, 9000);
@@ -38,10 +34,8 @@ TEST_P(ClientOnFleet, AcquireSetsTheTokenEverywhereAndReleaseDeletesIt) {
   ASSERT_TRUE(released) << released.message();
   EXPECT_GE(released.tally().granted(), GetParam() / 2 + 1);  // decided at a majority
   EXPECT_FALSE(*held);
-  EXPECT_TRUE(eventually([&] {  // the rest are deleted right after
-    auto v = values_of("redlock:orders:42");
-    return std::all_of(v.begin(), v.end(), [](const std::string& s) { return s == "(nil)"; });
-  }));
+  // The rest are deleted right after.
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "orders:42"); }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Nodes, ClientOnFleet, ::testing::Values(1, 3, 5),
@@ -58,10 +52,7 @@ TEST_F(ClientTest, SecondClientIsRefusedWhileTheFirstHolds) {
   result<lease> held = first.acquire("job");
   ASSERT_TRUE(held) << held.message();
   // Every node gets the holder's SET; the round may have decided before the last answered.
-  EXPECT_TRUE(eventually([&] {
-    auto v = values_of("redlock:job");
-    return std::count(v.begin(), v.end(), held->token()) == 3;
-  }));
+  EXPECT_TRUE(eventually([&] { return every_node_has("redlock:job", held->token()); }));
   result<lease> other = second.acquire("job");
   ASSERT_FALSE(other);
   EXPECT_EQ(other.error(), errc::held_elsewhere);
@@ -150,10 +141,7 @@ TEST_F(ClientTest, ExtendNeverRecreatesAKeyThatIsGone) {
   ASSERT_TRUE(held);
   // The acquire returns at a majority: wait for the last SET, or it could land after the DEL
   // and recreate the key the test removes.
-  ASSERT_TRUE(eventually([&] {
-    auto v = values_of("redlock:job");
-    return std::count(v.begin(), v.end(), held->token()) == 3;
-  }));
+  ASSERT_TRUE(eventually([&] { return every_node_has("redlock:job", held->token()); }));
   for (std::size_t i = 0; i < 2; ++i)
     fleet->command(i, {"DEL", "redlock:job"});
   result<void> extended = held->extend(milliseconds(10000));
@@ -239,11 +227,7 @@ TEST_F(ClientTest, AcquireRightAfterCreateWaitsForTheConnections) {
   result<lease> held = locks.acquire("job");  // nodes still connecting: requests wait in line
   ASSERT_TRUE(held) << held.message();
   EXPECT_EQ(held.tally().failed(), 0u);
-  EXPECT_TRUE(eventually([&] {
-    auto v = values_of("redlock:job");
-    return std::all_of(v.begin(), v.end(),
-                       [&](const std::string& s) { return s == held->token(); });
-  }));
+  EXPECT_TRUE(eventually([&] { return every_node_has("redlock:job", held->token()); }));
 }
 
 TEST_F(ClientTest, ReleaseWorksAfterTheScriptCacheIsFlushed) {
@@ -258,10 +242,7 @@ TEST_F(ClientTest, ReleaseWorksAfterTheScriptCacheIsFlushed) {
   result<void> released = held->release();
   ASSERT_TRUE(released) << released.message();
   EXPECT_GE(released.tally().granted(), 2u);
-  EXPECT_TRUE(eventually([&] {
-    auto v = values_of("redlock:job");
-    return std::all_of(v.begin(), v.end(), [](const std::string& s) { return s == "(nil)"; });
-  }));
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
 }
 
 TEST_F(ClientTest, DestroyedLeaseReleasesInTheBackground) {
@@ -271,10 +252,7 @@ TEST_F(ClientTest, DestroyedLeaseReleasesInTheBackground) {
     result<lease> held = locks.acquire("job");
     ASSERT_TRUE(held);
   }
-  EXPECT_TRUE(eventually([&] {
-    auto v = values_of("redlock:job");
-    return std::all_of(v.begin(), v.end(), [](const std::string& s) { return s == "(nil)"; });
-  }));
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
   // Move-assigning over a held lease releases the old one too.
   result<lease> a = locks.acquire("a");
   result<lease> b = locks.acquire("b");

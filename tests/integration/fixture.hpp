@@ -1,30 +1,18 @@
 // Shared pieces of the integration tier: a fixture with its own redis-server fleet, and small
-// helpers to wait for a condition with a generous bound.
+// helpers built on eventually() (test_helpers.hpp) to wait for a condition with a generous bound.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include "redis_fleet.hpp"
 #include "redlock/redlock.hpp"
+#include "test_helpers.hpp"
 
 namespace redlock::testing {
-
-// Polls `condition` every 5 ms until it holds or `limit` passes; returns whether it held.
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
-}
 
 // Client options for a fleet, with timeouts generous enough for sanitizer builds on a loaded
 // two-core machine: tests assert behaviour, never speed.
@@ -124,7 +112,7 @@ inline void warm_up(client& locks, const redis_fleet& fleet) {
 
 class fleet_test : public ::testing::Test {
  protected:
-  void SetUp() override { REDLOCK_REQUIRE_REDIS_OR_SKIP(); }
+  void SetUp() override { REDLOCK_REQUIRE_OR_SKIP(redis_unavailable_reason()); }
   // A test that paused a node resumes it, whatever happened in the test.
   void TearDown() override {
     for (std::size_t i = 0; fleet && i < fleet->size(); ++i) {
@@ -148,6 +136,11 @@ class fleet_test : public ::testing::Test {
     for (std::size_t i = 0; i < fleet->size(); ++i)
       out.push_back(fleet->command(i, {"GET", key}));
     return out;
+  }
+  // Whether every node holds `value` at `key`: e.g. a lease's token once each node has run its
+  // SET (the acquire may return at a majority, before the last one answered).
+  bool every_node_has(const std::string& key, const std::string& value) const {
+    return values_of(key) == std::vector<std::string>(fleet->size(), value);
   }
 
   std::unique_ptr<redis_fleet> fleet;

@@ -5,27 +5,22 @@
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <ctime>
-#include <filesystem>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "loopback_client.hpp"
 #include "redis_fleet.hpp"
+#include "test_helpers.hpp"
 
 namespace {
 
@@ -33,36 +28,12 @@ namespace rt = redlock::testing;
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
-
-milliseconds since(steady::time_point t0) {
-  return std::chrono::duration_cast<milliseconds>(steady::now() - t0);
-}
-
-bool wait_until(const std::function<bool()>& done, milliseconds timeout = 2000ms) {
-  const auto deadline = steady::now() + timeout;
-  while (!done()) {
-    if (steady::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
-std::size_t count_entries(const char* dir) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) {
-    ++n;
-  }
-  return n;
-}
-
-// RESP encoding of one command.
-std::string resp(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const auto& a : args) {
-    out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-  }
-  return out;
-}
+using rt::encode_command;
+using rt::eventually;
+using rt::loopback_client;
+using rt::open_fd_count;
+using rt::since;
+using rt::thread_count;
 
 // hiredis writes with write(2): a write to a connection the proxy has reset can raise SIGPIPE.
 // Block it on the test thread while a test runs (sends then fail with EPIPE), then discard any
@@ -88,95 +59,6 @@ class sigpipe_blocker {
  private:
   sigset_t pipe_{};
   sigset_t old_{};
-};
-
-// A blocking loopback TCP client that tells exactly how its connection ended.
-class raw_client {
- public:
-  raw_client() = default;
-  ~raw_client() { close(); }
-  raw_client(const raw_client&) = delete;
-  raw_client& operator=(const raw_client&) = delete;
-
-  // 0, or the errno of the failed connect (e.g. ECONNREFUSED).
-  int connect(std::uint16_t port) {
-    close();
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return errno;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-      const int err = errno;
-      close();
-      return err;
-    }
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return 0;
-  }
-
-  bool send(const std::string& data) {
-    std::size_t sent = 0;
-    while (sent < data.size()) {
-      const ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-      if (n < 0) return false;
-      sent += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
-  // Reads until n bytes have arrived, the connection ended (see end()) or the timeout passed;
-  // returns what arrived.
-  std::string read(std::size_t n, milliseconds timeout) {
-    std::string out;
-    const auto deadline = steady::now() + timeout;
-    while (out.size() < n && end_ == open) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      const ssize_t got = ::recv(fd_, buf, std::min(sizeof buf, n - out.size()), 0);
-      if (got > 0) {
-        out.append(buf, static_cast<std::size_t>(got));
-      } else if (got == 0) {
-        end_ = 0;
-      } else if (errno != EINTR && errno != EAGAIN) {
-        end_ = errno;
-      }
-    }
-    return out;
-  }
-
-  // One command, one single-line reply (e.g. "+PONG\r\n").
-  std::string roundtrip(const std::string& command, std::size_t reply_size,
-                        milliseconds timeout = 2000ms) {
-    if (!send(command)) return "<send failed>";
-    return read(reply_size, timeout);
-  }
-
-  // Waits for the connection to end, discarding data: 0 for EOF, the errno of an error (e.g.
-  // ECONNRESET), or `open` if it is still open after the timeout.
-  int wait_end(milliseconds timeout = 2000ms) {
-    read(static_cast<std::size_t>(-1), timeout);
-    return end_;
-  }
-
-  int end() const { return end_; }
-
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    end_ = open;
-  }
-
-  static constexpr int open = -1;
-
- private:
-  int fd_ = -1;
-  int end_ = open;
 };
 
 struct context_deleter {
@@ -225,13 +107,13 @@ std::optional<std::string> hiredis_command(redisContext* c, const std::vector<st
   return out;
 }
 
-const std::string ping = resp({"PING"});  // 14 bytes
+const std::string ping = encode_command({"PING"});  // 14 bytes
 const std::string pong = "+PONG\r\n";
 
 class FaultProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    REDLOCK_REQUIRE_REDIS_OR_SKIP();
+    REDLOCK_REQUIRE_OR_SKIP(rt::redis_unavailable_reason());
     fleet = std::make_unique<rt::redis_fleet>(1);
     proxy = std::make_unique<rt::fault_proxy>(fleet->port(0));
   }
@@ -266,12 +148,12 @@ TEST_F(FaultProxyTest, PassForwardsCommandsAndCountsConnections) {
   EXPECT_EQ(proxy->connections_accepted(), 2u);
   EXPECT_EQ(proxy->open_connections(), 2u);
   c2.reset();
-  EXPECT_TRUE(wait_until([&] { return proxy->open_connections() == 1; }));
+  EXPECT_TRUE(eventually([&] { return proxy->open_connections() == 1; }));
   EXPECT_EQ(proxy->connections_accepted(), 2u);
 }
 
 TEST_F(FaultProxyTest, DelayAddsLatencyEachWayAndKeepsOrder) {
-  raw_client raw;
+  loopback_client raw;
   ASSERT_EQ(raw.connect(proxy->port()), 0);
   ASSERT_EQ(raw.roundtrip(ping, pong.size()), pong);
   EXPECT_THROW(proxy->delay(-1ms), std::invalid_argument);
@@ -294,7 +176,7 @@ TEST_F(FaultProxyTest, DelayAddsLatencyEachWayAndKeepsOrder) {
   const auto echo = [](int i) { return std::string(i < 10 ? "m0" : "m") + std::to_string(i); };
   std::string expected;
   for (int i = 1; i <= 10; ++i) {
-    ASSERT_TRUE(raw.send(resp({"ECHO", echo(i)})));
+    ASSERT_TRUE(raw.send(encode_command({"ECHO", echo(i)})));
     expected += "$3\r\n" + echo(i) + "\r\n";
     std::this_thread::sleep_for(2ms);
   }
@@ -304,7 +186,7 @@ TEST_F(FaultProxyTest, DelayAddsLatencyEachWayAndKeepsOrder) {
   expected.clear();
   for (int i = 11; i <= 20; ++i) {
     if (i == 16) proxy->pass();
-    ASSERT_TRUE(raw.send(resp({"ECHO", echo(i)})));
+    ASSERT_TRUE(raw.send(encode_command({"ECHO", echo(i)})));
     expected += "$3\r\n" + echo(i) + "\r\n";
     std::this_thread::sleep_for(1ms);
   }
@@ -313,7 +195,7 @@ TEST_F(FaultProxyTest, DelayAddsLatencyEachWayAndKeepsOrder) {
 }
 
 TEST_F(FaultProxyTest, BlackholeSwallowsEverythingUntilPass) {
-  raw_client raw;
+  loopback_client raw;
   ASSERT_EQ(raw.connect(proxy->port()), 0);
   ASSERT_EQ(raw.roundtrip(ping, pong.size()), pong);
 
@@ -328,8 +210,8 @@ TEST_F(FaultProxyTest, BlackholeSwallowsEverythingUntilPass) {
   EXPECT_GE(since(t0), 250ms);
 
   // The server sees nothing, and the connection stays open.
-  EXPECT_EQ(raw.roundtrip(resp({"SET", "swallowed", "1"}), 1, 300ms), "");
-  EXPECT_EQ(raw.end(), raw_client::open);
+  EXPECT_EQ(raw.roundtrip(encode_command({"SET", "swallowed", "1"}), 1, 300ms), "");
+  EXPECT_EQ(raw.end(), loopback_client::open);
   EXPECT_EQ(server_get("swallowed"), "(nil)");
 
   // After pass the same connection carries new traffic; what was swallowed stays lost.
@@ -341,7 +223,7 @@ TEST_F(FaultProxyTest, BlackholeSwallowsEverythingUntilPass) {
 }
 
 TEST_F(FaultProxyTest, ResetRstsExistingAndNewConnections) {
-  raw_client raw;
+  loopback_client raw;
   ASSERT_EQ(raw.connect(proxy->port()), 0);
   ASSERT_EQ(raw.roundtrip(ping, pong.size()), pong);
   context c = hiredis_connect(proxy->port());
@@ -357,7 +239,7 @@ TEST_F(FaultProxyTest, ResetRstsExistingAndNewConnections) {
 
   // The kernel completes the handshake, then the proxy accepts and resets. (Nothing is sent
   // first: a send that meets the RST would consume the error, and recv would then see EOF.)
-  raw_client fresh;
+  loopback_client fresh;
   ASSERT_EQ(fresh.connect(proxy->port()), 0);
   EXPECT_EQ(fresh.wait_end(), ECONNRESET);
   EXPECT_EQ(proxy->connections_accepted(), 3u);
@@ -370,7 +252,7 @@ TEST_F(FaultProxyTest, ResetRstsExistingAndNewConnections) {
 }
 
 TEST_F(FaultProxyTest, RefuseClosesThePortAndOtherModesReopenIt) {
-  raw_client raw;
+  loopback_client raw;
   ASSERT_EQ(raw.connect(proxy->port()), 0);
   ASSERT_EQ(raw.roundtrip(ping, pong.size()), pong);
   const std::uint16_t port = proxy->port();
@@ -382,7 +264,7 @@ TEST_F(FaultProxyTest, RefuseClosesThePortAndOtherModesReopenIt) {
     if (round == 0) {
       EXPECT_EQ(raw.wait_end(), ECONNRESET);  // the open one was reset
     }
-    raw_client refused;
+    loopback_client refused;
     EXPECT_EQ(refused.connect(port), ECONNREFUSED);
     context c = hiredis_connect(port);
     EXPECT_TRUE(c && c->err != 0);
@@ -401,10 +283,10 @@ TEST_F(FaultProxyTest, RefuseClosesThePortAndOtherModesReopenIt) {
 }
 
 TEST_F(FaultProxyTest, CutAfterResetsOnceTheLimitIsPassed) {
-  raw_client raw;
+  loopback_client raw;
   ASSERT_EQ(raw.connect(proxy->port()), 0);
   // Bytes sent before cut_after() do not count.
-  ASSERT_EQ(raw.roundtrip(resp({"SET", "before", std::string(200, 'b')}), 5), "+OK\r\n");
+  ASSERT_EQ(raw.roundtrip(encode_command({"SET", "before", std::string(200, 'b')}), 5), "+OK\r\n");
 
   proxy->cut_after(64);
   EXPECT_EQ(proxy->current(), rt::fault_proxy::mode::cut_after);
@@ -416,25 +298,25 @@ TEST_F(FaultProxyTest, CutAfterResetsOnceTheLimitIsPassed) {
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(raw.roundtrip(ping, pong.size()), pong);
   }
-  raw.send(resp({"SET", "cut", std::string(100, 'c')}));
+  raw.send(encode_command({"SET", "cut", std::string(100, 'c')}));
   EXPECT_EQ(raw.wait_end(), ECONNRESET);
   EXPECT_EQ(server_get("cut"), "(nil)");  // only a partial command reached the server
-  EXPECT_TRUE(wait_until([&] { return proxy->open_connections() == 0; }));
+  EXPECT_TRUE(eventually([&] { return proxy->open_connections() == 0; }));
 
   // Each connection has its own count; exactly the limit still passes.
   proxy->cut_after(ping.size());
-  raw_client exact;
+  loopback_client exact;
   ASSERT_EQ(exact.connect(proxy->port()), 0);
   EXPECT_EQ(exact.roundtrip(ping, pong.size()), pong);
   exact.send("*");
   EXPECT_EQ(exact.wait_end(), ECONNRESET);
-  raw_client another;
+  loopback_client another;
   ASSERT_EQ(another.connect(proxy->port()), 0);
   EXPECT_EQ(another.roundtrip(ping, pong.size()), pong);
 }
 
 TEST_F(FaultProxyTest, UpstreamDeathClosesClientsAndRestartRecovers) {
-  raw_client raw;
+  loopback_client raw;
   ASSERT_EQ(raw.connect(proxy->port()), 0);
   ASSERT_EQ(raw.roundtrip(ping, pong.size()), pong);
   proxy->delay(20ms);
@@ -444,11 +326,11 @@ TEST_F(FaultProxyTest, UpstreamDeathClosesClientsAndRestartRecovers) {
   EXPECT_TRUE(end == 0 || end == ECONNRESET) << end;
 
   // Accepted, but the upstream refuses: the client is closed.
-  raw_client fresh;
+  loopback_client fresh;
   ASSERT_EQ(fresh.connect(proxy->port()), 0);
   const int fresh_end = fresh.wait_end();
   EXPECT_TRUE(fresh_end == 0 || fresh_end == ECONNRESET) << fresh_end;
-  EXPECT_TRUE(wait_until([&] { return proxy->open_connections() == 0; }));
+  EXPECT_TRUE(eventually([&] { return proxy->open_connections() == 0; }));
 
   fleet->restart(0);  // same port
   proxy->pass();
@@ -458,16 +340,16 @@ TEST_F(FaultProxyTest, UpstreamDeathClosesClientsAndRestartRecovers) {
 
 TEST_F(FaultProxyTest, DestructorLeavesNoThreadsOrFds) {
   proxy.reset();
-  const std::size_t fds_before = count_entries("/proc/self/fd");
-  const std::size_t threads_before = count_entries("/proc/self/task");
+  const std::size_t fds_before = open_fd_count();
+  const std::size_t threads_before = thread_count();
 
   for (int round = 0; round < 3; ++round) {
-    raw_client delayed;
-    raw_client swallowed;
+    loopback_client delayed;
+    loopback_client swallowed;
     context c;
     {
       rt::fault_proxy p(fleet->port(0));
-      EXPECT_EQ(count_entries("/proc/self/task"), threads_before + 1);
+      EXPECT_EQ(thread_count(), threads_before + 1);
       c = hiredis_connect(p.port());
       ASSERT_EQ(hiredis_command(c.get(), {"PING"}), "PONG");
       ASSERT_EQ(delayed.connect(p.port()), 0);
@@ -486,8 +368,8 @@ TEST_F(FaultProxyTest, DestructorLeavesNoThreadsOrFds) {
     EXPECT_TRUE(end == 0 || end == ECONNRESET) << end;
     EXPECT_EQ(hiredis_command(c.get(), {"PING"}), std::nullopt);
   }
-  EXPECT_EQ(count_entries("/proc/self/fd"), fds_before);
-  EXPECT_TRUE(wait_until([&] { return count_entries("/proc/self/task") == threads_before; }));
+  EXPECT_EQ(open_fd_count(), fds_before);
+  EXPECT_TRUE(eventually([&] { return thread_count() == threads_before; }));
 }
 
 }  // namespace

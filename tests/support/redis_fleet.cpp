@@ -96,16 +96,6 @@ address unix_address(const std::string& path, std::string text) {
   return a;
 }
 
-std::string encode_command(const std::vector<std::string>& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const auto& arg : args) {
-    out += "$" + std::to_string(arg.size()) + "\r\n";
-    out += arg;
-    out += "\r\n";
-  }
-  return out;
-}
-
 // One blocking-style connection with a single deadline for everything done on it, so that a
 // paused server turns into a timeout_error instead of a hang.
 class connection {
@@ -581,6 +571,16 @@ std::string compute_unavailable_reason() {
 }
 
 }  // namespace
+
+std::string encode_command(const std::vector<std::string>& args) {
+  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  for (const auto& arg : args) {
+    out += "$" + std::to_string(arg.size()) + "\r\n";
+    out += arg;
+    out += "\r\n";
+  }
+  return out;
+}
 
 std::string reply::render() const {
   switch (type) {

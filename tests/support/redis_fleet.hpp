@@ -108,6 +108,11 @@ struct reply {
   std::string render() const;
 };
 
+// The RESP2 bytes of one command, as a client sends it: an array of binary-safe bulk strings
+// (encode_command({"PING"}) is "*1\r\n$4\r\nPING\r\n"). call() sends these; a test that
+// speaks raw bytes to a server or proxy can send them too.
+std::string encode_command(const std::vector<std::string>& args);
+
 class redis_fleet {
  public:
   static constexpr std::chrono::milliseconds default_command_timeout{2000};
@@ -259,29 +264,21 @@ bool redis_required();
 }  // namespace redlock::testing
 
 // For GoogleTest fixtures (the using file includes gtest): put it first in SetUp() or a TEST
-// body. Skips the test when no usable redis-server exists, or fails it under
-// REDLOCK_REQUIRE_REDIS=1. A fatal failure in SetUp() keeps the test body from running.
-#define REDLOCK_REQUIRE_REDIS_OR_SKIP()                                                 \
-  do {                                                                                  \
-    const std::string redlock_reason_ = ::redlock::testing::redis_unavailable_reason(); \
-    if (!redlock_reason_.empty()) {                                                     \
-      if (::redlock::testing::redis_required()) {                                       \
-        FAIL() << redlock_reason_ << " (and REDLOCK_REQUIRE_REDIS=1)";                  \
-      } else {                                                                          \
-        GTEST_SKIP() << redlock_reason_;                                                \
-      }                                                                                 \
-    }                                                                                   \
-  } while (false)
-
-// As REDLOCK_REQUIRE_REDIS_OR_SKIP(), for tests that need a TLS fleet (node_options::tls).
-#define REDLOCK_REQUIRE_TLS_OR_SKIP()                                                 \
-  do {                                                                                \
-    const std::string redlock_reason_ = ::redlock::testing::tls_unavailable_reason(); \
-    if (!redlock_reason_.empty()) {                                                   \
-      if (::redlock::testing::redis_required()) {                                     \
-        FAIL() << redlock_reason_ << " (and REDLOCK_REQUIRE_REDIS=1)";                \
-      } else {                                                                        \
-        GTEST_SKIP() << redlock_reason_;                                              \
-      }                                                                               \
-    }                                                                                 \
+// body, with why the test cannot run: redis_unavailable_reason() for a fleet,
+// tls_unavailable_reason() for a TLS fleet (any std::string expression, "" when it can run).
+// Skips the test with that reason, or fails it under REDLOCK_REQUIRE_REDIS=1, so that CI cannot
+// lose integration tests to a missing server. A fatal failure in SetUp() keeps the test body
+// from running.
+//
+//   void SetUp() override { REDLOCK_REQUIRE_OR_SKIP(redis_unavailable_reason()); }
+#define REDLOCK_REQUIRE_OR_SKIP(unavailable_reason)                    \
+  do {                                                                 \
+    const std::string redlock_reason_ = (unavailable_reason);          \
+    if (!redlock_reason_.empty()) {                                    \
+      if (::redlock::testing::redis_required()) {                      \
+        FAIL() << redlock_reason_ << " (and REDLOCK_REQUIRE_REDIS=1)"; \
+      } else {                                                         \
+        GTEST_SKIP() << redlock_reason_;                               \
+      }                                                                \
+    }                                                                  \
   } while (false)

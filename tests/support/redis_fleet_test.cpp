@@ -2,7 +2,6 @@
 // real servers, so each of those promises is checked against the real processes here.
 #include "redis_fleet.hpp"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -20,8 +19,10 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "loopback_client.hpp"
+#include "test_helpers.hpp"
 
 namespace {
 
@@ -35,6 +36,20 @@ bool process_exists(pid_t pid) {
 bool is_socket(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+// What binding a fresh socket to 127.0.0.1:port gives: 0, or the errno of the failed bind
+// (EADDRINUSE while the fleet holds the port's reservation).
+int loopback_bind_error(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return errno;
+  }
+  const sockaddr_in in = rt::loopback_address(port);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in);
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
 }
 
 // Sets an environment variable for one scope and restores the previous value.
@@ -67,7 +82,7 @@ class scoped_env {
 
 class RedisFleetTest : public ::testing::Test {
  protected:
-  void SetUp() override { REDLOCK_REQUIRE_REDIS_OR_SKIP(); }
+  void SetUp() override { REDLOCK_REQUIRE_OR_SKIP(rt::redis_unavailable_reason()); }
 };
 
 TEST_F(RedisFleetTest, StartsNodesThatAnswerPing) {
@@ -190,17 +205,7 @@ TEST_F(RedisFleetTest, PortOfADownNodeStaysReservedForItsRestart) {
   fleet.kill(0);
   // Nobody else can bind the port while the node is down (bind(0) never hands it out either),
   // so restart() cannot lose it to a parallel test.
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  in.sin_port = htons(fleet.port(0));
-  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in);
-  const int err = errno;
-  ::close(fd);
-  EXPECT_EQ(rc, -1);
-  EXPECT_EQ(err, EADDRINUSE);
+  EXPECT_EQ(loopback_bind_error(fleet.port(0)), EADDRINUSE);
   fleet.restart(0);
   EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
 }
@@ -221,11 +226,7 @@ TEST_F(RedisFleetTest, NodeThatExitsOnItsOwnIsSeenAsDown) {
     fleet.command(0, {"SHUTDOWN", "NOSAVE"});
   } catch (const rt::transport_error&) {
   }
-  const auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
-  while (fleet.running(0) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  EXPECT_FALSE(fleet.running(0));
+  EXPECT_TRUE(rt::eventually([&] { return !fleet.running(0); }, milliseconds(2000)));
   fleet.restart(0);
   EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
 }
@@ -274,18 +275,10 @@ TEST_F(RedisFleetTest, PausedNodeTimesOutAndResumedNodeAnswers) {
   EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
 }
 
-std::size_t open_fd_count() {
-  std::size_t count = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    ++count;
-  }
-  return count;
-}
-
 TEST_F(RedisFleetTest, DestructorKillsEveryProcessAndRemovesTheDir) {
   std::vector<pid_t> pids;
   std::string dir;
-  const std::size_t fds_before = open_fd_count();
+  const std::size_t fds_before = rt::open_fd_count();
   {
     rt::node_options options;
     options.persistence = true;
@@ -304,7 +297,7 @@ TEST_F(RedisFleetTest, DestructorKillsEveryProcessAndRemovesTheDir) {
     EXPECT_FALSE(process_exists(pid)) << "pid " << pid;
   }
   EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
-  EXPECT_EQ(open_fd_count(), fds_before) << "port reservations and logs must be closed";
+  EXPECT_EQ(rt::open_fd_count(), fds_before) << "port reservations and logs must be closed";
 }
 
 TEST_F(RedisFleetTest, FailedStartThrowsWithLogAndLeavesNothingBehind) {
@@ -464,7 +457,7 @@ TEST(FindRedisServerTest, HonoursTheEnvironment) {
 
 class RedisFleetTlsTest : public ::testing::Test {
  protected:
-  void SetUp() override { REDLOCK_REQUIRE_TLS_OR_SKIP(); }
+  void SetUp() override { REDLOCK_REQUIRE_OR_SKIP(rt::tls_unavailable_reason()); }
 
   static rt::node_options tls_options(rt::tls_cert cert = rt::tls_cert::good,
                                       std::string auth_clients = "no") {
@@ -510,17 +503,8 @@ class RedisFleetTlsTest : public ::testing::Test {
   }
 
 bool tcp_connects(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return false;
-  }
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  in.sin_port = htons(port);
-  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in) == 0;
-  ::close(fd);
-  return ok;
+  rt::loopback_client c;
+  return c.connect(port) == 0;
 }
 
 struct remove_on_exit {
@@ -706,17 +690,7 @@ TEST_F(RedisFleetTlsTest, RestartKeepsBothPortsAndTheCertificates) {
 TEST_F(RedisFleetTlsTest, TlsPortOfADownNodeStaysReserved) {
   rt::redis_fleet fleet(1, tls_options());
   fleet.kill(0);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  in.sin_port = htons(fleet.tls_port(0));
-  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&in), sizeof in);
-  const int err = errno;
-  ::close(fd);
-  EXPECT_EQ(rc, -1);
-  EXPECT_EQ(err, EADDRINUSE);
+  EXPECT_EQ(loopback_bind_error(fleet.tls_port(0)), EADDRINUSE);
 }
 
 TEST_F(RedisFleetTlsTest, WrongHostCertificateIsServedAndFailsOnlyTheHostnameCheck) {
@@ -780,7 +754,7 @@ TEST_F(RedisFleetTlsTest, TlsOptionsAreCheckedAndTlsAccessorsNeedTls) {
 }
 
 TEST_F(RedisFleetTlsTest, TlsFleetLeavesNothingBehind) {
-  const std::size_t fds_before = open_fd_count();
+  const std::size_t fds_before = rt::open_fd_count();
   std::vector<pid_t> pids;
   std::string dir;
   {
@@ -796,7 +770,7 @@ TEST_F(RedisFleetTlsTest, TlsFleetLeavesNothingBehind) {
     EXPECT_FALSE(process_exists(pid)) << "pid " << pid;
   }
   EXPECT_FALSE(std::filesystem::exists(dir)) << dir;
-  EXPECT_EQ(open_fd_count(), fds_before) << "both ports' reservations must be closed";
+  EXPECT_EQ(rt::open_fd_count(), fds_before) << "both ports' reservations must be closed";
 }
 
 TEST(RunProgramTest, ReportsStatusOutputAndTimeout) {

@@ -3,21 +3,10 @@
 // returns while a play is still blocked.
 #include "scripted_server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
-#include <cstdint>
-#include <filesystem>
-#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -26,6 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include "loopback_client.hpp"
+#include "redis_fleet.hpp"  // encode_command
+#include "test_helpers.hpp"
+
 namespace {
 
 namespace rt = redlock::testing;
@@ -33,107 +26,11 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 using command = std::vector<std::string>;
-
-milliseconds since(steady::time_point t0) {
-  return std::chrono::duration_cast<milliseconds>(steady::now() - t0);
-}
-
-bool wait_until(const std::function<bool()>& done, milliseconds timeout = 5000ms) {
-  const auto deadline = steady::now() + timeout;
-  while (!done()) {
-    if (steady::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
-std::size_t count_entries(const char* dir) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir))
-    ++n;
-  return n;
-}
-
-std::string resp(const command& args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
-  for (const auto& a : args)
-    out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-  return out;
-}
-
-// A blocking loopback client: writes everything, reads with a deadline, tells EOF apart.
-class test_client {
- public:
-  explicit test_client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
-  ~test_client() { close(); }
-  test_client(const test_client&) = delete;
-  test_client& operator=(const test_client&) = delete;
-
-  bool connected() const { return connected_; }
-
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  bool write(const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
-  // Reads until `size` bytes came, EOF, an error or the deadline; returns what came.
-  std::string read(std::size_t size, milliseconds timeout = 5000ms) {
-    const auto deadline = steady::now() + timeout;
-    std::string out;
-    while (out.size() < size && !eof_) {
-      auto left = std::chrono::duration_cast<milliseconds>(deadline - steady::now()).count();
-      if (left <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      int rc = ::poll(&p, 1, static_cast<int>(left));
-      if (rc < 0 && errno == EINTR) continue;
-      if (rc <= 0) break;
-      char buf[64 * 1024];
-      std::size_t want = std::min(sizeof buf, size - out.size());
-      ssize_t n = ::recv(fd_, buf, want, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        eof_ = true;
-        break;
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-
-  // True if the server closed its side within `timeout` (reading and dropping any bytes first).
-  bool sees_eof(milliseconds timeout = 5000ms) {
-    const auto deadline = steady::now() + timeout;
-    while (!eof_ && steady::now() < deadline)
-      read(1 << 20, left_until(deadline));
-    return eof_;
-  }
-
- private:
-  static milliseconds left_until(steady::time_point deadline) {
-    return std::chrono::duration_cast<milliseconds>(deadline - steady::now());
-  }
-
-  int fd_;
-  bool connected_ = false;
-  bool eof_ = false;
-};
+using rt::encode_command;
+using rt::eventually;
+using rt::loopback_client;
+using rt::open_fd_count;
+using rt::since;
 
 TEST(ScriptedServer, ListensOnLoopbackAndCountsConnections) {
   std::atomic<int> played{0};
@@ -144,11 +41,11 @@ TEST(ScriptedServer, ListensOnLoopbackAndCountsConnections) {
   ASSERT_NE(server.port(), 0);
   EXPECT_EQ(server.url(), "redis://127.0.0.1:" + std::to_string(server.port()));
   EXPECT_EQ(server.connections(), 0u);
-  test_client a(server.port());
-  test_client b(server.port());
-  ASSERT_TRUE(a.connected());
-  ASSERT_TRUE(b.connected());
-  EXPECT_TRUE(wait_until([&] { return played.load() == 2; }));
+  loopback_client a;
+  loopback_client b;
+  ASSERT_EQ(a.connect(server.port()), 0);
+  ASSERT_EQ(b.connect(server.port()), 0);
+  EXPECT_TRUE(eventually([&] { return played.load() == 2; }));
   EXPECT_EQ(server.connections(), 2u);
 }
 
@@ -161,13 +58,14 @@ TEST(ScriptedServer, ServesTheHandshakeAndReturnsTheFirstOtherCommand) {
     first.set_value(cmd);
     c.peer_closed(5s);
   });
-  test_client client(server.port());
-  ASSERT_TRUE(client.connected());
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
   // Pipelined, as the library sends it on connect; SCRIPT LOAD in mixed case.
-  ASSERT_TRUE(client.write(resp({"AUTH", "user", "secret"}) + resp({"SELECT", "3"}) +
-                           resp({"PING"}) + resp({"INFO", "server"}) +
-                           resp({"script", "Load", "return 1"}) +
-                           resp({"SET", "k", "v", "NX", "PX", "1000"})));
+  ASSERT_TRUE(client.send(encode_command({"AUTH", "user", "secret"}) +
+                          encode_command({"SELECT", "3"}) + encode_command({"PING"}) +
+                          encode_command({"INFO", "server"}) +
+                          encode_command({"script", "Load", "return 1"}) +
+                          encode_command({"SET", "k", "v", "NX", "PX", "1000"})));
   const std::string info =
       "# Server\r\nredis_version:7.0.15\r\nrun_id:" + run_id + "\r\nuptime_in_seconds:100\r\n";
   const std::string expected = "+OK\r\n+OK\r\n+PONG\r\n" + rt::resp_bulk(info) +
@@ -184,9 +82,10 @@ TEST(ScriptedServer, HandshakeWithTheDefaultRunIdAndNoAuth) {
     first.set_value(c.serve_handshake());
     c.peer_closed(5s);
   });
-  test_client client(server.port());
-  ASSERT_TRUE(client.write(resp({"PING"}) + resp({"INFO", "server"}) +
-                           resp({"EVALSHA", "abc", "1", "k", "t"})));
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
+  ASSERT_TRUE(client.send(encode_command({"PING"}) + encode_command({"INFO", "server"}) +
+                          encode_command({"EVALSHA", "abc", "1", "k", "t"})));
   const std::string info =
       "# Server\r\nredis_version:7.0.15\r\nrun_id:0123456789abcdef0123456789abcdef01234567\r\n"
       "uptime_in_seconds:100\r\n";
@@ -202,8 +101,9 @@ TEST(ScriptedServer, HandshakeReturnsEmptyOnEof) {
   rt::scripted_server server(
       [&](rt::scripted_connection& c) { first.set_value(c.serve_handshake()); });
   {
-    test_client client(server.port());
-    ASSERT_TRUE(client.write(resp({"PING"})));
+    loopback_client client;
+    ASSERT_EQ(client.connect(server.port()), 0);
+    ASSERT_TRUE(client.send(encode_command({"PING"})));
     EXPECT_EQ(client.read(7), "+PONG\r\n");
   }
   auto got = first.get_future();
@@ -230,7 +130,8 @@ TEST(ScriptedServer, SendsRawBytesVerbatim) {
     c.send(raw);
     c.peer_closed(5s);
   });
-  test_client client(server.port());
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
   EXPECT_EQ(client.read(raw.size()), raw);
 }
 
@@ -242,13 +143,14 @@ TEST(ScriptedServer, ParsesSplitPipelinedAndInlineCommands) {
       out.push_back(c.read_command());
     seen.set_value(out);
   });
-  test_client client(server.port());
-  const std::string set = resp({"SET", "k", std::string("v\r\n\0", 4), "NX"});
-  ASSERT_TRUE(client.write(set.substr(0, 7)));
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
+  const std::string set = encode_command({"SET", "k", std::string("v\r\n\0", 4), "NX"});
+  ASSERT_TRUE(client.send(set.substr(0, 7)));
   std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(client.write(set.substr(7) + "*0\r\n" + resp({"GET", "k"})));
+  ASSERT_TRUE(client.send(set.substr(7) + "*0\r\n" + encode_command({"GET", "k"})));
   std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(client.write("\r\nping  hello\r\nQUIT\n"));
+  ASSERT_TRUE(client.send("\r\nping  hello\r\nQUIT\n"));
   client.close();
   auto got = seen.get_future();
   ASSERT_EQ(got.wait_for(5s), std::future_status::ready);
@@ -269,8 +171,9 @@ TEST(ScriptedServer, MalformedCommandEndsReading) {
     seen.set_value({first, second});
     c.peer_closed(5s);
   });
-  test_client client(server.port());
-  ASSERT_TRUE(client.write("*1\r\n$x\r\n" + resp({"PING"})));
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
+  ASSERT_TRUE(client.send("*1\r\n$x\r\n" + encode_command({"PING"})));
   auto got = seen.get_future();
   ASSERT_EQ(got.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(got.get(), std::make_pair(false, false));
@@ -286,12 +189,13 @@ TEST(ScriptedServer, ReadCommandReturnsNulloptOnTimeoutAndTheConnectionStaysUsab
     c.send("+TIMEOUT\r\n");
     after.set_value(c.read_command());
   });
-  test_client client(server.port());
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
   EXPECT_EQ(client.read(10), "+TIMEOUT\r\n");
   auto w = waited.get_future();
   ASSERT_EQ(w.wait_for(5s), std::future_status::ready);
   EXPECT_GE(w.get(), 150ms);
-  ASSERT_TRUE(client.write(resp({"PING"})));
+  ASSERT_TRUE(client.send(encode_command({"PING"})));
   auto a = after.get_future();
   ASSERT_EQ(a.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(a.get(), (command{"PING"}));
@@ -307,12 +211,13 @@ TEST(ScriptedServer, PeerClosedTellsWhetherTheClientClosed) {
     after_close.set_value(c.peer_closed(5s));
     buffered.set_value(c.read_command(100ms));  // sent before the close, kept by peer_closed
   });
-  test_client client(server.port());
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
   EXPECT_EQ(client.read(8), "+READY\r\n");
   auto open = while_open.get_future();
   ASSERT_EQ(open.wait_for(5s), std::future_status::ready);
   EXPECT_FALSE(open.get());
-  ASSERT_TRUE(client.write(resp({"DEL", "k"})));
+  ASSERT_TRUE(client.send(encode_command({"DEL", "k"})));
   client.close();
   auto closed = after_close.get_future();
   ASSERT_EQ(closed.wait_for(5s), std::future_status::ready);
@@ -331,44 +236,46 @@ TEST(ScriptedServer, CloseMidReplyAndReturnFromPlayCloseTheConnection) {
     EXPECT_FALSE(c.read_command(10ms).has_value());
     EXPECT_FALSE(c.peer_closed(10ms));
   });
-  test_client client(server.port());
-  ASSERT_TRUE(client.write(resp({"GET", "k"})));
+  loopback_client client;
+  ASSERT_EQ(client.connect(server.port()), 0);
+  ASSERT_TRUE(client.send(encode_command({"GET", "k"})));
   EXPECT_EQ(client.read(100), "$10\r\nabc");
-  EXPECT_TRUE(client.sees_eof());
+  EXPECT_TRUE(client.ended());
 
   rt::scripted_server returns([](rt::scripted_connection& c) { c.send("+HI\r\n"); });
-  test_client second(returns.port());
+  loopback_client second;
+  ASSERT_EQ(second.connect(returns.port()), 0);
   EXPECT_EQ(second.read(100), "+HI\r\n");
-  EXPECT_TRUE(second.sees_eof());
+  EXPECT_TRUE(second.ended());
 }
 
 TEST(ScriptedServer, DestructorReturnsWhilePlaysAreBlocked) {
   std::atomic<int> entered{0};
   std::atomic<int> read_nullopt{0};
   std::atomic<int> peer_closed_false{0};
-  const std::size_t fds_before = count_entries("/proc/self/fd");
+  const std::size_t fds_before = open_fd_count();
   auto server = std::make_unique<rt::scripted_server>([&](rt::scripted_connection& c) {
     ++entered;
     if (c.read_command(60s) == std::nullopt) ++read_nullopt;
     if (!c.peer_closed(60s)) ++peer_closed_false;
     if (c.read_command(60s) == std::nullopt) ++read_nullopt;  // returns at once once stopping
   });
-  test_client first(server->port());
-  test_client second(server->port());
-  ASSERT_TRUE(first.connected());
-  ASSERT_TRUE(second.connected());
-  ASSERT_TRUE(wait_until([&] { return entered.load() == 2; }));
+  loopback_client first;
+  loopback_client second;
+  ASSERT_EQ(first.connect(server->port()), 0);
+  ASSERT_EQ(second.connect(server->port()), 0);
+  ASSERT_TRUE(eventually([&] { return entered.load() == 2; }));
   std::this_thread::sleep_for(50ms);  // let both plays block in read_command
   const auto t0 = steady::now();
   server.reset();
   EXPECT_LT(since(t0), 5000ms);
   EXPECT_EQ(read_nullopt.load(), 4);
   EXPECT_EQ(peer_closed_false.load(), 2);
-  EXPECT_TRUE(first.sees_eof());
-  EXPECT_TRUE(second.sees_eof());
+  EXPECT_TRUE(first.ended());
+  EXPECT_TRUE(second.ended());
   first.close();
   second.close();
-  EXPECT_EQ(count_entries("/proc/self/fd"), fds_before);  // every socket and the pipe closed
+  EXPECT_EQ(open_fd_count(), fds_before);  // every socket and the pipe closed
 }
 
 TEST(ScriptedServer, DestructorWithoutConnections) {

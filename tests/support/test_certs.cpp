@@ -152,43 +152,39 @@ cert_set make_test_certs(const std::string& dir) {
 
   cert_set c;
   c.dir = dir;
-  const auto file = [&](const char* name) { return dir + "/" + name; };
-  c.ca_cert = file("ca.crt");
-  c.ca_key = file("ca.key");
-  c.server_cert = file("server.crt");
-  c.server_key = file("server.key");
-  c.wrong_host_cert = file("wrong-host.crt");
-  c.wrong_host_key = file("wrong-host.key");
-  c.expired_cert = file("expired.crt");
-  c.expired_key = file("expired.key");
-  c.other_ca_cert = file("other-ca.crt");
-  c.other_ca_key = file("other-ca.key");
-  c.client_cert = file("client.crt");
-  c.client_key = file("client.key");
+  const auto file = [&](const std::string& name) { return dir + "/" + name; };
+  // Each certificate and its key share a stem: <dir>/<stem>.crt and <dir>/<stem>.key.
+  const auto name_pair = [&](std::string& cert, std::string& key, const std::string& stem) {
+    cert = file(stem + ".crt");
+    key = file(stem + ".key");
+  };
+  name_pair(c.ca_cert, c.ca_key, "ca");
+  name_pair(c.server_cert, c.server_key, "server");
+  name_pair(c.wrong_host_cert, c.wrong_host_key, "wrong-host");
+  name_pair(c.expired_cert, c.expired_key, "expired");
+  name_pair(c.other_ca_cert, c.other_ca_key, "other-ca");
+  name_pair(c.client_cert, c.client_key, "client");
 
-  // A new EC P-256 key, unencrypted, written to `key`.
-  const auto new_key = [](const std::string& key) {
-    return std::vector<std::string>{"-newkey", "ec",      "-pkeyopt", "ec_paramgen_curve:P-256",
-                                    "-nodes",  "-keyout", key};
+  // Runs `openssl <args>` plus the options that make a new EC P-256 key, unencrypted, in `key`
+  // (each command below makes the key of what it makes).
+  const auto run_with_new_key = [&](std::vector<std::string> args, const std::string& key) {
+    args.insert(args.end(),
+                {"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key});
+    openssl.run(args);
   };
   const auto self_signed_ca = [&](const std::string& cert, const std::string& key,
                                   const std::string& cn) {
-    std::vector<std::string> args{"req",         "-x509",     "-config", config,
-                                  "-extensions", "ca_ext",    "-days",   valid_days,
-                                  "-subj",       "/CN=" + cn, "-out",    cert};
-    const auto k = new_key(key);
-    args.insert(args.end(), k.begin(), k.end());
-    openssl.run(args);
+    run_with_new_key({"req", "-x509", "-config", config, "-extensions", "ca_ext", "-days",
+                      valid_days, "-subj", "/CN=" + cn, "-out", cert},
+                     key);
   };
   // `req -x509 -CA` (OpenSSL 3.0+) makes the key and the CA-signed certificate in one command.
   const auto signed_by_ca = [&](const std::string& cert, const std::string& key,
                                 const std::string& cn, const std::string& extensions) {
-    std::vector<std::string> args{
-        "req",   "-x509",     "-config", config,    "-extensions", extensions, "-days", valid_days,
-        "-subj", "/CN=" + cn, "-CA",     c.ca_cert, "-CAkey",      c.ca_key,   "-out",  cert};
-    const auto k = new_key(key);
-    args.insert(args.end(), k.begin(), k.end());
-    openssl.run(args);
+    run_with_new_key(
+        {"req", "-x509", "-config", config, "-extensions", extensions, "-days", valid_days, "-subj",
+         "/CN=" + cn, "-CA", c.ca_cert, "-CAkey", c.ca_key, "-out", cert},
+        key);
   };
 
   self_signed_ca(c.ca_cert, c.ca_key, "redlock test CA");
@@ -204,13 +200,9 @@ cert_set make_test_certs(const std::string& dir) {
   // `req -new`, then `ca` signs it with a validity that started two days ago and ended one day
   // ago (it also wants the database in ca-db/, set up by openssl.cnf; -batch skips its prompts).
   const std::string expired_csr = file("expired.csr");
-  {
-    std::vector<std::string> args{"req",   "-new",          "-config", config,
-                                  "-subj", "/CN=localhost", "-out",    expired_csr};
-    const auto k = new_key(c.expired_key);
-    args.insert(args.end(), k.begin(), k.end());
-    openssl.run(args);
-  }
+  run_with_new_key(
+      {"req", "-new", "-config", config, "-subj", "/CN=localhost", "-out", expired_csr},
+      c.expired_key);
   using days = std::chrono::duration<long long, std::ratio<86400>>;
   openssl.run({"ca",          "-batch",
                "-config",     config,
