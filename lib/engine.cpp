@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "quorum.hpp"
+#include "quoted.hpp"
 #include "scripts.hpp"
 #include "token.hpp"
 
@@ -57,21 +58,6 @@ vote judge_script(const reply& r, std::optional<long long>&) {
   if (r.kind == reply::type::integer && r.integer == 1) return vote::granted;
   if (r.kind == reply::type::integer && r.integer == 0) return vote::refused;
   return vote::failed;
-}
-
-std::string quoted(std::string_view resource) {
-  std::string out = "'";
-  for (char ch : resource) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out + "'";
 }
 
 std::string millis(nanoseconds d) {

@@ -48,6 +48,37 @@ std::chrono::steady_clock::duration lease::remaining() const noexcept {
   return left.count() > 0 ? left : std::chrono::steady_clock::duration::zero();
 }
 
+bool lease::lost() const noexcept {
+  return !state_ || state_->lock->lost(state_->owner->clock().now());
+}
+
+std::optional<lease_lost> lease::lost_reason() const {
+  if (!state_) return std::nullopt;
+  return state_->lock->lost_reason();
+}
+
+bool lease::wait_lost(std::chrono::milliseconds timeout) const {
+  if (!state_) return true;
+  const detail::clock& time = state_->owner->clock();
+  // On the client's own loop thread, waiting would stop the extensions it waits on.
+  if (state_->owner->on_loop_thread()) return lost();
+  return state_->lock->wait_lost(time, detail::saturating_add(time.now(), timeout));
+}
+
+const char* to_string(lease_lost::cause why) noexcept {
+  switch (why) {
+    case lease_lost::cause::refused:
+      return "refused";
+    case lease_lost::cause::margin_reached:
+      return "margin_reached";
+    case lease_lost::cause::max_hold_reached:
+      return "max_hold_reached";
+    case lease_lost::cause::client_closed:
+      return "client_closed";
+  }
+  return "unknown";
+}
+
 result<void> lease::extend(std::chrono::milliseconds ttl) {
   if (!state_) return {errc::empty_lease, "extend of an empty lease (released or moved from)"};
   auto state = state_;

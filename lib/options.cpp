@@ -32,6 +32,12 @@ result<void> not_negative(std::string_view option, std::chrono::milliseconds val
   return in_range(option, value, true);
 }
 
+std::string number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
 }  // namespace
 
 result<checked_options> check_client_options(client_options options) {
@@ -66,9 +72,8 @@ result<checked_options> check_client_options(client_options options) {
                                          ") (got " + ms_text(options.reconnect_max) + ")"));
   }
   if (!(options.drift_factor >= 0.0 && options.drift_factor < 0.5)) {  // also rejects NaN
-    std::ostringstream got;
-    got << options.drift_factor;
-    return fail(bad("drift_factor", "must be in [0, 0.5) (got " + got.str() + ")"));
+    return fail(
+        bad("drift_factor", "must be in [0, 0.5) (got " + number(options.drift_factor) + ")"));
   }
   out.options = std::move(options);
   return out;
@@ -92,6 +97,18 @@ result<void> check_acquire(std::string_view resource, const acquire_options& acq
   }
   if (acquire.max_attempts < 1) {
     return bad("max_attempts", "must be >= 1 (got " + std::to_string(acquire.max_attempts) + ")");
+  }
+  if (!(acquire.lost_margin >= 0 && acquire.lost_margin <= 0.5)) {
+    return bad("lost_margin", "must be in [0, 0.5] (got " + number(acquire.lost_margin) + ")");
+  }
+  const auto_extend_options& a = acquire.auto_extend;
+  if (auto r = not_negative("auto_extend.max_hold", a.max_hold); !r) return r;
+  // Each extension must start before the lease is declared lost.
+  double latest = 1 - acquire.lost_margin - client.drift_factor;
+  if (a.enabled && !(a.extend_at > 0 && a.extend_at < latest)) {
+    return bad("auto_extend.extend_at", "must be in (0, " + number(latest) +
+                                            "), below 1 - lost_margin - drift_factor (got " +
+                                            number(a.extend_at) + ")");
   }
   return {};
 }

@@ -37,6 +37,8 @@ session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const
   engine_config config = engine_config::from(options_);
   config.seed = random_seed();
   engine_ = std::make_unique<engine>(std::move(config), std::move(links), clock_, services_);
+  keeper_ = std::make_unique<keeper>(*engine_, services_, clock_,
+                                     keeper::config{options_.retry_delay, options_.node_timeout});
   // The client's own loop must run for as long as the session is open; the caller's loop is
   // kept alive only while there is work in flight (or the session is closing).
   bridge_.keep_loop_alive(mode_ == loop_mode::own_thread);
@@ -54,7 +56,7 @@ session::~session() = default;
 // may still extend or release it through the bridge) and while the session closes.
 void session::update_keep_alive() {
   if (mode_ == loop_mode::own_thread || closing_handles_) return;
-  bridge_.keep_loop_alive(closing_ || engine_->in_flight() > 0 || held_locks_ > 0);
+  bridge_.keep_loop_alive(closing_ || engine_->in_flight() > 0 || keeper_->held() > 0);
 }
 
 void session::start() {
@@ -73,7 +75,7 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
   if (auto r = check_acquire(resource, options, options_); !r) return r;
   engine_->acquire(
       std::string(resource), options,
-      [self = shared_from_this(),
+      [self = shared_from_this(), options,
        done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
         if (!granted) {
           done(std::move(granted).status());
@@ -82,7 +84,7 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
         auto state = std::make_shared<lease_state>();
         state->owner = self;
         state->lock = std::move(*granted);
-        ++self->held_locks_;
+        self->keeper_->watch(state->lock, options);
         self->update_keep_alive();
         done(result<lease>(lease_access::make(std::move(state)), granted.take_tally()));
       });
@@ -93,7 +95,7 @@ result<void> session::extend(const std::shared_ptr<lease_state>& held,
                              std::chrono::milliseconds ttl, engine::done_callback done) {
   if (auto r = refuse_if_closing("extend"); !r) return r;
   if (auto r = check_ttl(ttl, options_); !r) return r;
-  engine_->extend(held->lock, ttl, std::move(done));
+  keeper_->extend(held->lock, ttl, std::move(done));
   return {};
 }
 
@@ -103,9 +105,13 @@ result<void> session::release(const std::shared_ptr<lease_state>& held,
   // client): only once the connections are closing is it too late.
   if (closing_handles_)
     return {errc::client_closed, "the client is closed; release was not started"};
-  if (!held->lock->released) --held_locks_;
-  engine_->release(held->lock, std::move(done));
+  release_lock(held->lock, std::move(done));
   return {};
+}
+
+void session::release_lock(const std::shared_ptr<lock_record>& lock, engine::done_callback done) {
+  keeper_->released(*lock);
+  engine_->release(lock, std::move(done));
 }
 
 result<void> session::wait_ready(std::chrono::milliseconds timeout, engine::done_callback done) {
@@ -133,7 +139,8 @@ std::vector<node_health> session::health() const {
 
 // ---- closing ------------------------------------------------------------------------------
 //
-// 1. close(): refuse new work, stop retry waits, keep the loop alive.
+// 1. close(): refuse new work, stop retry waits, keep the loop alive. Leases still held are
+//    lost (their signals run first), then released.
 // 2. Once the engine is idle (every request answered or timed out): close the bridge (tasks
 //    already posted still run and are refused), then the nodes.
 // 3. Once the nodes are closed: the scheduler's handles; then `closed` runs.
@@ -144,8 +151,11 @@ void session::close(std::function<void()> closed) {
   on_closed_ = std::move(closed);
   keep_alive_ = shared_from_this();
   update_keep_alive();
+  // The lost signals are deferred by the keeper; these releases are deferred after them.
+  for (auto& lock : keeper_->close())
+    services_.defer([this, lock] { release_lock(lock, nullptr); });
   engine_->shutdown();
-  if (engine_->idle()) services_.defer([this] { close_handles(); });
+  services_.defer([this] { close_handles(); });
 }
 
 void session::close_handles() {

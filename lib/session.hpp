@@ -18,6 +18,7 @@
 
 #include "clock.hpp"
 #include "engine.hpp"
+#include "keeper.hpp"
 #include "loop.hpp"
 #include "node/node.hpp"
 #include "options.hpp"
@@ -85,6 +86,7 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   result<void> refuse_if_closing(std::string_view what) const;
+  void release_lock(const std::shared_ptr<lock_record>& lock, engine::done_callback done);
   void update_keep_alive();
   void close_handles();
 
@@ -96,8 +98,8 @@ class session : public std::enable_shared_from_this<session> {
   bridge bridge_;
   std::vector<std::unique_ptr<node>> nodes_;
   std::unique_ptr<engine> engine_;
+  std::unique_ptr<keeper> keeper_;  // the granted locks not yet released
 
-  std::size_t held_locks_ = 0;  // granted and not yet released
   bool closing_ = false;
   bool closing_handles_ = false;
   std::function<void()> on_closed_;

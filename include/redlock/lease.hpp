@@ -19,14 +19,21 @@
 //     at once; it never throws or blocks. If the client is already gone, nothing is sent and
 //     the keys expire after their ttl.
 //  5. One lease object must not be used by two threads at once (like any standard type);
-//     different leases may.
+//     different leases may. lost(), lost_reason() and wait_lost() are the exception: any
+//     thread may call them while another uses the lease.
+//  6. Lost: a lease is lost once the client declared it so (an extend refused, validity within
+//     the safety margin with no extension confirmed, the client destroyed; see lost.hpp), or
+//     once valid_until() - margin has passed, whichever is first. lost() never turns false
+//     again; a lost lease should still be released (it then deletes what is left of our keys).
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "redlock/export.hpp"
+#include "redlock/lost.hpp"
 #include "redlock/result.hpp"
 
 namespace redlock {
@@ -54,6 +61,16 @@ class REDLOCK_API lease {
   std::chrono::steady_clock::time_point valid_until() const noexcept;
   // Time left until valid_until(), never negative; zero for an empty lease.
   std::chrono::steady_clock::duration remaining() const noexcept;
+
+  // True once the lease is lost (contract 6), and for an empty lease. Cheap: an atomic load
+  // and a clock read.
+  bool lost() const noexcept;
+  // Why, once the client declared it lost; nullopt while it is not, or was lost only by the
+  // clock (past valid_until() - margin, which the client declares itself at that moment).
+  std::optional<lease_lost> lost_reason() const;
+  // Blocks until lost() or until `timeout` passes; returns lost(). On the client's own loop
+  // thread it does not wait (it would stop the extensions it waits on): it returns lost().
+  bool wait_lost(std::chrono::milliseconds timeout) const;
 
   // Sets the key's ttl to `ttl` on every node that still holds our token. Never re-creates a
   // key that is gone. Only a success moves valid_until() later (to at most start of the round

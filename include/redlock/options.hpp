@@ -10,10 +10,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace redlock {
+
+struct lease_lost;
 
 // TLS for rediss:// endpoints (OpenSSL, TLS 1.2 at least). Verification is on by default: the
 // server's certificate must chain to a trusted CA (ca_file and/or ca_dir, or the system's
@@ -64,6 +67,19 @@ struct client_options {
   tls_options tls;
 };
 
+// Auto-extension: the client keeps the lock alive on its own loop, one extend round at a
+// time, each needing a majority within the remaining validity (as lease::extend). A failed
+// extension is tried again after retry_delay while validity lasts; a refused one ends it.
+struct auto_extend_options {
+  bool enabled = false;
+  // Each extension starts once this fraction of the ttl has passed since the round that
+  // granted or last extended the lock. In (0, 1), and below 1 - lost_margin - drift_factor.
+  double extend_at = 0.5;
+  // Stop extending this long after the grant (0: no cap); the lease then ends as its ttl
+  // runs out, and is declared lost (max_hold_reached) at the margin.
+  std::chrono::milliseconds max_hold{0};
+};
+
 struct acquire_options {
   // How long the lock lives on each node. Must be > 0, at most 1 year, and larger than the
   // client's node_timeout.
@@ -72,6 +88,14 @@ struct acquire_options {
   std::chrono::milliseconds wait{0};
   // Upper bound on the number of attempts within the wait budget (>= 1).
   int max_attempts = 1'000'000;
+
+  auto_extend_options auto_extend;
+  // The lease is declared lost this fraction of the ttl before valid_until(), so that its
+  // holder is told while there is still time to stop: never after valid_until(). In [0, 0.5].
+  double lost_margin = 0.1;
+  // Runs at most once, on the client's loop thread, when the lease is lost (see lost.hpp);
+  // never after the lease was released. It must not block: the loop serves every lock.
+  std::function<void(const lease_lost&)> on_lost;
 };
 
 }  // namespace redlock

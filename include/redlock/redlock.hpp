@@ -7,5 +7,6 @@
 #include "redlock/error.hpp"
 #include "redlock/health.hpp"
 #include "redlock/lease.hpp"
+#include "redlock/lost.hpp"
 #include "redlock/options.hpp"
 #include "redlock/result.hpp"

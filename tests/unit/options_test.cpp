@@ -110,6 +110,24 @@ TEST(AcquireOptions, EachBadValueIsRefusedByName) {
   a = {};
   a.max_attempts = 0;
   expect_bad("r", a, "invalid option max_attempts: must be >= 1 (got 0)");
+  a = {};
+  a.lost_margin = 0.6;
+  expect_bad("r", a, "invalid option lost_margin: must be in [0, 0.5] (got 0.6)");
+  a.lost_margin = std::nan("");
+  expect_bad("r", a, "invalid option lost_margin: must be in [0, 0.5] (got nan)");
+  a = {};
+  a.auto_extend.max_hold = milliseconds(-5);
+  expect_bad("r", a, "invalid option auto_extend.max_hold: must be >= 0 ms (got -5 ms)");
+  a = {};
+  a.auto_extend.enabled = true;
+  a.auto_extend.extend_at = 0.9;  // after the margin (0.1) and the drift (0.01)
+  expect_bad("r", a,
+             "invalid option auto_extend.extend_at: must be in (0, 0.89), below 1 - lost_margin "
+             "- drift_factor (got 0.9)");
+  a.auto_extend.extend_at = 0;
+  expect_bad("r", a, "invalid option auto_extend.extend_at: must be in (0, 0.89)");
+  a.auto_extend.extend_at = 0.5;
+  EXPECT_TRUE(check_acquire("r", a, three_nodes()));
 }
 
 TEST(AcquireOptions, ForeverWaitIsFine) {

@@ -1,0 +1,178 @@
+#include "keeper.hpp"
+
+#include <algorithm>
+
+#include "quorum.hpp"
+#include "quoted.hpp"
+
+namespace redlock::detail {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+keeper::keeper(engine& locks, scheduler& timers, const clock& time, config c)
+    : locks_(locks), timers_(timers), clock_(time), config_(c) {}
+
+keeper::~keeper() {
+  for (auto& [record, h] : held_)
+    cancel_timers(h);
+}
+
+keeper::held_lock* keeper::find(const lock_record* lock) {
+  auto it = held_.find(lock);
+  return it == held_.end() ? nullptr : &it->second;
+}
+
+void keeper::watch(const std::shared_ptr<lock_record>& lock, const acquire_options& options) {
+  lock->lost_margin = duration_cast<steady::duration>(options.ttl * options.lost_margin);
+  held_lock h;
+  h.lock = lock;
+  h.ttl = options.ttl;
+  h.auto_extend = options.auto_extend;
+  h.on_lost = options.on_lost;
+  h.hold_until = options.auto_extend.max_hold.count() > 0
+                     ? saturating_add(clock_.now(), options.auto_extend.max_hold)
+                     : steady::time_point::max();
+  held_lock& watched = held_.emplace(lock.get(), std::move(h)).first->second;
+  arm_margin(watched);
+  if (watched.auto_extend.enabled) {
+    steady::time_point now = clock_.now();
+    extend_at(watched, now + duration_cast<steady::duration>((lock->valid_until() - now) *
+                                                             watched.auto_extend.extend_at));
+  }
+}
+
+void keeper::extend(const std::shared_ptr<lock_record>& lock, milliseconds ttl,
+                    engine::done_callback done) {
+  locks_.extend(lock, ttl, [this, lock, done = std::move(done)](result<void> outcome) {
+    extended(lock, outcome);
+    if (done) done(std::move(outcome));
+  });
+}
+
+// Every extend outcome moves or shortens valid_until (engine::on_extend_decided): the margin
+// follows it. A refusal ends the lease; another failure is tried again while validity lasts.
+void keeper::extended(const std::shared_ptr<lock_record>& lock, const result<void>& outcome) {
+  held_lock* h = find(lock.get());
+  if (h == nullptr || lock->lost_reason()) return;
+  steady::time_point now = clock_.now();
+  if (outcome) {
+    h->last_failure.clear();
+    arm_margin(*h);
+    if (h->auto_extend.enabled) {
+      extend_at(*h, now + duration_cast<steady::duration>((lock->valid_until() - now) *
+                                                          h->auto_extend.extend_at));
+    }
+    return;
+  }
+  if (outcome.error() == errc::lock_lost) {
+    const tally& votes = outcome.tally();
+    bool refused = votes.refused() > votes.nodes().size() - quorum_of(votes.nodes().size());
+    lose(*h, refused ? lease_lost::cause::refused : lease_lost::cause::margin_reached,
+         outcome.message(), votes);
+    return;
+  }
+  h->last_failure = outcome.message();
+  arm_margin(*h);
+  bool final = outcome.error() == errc::empty_lease || outcome.error() == errc::client_closed;
+  if (h->auto_extend.enabled && !final) extend_at(*h, now + config_.retry_delay);
+}
+
+void keeper::arm_margin(held_lock& h) {
+  if (h.margin_timer != 0) timers_.cancel(h.margin_timer);
+  steady::time_point at = h.lock->valid_until() - h.lock->lost_margin;
+  auto wait = std::max(at - clock_.now(), steady::duration::zero());
+  const lock_record* record = h.lock.get();
+  h.margin_timer = timers_.schedule(wait, [this, record] { on_margin(record); });
+}
+
+void keeper::on_margin(const lock_record* lock) {
+  held_lock* h = find(lock);
+  if (h == nullptr) return;
+  h->margin_timer = 0;
+  steady::time_point now = clock_.now();
+  if (!h->lock->lost(now)) {  // extended meanwhile
+    arm_margin(*h);
+    return;
+  }
+  auto margin = duration_cast<milliseconds>(h->lock->lost_margin);
+  std::string message = "the lease of " + quoted(h->lock->resource) +
+                        " came within its safety margin (" + ms_text(margin) +
+                        " before valid_until)";
+  if (h->held_to_max_hold && h->last_failure.empty()) {
+    lose(*h, lease_lost::cause::max_hold_reached,
+         message + " after auto-extension stopped at max_hold (" +
+             ms_text(h->auto_extend.max_hold) + ")",
+         {});
+    return;
+  }
+  message += " with no extension confirmed";
+  if (!h->last_failure.empty()) message += "; the last extend: " + h->last_failure;
+  lose(*h, lease_lost::cause::margin_reached, std::move(message), {});
+}
+
+void keeper::extend_at(held_lock& h, steady::time_point when) {
+  if (h.extend_timer != 0) timers_.cancel(h.extend_timer);
+  auto wait = std::max(when - clock_.now(), steady::duration::zero());
+  const lock_record* record = h.lock.get();
+  h.extend_timer = timers_.schedule(wait, [this, record] { auto_extend(record); });
+}
+
+void keeper::auto_extend(const lock_record* lock) {
+  held_lock* h = find(lock);
+  if (h == nullptr) return;
+  h->extend_timer = 0;
+  steady::time_point now = clock_.now();
+  if (h->lock->lost(now)) return;
+  milliseconds ttl = h->ttl;
+  if (h->hold_until != steady::time_point::max()) {
+    auto left = duration_cast<milliseconds>(h->hold_until - now);
+    if (left < ttl) {
+      ttl = left;
+      h->held_to_max_hold = true;
+    }
+    // What is left of max_hold is too short to be worth a round: let the lease run out.
+    if (ttl <= config_.node_timeout) return;
+  }
+  extend(h->lock, ttl, nullptr);
+}
+
+void keeper::lose(held_lock& h, lease_lost::cause why, std::string message, tally votes) {
+  cancel_timers(h);
+  lease_lost signal;
+  signal.why = why;
+  signal.message = std::move(message);
+  signal.votes = std::move(votes);
+  signal.at = clock_.now();
+  lease_lost told = signal;
+  if (!h.lock->declare_lost(std::move(signal)) || !h.on_lost) return;
+  // Deferred: never inside the call that found it lost, and outside every lock.
+  timers_.defer([on_lost = h.on_lost, told = std::move(told)] { on_lost(told); });
+}
+
+void keeper::cancel_timers(held_lock& h) {
+  if (h.margin_timer != 0) timers_.cancel(h.margin_timer);
+  if (h.extend_timer != 0) timers_.cancel(h.extend_timer);
+  h.margin_timer = h.extend_timer = 0;
+}
+
+void keeper::released(const lock_record& lock) {
+  held_lock* h = find(&lock);
+  if (h == nullptr) return;
+  cancel_timers(*h);
+  held_.erase(&lock);
+}
+
+std::vector<std::shared_ptr<lock_record>> keeper::close() {
+  std::vector<std::shared_ptr<lock_record>> out;
+  for (auto& [record, h] : held_) {
+    lose(h, lease_lost::cause::client_closed,
+         "the client was destroyed while the lease of " + quoted(h.lock->resource) +
+             " was held; it is released now",
+         {});
+    out.push_back(h.lock);
+  }
+  return out;
+}
+
+}  // namespace redlock::detail

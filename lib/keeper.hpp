@@ -1,0 +1,79 @@
+// keeper: the life of a lease after its grant. It keeps the lock alive when asked
+// (auto-extension) and declares it lost, once, as early as it must: when an extend is refused,
+// when validity comes within the lease's safety margin with no extension confirmed, or when
+// the client closes while the lease is held. Every extend of a held lock goes through here, so
+// the keeper sees each outcome (the caller's and its own).
+//
+// Loop thread only. The on_lost callback runs deferred (never inside a call into the keeper)
+// and outside every lock: lock_record::declare_lost has returned before it runs.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "clock.hpp"
+#include "engine.hpp"
+#include "lock_record.hpp"
+#include "node_link.hpp"
+#include "redlock/options.hpp"
+
+namespace redlock::detail {
+
+class keeper {
+ public:
+  struct config {
+    std::chrono::milliseconds retry_delay;   // between failed auto-extensions
+    std::chrono::milliseconds node_timeout;  // an extension ttl must exceed it
+  };
+  keeper(engine& locks, scheduler& timers, const clock& time, config c);
+  keeper(const keeper&) = delete;
+  keeper& operator=(const keeper&) = delete;
+  ~keeper();
+
+  // A lock just granted with `options` (already checked): sets its margin, arms the lost
+  // signal and, if asked, the auto-extension. Before the lease is handed out.
+  void watch(const std::shared_ptr<lock_record>& lock, const acquire_options& options);
+  // An extend of a held lock; `done` may be empty.
+  void extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
+              engine::done_callback done);
+  // The lease released it: no more extensions or signals.
+  void released(const lock_record& lock);
+  // The client closes: every lock still held is declared lost (client_closed), and returned
+  // so that the caller releases it after the signals ran.
+  std::vector<std::shared_ptr<lock_record>> close();
+  // Locks granted and not yet released.
+  std::size_t held() const { return held_.size(); }
+
+ private:
+  struct held_lock {
+    std::shared_ptr<lock_record> lock;
+    std::chrono::milliseconds ttl;  // the acquire's: what each auto-extension asks for
+    auto_extend_options auto_extend;
+    std::function<void(const lease_lost&)> on_lost;
+    steady::time_point hold_until;  // max_hold from the grant; max(): none
+    bool held_to_max_hold = false;  // auto-extension asked for less than ttl, or stopped
+    std::string last_failure;       // the last failed extend, for the margin's message
+    scheduler::timer_id margin_timer = 0;
+    scheduler::timer_id extend_timer = 0;
+  };
+
+  held_lock* find(const lock_record* lock);
+  void extended(const std::shared_ptr<lock_record>& lock, const result<void>& outcome);
+  void arm_margin(held_lock& h);
+  void on_margin(const lock_record* lock);
+  void extend_at(held_lock& h, steady::time_point when);
+  void auto_extend(const lock_record* lock);
+  void lose(held_lock& h, lease_lost::cause why, std::string message, tally votes);
+  void cancel_timers(held_lock& h);
+
+  engine& locks_;
+  scheduler& timers_;
+  const clock& clock_;
+  config config_;
+  std::unordered_map<const lock_record*, held_lock> held_;
+};
+
+}  // namespace redlock::detail

@@ -1,0 +1,185 @@
+// A lease's life after its grant, on real servers: auto-extension through a minority of
+// paused nodes, the lost signal (early, at the margin, when a proxy cuts the majority; at once
+// when our keys were deleted by hand), and a client destroyed while it holds leases.
+#include <gmock/gmock.h>
+#include <uv.h>
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "async_fixture.hpp"
+#include "fault_proxy.hpp"
+#include "fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using ::testing::HasSubstr;
+
+// What the on_lost callback saw, from the client's loop thread.
+struct lost_log {
+  std::mutex mutex;
+  std::vector<lease_lost> signals;
+  std::vector<bool> lost_when_told;  // lease::lost() as the callback ran
+  const lease* watched = nullptr;
+
+  std::function<void(const lease_lost&)> callback() {
+    return [this](const lease_lost& l) {
+      std::lock_guard<std::mutex> hold(mutex);
+      signals.push_back(l);
+      if (watched != nullptr) lost_when_told.push_back(watched->lost());
+    };
+  }
+  void watch(const lease* l) {
+    std::lock_guard<std::mutex> hold(mutex);
+    watched = l;
+  }
+  std::size_t count() {
+    std::lock_guard<std::mutex> hold(mutex);
+    return signals.size();
+  }
+};
+
+class LifecycleTest : public fleet_test {};
+
+TEST_F(LifecycleTest, AutoExtendedLeaseOutlivesFiveTtlsWithAMinorityPaused) {
+  start_fleet(5);
+  client locks = make_client();
+  ASSERT_TRUE(locks.wait_ready(milliseconds(10000)));
+  lost_log log;
+  acquire_options o = ttl_of(milliseconds(2000));
+  o.auto_extend.enabled = true;
+  o.on_lost = log.callback();
+  result<lease> held = locks.acquire("kept", o);
+  ASSERT_TRUE(held) << held.message();
+  fleet->pause(3);
+  fleet->pause(4);
+  auto until = steady_clock::now() + 5 * o.ttl;
+  while (steady_clock::now() < until) {
+    ASSERT_FALSE(held->lost()) << (held->lost_reason() ? held->lost_reason()->message : "");
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(log.count(), 0u);
+  EXPECT_GT(held->remaining(), milliseconds(0));
+  for (std::size_t i : {0u, 1u, 2u}) {
+    EXPECT_EQ(fleet->command(i, {"GET", "redlock:kept"}), held->token()) << "node " << i;
+  }
+  fleet->resume(3);
+  fleet->resume(4);
+  EXPECT_TRUE(held->release());
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "kept"); }));
+}
+
+// A partition cuts the holder off from the majority: extensions fail, and the lease is
+// declared lost at its margin, before valid_until(), once.
+TEST_F(LifecycleTest, LostFiresBeforeValidUntilWhenTheMajorityIsCutOff) {
+  start_fleet(3);
+  std::vector<std::unique_ptr<fault_proxy>> proxies;
+  client_options c = options_for(*fleet);
+  c.endpoints.clear();
+  for (std::size_t i = 0; i < 3; ++i) {
+    proxies.push_back(std::make_unique<fault_proxy>(fleet->port(i)));
+    c.endpoints.push_back(proxies.back()->url());
+  }
+  client locks = make_client(c);
+  ASSERT_TRUE(locks.wait_ready(milliseconds(10000)));
+  lost_log log;
+  acquire_options o = ttl_of(milliseconds(3000));
+  o.auto_extend.enabled = true;
+  o.lost_margin = 0.2;
+  o.on_lost = log.callback();
+  result<lease> held = locks.acquire("cut", o);
+  ASSERT_TRUE(held) << held.message();
+  proxies[1]->blackhole();
+  proxies[2]->blackhole();
+  EXPECT_TRUE(held->wait_lost(milliseconds(10000)));
+  auto lost_at = steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return log.count() == 1; }));
+  std::lock_guard<std::mutex> hold(log.mutex);
+  const lease_lost& told = log.signals[0];
+  EXPECT_EQ(told.why, lease_lost::cause::margin_reached) << told.message;
+  EXPECT_THAT(told.message, HasSubstr("safety margin (600 ms"));
+  EXPECT_LT(told.at, held->valid_until());
+  EXPECT_LT(lost_at, held->valid_until() + milliseconds(1));  // wait_lost woke in time too
+  ASSERT_TRUE(held->lost_reason());
+  EXPECT_EQ(held->lost_reason()->why, lease_lost::cause::margin_reached);
+}
+
+TEST_F(LifecycleTest, KeysDeletedByHandOnAMajorityAreLostAtTheNextExtension) {
+  start_fleet(3);
+  client locks = make_client();
+  lost_log log;
+  acquire_options o = ttl_of(milliseconds(2000));
+  o.auto_extend.enabled = true;
+  o.on_lost = log.callback();
+  result<lease> held = locks.acquire("tampered", o);
+  ASSERT_TRUE(held) << held.message();
+  log.watch(&*held);
+  // Every SET has run (the acquire returns at a majority), so the deletes come after ours.
+  ASSERT_TRUE(eventually([&] { return every_node_has("redlock:tampered", held->token()); }));
+  fleet->command(0, {"DEL", "redlock:tampered"});
+  fleet->command(1, {"DEL", "redlock:tampered"});
+  ASSERT_TRUE(eventually([&] { return log.count() == 1; }, milliseconds(5000)));
+  std::lock_guard<std::mutex> hold(log.mutex);
+  EXPECT_EQ(log.signals[0].why, lease_lost::cause::refused) << log.signals[0].message;
+  EXPECT_GE(log.signals[0].votes.refused(), 2u);
+  EXPECT_EQ(log.lost_when_told, std::vector<bool>{true});  // lost() had turned true already
+  EXPECT_TRUE(held->lost());
+}
+
+TEST_F(LifecycleTest, DestroyingTheClientLosesAndReleasesTheLeasesItHeld) {
+  start_fleet(3);
+  lost_log log;
+  std::optional<lease> held;
+  {
+    client locks = make_client();
+    acquire_options o = ttl_of(milliseconds(60000));
+    o.on_lost = log.callback();
+    result<lease> got = locks.acquire("left", o);
+    ASSERT_TRUE(got) << got.message();
+    held.emplace(std::move(*got));
+    ASSERT_TRUE(eventually([&] { return every_node_has("redlock:left", held->token()); }));
+  }
+  // The client is gone: the signal ran, and the keys did not wait for their 60 s ttl.
+  ASSERT_EQ(log.count(), 1u);
+  EXPECT_EQ(log.signals[0].why, lease_lost::cause::client_closed);
+  EXPECT_TRUE(held->lost());
+  EXPECT_TRUE(no_keys_left(*fleet, "left"));
+  held.reset();  // nothing left to release, nothing to crash
+}
+
+class AsyncLifecycleTest : public async_fleet_test {};
+
+TEST_F(AsyncLifecycleTest, AnAsyncClientGoneLeavesNoLoopAliveForItsLeases) {
+  start_fleet(3);
+  std::optional<lease> held;
+  int signals = 0;
+  {
+    async_client locks = make_async(options_for(*fleet));
+    acquire_options o = ttl_of(milliseconds(60000));
+    o.auto_extend.enabled = true;
+    o.on_lost = [&](const lease_lost& l) {
+      ++signals;
+      EXPECT_EQ(l.why, lease_lost::cause::client_closed);
+    };
+    std::optional<result<lease>> got;
+    ASSERT_TRUE(locks.acquire("kept", o, [&](result<lease> r) { got.emplace(std::move(r)); }));
+    run_until([&] { return got.has_value(); });
+    ASSERT_TRUE(*got) << got->message();
+    held.emplace(std::move(**got));
+  }
+  // uv_run returns although the lease is still in our hands, and the loop closes cleanly.
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(signals, 1);
+  EXPECT_TRUE(held->lost());
+  EXPECT_TRUE(no_keys_left(*fleet, "kept"));
+  held.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+}  // namespace
+}  // namespace redlock::testing
