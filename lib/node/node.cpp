@@ -143,11 +143,13 @@ void node::open(const sockaddr* address) {
   stream_->connect_tcp(address, std::move(tls));
 }
 
-void node::handshake_step(request_kind kind, std::string wire) {
+void node::write_step(request_kind kind, const std::string& wire, steady::time_point deadline,
+                      subscription topic) {
   pending_request r;
   r.kind = kind;
+  r.topic = std::move(topic);
   r.sent_at = clock_.now();
-  r.deadline = connect_deadline_;
+  r.deadline = deadline;
   stream_->write(wire);
   requests_.written(std::move(r));
 }
@@ -156,24 +158,27 @@ void node::handshake_step(request_kind kind, std::string wire) {
 // failure is reported as such and not as NOAUTH on every request.
 void node::on_connected() {
   const endpoint& e = config_.where;
+  auto step = [&](request_kind kind, const std::string& wire) {
+    write_step(kind, wire, connect_deadline_);
+  };
   if (e.has_password || !e.user.empty()) {
-    handshake_step(request_kind::auth, e.user.empty()
-                                           ? encode_command({"AUTH", e.password})
-                                           : encode_command({"AUTH", e.user, e.password}));
+    step(request_kind::auth, e.user.empty() ? encode_command({"AUTH", e.password})
+                                            : encode_command({"AUTH", e.user, e.password}));
   }
-  if (e.db != 0)
-    handshake_step(request_kind::select, encode_command({"SELECT", std::to_string(e.db)}));
-  handshake_step(request_kind::ping, encode_command({"PING"}));
+  if (e.db != 0) step(request_kind::select, encode_command({"SELECT", std::to_string(e.db)}));
+  step(request_kind::ping, encode_command({"PING"}));
   // Who the server is: one server must not vote twice under two endpoints (run_id), and a
   // server that restarted recently can be told (uptime).
-  handshake_step(request_kind::info, encode_command({"INFO", "server"}));
+  step(request_kind::info, encode_command({"INFO", "server"}));
   // A fresh or restarted server would answer a burst of EVALSHA with NOSCRIPT and do the
-  // work twice: load the scripts first.
+  // work twice: load the scripts first. A subscriber runs no scripts.
+  if (config_.subscriber) return;
   for (const script* s : {&release_script, &extend_script})
-    handshake_step(request_kind::script_load, encode_command({"SCRIPT", "LOAD", s->source}));
+    step(request_kind::script_load, encode_command({"SCRIPT", "LOAD", s->source}));
 }
 
 void node::on_received(std::string_view bytes) {
+  if (config_.subscriber) last_heard_ = clock_.now();
   if (!reader_->feed(bytes)) {
     drop(errc::unexpected_reply, reader_->error());
     return;
@@ -189,6 +194,10 @@ void node::on_received(std::string_view bytes) {
 }
 
 void node::on_reply(reply value) {
+  if (subscribed_mode_ready()) {
+    on_push_reply(value);
+    return;
+  }
   std::optional<pending_request> owner = requests_.take_oldest();
   if (!owner) {
     drop(errc::unexpected_reply, "a reply nobody asked for: " + value.describe());
@@ -232,37 +241,38 @@ void node::handshake_reply(request_kind kind, const reply& value) {
   if (value.is_error() && kind == request_kind::script_load) {
     // Loading the scripts saves work but is not needed (an ACL may not allow SCRIPT): the
     // EVAL fallback after NOSCRIPT still works.
-    if (requests_.in_flight() == 0) become_ready();
-    return;
-  }
-  if (value.is_error()) {
+  } else if (value.is_error()) {
     drop(refuses_configuration(value.text) ? errc::config_refused : errc::handshake_failed,
          std::string(what) + " refused: " + value.text);
     return;
+  } else {
+    switch (kind) {
+      case request_kind::ping:
+        if (!value.is_status("PONG")) {
+          drop(errc::unexpected_reply, "PING answered " + value.describe());
+          return;
+        }
+        break;
+      case request_kind::info:
+        if (value.kind != reply::type::string) {
+          drop(errc::unexpected_reply, "INFO server answered " + value.describe());
+          return;
+        }
+        status_.server = std::make_shared<const server_info>(parse_server_info(value.text));
+        break;
+      case request_kind::script_load:
+        if (value.kind != reply::type::string) {
+          drop(errc::unexpected_reply, "SCRIPT LOAD answered " + value.describe());
+          return;
+        }
+        break;
+      default:
+        break;
+    }
   }
-  switch (kind) {
-    case request_kind::ping:
-      if (!value.is_status("PONG"))
-        drop(errc::unexpected_reply, "PING answered " + value.describe());
-      return;
-    case request_kind::info:
-      if (value.kind != reply::type::string) {
-        drop(errc::unexpected_reply, "INFO server answered " + value.describe());
-        return;
-      }
-      status_.server = std::make_shared<const server_info>(parse_server_info(value.text));
-      return;
-    case request_kind::script_load:
-      if (value.kind != reply::type::string) {
-        drop(errc::unexpected_reply, "SCRIPT LOAD answered " + value.describe());
-        return;
-      }
-      // The last step: ready once every handshake reply is in.
-      if (requests_.in_flight() == 0) become_ready();
-      return;
-    default:
-      return;
-  }
+  // Ready once every handshake reply is in (the last step is SCRIPT LOAD, or INFO for a
+  // subscriber).
+  if (requests_.in_flight() == 0) become_ready();
 }
 
 void node::become_ready() {
@@ -271,9 +281,81 @@ void node::become_ready() {
   consecutive_failures_ = 0;
   if (connected_once_) ++reconnects_;
   connected_once_ = true;
+  if (config_.subscriber) {
+    last_heard_ = clock_.now();
+    for (const subscription& s : subscriptions_.wanted())
+      write_subscription(request_kind::subscribe, s);
+  }
   flush_soon();
   arm_deadline();
   changed();
+}
+
+// ---- subscriber mode ----------------------------------------------------------------------
+
+result<void> node::refuse_unless_subscriber(const char* what) const {
+  if (config_.subscriber) return {};
+  return {errc::invalid_option,
+          std::string(what) + " on " + name_ + ": not a subscriber connection"};
+}
+
+result<void> node::subscribe(const subscription& s) {
+  result<void> refused = refuse_unless_subscriber("subscribe");
+  if (!refused) return refused;
+  subscriptions_.want(s);
+  if (subscribed_mode_ready()) write_subscription(request_kind::subscribe, s);
+  return {};
+}
+
+result<void> node::unsubscribe(const subscription& s) {
+  result<void> refused = refuse_unless_subscriber("unsubscribe");
+  if (!refused) return refused;
+  if (subscriptions_.unwant(s) && subscribed_mode_ready())
+    write_subscription(request_kind::unsubscribe, s);
+  return {};
+}
+
+void node::write_subscription(request_kind kind, const subscription& s) {
+  bool channel = s.kind == subscription::type::channel;
+  const char* verb = kind == request_kind::subscribe ? (channel ? "SUBSCRIBE" : "PSUBSCRIBE")
+                                                     : (channel ? "UNSUBSCRIBE" : "PUNSUBSCRIBE");
+  write_step(kind, encode_command({verb, s.name}), clock_.now() + config_.node_timeout, s);
+  arm_deadline();
+}
+
+// A subscribed connection's replies are pushes: messages (which answer no request) and the
+// acknowledgements of (P)SUBSCRIBE, (P)UNSUBSCRIBE and PING, each of which must answer the
+// oldest of those in flight, in the order they were written.
+void node::on_push_reply(const reply& value) {
+  result<push> p = classify_push(value, subscriptions_.in_pubsub());
+  if (!p) {
+    drop(p.error(), p.message());
+    return;
+  }
+  if (p->kind != push::type::message) {
+    std::optional<pending_request> asked = requests_.take_oldest();
+    request_kind expected = p->kind == push::type::subscribed     ? request_kind::subscribe
+                            : p->kind == push::type::unsubscribed ? request_kind::unsubscribe
+                                                                  : request_kind::ping;
+    if (!asked || asked->kind != expected ||
+        (expected != request_kind::ping && asked->topic != p->topic)) {
+      drop(errc::unexpected_reply, "a pub/sub push nobody asked for: " + value.describe());
+      return;
+    }
+    arm_deadline();
+  }
+  result<bool> tell = subscriptions_.accept(*p);
+  if (!tell) {
+    drop(tell.error(), tell.message());
+    return;
+  }
+  if (!*tell) return;
+  // Last: the listener may unsubscribe, subscribe or close the node.
+  if (p->kind == push::type::message) {
+    if (push_listener_.message) push_listener_.message(*p);
+  } else if (push_listener_.subscribed) {
+    push_listener_.subscribed(p->topic);
+  }
 }
 
 // ---- failing ------------------------------------------------------------------------------
@@ -284,6 +366,7 @@ void node::drop(std::error_code code, std::string detail) {
     stream_ = nullptr;
   }
   reader_ = nullptr;
+  subscriptions_.connection_lost();
   // Every request in flight may have run; the ones not yet written wait for the next
   // connection (or their queue time).
   auto in_flight = requests_.take_in_flight();
@@ -338,6 +421,11 @@ void node::schedule_reconnect() {
 
 void node::send(std::shared_ptr<const command> cmd, answer_callback done,
                 std::chrono::nanoseconds queue_budget) {
+  if (config_.subscriber) {
+    fail_soon(std::move(done), errc::invalid_option, "a subscriber connection sends no commands",
+              false);
+    return;
+  }
   steady::time_point now = clock_.now();
   pending_request p;
   p.cmd = std::move(cmd);
@@ -425,6 +513,11 @@ void node::arm_deadline() {
   if (closing_) return;
   steady::time_point next = requests_.next_deadline();
   if (state_ == state::connecting) next = std::min(next, connect_deadline_);
+  // An idle subscriber's keep-alive (while anything is in flight, its deadline will do). The
+  // time moves later with every byte received; the timer is not re-armed for that, it finds
+  // out when it fires.
+  if (subscribed_mode_ready() && requests_.in_flight() == 0)
+    next = std::min(next, last_heard_ + config_.keepalive);
   if (next == armed_for_) return;
   armed_for_ = next;
   if (next == steady::time_point::max()) {
@@ -479,6 +572,10 @@ void node::on_deadline() {
     // Recycle the connection: every request in flight on it fails (each may have run); late
     // replies can no longer arrive.
     drop(errc::node_timeout, "no reply within " + ms_text(config_.node_timeout));
+  } else if (subscribed_mode_ready() && requests_.in_flight() == 0 &&
+             now >= last_heard_ + config_.keepalive) {
+    // Silence cannot be told from a dead server: ask. The answer is due like any reply.
+    write_step(request_kind::ping, encode_command({"PING"}), now + config_.node_timeout);
   }
   arm_deadline();
 }

@@ -14,7 +14,21 @@
 // parse (a RESP3 push, a wrong type byte, too deep, over 1 MiB) or a connection closed
 // mid-reply fails this node's connection and nothing else.
 //
-// Loop thread only. Answers never run inside send().
+// Subscriber mode (node_config::subscriber): the connection delivers pub/sub messages instead
+// of answering commands. Its handshake stops after INFO (no scripts), then it subscribes to
+// everything its owner asked for, again on every new connection. What it receives is
+// classified (classify_push): a message reaches the listener, an acknowledgement must match
+// the oldest SUBSCRIBE, UNSUBSCRIBE or PING in flight; anything else fails the connection as
+// above. After `keepalive` without a byte from the server it sends a PING, whose answer is
+// due within node_timeout like any reply: a silent dead server is recycled.
+//
+//   node sub(loop, services, clock, config);   // config.subscriber = true
+//   sub.on_push({on_message, on_subscribed});
+//   sub.start();
+//   (void)sub.subscribe(subscription::channel("redlock:released:job"));
+//
+// Loop thread only. Answers and listeners never run inside send(), subscribe() or
+// unsubscribe().
 #pragma once
 
 #include <uv.h>
@@ -35,6 +49,7 @@
 #include "node/pipeline.hpp"
 #include "node/reply_reader.hpp"
 #include "node/stream.hpp"
+#include "node/subscriptions.hpp"
 #include "node/tls.hpp"
 #include "node_link.hpp"
 #include "redlock/health.hpp"
@@ -55,6 +70,10 @@ struct node_config {
   // errc::overloaded (they never left).
   std::size_t window = 1024;
   std::shared_ptr<const tls_context> tls;  // for rediss:// endpoints
+  // A subscriber connection (see above): send() refuses commands, subscribe() works.
+  bool subscriber = false;
+  // Subscriber mode: a PING after this long without a byte from the server.
+  std::chrono::milliseconds keepalive{1000};
 
   static node_config from(endpoint where, const client_options& options, std::uint64_t seed,
                           std::shared_ptr<const tls_context> tls);
@@ -80,6 +99,25 @@ class node final : public node_link {
   // everything is closed.
   void close(std::function<void()> closed);
 
+  // Subscriber mode. `message` runs for each message through a subscription still wanted, in
+  // the order the server sent them; `subscribed` each time the server confirms one still
+  // wanted: after each subscribe() call that found the node connected, and on every new
+  // connection (messages published while the node was not subscribed are lost, so an owner
+  // waiting for one should look again at each confirmation).
+  struct push_listener {
+    std::function<void(const push& message)> message;
+    std::function<void(const subscription& confirmed)> subscribed;
+  };
+  void on_push(push_listener listener) { push_listener_ = std::move(listener); }
+  // Adds `s` to what this node subscribes to (a set: twice is once) and, when connected, sends
+  // the (P)SUBSCRIBE now, so each such call is confirmed once more. invalid_option unless in
+  // subscriber mode.
+  result<void> subscribe(const subscription& s);
+  // Removes `s`: no message through it reaches the listener from now on, and the server is
+  // told when connected. Unsubscribing from what is not subscribed does nothing.
+  // invalid_option unless in subscriber mode.
+  result<void> unsubscribe(const subscription& s);
+
   // State, last error, server identity, counters and latency summary, for health(); the
   // engine adds what it knows (duplicates, owed releases).
   node_health health() const;
@@ -93,6 +131,13 @@ class node final : public node_link {
   void on_connected();
   void on_received(std::string_view bytes);
   void on_reply(reply value);
+  void on_push_reply(const reply& value);
+  // Subscriber mode with a connection that is ready (and not closing).
+  bool subscribed_mode_ready() const {
+    return config_.subscriber && state_ == state::ready && stream_ != nullptr;
+  }
+  result<void> refuse_unless_subscriber(const char* what) const;
+  void write_subscription(request_kind kind, const subscription& s);
   void handshake_reply(request_kind kind, const reply& value);
   void become_ready();
   void changed();
@@ -101,7 +146,10 @@ class node final : public node_link {
   void drop(std::error_code code, std::string detail);
   void attempt_failed(std::error_code code, std::string detail, bool fail_unwritten = true);
   void schedule_reconnect();
-  void handshake_step(request_kind kind, std::string wire);
+  // A request written out of turn (a handshake step, a subscription, a keep-alive PING): in
+  // flight at once, its reply due by `deadline`.
+  void write_step(request_kind kind, const std::string& wire, steady::time_point deadline,
+                  subscription topic = {});
   void flush_soon();
   void flush();
   void fail_soon(answer_callback done, std::error_code code, std::string detail, bool maybe_ran);
@@ -138,6 +186,9 @@ class node final : public node_link {
   latency_window latencies_;
   link_status status_;
   std::function<void()> change_listener_;
+  subscription_set subscriptions_;  // subscriber mode
+  push_listener push_listener_;
+  steady::time_point last_heard_;  // subscriber mode: when the server last sent a byte
 
   bool closing_ = false;
 };

@@ -17,19 +17,22 @@
 #include <string>
 
 #include "clock.hpp"
+#include "node/subscriptions.hpp"
 #include "node_link.hpp"
 #include "resp.hpp"
 
 namespace redlock::detail {
 
-// What a connection's handshake sends, and user requests.
-enum class request_kind { user, auth, select, ping, info, script_load };
+// What a connection's handshake sends, user requests, and what a subscriber connection sends
+// (its PING is the keep-alive).
+enum class request_kind { user, auth, select, ping, info, script_load, subscribe, unsubscribe };
 
 struct pending_request {
   std::shared_ptr<const command> cmd;  // user requests
   std::string wire;                    // handshake steps: their own bytes
   answer_callback done;                // user requests
   request_kind kind = request_kind::user;
+  subscription topic;      // subscribe, unsubscribe
   bool eval_sent = false;  // the EVAL fallback after NOSCRIPT has been written
   steady::time_point queued_until = steady::time_point::max();  // unwritten: fails after this
   std::chrono::nanoseconds queue_budget{0};  // how long it may wait for room, once it can go
