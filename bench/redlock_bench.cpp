@@ -3,12 +3,16 @@
 //
 //   redlock-bench --scenario all --seconds 2 --json bench.json
 //   redlock-bench --servers redis://10.0.0.1:6379,redis://10.0.0.2:6379 --scenario latency
+//   redlock-bench --scenario burst     # 1k to 100k acquires at once, with and without a wait
 //
 // Every figure is reported with the floor measured in the same run (one plain SET round trip
-// to one node), because absolute numbers on a shared machine mean little.
+// to one node), because absolute numbers on a shared machine mean little. The throughput rows
+// also report how the CPU splits between this process and the servers (docs/benchmarks.md).
 #include <hiredis/hiredis.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -16,8 +20,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -38,7 +44,7 @@ using std::chrono::milliseconds;
 struct options {
   std::size_t nodes = 0;  // 0: the scenario's own set of fleet sizes
   std::vector<std::string> servers;
-  std::string scenario = "all";
+  std::string scenario = "all";  // floor, latency, throughput, failover, contention, burst
   double seconds = 2.0;
   std::string json;
   bool tls = false;  // also measure over TLS (rediss://), on the same fleet
@@ -61,6 +67,20 @@ struct row {
   double ratio_to_healthy = 0;  // failover rows: p50 against the healthy row of the same fleet
   double first_us = 0;          // failover rows: the first acquire after the fault struck
   double fairness = -1;         // contention rows: Jain's index of acquisitions per client
+  // The CPU split (throughput and capacity rows on the bench's own fleet; -1: not measured),
+  // per op: this process's CPU, the fleet's servers' CPU, and the share of all cores both used.
+  double client_cpu_us = -1;
+  double servers_cpu_us = -1;
+  double cores_used = -1;
+  double capacity_per_s = 0;  // the capacity row: SET/s the servers execute with every core
+  // Burst rows (concurrency is the burst size B, ops the acquires granted).
+  std::size_t overloaded = 0;      // refused with errc::overloaded
+  double success_rate = -1;        // granted / B
+  double issue_ms = 0;             // the B acquire calls themselves
+  double drain_ms = 0;             // from the first acquire call to the last callback
+  double bytes_per_request = 0;    // peak RSS growth while draining / B
+  std::size_t release_errors = 0;  // releases of the granted leases that failed
+  std::string first_error;         // burst rows: the first other error's or failed release's
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -73,6 +93,64 @@ double percentile(std::vector<double> v, double p) {
 double micros(clock_type::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();
 }
+
+// The cores the client and the servers share (the machine's, when the fleet is local).
+long cores() {
+  return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+double now_cpu_us(clockid_t which) {
+  timespec t{};
+  clock_gettime(which, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
+// utime + stime of a process and all its threads (/proc/<pid>/stat fields 14 and 15, in clock
+// ticks of 10 ms: one slice's reading is coarse, the sum over a run's slices is not biased).
+double process_cpu_us(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto paren = text.rfind(')');  // the command name (field 2) may hold spaces and parentheses
+  if (paren == std::string::npos) throw std::runtime_error("cannot read /proc/<pid>/stat");
+  std::istringstream fields(text.substr(paren + 1));
+  std::string skipped;
+  for (int field = 3; field < 14; ++field)
+    fields >> skipped;
+  unsigned long long utime = 0;
+  unsigned long long stime = 0;
+  fields >> utime >> stime;
+  return static_cast<double>(utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Where the CPU goes while a measurer runs: this process (every thread: the client's loop, or
+// the capacity row's pipelining threads) against the fleet's redis-servers, which share the
+// machine's cores with it.
+class cpu_meter {
+ public:
+  struct reading {
+    double client_us = 0;
+    double servers_us = 0;
+    reading& operator+=(const reading& o) {
+      client_us += o.client_us;
+      servers_us += o.servers_us;
+      return *this;
+    }
+    reading operator-(const reading& o) const {
+      return {client_us - o.client_us, servers_us - o.servers_us};
+    }
+  };
+  explicit cpu_meter(std::vector<pid_t> servers) : servers_(std::move(servers)) {}
+  reading now() const {
+    reading r;
+    r.client_us = now_cpu_us(CLOCK_PROCESS_CPUTIME_ID);
+    for (pid_t pid : servers_)
+      r.servers_us += process_cpu_us(pid);
+    return r;
+  }
+
+ private:
+  std::vector<pid_t> servers_;
+};
 
 // Each measurer owns its connections and adds samples while run_for() lasts. Measurers run in
 // interleaved slices (floor, then each client, then again...), so a machine that slows down
@@ -88,11 +166,15 @@ class measurer {
   virtual ~measurer() = default;
   void run(clock_type::duration slice, bool record) {
     recording_ = record;
+    std::optional<cpu_meter::reading> cpu_before;
+    if (record && cpu) cpu_before = cpu->now();
     auto start = clock_type::now();
     run_for(slice);
     if (record) measured_ += clock_type::now() - start;
+    if (cpu_before) cpu_used_ += cpu->now() - *cpu_before;
   }
-  bool tls = false;  // the measured client speaks TLS
+  bool tls = false;                // the measured client speaks TLS
+  const cpu_meter* cpu = nullptr;  // set: the row reports the CPU split
   row summary(double floor_p50_us) const {
     row out;
     out.tls = tls;
@@ -109,6 +191,12 @@ class measurer {
     out.errors = errors_;
     out.floor_p50_us = floor_p50_us > 0 ? floor_p50_us : out.p50_us;
     out.ratio_to_floor = out.p50_us / out.floor_p50_us;
+    if (cpu && out.ops > 0) {
+      out.client_cpu_us = cpu_used_.client_us / static_cast<double>(out.ops);
+      out.servers_cpu_us = cpu_used_.servers_us / static_cast<double>(out.ops);
+      double core_us = seconds * 1e6 * static_cast<double>(cores());
+      out.cores_used = (cpu_used_.client_us + cpu_used_.servers_us) / core_us;
+    }
     return out;
   }
 
@@ -122,8 +210,8 @@ class measurer {
     if (recording_) ++errors_;
   }
   // For measurers whose operations are not the timed samples (throughput, capacity).
-  void count_op() {
-    if (recording_) ++counted_ops_;
+  void count_ops(std::size_t n = 1) {
+    if (recording_) counted_ops_ += n;
   }
 
  private:
@@ -136,6 +224,7 @@ class measurer {
   std::size_t errors_ = 0;
   std::size_t counted_ops_ = 0;
   clock_type::duration measured_{};
+  cpu_meter::reading cpu_used_;
 };
 
 // host and port of a redis:// URL (the bench's own simple needs).
@@ -256,6 +345,8 @@ class loop_client {
   redlock::async_client* operator->() { return &*client_; }
   // Runs the loop until nothing is in flight and no lock is held.
   void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+  // One loop iteration (waiting for I/O if there is none); false once nothing keeps it alive.
+  bool run_once() { return uv_run(&loop_, UV_RUN_ONCE) != 0; }
 
  private:
   uv_loop_t loop_;
@@ -376,9 +467,11 @@ std::vector<row> measure_failover(const options& o, double floor_p50_us) {
   return rows;
 }
 
-// The fleet's raw capacity: pipelined SETs (batches of 256 per node, written to every node
-// before reading) from one thread with hiredis's blocking API. One sample per batch round;
-// ops counts commands.
+// What the servers can execute: pipelined SETs (batches of 256) with one thread and one
+// blocking connection per node, so that no node waits for another node's replies or for one
+// client thread. ops counts SETs. Here the pipelining threads share the cores with the
+// servers, so the SET/s reached is below what the servers could do alone; main() therefore
+// derives the servers' capacity from their CPU per SET (the cpu_meter): cores / CPU per SET.
 class capacity_measurer final : public measurer {
  public:
   explicit capacity_measurer(const std::vector<std::string>& urls)
@@ -394,23 +487,39 @@ class capacity_measurer final : public measurer {
   static constexpr int batch = 256;
   void run_for(clock_type::duration slice) override {
     auto until = clock_type::now() + slice;
-    while (clock_type::now() < until) {
-      for (redisContext* c : nodes_) {
-        for (int k = 0; k < batch; ++k) {
-          redisAppendCommand(c, "SET capacity:%d v PX 10000", k);
+    std::vector<std::size_t> sets(nodes_.size(), 0);
+    std::vector<std::exception_ptr> failures(nodes_.size());
+    std::vector<std::thread> threads;
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      threads.emplace_back([&, k] {
+        try {
+          sets[k] = pipeline_until(nodes_[k], until);
+        } catch (...) {
+          failures[k] = std::current_exception();
         }
-      }
-      for (redisContext* c : nodes_) {
-        for (int k = 0; k < batch; ++k) {
-          void* reply = nullptr;
-          if (redisGetReply(c, &reply) != REDIS_OK)
-            throw std::runtime_error("capacity: read failed");
-          freeReplyObject(reply);
-        }
-      }
-      for (std::size_t k = 0; k < nodes_.size() * batch; ++k)
-        count_op();
+      });
     }
+    for (std::thread& t : threads)
+      t.join();
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      if (failures[k]) std::rethrow_exception(failures[k]);
+      count_ops(sets[k]);
+    }
+  }
+  // Batches of SETs to one node until `until`; returns how many were answered.
+  static std::size_t pipeline_until(redisContext* c, clock_type::time_point until) {
+    std::size_t sets = 0;
+    while (clock_type::now() < until) {
+      for (int k = 0; k < batch; ++k)
+        redisAppendCommand(c, "SET capacity:%d v PX 10000", k);
+      for (int k = 0; k < batch; ++k) {
+        void* reply = nullptr;
+        if (redisGetReply(c, &reply) != REDIS_OK) throw std::runtime_error("capacity: read failed");
+        freeReplyObject(reply);
+      }
+      sets += batch;
+    }
+    return sets;
   }
 
   std::vector<redisContext*> nodes_;
@@ -453,7 +562,7 @@ class throughput_measurer final : public measurer {
           sample(clock_type::now() - start);
           (void)client_->release(std::move(*r), [this, lane](redlock::result<void> released) {
             if (released) {
-              count_op();
+              count_ops();
             } else {
               error();
             }
@@ -466,6 +575,146 @@ class throughput_measurer final : public measurer {
   loop_client client_;
   clock_type::time_point until_;
   std::size_t next_ = 0;
+};
+
+// This process's resident memory (/proc/self/statm: size, then resident pages).
+std::size_t resident_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::size_t size = 0;
+  std::size_t resident = 0;
+  in >> size >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Bursts: B acquires issued at once on distinct keys on one async client (the default
+// options), then the loop runs until every callback came. Without a wait budget the requests
+// beyond a node's window are refused at once (errc::overloaded); with one they queue for room.
+// Each row: granted (ops), overloaded, other errors, the time to drain, the time to each grant
+// (p50, p99) and the peak growth of resident memory per request while draining.
+class burst_measurer {
+ public:
+  explicit burst_measurer(const std::vector<std::string>& urls)
+      : client_(client_options_for(urls)), nodes_(urls.size()) {
+    // Connected first: the bursts measure the queue, not the handshakes.
+    std::optional<redlock::result<void>> ready;
+    auto started = client_->wait_ready(
+        std::chrono::seconds(10), [&](redlock::result<void> r) { ready.emplace(std::move(r)); });
+    if (!started) throw std::runtime_error(started.message());
+    client_.run();
+    if (!ready || !*ready) throw std::runtime_error("burst: the nodes are not ready");
+  }
+
+  row run(std::size_t burst, milliseconds wait) {
+    redlock::acquire_options options;
+    options.wait = wait;
+    // Longer than any drain and wait budget: a grant that queued long still has validity left
+    // (the burst measures queueing, not expiry).
+    options.ttl = milliseconds(120000);
+    outcome out;
+    out.granted.reserve(burst);
+    // Memory freed by earlier work goes back to the system, so that the baseline is what is
+    // in use and a burst's growth is not hidden in free heap left by an earlier one.
+    malloc_trim(0);
+    std::size_t baseline = resident_bytes();
+    std::string prefix =
+        "burst:" + std::to_string(wait.count()) + ":" + std::to_string(burst) + ":";
+    out.start = clock_type::now();
+    for (std::size_t i = 0; i < burst; ++i) {
+      auto started =
+          client_->acquire(prefix + std::to_string(i), options,
+                           [o = &out](redlock::result<redlock::lease> r) { o->add(std::move(r)); });
+      if (!started) throw std::runtime_error(started.message());
+    }
+    out.issued = clock_type::now();
+    // Sampled right after the burst is queued (no callback has run yet), then at most once a
+    // millisecond while it drains.
+    std::size_t peak = resident_bytes();
+    auto sampled = clock_type::now();
+    while (out.answered < burst) {
+      if (!client_.run_once()) throw std::runtime_error("burst: the loop stopped early");
+      if (clock_type::now() - sampled >= milliseconds(1)) {
+        peak = std::max(peak, resident_bytes());
+        sampled = clock_type::now();
+      }
+    }
+    peak = std::max(peak, resident_bytes());
+
+    row r;
+    r.scenario = "burst";
+    r.client = "async_client";
+    r.nodes = nodes_;
+    r.fault = wait.count() == 0 ? "no wait" : "wait " + std::to_string(wait.count() / 1000) + "s";
+    r.concurrency = static_cast<int>(burst);
+    r.ops = out.granted.size();
+    r.issue_ms = micros(out.issued - out.start) / 1000;
+    r.drain_ms = micros(out.last - out.start) / 1000;
+    r.ops_per_s = r.drain_ms > 0 ? static_cast<double>(r.ops) * 1000 / r.drain_ms : 0;
+    r.p50_us = percentile(out.grant_us, 0.5);
+    r.p99_us = percentile(out.grant_us, 0.99);
+    r.errors = out.other;
+    r.overloaded = out.overloaded;
+    r.success_rate = static_cast<double>(r.ops) / static_cast<double>(burst);
+    r.bytes_per_request =
+        static_cast<double>(peak - std::min(peak, baseline)) / static_cast<double>(burst);
+    r.first_error = out.first_error;
+    r.release_errors = release_all(std::move(out.granted), r.first_error);
+    return r;
+  }
+
+ private:
+  // What a burst's callbacks collected.
+  struct outcome {
+    clock_type::time_point start;
+    clock_type::time_point issued;  // the last acquire call returned
+    clock_type::time_point last;    // the last callback
+    std::vector<redlock::lease> granted;
+    std::vector<double> grant_us;  // from the first acquire call to each grant
+    std::size_t answered = 0;
+    std::size_t overloaded = 0;
+    std::size_t other = 0;
+    std::string first_error;
+    void add(redlock::result<redlock::lease> r) {
+      last = clock_type::now();
+      ++answered;
+      if (r) {
+        grant_us.push_back(micros(last - start));
+        granted.push_back(std::move(*r));
+      } else if (r.error() == redlock::errc::overloaded) {
+        ++overloaded;
+      } else if (other++ == 0) {
+        first_error = r.message();
+      }
+    }
+  };
+
+  // Releases every lease, at most a node's window (512) at a time, and runs the loop
+  // until all are done, so that the next burst starts on an idle client and fleet. Released
+  // all at once, they would queue past their budget (connect_timeout) and be owed, and the
+  // owed releases would then compete with the next burst.
+  // Returns how many releases failed; the first failure's message goes to `first_error` if
+  // that is still empty.
+  std::size_t release_all(std::vector<redlock::lease> leases, std::string& first_error) {
+    std::size_t next = 0;
+    std::size_t failed = 0;
+    std::function<void()> release_next = [&] {
+      if (next == leases.size()) return;
+      auto started = client_->release(std::move(leases[next++]), [&](redlock::result<void> done) {
+        if (!done && failed++ == 0 && first_error.empty()) first_error = done.message();
+        release_next();
+      });
+      if (!started) throw std::runtime_error(started.message());
+    };
+    for (std::size_t k = 0; k < node_window; ++k)
+      release_next();
+    client_.run();
+    return failed;
+  }
+
+  // The requests a client has in flight to one node at most (lib/node/node.cpp); more wait for
+  // room within their budget.
+  static constexpr std::size_t node_window = 512;
+  loop_client client_;
+  std::size_t nodes_;
 };
 
 // Contention: W async clients (one loop) take turns on one resource, each holding it for
@@ -704,9 +953,39 @@ std::string machine_json() {
   }
   std::ostringstream out;
   out << "{\"host\": \"" << u.nodename << "\", \"kernel\": \"" << u.release << "\", \"cpu\": \""
-      << cpu << "\", \"cores\": " << sysconf(_SC_NPROCESSORS_ONLN) << "}";
+      << cpu << "\", \"cores\": " << cores() << "}";
   return out.str();
 }
+
+// The fields of one JSON object, in the order added.
+class json_object {
+ public:
+  json_object& add(const char* name, const std::string& text) {
+    std::string quoted = "\"";
+    for (char c : text) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    return raw(name, quoted + "\"");
+  }
+  json_object& add(const char* name, double value, const char* format = "%.1f") {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, value);
+    return raw(name, buf);
+  }
+  json_object& add(const char* name, std::size_t value) { return raw(name, std::to_string(value)); }
+  json_object& add(const char* name, int value) { return raw(name, std::to_string(value)); }
+  json_object& add(const char* name, bool value) { return raw(name, value ? "true" : "false"); }
+  std::string text() const { return "{" + fields_ + "}"; }
+
+ private:
+  json_object& raw(const char* name, const std::string& value) {
+    if (!fields_.empty()) fields_ += ", ";
+    fields_ += "\"" + std::string(name) + "\": " + value;
+    return *this;
+  }
+  std::string fields_;
+};
 
 void write_json(const std::string& path, const std::vector<row>& rows,
                 const std::vector<timeline_point>& timeline) {
@@ -731,28 +1010,48 @@ void write_json(const std::string& path, const std::vector<row>& rows,
   out << "],\n \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
-    char buf[512];
-    std::snprintf(
-        buf, sizeof buf,
-        "  {\"scenario\": \"%s\", \"client\": \"%s\", \"nodes\": %zu, \"fault\": \"%s\", "
-        "\"concurrency\": %d, \"ops\": %zu, \"ops_per_s\": %.1f, \"p50_us\": %.1f, "
-        "\"p99_us\": %.1f, \"errors\": %zu, \"floor_p50_us\": %.1f, \"ratio_to_floor\": %.3f, "
-        "\"ratio_to_healthy\": %.3f, \"first_us\": %.1f, \"fairness\": %.3f, \"tls\": %s}%s\n",
-        r.scenario.c_str(), r.client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops,
-        r.ops_per_s, r.p50_us, r.p99_us, r.errors, r.floor_p50_us, r.ratio_to_floor,
-        r.ratio_to_healthy, r.first_us, r.fairness, r.tls ? "true" : "false",
-        i + 1 < rows.size() ? "," : "");
-    out << buf;
+    json_object o;
+    o.add("scenario", r.scenario).add("client", r.client).add("nodes", r.nodes);
+    o.add("fault", r.fault).add("concurrency", r.concurrency).add("ops", r.ops);
+    o.add("ops_per_s", r.ops_per_s).add("p50_us", r.p50_us).add("p99_us", r.p99_us);
+    o.add("errors", r.errors).add("floor_p50_us", r.floor_p50_us);
+    o.add("ratio_to_floor", r.ratio_to_floor, "%.3f")
+        .add("ratio_to_healthy", r.ratio_to_healthy, "%.3f");
+    o.add("first_us", r.first_us).add("fairness", r.fairness, "%.3f").add("tls", r.tls);
+    o.add("client_cpu_us", r.client_cpu_us, "%.2f").add("servers_cpu_us", r.servers_cpu_us, "%.2f");
+    o.add("cores_used", r.cores_used, "%.3f").add("capacity_per_s", r.capacity_per_s);
+    o.add("overloaded", r.overloaded).add("success_rate", r.success_rate, "%.4f");
+    o.add("issue_ms", r.issue_ms).add("drain_ms", r.drain_ms);
+    o.add("bytes_per_request", r.bytes_per_request, "%.0f").add("release_errors", r.release_errors);
+    o.add("first_error", r.first_error);
+    out << "  " << o.text() << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   out << " ]}\n";
 }
 
 void print_row(const row& r) {
   std::string client = r.client + (r.tls ? " tls" : "");
-  std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu %8.2fx", r.scenario.c_str(),
+  std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu", r.scenario.c_str(),
               client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s, r.p50_us,
-              r.p99_us, r.errors, r.ratio_to_floor);
+              r.p99_us, r.errors);
+  if (r.ratio_to_floor > 0) {
+    std::printf(" %8.2fx", r.ratio_to_floor);
+  } else {
+    std::printf(" %9s", "");  // burst rows: no floor to compare with
+  }
   if (r.fairness >= 0) std::printf("  fairness %.3f", r.fairness);
+  if (r.capacity_per_s > 0) std::printf("  servers' capacity %.0f SET/s", r.capacity_per_s);
+  if (r.cores_used >= 0) {
+    std::printf("  cpu/op: client %.1f us, servers %.1f us, %.0f%% of %ld cores", r.client_cpu_us,
+                r.servers_cpu_us, r.cores_used * 100, cores());
+  }
+  if (r.success_rate >= 0) {
+    std::printf(
+        "  granted %.1f%%, overloaded %zu, issued in %.0f ms, drained in %.0f ms, %.0f B/request",
+        r.success_rate * 100, r.overloaded, r.issue_ms, r.drain_ms, r.bytes_per_request);
+    if (r.release_errors > 0) std::printf(", %zu releases failed", r.release_errors);
+    if (!r.first_error.empty()) std::printf(" (first: %s)", r.first_error.c_str());
+  }
   if (r.ratio_to_healthy > 0) {
     std::printf(" %5.2fx healthy, first after the fault: %.0f us", r.ratio_to_healthy, r.first_us);
   }
@@ -760,12 +1059,20 @@ void print_row(const row& r) {
   std::fflush(stdout);
 }
 
+// The SET/s the servers would execute with every core to themselves: cores / their CPU per
+// SET, measured while the pipelining threads ran. Without the CPU split (--servers, whose
+// pids are unknown) the SET/s reached is all there is.
+double servers_capacity(const row& pipelined) {
+  if (pipelined.servers_cpu_us <= 0) return pipelined.ops_per_s;
+  return static_cast<double>(cores()) * 1e6 / pipelined.servers_cpu_us;
+}
+
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(
       stderr,
       "redlock-bench: %s\n"
       "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
-      "                     [--scenario floor|latency|throughput|failover|contention|all]\n"
+      "                     [--scenario floor|latency|throughput|failover|contention|burst|all]\n"
       "                     [--seconds S] [--json FILE] [--tls]\n",
       problem.c_str());
   std::exit(2);
@@ -792,7 +1099,8 @@ options parse(int argc, char** argv) {
     } else if (arg == "--scenario") {
       o.scenario = value();
       if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "throughput" &&
-          o.scenario != "failover" && o.scenario != "contention" && o.scenario != "all") {
+          o.scenario != "failover" && o.scenario != "contention" && o.scenario != "burst" &&
+          o.scenario != "all") {
         usage("unknown scenario '" + o.scenario + "'");
       }
     } else if (arg == "--seconds") {
@@ -869,6 +1177,14 @@ int main(int argc, char** argv) {
     }
     bool throughput = o.scenario == "throughput" || o.scenario == "all";
     std::size_t capacity_index = measurers.size();
+    // The CPU split needs the servers' pids: only on the bench's own fleet.
+    std::optional<cpu_meter> throughput_cpu;
+    if (fleet) {
+      std::vector<pid_t> pids;
+      for (std::size_t k = 0; k < throughput_nodes; ++k)
+        pids.push_back(fleet->pid(k));
+      throughput_cpu.emplace(std::move(pids));
+    }
     if (throughput) {
       measurers.push_back(std::make_unique<capacity_measurer>(first(throughput_nodes)));
       for (int c : {1, 16, 256}) {
@@ -879,6 +1195,8 @@ int main(int argc, char** argv) {
             std::make_unique<throughput_measurer>(tls_first(throughput_nodes), 256));
         measurers.back()->tls = true;
       }
+      for (std::size_t i = capacity_index; i < measurers.size(); ++i)
+        measurers[i]->cpu = throughput_cpu ? &*throughput_cpu : nullptr;
     }
 
     // A warm-up slice each, then interleaved slices of 100 ms until each had o.seconds.
@@ -896,14 +1214,15 @@ int main(int argc, char** argv) {
                 "vs floor");
     std::vector<row> rows;
     double floor_p50 = 0;
-    double pairs_capacity = 0;  // the fleet's raw SETs per second / 10 commands per pair
+    double pairs_capacity = 0;  // the servers' SET/s with every core / 10 commands per pair
     for (std::size_t i = 0; i < measurers.size(); ++i) {
       rows.push_back(measurers[i]->summary(floor_p50));
       row& r = rows.back();
       if (floor_p50 == 0) floor_p50 = r.p50_us;  // the first measurer is the floor
       if (throughput && i == capacity_index) {
-        pairs_capacity = r.ops_per_s / 10;
-        r.ratio_to_floor = 1.0;
+        r.capacity_per_s = servers_capacity(r);
+        pairs_capacity = r.capacity_per_s / 10;
+        r.ratio_to_floor = r.ops_per_s / r.capacity_per_s;
       } else if (r.scenario == "throughput") {
         r.ratio_to_floor = r.ops_per_s / pairs_capacity;  // against the capacity, not latency
       }
@@ -929,6 +1248,18 @@ int main(int argc, char** argv) {
         r.ratio_to_floor = r.p50_us / floor_p50;
         rows.push_back(r);
         print_row(r);
+      }
+    }
+    if (o.scenario == "burst" || o.scenario == "all") {
+      // `all` is also CI's smoke run: only the smaller bursts there.
+      std::vector<std::size_t> bursts = {1000, 10000};
+      if (o.scenario == "burst") bursts = {1000, 10000, 50000, 100000};
+      burst_measurer measure(first(throughput_nodes));
+      for (milliseconds wait : {milliseconds(0), milliseconds(60000)}) {
+        for (std::size_t b : bursts) {
+          rows.push_back(measure.run(b, wait));
+          print_row(rows.back());
+        }
       }
     }
     if (!o.json.empty()) write_json(o.json, rows, timeline);

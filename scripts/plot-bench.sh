@@ -176,7 +176,9 @@ settings += [f"tp_clients = {gp_string(' '.join(tp_clients))}",
              f"tp_nodes = {gp_string('/'.join(map(str, tp_nodes)))}",
              f"has_throughput = {1 if tp else 0}"]
 cap = [r for r in rows if r["scenario"] == "floor" and r["client"] == "hiredis-pipelined"]
-settings += [f"tp_capacity = {num(cap[0]['ops_per_s'] / 10) if cap else 0}"]
+# The servers' capacity (cores / their CPU per pipelined SET); older JSON has only the SET/s reached.
+capacity = (cap[0].get("capacity_per_s") or cap[0]["ops_per_s"]) if cap else 0
+settings += [f"tp_capacity = {num(capacity / 10)}"]
 
 # Timeline: acquire latency in windows over a run with a node paused and a node restarted.
 timeline = doc.get("timeline") or []
@@ -286,7 +288,7 @@ set key inside left top box opaque
 plot for [i=1:words(tp_clients)] tmp."/throughput-".word(tp_clients, i).".dat" \
     using 1:2 with linespoints lw 2 pt 7 lc i title word(tp_clients, i), \
   (tp_capacity > 0 ? tp_capacity : NaN) with lines dt 2 lw 2 lc rgb "#555555" \
-    title "fleet capacity: pipelined SETs/s / 10 commands per pair", \
+    title "server capacity: SET/s with every core / 10 commands per pair", \
   for [i=1:words(tp_clients)] tmp."/throughput-".word(tp_clients, i).".dat" \
     using 1:2:(sprintf("%.0f", $2)) with labels left offset 1,0 font ",9" notitle'
 else
