@@ -278,7 +278,7 @@ TEST_F(SubscriberTest, TheKeepAliveWorksWithAndWithoutSubscriptions) {
 }
 
 TEST_F(SubscriberTest, MessagesArriveOverTls) {
-  REDLOCK_REQUIRE_TLS_OR_SKIP();
+  REDLOCK_REQUIRE_OR_SKIP(tls_unavailable_reason());
   node_options tls;
   tls.tls = true;
   start_fleet(1, tls);
