@@ -16,7 +16,7 @@ using std::chrono::nanoseconds;
 
 engine_config engine_config::from(const client_options& options) {
   engine_config c{options.drift_factor, options.retry_delay, options.retry_jitter,
-                  options.key_prefix, options.connect_timeout};
+                  options.key_prefix};
   return c;
 }
 
@@ -435,7 +435,9 @@ void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<
   s.how = how;
   s.ask = std::move(ask);
   s.ask_excluded = true;
-  s.queue_budget = config_.release_queue_budget;
+  // A release is worth sending for as long as our key may live: it waits that long for room
+  // in a busy node's window (releasing a burst of leases at once must not drop them).
+  s.queue_budget = lock->ttl;
   auto delivered = std::make_shared<std::vector<bool>>(env_.nodes.size(), false);
   round::listener l;
   l.answered = [this, lock, delivered](std::size_t node, const node_answer& answer, vote said) {
@@ -539,7 +541,7 @@ void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
   s.ask.assign(env_.nodes.size(), false);
   s.ask[node] = true;
   s.ask_excluded = true;
-  s.queue_budget = config_.release_queue_budget;
+  s.queue_budget = std::max(debt.expires - clock_.now(), steady::duration::zero());
   round::listener l;
   l.answered = [this, node, debt](std::size_t, const node_answer& answer, vote said) {
     if (said != vote::failed) return;

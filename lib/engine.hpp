@@ -32,8 +32,6 @@ struct engine_config {
   std::chrono::milliseconds retry_delay;
   std::chrono::milliseconds retry_jitter;
   std::string key_prefix;
-  // How long a release may wait for room in a node's window (connect_timeout).
-  std::chrono::milliseconds release_queue_budget;
   // The engine's own.
   std::uint64_t seed = 0;                // of the retry-jitter PRNG
   std::size_t max_debt_per_node = 4096;  // releases kept for a node that could not take them

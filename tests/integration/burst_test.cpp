@@ -114,6 +114,25 @@ TEST_F(BurstTest, BurstWithAWaitBudgetWaitsForRoomAndIsGranted) {
   run_until([&] { return done == burst; }, std::chrono::minutes(5));
   ASSERT_EQ(done, burst);
   EXPECT_EQ(granted.size(), static_cast<std::size_t>(burst)) << first_failure;
+
+  // Releasing them all at once: far more than the window, each release waits its turn for
+  // as long as its key may live, and none is dropped or left to expire.
+  std::size_t released = 0, failed = 0;
+  std::string first_release_failure;
+  for (lease& l : granted) {
+    ASSERT_TRUE(locks.release(std::move(l), [&](result<void> r) {
+      ++released;
+      if (!r && failed++ == 0) first_release_failure = r.message();
+    }));
+  }
+  run_until([&] { return released == granted.size(); }, std::chrono::minutes(5));
+  EXPECT_EQ(failed, 0u) << first_release_failure;
+  for (std::size_t n = 0; n < 3; ++n)
+    EXPECT_EQ(fleet->keys(n, "redlock:patient:*").size(), 0u) << "node " << n;
+  auto health = locks.health();
+  ASSERT_TRUE(health);
+  for (const node_health& n : *health)
+    EXPECT_EQ(n.dropped_releases, 0u) << n.endpoint;
 }
 
 }  // namespace
