@@ -8,9 +8,15 @@
 // Every figure is reported with the floor measured in the same run (one plain SET round trip
 // to one node), because absolute numbers on a shared machine mean little. The throughput rows
 // also report how the CPU splits between this process and the servers (docs/benchmarks.md).
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -313,6 +319,99 @@ class floor_measurer final : public measurer {
 
 // The CA of the fleet's TLS servers (--tls).
 std::string tls_ca_file;
+
+// The TLS floor (--tls): the floor's SET over blocking sockets with OpenSSL reading and
+// writing them directly (socket BIOs), one at a time (nodes = 1) or to N nodes at once,
+// timed until a majority answered. What any TLS client could do at best here: the part of
+// the TLS rows' cost that is the servers' and the kernel's, not our memory BIOs and loop.
+class tls_floor_measurer final : public measurer {
+ public:
+  explicit tls_floor_measurer(const std::vector<std::string>& urls)
+      : measurer("floor", urls.size() == 1 ? "openssl-sync" : "openssl-fanout", urls.size()) {
+    tls = true;
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    if (ctx_ == nullptr || SSL_CTX_load_verify_locations(ctx_, tls_ca_file.c_str(), nullptr) != 1)
+      throw std::runtime_error("tls floor: cannot load the fleet's CA " + tls_ca_file);
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    for (const auto& url : urls)
+      connect(url);
+  }
+  ~tls_floor_measurer() override {
+    for (auto& c : nodes_) {
+      SSL_free(c.ssl);
+      close(c.fd);
+    }
+    SSL_CTX_free(ctx_);
+  }
+
+ private:
+  struct connection {
+    int fd = -1;
+    SSL* ssl = nullptr;
+  };
+
+  void connect(const std::string& url) {
+    auto [host, port] = host_port(url);
+    connection c;
+    c.fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(c.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+      throw std::runtime_error("tls floor: cannot connect to " + url);
+    c.ssl = SSL_new(ctx_);
+    SSL_set_fd(c.ssl, c.fd);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c.ssl), host.c_str());
+    nodes_.push_back(c);
+    if (SSL_connect(c.ssl) != 1) throw std::runtime_error("tls floor: handshake with " + url);
+  }
+
+  void run_for(clock_type::duration slice) override {
+    std::size_t n = nodes_.size();
+    std::size_t quorum = n / 2 + 1;
+    auto until = clock_type::now() + slice;
+    char buf[512];
+    while (clock_type::now() < until) {
+      std::string key = "tlsfloor:" + std::to_string(next_++);
+      std::string cmd = "*6\r\n$3\r\nSET\r\n$" + std::to_string(key.size()) + "\r\n" + key +
+                        "\r\n$1\r\nv\r\n$2\r\nNX\r\n$2\r\nPX\r\n$5\r\n10000\r\n";
+      auto start = clock_type::now();
+      for (auto& c : nodes_) {
+        if (SSL_write(c.ssl, cmd.data(), static_cast<int>(cmd.size())) <= 0)
+          throw std::runtime_error("tls floor: write failed");
+      }
+      // Each reply ("+OK" or "$-1") is one short record: one read takes it whole.
+      std::vector<bool> answered(n, false);
+      std::size_t answers = 0;
+      while (answers < n) {
+        std::vector<pollfd> fds;
+        std::vector<std::size_t> which;
+        for (std::size_t k = 0; k < n; ++k) {
+          if (answered[k]) continue;
+          fds.push_back({nodes_[k].fd, POLLIN, 0});
+          which.push_back(k);
+        }
+        if (poll(fds.data(), fds.size(), 5000) <= 0)
+          throw std::runtime_error("tls floor: no answer");
+        for (std::size_t f = 0; f < fds.size(); ++f) {
+          if ((fds[f].revents & POLLIN) == 0) continue;
+          int got = SSL_read(nodes_[which[f]].ssl, buf, sizeof buf);
+          if (got <= 0) throw std::runtime_error("tls floor: read failed");
+          if (buf[0] == '-') error();
+          answered[which[f]] = true;
+          if (++answers == quorum) sample(clock_type::now() - start);
+        }
+      }
+    }
+  }
+
+  SSL_CTX* ctx_ = nullptr;
+  std::vector<connection> nodes_;
+  std::size_t next_ = 0;
+};
 
 redlock::client_options client_options_for(const std::vector<std::string>& urls) {
   redlock::client_options c;
@@ -1170,6 +1269,8 @@ int main(int argc, char** argv) {
                                       tls_urls.begin() + static_cast<std::ptrdiff_t>(n));
     };
     if (o.tls && (o.scenario == "latency" || o.scenario == "all")) {
+      for (std::size_t n : sizes)
+        measurers.push_back(std::make_unique<tls_floor_measurer>(tls_first(n)));
       for (std::size_t n : sizes) {
         measurers.push_back(std::make_unique<async_latency_measurer>(tls_first(n)));
         measurers.back()->tls = true;

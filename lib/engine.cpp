@@ -391,7 +391,7 @@ void engine::extend_finished(const std::shared_ptr<lock_record>& lock) {
   lock->extending = false;
   if (!lock->queued_extends.empty()) {
     auto next = std::move(lock->queued_extends.front());
-    lock->queued_extends.pop_front();
+    lock->queued_extends.erase(lock->queued_extends.begin());
     start_extend(lock, next.ttl, std::move(next.done));
   }
   end();

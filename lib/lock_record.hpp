@@ -5,7 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -73,7 +72,8 @@ struct lock_record {
     std::function<void(result<void>)> done;
   };
   bool extending = false;
-  std::deque<queued_extend> queued_extends;
+  // Rarely more than one: a vector (an empty std::deque allocates 512 bytes per lock).
+  std::vector<queued_extend> queued_extends;
 
  private:
   std::atomic<steady::rep> valid_until_ticks_{0};
