@@ -57,6 +57,14 @@ result<void> async_client::extend(lease& held, std::chrono::milliseconds ttl, do
   return state->owner->extend(state, ttl, std::move(done));
 }
 
+result<void> async_client::check_ownership(const lease& held,
+                                           std::function<void(result<ownership>)> done) {
+  const auto& state = detail::lease_access::peek(held);
+  if (!state) return {errc::empty_lease, "check of an empty lease (released or moved from)"};
+  if (state->owner != session_) return foreign_lease("check_ownership");
+  return state->owner->check(state, std::move(done));
+}
+
 result<void> async_client::release(lease held, done_callback done) {
   if (!detail::lease_access::peek(held)) {
     return {errc::empty_lease, "release of an empty lease (released or moved from)"};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 #include "quorum.hpp"
@@ -51,6 +52,14 @@ vote judge_set(const reply& r, std::optional<long long>&) {
   if (r.is_status("OK")) return vote::granted;
   if (r.kind == reply::type::nil) return vote::refused;
   return vote::failed;
+}
+
+// The ownership check: the key's PTTL while it is ours (-1: no expiry), -2 when it is not.
+vote judge_check(const reply& r, std::optional<long long>& ttl_ms) {
+  if (r.kind != reply::type::integer || r.integer < -2) return vote::failed;
+  if (r.integer == -2) return vote::refused;
+  ttl_ms = r.integer == -1 ? std::numeric_limits<long long>::max() : r.integer;
+  return vote::granted;
 }
 
 // The compare-and-X scripts: 1 = done on our key, 0 = our key is not there.
@@ -395,6 +404,62 @@ void engine::extend_finished(const std::shared_ptr<lock_record>& lock) {
     start_extend(lock, next.ttl, std::move(next.done));
   }
   end();
+}
+
+// ---- ownership check ----------------------------------------------------------------------
+
+// A majority holding our token, read in one round, proves the lock is still ours; the smallest
+// ttl among them bounds how long that lasts, so the lease's validity is shortened to it (never
+// moved later: a read is no extension). A majority without our token means the lease is lost.
+void engine::check(std::shared_ptr<lock_record> lock, check_callback done) {
+  begin();
+  if (lock->released) {
+    timers_.defer([this, done = std::move(done), resource = lock->resource] {
+      done({errc::empty_lease, "the lease of " + quoted(resource) + " was already released"});
+      end();
+    });
+    return;
+  }
+  round::spec s;
+  s.what = {script_command(check_script, lock->key, lock->token), judge_check};
+  s.queue_budget = std::max(lock->valid_until() - clock_.now(), steady::duration::zero());
+  round::listener l;
+  l.decided = [this, lock, done = std::move(done)](const round& r) {
+    std::string what = "ownership check of " + quoted(lock->resource) + ": ";
+    steady::time_point now = clock_.now();
+    if (r.outcome() == decision::lost) {
+      if (r.votes().refusals_decide()) {
+        lock->set_valid_until(std::min(lock->valid_until(), now));
+        done({errc::lock_lost, what + "a majority no longer holds our token: " + r.summary(),
+              r.tally()});
+      } else {
+        done({errc::no_quorum, what + "too few nodes answered: " + r.summary(), r.tally()});
+      }
+      return;
+    }
+    long long least = std::numeric_limits<long long>::max();
+    for (std::size_t i = 0; i < r.reports().size(); ++i) {
+      if (r.reports()[i].vote == vote::granted && r.values()[i])
+        least = std::min(least, *r.values()[i]);
+    }
+    ownership o;
+    o.min_ttl = milliseconds(least);
+    if (least != std::numeric_limits<long long>::max()) {
+      lock->set_valid_until(std::min(
+          lock->valid_until(), validity_deadline(r.start(), o.min_ttl, config_.drift_factor)));
+    }
+    o.valid_until = lock->valid_until();
+    if (o.valid_until <= now) {
+      done({errc::lock_lost,
+            what +
+                "a majority holds our token, but for less than the drift allowance: " + r.summary(),
+            r.tally()});
+      return;
+    }
+    done(result<ownership>(o, r.tally()));
+  };
+  l.complete = [this](const round&) { end(); };
+  round::run(env_, std::move(s), std::move(l));
 }
 
 // ---- release ------------------------------------------------------------------------------

@@ -61,6 +61,9 @@ class engine {
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // `done` may be empty (the release of a destroyed lease).
   void release(std::shared_ptr<lock_record> lock, done_callback done);
+  // The ownership check: a quorum read of our token and its remaining ttl (see lease.hpp).
+  using check_callback = std::function<void(result<ownership>)>;
+  void check(std::shared_ptr<lock_record> lock, check_callback done);
   // Succeeds once a majority of the nodes is connected and may vote; fails with
   // misconfigured as soon as refusals no retry fixes rule that out, or with no_quorum at
   // `deadline`. The tally: granted = connected, failed = not, with the last error.

@@ -66,16 +66,34 @@ void keeper::extended(const std::shared_ptr<lock_record>& lock, const result<voi
     return;
   }
   if (outcome.error() == errc::lock_lost) {
-    const tally& votes = outcome.tally();
-    bool refused = votes.refused() > votes.nodes().size() - quorum_of(votes.nodes().size());
-    lose(*h, refused ? lease_lost::cause::refused : lease_lost::cause::margin_reached,
-         outcome.message(), votes);
+    lost_by(*h, outcome);
     return;
   }
   h->last_failure = outcome.message();
   arm_margin(*h);
   bool final = outcome.error() == errc::empty_lease || outcome.error() == errc::client_closed;
   if (h->auto_extend.enabled && !final) extend_at(*h, now + config_.retry_delay);
+}
+
+void keeper::lost_by(held_lock& h, const result_base& outcome) {
+  const tally& votes = outcome.tally();
+  bool refused = votes.refused() > votes.nodes().size() - quorum_of(votes.nodes().size());
+  lose(h, refused ? lease_lost::cause::refused : lease_lost::cause::margin_reached,
+       outcome.message(), votes);
+}
+
+void keeper::check(const std::shared_ptr<lock_record>& lock, engine::check_callback done) {
+  locks_.check(lock, [this, lock, done = std::move(done)](result<ownership> outcome) {
+    held_lock* h = find(lock.get());
+    if (h != nullptr && !lock->lost_reason()) {
+      if (outcome.error() == errc::lock_lost) {
+        lost_by(*h, outcome);
+      } else {
+        arm_margin(*h);  // validity may have been shortened
+      }
+    }
+    done(std::move(outcome));
+  });
 }
 
 void keeper::arm_margin(held_lock& h) {

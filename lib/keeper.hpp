@@ -39,6 +39,9 @@ class keeper {
   // An extend of a held lock; `done` may be empty.
   void extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
               engine::done_callback done);
+  // An ownership check of a held lock: a majority without our token loses it; a shorter
+  // validity moves the margin earlier.
+  void check(const std::shared_ptr<lock_record>& lock, engine::check_callback done);
   // The lease released it: no more extensions or signals.
   void released(const lock_record& lock);
   // The client closes: every lock still held is declared lost (client_closed), and returned
@@ -62,6 +65,8 @@ class keeper {
 
   held_lock* find(const lock_record* lock);
   void extended(const std::shared_ptr<lock_record>& lock, const result<void>& outcome);
+  // lock_lost from an extend or a check: refused when the refusals decided it.
+  void lost_by(held_lock& h, const result_base& outcome);
   void arm_margin(held_lock& h);
   void on_margin(const lock_record* lock);
   void extend_at(held_lock& h, steady::time_point when);

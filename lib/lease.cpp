@@ -87,6 +87,14 @@ result<void> lease::extend(std::chrono::milliseconds ttl) {
   });
 }
 
+result<ownership> lease::check_ownership() const {
+  if (!state_) return {errc::empty_lease, "check of an empty lease (released or moved from)"};
+  auto state = state_;
+  return detail::run_blocking<ownership>(*state->owner, "lease::check_ownership", [&](auto done) {
+    return state->owner->check(state, std::move(done));
+  });
+}
+
 result<void> lease::release() {
   if (!state_) return {errc::empty_lease, "release of an empty lease (released or moved from)"};
   auto state = std::move(state_);

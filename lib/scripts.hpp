@@ -14,5 +14,6 @@ struct script {
 
 extern const script release_script;
 extern const script extend_script;
+extern const script check_script;
 
 }  // namespace redlock::detail

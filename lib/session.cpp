@@ -99,6 +99,12 @@ result<void> session::extend(const std::shared_ptr<lease_state>& held,
   return {};
 }
 
+result<void> session::check(const std::shared_ptr<lease_state>& held, engine::check_callback done) {
+  if (auto r = refuse_if_closing("check_ownership"); !r) return r;
+  keeper_->check(held->lock, std::move(done));
+  return {};
+}
+
 result<void> session::release(const std::shared_ptr<lease_state>& held,
                               engine::done_callback done) {
   // Releases are still sent while the session closes (a lease destroyed just after its

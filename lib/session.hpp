@@ -74,6 +74,7 @@ class session : public std::enable_shared_from_this<session> {
                        lease_callback done);
   result<void> extend(const std::shared_ptr<lease_state>& held, std::chrono::milliseconds ttl,
                       engine::done_callback done);
+  result<void> check(const std::shared_ptr<lease_state>& held, engine::check_callback done);
   // `done` may be empty (a destroyed lease).
   result<void> release(const std::shared_ptr<lease_state>& held, engine::done_callback done);
   // `done` runs once a majority of the nodes is connected and may vote, or with why not.

@@ -58,6 +58,8 @@ class REDLOCK_API async_client {
                        acquire_callback done);
   // As lease::extend; `held` may be moved or destroyed before `done` runs.
   result<void> extend(lease& held, std::chrono::milliseconds ttl, done_callback done);
+  // As lease::check_ownership; the outcome goes to `done`.
+  result<void> check_ownership(const lease& held, std::function<void(result<ownership>)> done);
   // As lease::release; the lease is empty when this returns.
   result<void> release(lease held, done_callback done);
 

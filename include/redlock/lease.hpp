@@ -86,6 +86,14 @@ class REDLOCK_API lease {
   // the first round to finish on every node, then runs.
   result<void> extend(std::chrono::milliseconds ttl);
 
+  // Reads, in one round, whether a majority still holds our token and the smallest ttl left
+  // among them: how a holder finds out that someone deleted or overwrote its key, before an
+  // extension would. It never moves valid_until() later, and shortens it when the keys expire
+  // sooner than it said. Blocks for one round, like extend(). Errors: lock_lost (a majority
+  // no longer holds our token: the lease is lost, refused), no_quorum (too few answered; it
+  // says nothing either way), empty_lease, client_closed, would_deadlock.
+  result<ownership> check_ownership() const;
+
   // Deletes our key on every node (compare-and-delete, so never another owner's key), and
   // empties the lease. Returns once a majority confirmed our key is gone (the rest of the
   // nodes follow in the background); the tally says on how many nodes it was deleted by then.

@@ -23,6 +23,16 @@ struct lease_lost {
   std::chrono::steady_clock::time_point at;  // when it was declared
 };
 
+// What an ownership check found (lease::check_ownership): a majority still holds our token.
+struct ownership {
+  // The smallest remaining ttl among the nodes of that majority (max(): a key with no expiry,
+  // which only someone else's PERSIST makes).
+  std::chrono::milliseconds min_ttl{0};
+  // The lease's validity after the check: never later than before, shortened when the keys
+  // expire sooner than it said (someone changed their ttl).
+  std::chrono::steady_clock::time_point valid_until;
+};
+
 // "refused", "margin_reached", ...
 const char* to_string(lease_lost::cause why) noexcept;
 

@@ -131,6 +131,41 @@ TEST_F(LifecycleTest, KeysDeletedByHandOnAMajorityAreLostAtTheNextExtension) {
   EXPECT_TRUE(held->lost());
 }
 
+// The ownership check finds tampering before any extension would: a ttl shortened by hand
+// shortens the lease, and keys deleted on a majority lose it.
+TEST_F(LifecycleTest, OwnershipCheckSeesKeysChangedByHand) {
+  start_fleet(3);
+  client locks = make_client();
+  lost_log log;
+  acquire_options o = ttl_of(milliseconds(30000));
+  o.on_lost = log.callback();
+  result<lease> held = locks.acquire("checked", o);
+  ASSERT_TRUE(held) << held.message();
+  ASSERT_TRUE(eventually([&] { return every_node_has("redlock:checked", held->token()); }));
+  result<ownership> fine = held->check_ownership();
+  ASSERT_TRUE(fine) << fine.message();
+  EXPECT_GT(fine->min_ttl, milliseconds(20000));
+  EXPECT_LE(fine->min_ttl, milliseconds(30000));
+
+  for (std::size_t i : {0u, 1u, 2u})
+    fleet->command(i, {"PEXPIRE", "redlock:checked", "5000"});
+  result<ownership> shorter = held->check_ownership();
+  ASSERT_TRUE(shorter) << shorter.message();
+  EXPECT_LE(shorter->min_ttl, milliseconds(5000));
+  EXPECT_LT(held->remaining(), milliseconds(5000));
+  EXPECT_FALSE(held->lost());
+
+  fleet->command(0, {"DEL", "redlock:checked"});
+  fleet->command(2, {"SET", "redlock:checked", "someone-else"});
+  result<ownership> gone = held->check_ownership();
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error(), errc::lock_lost) << gone.message();
+  EXPECT_TRUE(held->lost());
+  ASSERT_TRUE(eventually([&] { return log.count() == 1; }));
+  std::lock_guard<std::mutex> hold(log.mutex);
+  EXPECT_EQ(log.signals[0].why, lease_lost::cause::refused);
+}
+
 TEST_F(LifecycleTest, DestroyingTheClientLosesAndReleasesTheLeasesItHeld) {
   start_fleet(3);
   lost_log log;

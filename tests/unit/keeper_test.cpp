@@ -3,6 +3,7 @@
 // max_hold) and closing with leases held.
 #include "keeper.hpp"
 #include "engine_fixture.hpp"
+#include "scripts.hpp"
 
 namespace redlock::testing {
 namespace {
@@ -187,6 +188,42 @@ TEST_F(KeeperTest, TheCallersExtendsMoveTheMarginOrLoseTheLease) {
   EXPECT_EQ(refused->error(), errc::lock_lost);
   ASSERT_EQ(signals.size(), 1u);
   EXPECT_EQ(signals[0].why, lease_lost::cause::refused);
+}
+
+// The ownership check: a majority holding our token gives the smallest ttl among them and may
+// shorten validity; a majority without it loses the lease.
+TEST_F(KeeperTest, OwnershipCheckShortensValidityOrLosesTheLease) {
+  make_keeper(3);
+  auto lock = hold();
+  auto before = lock->valid_until();
+  std::optional<result<ownership>> seen;
+  keep->check(lock, [&](result<ownership> r) { seen.emplace(std::move(r)); });
+  ASSERT_EQ(args_of(nodes[0]->pending().wire)[1], detail::check_script.sha1);
+  nodes[0]->answer_int(990);
+  nodes[1]->answer_int(400);  // someone shortened it here
+  ASSERT_TRUE(seen && *seen) << (seen ? seen->message() : "");
+  EXPECT_EQ((*seen)->min_ttl, milliseconds(400));
+  EXPECT_LT(lock->valid_until(), before);
+  EXPECT_EQ((*seen)->valid_until, lock->valid_until());
+  nodes[2]->answer_int(990);
+  // The margin follows: 400 - (4 + 2) drift - 100 margin from the check's start.
+  advance_ms(293);
+  EXPECT_TRUE(signals.empty());
+  advance_ms(1);
+  ASSERT_EQ(signals.size(), 1u);
+  EXPECT_EQ(signals[0].why, lease_lost::cause::margin_reached);
+
+  auto other = hold();
+  seen.reset();
+  keep->check(other, [&](result<ownership> r) { seen.emplace(std::move(r)); });
+  nodes[0]->answer_int(-2);  // not ours
+  nodes[1]->answer_int(-2);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->error(), errc::lock_lost);
+  EXPECT_TRUE(other->lost(clock.now()));
+  timers.run_deferred();
+  ASSERT_EQ(signals.size(), 2u);
+  EXPECT_EQ(signals[1].why, lease_lost::cause::refused);
 }
 
 TEST_F(KeeperTest, ClosingDeclaresEveryHeldLeaseLost) {
