@@ -127,8 +127,14 @@ TEST_F(BurstTest, BurstWithAWaitBudgetWaitsForRoomAndIsGranted) {
   }
   run_until([&] { return released == granted.size(); }, std::chrono::minutes(5));
   EXPECT_EQ(failed, 0u) << first_release_failure;
-  for (std::size_t n = 0; n < 3; ++n)
-    EXPECT_EQ(fleet->keys(n, "redlock:patient:*").size(), 0u) << "node " << n;
+  // Each release returns at a majority; the slowest node catches up in the background.
+  auto none_left = [&] {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    for (std::size_t n = 0; n < 3; ++n)
+      if (!fleet->keys(n, "redlock:patient:*").empty()) return false;
+    return true;
+  };
+  EXPECT_TRUE(eventually(none_left, milliseconds(30000)));
   auto health = locks.health();
   ASSERT_TRUE(health);
   for (const node_health& n : *health)
