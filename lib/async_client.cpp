@@ -57,6 +57,34 @@ result<void> async_client::extend(lease& held, std::chrono::milliseconds ttl, do
   return state->owner->extend(state, ttl, std::move(done));
 }
 
+result<void> async_client::with_lock(std::string_view resource, acquire_options options,
+                                     scoped_work work, done_callback done) {
+  if (!session_) return {errc::client_closed, "with_lock on a moved-from async_client"};
+  options.auto_extend.enabled = true;
+  return session_->acquire(
+      resource, options,
+      [session = session_, name = std::string(resource), work = std::move(work),
+       done = std::move(done)](result<lease> granted) {
+        if (!granted) {
+          done(std::move(granted).status());
+          return;
+        }
+        auto held = std::make_shared<lease>(std::move(*granted));
+        auto finished = [session, name, held, done]() {
+          if (!*held) return;  // called twice
+          std::optional<lease_lost> lost = held->lost_reason();
+          bool expired = held->lost();
+          auto state = detail::lease_access::take(*held);
+          result<void> started =
+              session->release(state, [name, lost, expired, done](result<void> released) {
+                done(detail::scoped_outcome(name, lost, expired, std::move(released)));
+              });
+          if (!started) done(std::move(started));
+        };
+        work(*held, std::move(finished));
+      });
+}
+
 result<void> async_client::check_ownership(const lease& held,
                                            std::function<void(result<ownership>)> done) {
   const auto& state = detail::lease_access::peek(held);

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <optional>
 #include <thread>
 
 #include "blocking.hpp"
@@ -56,6 +57,22 @@ result<lease> client::acquire(std::string_view resource, const acquire_options& 
   std::string name(resource);
   return detail::run_blocking<lease>(
       s, "client::acquire", [&](auto done) { return s.acquire(name, options, std::move(done)); });
+}
+
+result<void> client::with_lock(std::string_view resource, acquire_options options,
+                               const std::function<void(const lease&)>& work) {
+  options.auto_extend.enabled = true;
+  result<lease> held = acquire(resource, options);
+  if (!held) return held.status();
+  try {
+    work(*held);
+  } catch (...) {
+    (void)held->release();
+    throw;
+  }
+  std::optional<lease_lost> lost = held->lost_reason();
+  bool expired = held->lost();
+  return detail::scoped_outcome(resource, lost, expired, held->release());
 }
 
 result<void> client::wait_ready(std::chrono::milliseconds timeout) {

@@ -190,6 +190,10 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
     }
   };
   l.decided = [this, op, lock](const round& r) { on_acquire_decided(op, r, lock); };
+  // The round is work in flight until every node answered, after its decision too: a late
+  // answer may call for a clean-up, and closing must not drop it.
+  begin();
+  l.complete = [this](const round&) { end(); };
   round::run(env_, std::move(s), std::move(l));
 }
 
@@ -294,9 +298,9 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
   } else if (closing_) {
     early = errc::client_closed;
     why = "the client is closing; extend of " + quoted(lock->resource) + " was not started";
-  } else if (clock_.now() >= old_valid_until) {
+  } else if (lock->lost(clock_.now())) {
     early = errc::lock_lost;
-    why = "the lease of " + quoted(lock->resource) + " expired before extend";
+    why = "the lease of " + quoted(lock->resource) + " was lost before extend";
   }
   lock->extending = true;
   if (early != errc{}) {
@@ -320,8 +324,8 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
     // only `ttl` from whenever it runs.
     if (outcome_unknown(answer)) lock->late_ttl[node] = std::min(lock->late_ttl[node], ttl);
   };
-  l.decided = [this, lock, ttl, old_valid_until, ran, done = std::move(done)](const round& r) {
-    on_extend_decided(r, lock, ttl, old_valid_until, *ran, done);
+  l.decided = [this, lock, ttl, ran, done = std::move(done)](const round& r) {
+    on_extend_decided(r, lock, ttl, *ran, done);
   };
   l.complete = [this, lock](const round&) { extend_finished(lock); };
   round::run(env_, std::move(s), std::move(l));
@@ -331,8 +335,8 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
 // extended within the current validity. Every other outcome leaves at most what the nodes
 // that may have run this PEXPIRE still hold (start + ttl - drift), or now on lock_lost.
 void engine::on_extend_decided(const round& r, const std::shared_ptr<lock_record>& lock,
-                               milliseconds ttl, steady::time_point old_valid_until,
-                               const std::vector<bool>& ran, const done_callback& done) {
+                               milliseconds ttl, const std::vector<bool>& ran,
+                               const done_callback& done) {
   steady::time_point now = clock_.now();
   tally t = r.tally();
   std::string what = "extend of " + quoted(lock->resource) + ": ";
@@ -354,8 +358,11 @@ void engine::on_extend_decided(const round& r, const std::shared_ptr<lock_record
     lost("a majority no longer holds our token: " + r.summary());
     return;
   }
-  if (r.outcome() == decision::won && now >= old_valid_until) {
-    lost("the majority answered after the lease had expired: " + r.summary());
+  if (r.outcome() == decision::won && lock->lost(now)) {
+    // Past the margin (or declared lost meanwhile) the holder may have stopped trusting the
+    // lock: a late success must not make lost() false again.
+    lost("the majority answered after the lease was lost (within its margin of valid_until): " +
+         r.summary());
     return;
   }
   // What the nodes that granted hold for certain: each at least min(ttl, any earlier extend

@@ -100,8 +100,8 @@ class engine {
   void start_extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
                     done_callback done);
   void on_extend_decided(const round& r, const std::shared_ptr<lock_record>& lock,
-                         std::chrono::milliseconds ttl, steady::time_point old_valid_until,
-                         const std::vector<bool>& ran, const done_callback& done);
+                         std::chrono::milliseconds ttl, const std::vector<bool>& ran,
+                         const done_callback& done);
   void extend_finished(const std::shared_ptr<lock_record>& lock);
   // Sends `lock`'s release to the nodes in `ask` (empty: all) under `how`; owes it where it
   // fails and sends it again later where an earlier request may still run late.

@@ -35,11 +35,17 @@ void keeper::watch(const std::shared_ptr<lock_record>& lock, const acquire_optio
                      : steady::time_point::max();
   held_lock& watched = held_.emplace(lock.get(), std::move(h)).first->second;
   arm_margin(watched);
-  if (watched.auto_extend.enabled) {
-    steady::time_point now = clock_.now();
-    extend_at(watched, now + duration_cast<steady::duration>((lock->valid_until() - now) *
-                                                             watched.auto_extend.extend_at));
-  }
+  if (watched.auto_extend.enabled) extend_at(watched, next_extension(watched));
+}
+
+// extend_at of the validity the last success left; a slow round leaves less than the ttl, and
+// the extension must still start a node_timeout before the margin.
+steady::time_point keeper::next_extension(const held_lock& h) const {
+  steady::time_point now = clock_.now();
+  auto left = h.lock->valid_until() - now;
+  steady::time_point planned =
+      now + duration_cast<steady::duration>(left * h.auto_extend.extend_at);
+  return std::min(planned, h.lock->valid_until() - h.lock->lost_margin - config_.node_timeout);
 }
 
 void keeper::extend(const std::shared_ptr<lock_record>& lock, milliseconds ttl,
@@ -59,10 +65,7 @@ void keeper::extended(const std::shared_ptr<lock_record>& lock, const result<voi
   if (outcome) {
     h->last_failure.clear();
     arm_margin(*h);
-    if (h->auto_extend.enabled) {
-      extend_at(*h, now + duration_cast<steady::duration>((lock->valid_until() - now) *
-                                                          h->auto_extend.extend_at));
-    }
+    if (h->auto_extend.enabled) extend_at(*h, next_extension(*h));
     return;
   }
   if (outcome.error() == errc::lock_lost) {
@@ -165,7 +168,9 @@ void keeper::lose(held_lock& h, lease_lost::cause why, std::string message, tall
   lease_lost told = signal;
   if (!h.lock->declare_lost(std::move(signal)) || !h.on_lost) return;
   // Deferred: never inside the call that found it lost, and outside every lock.
-  timers_.defer([on_lost = h.on_lost, told = std::move(told)] { on_lost(told); });
+  timers_.defer([on_lost = h.on_lost, told = std::move(told), lock = h.lock] {
+    if (!lock->released) on_lost(told);  // a release that came in between wins
+  });
 }
 
 void keeper::cancel_timers(held_lock& h) {

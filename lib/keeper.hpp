@@ -70,6 +70,7 @@ class keeper {
   void arm_margin(held_lock& h);
   void on_margin(const lock_record* lock);
   void extend_at(held_lock& h, steady::time_point when);
+  steady::time_point next_extension(const held_lock& h) const;
   void auto_extend(const lock_record* lock);
   void lose(held_lock& h, lease_lost::cause why, std::string message, tally votes);
   void cancel_timers(held_lock& h);

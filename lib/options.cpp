@@ -101,6 +101,11 @@ result<void> check_acquire(std::string_view resource, const acquire_options& acq
   if (!(acquire.lost_margin >= 0 && acquire.lost_margin <= 0.5)) {
     return bad("lost_margin", "must be in [0, 0.5] (got " + number(acquire.lost_margin) + ")");
   }
+  if (acquire.lost_margin + client.drift_factor > 0.5) {
+    return bad("lost_margin", "with drift_factor (" + number(client.drift_factor) +
+                                  ") must leave at least half of the ttl (got " +
+                                  number(acquire.lost_margin) + ")");
+  }
   const auto_extend_options& a = acquire.auto_extend;
   if (auto r = not_negative("auto_extend.max_hold", a.max_hold); !r) return r;
   // Each extension must start before the lease is declared lost.

@@ -1,8 +1,16 @@
 #include "session.hpp"
 
+#include "quoted.hpp"
 #include "token.hpp"
 
 namespace redlock::detail {
+
+result<void> scoped_outcome(std::string_view resource, const std::optional<lease_lost>& lost,
+                            bool expired, result<void> released) {
+  if (!lost && !expired) return released;
+  return {errc::lock_lost, "the lock on " + quoted(resource) + " was lost while the work ran: " +
+                               (lost ? lost->message : "its validity ran out")};
+}
 
 result<std::shared_ptr<session>> session::create(uv_loop_t* loop, client_options options,
                                                  loop_mode mode) {
@@ -75,10 +83,18 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
   if (auto r = check_acquire(resource, options, options_); !r) return r;
   engine_->acquire(
       std::string(resource), options,
-      [self = shared_from_this(), options,
+      [self = shared_from_this(), options, resource = std::string(resource),
        done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
         if (!granted) {
           done(std::move(granted).status());
+          return;
+        }
+        if (self->closing_) {
+          // Won while the client closes: the leases it held are being released already, and
+          // this one must not escape that.
+          self->engine_->release(*granted, nullptr);
+          done({errc::client_closed, "the client closed while the acquire of " + quoted(resource) +
+                                         " was in flight; its lock was released"});
           return;
         }
         auto state = std::make_shared<lease_state>();

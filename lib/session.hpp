@@ -12,6 +12,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -40,6 +41,11 @@ struct lease_access {
   static std::shared_ptr<lease_state> take(lease& l) { return std::move(l.state_); }
   static const std::shared_ptr<lease_state>& peek(const lease& l) { return l.state_; }
 };
+
+// How with_lock ends: lock_lost if the lease was lost while the work ran (`lost`, or by the
+// clock: `expired`), else what the release said.
+result<void> scoped_outcome(std::string_view resource, const std::optional<lease_lost>& lost,
+                            bool expired, result<void> released);
 
 class session : public std::enable_shared_from_this<session> {
  public:

@@ -14,8 +14,10 @@
 //  3. The client keeps uv_run alive only while an operation is in flight, while one of its
 //     leases holds a lock (another thread may still extend or release it) and while it closes;
 //     an idle client with no locks lets uv_run return.
-//  4. Destroying the client lets the operations in flight finish and run their callbacks;
-//     afterwards it closes its handles. Keep running the loop until uv_run returns.
+//  4. Destroying the client lets the operations in flight finish and run their callbacks
+//     (an acquire that wins meanwhile is released and reports client_closed; leases still
+//     held are declared lost, then released); afterwards it closes its handles. Keep running
+//     the loop until uv_run returns.
 //  5. Every write is send(..., MSG_NOSIGNAL): a broken connection never raises SIGPIPE, and
 //     the thread's signal mask is left alone.
 #pragma once
@@ -58,6 +60,14 @@ class REDLOCK_API async_client {
                        acquire_callback done);
   // As lease::extend; `held` may be moved or destroyed before `done` runs.
   result<void> extend(lease& held, std::chrono::milliseconds ttl, done_callback done);
+  // As client::with_lock, on the loop: once the lock is granted (auto-extended), `work` gets
+  // the lease and `finished`, to call once when the work is done (from the loop thread; the
+  // lease stays valid until then). The lock is then released and `done` gets the outcome:
+  // the acquire's error (`work` did not run), lock_lost (lost while the work ran) or the
+  // release's. `work` must not throw.
+  using scoped_work = std::function<void(const lease& held, std::function<void()> finished)>;
+  result<void> with_lock(std::string_view resource, acquire_options options, scoped_work work,
+                         done_callback done);
   // As lease::check_ownership; the outcome goes to `done`.
   result<void> check_ownership(const lease& held, std::function<void(result<ownership>)> done);
   // As lease::release; the lease is empty when this returns.

@@ -16,13 +16,14 @@
 //     budget it retries (retry_delay + jitter) until the budget is spent.
 //  3. Connections are made in the background from create() on; a node that is down fails
 //     each request at once and is reconnected with exponential backoff.
-//  4. The destructor lets requests already sent (for example the releases of destroyed
-//     leases) finish, at most about one node_timeout, then closes the connections and joins
-//     the thread. Leases that outlive their client can no longer release; their keys expire
-//     after their ttl.
+//  4. The destructor declares the leases still held lost (their on_lost callbacks run) and
+//     releases them, lets requests already sent finish (at most about one node_timeout),
+//     then closes the connections and joins the thread. A lease that outlives its client is
+//     lost, and its keys are gone.
 //  5. Every write is send(..., MSG_NOSIGNAL): a broken connection never raises SIGPIPE.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,18 @@ class REDLOCK_API client {
   // db, or name the same server twice, so no majority is possible), invalid_option,
   // client_closed, would_deadlock.
   result<lease> acquire(std::string_view resource, const acquire_options& options = {});
+
+  // Runs `work` while holding `resource`: acquires it with `options` (auto-extension turned
+  // on), keeps it alive while `work` runs, and releases it when `work` returns or throws
+  // (an exception is passed on after the release). `work` gets the lease: it should check
+  // lost() (or wait_lost()) and stop once the lock is lost.
+  //   auto done = locks->with_lock("reports", {}, [](const redlock::lease& held) {
+  //     while (!held.lost() && more_to_do()) do_a_piece();
+  //   });
+  // Errors: those of acquire (then `work` did not run); lock_lost (the lease was lost while
+  // `work` ran: the message says why; the keys left were released); those of release.
+  result<void> with_lock(std::string_view resource, acquire_options options,
+                         const std::function<void(const lease& held)>& work);
 
   // Blocks until a majority of the nodes is connected and may vote, for a service that
   // wants to fail fast at start-up:

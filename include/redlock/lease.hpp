@@ -13,14 +13,17 @@
 //     from the start of the round that granted or last extended it). Past it, another owner
 //     may hold the lock: stop the protected work before then.
 //  3. extend() and release() block the calling thread for one round (at most about one
-//     node_timeout). Calling them on the thread that runs the client's loop returns
-//     errc::would_deadlock; on an async_client's loop use async_client::extend/release.
+//     node_timeout, unless a node has more than its 512 requests in flight: a release then
+//     waits its turn for as long as our key may live, an extend for as long as the lease). Calling
+//     them on the thread that runs the client's loop returns errc::would_deadlock; on an
+//     async_client's loop use async_client::extend/release.
 //  4. The destructor (and move-assignment over a held lease) sends the release and returns
-//     at once; it never throws or blocks. If the client is already gone, nothing is sent and
-//     the keys expire after their ttl.
+//     at once; it never throws or blocks. If the client is already gone, nothing is sent:
+//     the client released the lock when it closed.
 //  5. One lease object must not be used by two threads at once (like any standard type);
-//     different leases may. lost(), lost_reason() and wait_lost() are the exception: any
-//     thread may call them while another uses the lease.
+//     different leases may. lost(), lost_reason() and wait_lost() are const: several threads
+//     may call them at once, and while another thread extends or checks the lease, but not
+//     while it is released, moved from or destroyed.
 //  6. Lost: a lease is lost once the client declared it so (an extend refused, validity within
 //     the safety margin with no extension confirmed, the client destroyed; see lost.hpp), or
 //     once valid_until() - margin has passed, whichever is first. lost() never turns false

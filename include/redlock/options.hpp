@@ -91,7 +91,8 @@ struct acquire_options {
 
   auto_extend_options auto_extend;
   // The lease is declared lost this fraction of the ttl before valid_until(), so that its
-  // holder is told while there is still time to stop: never after valid_until(). In [0, 0.5].
+  // holder is told while there is still time to stop: never after valid_until(). In [0, 0.5],
+  // and with the client's drift_factor at most 0.5.
   double lost_margin = 0.1;
   // Runs at most once, on the client's loop thread, when the lease is lost (see lost.hpp);
   // never after the lease was released. It must not block: the loop serves every lock.

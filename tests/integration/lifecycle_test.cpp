@@ -7,6 +7,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "async_fixture.hpp"
@@ -187,7 +188,130 @@ TEST_F(LifecycleTest, DestroyingTheClientLosesAndReleasesTheLeasesItHeld) {
   held.reset();  // nothing left to release, nothing to crash
 }
 
+TEST_F(LifecycleTest, WithLockHoldsTheLockWhileTheWorkRunsLongerThanItsTtl) {
+  start_fleet(3);
+  client locks = make_client();
+  std::string token;
+  result<void> done = locks.with_lock("job", ttl_of(milliseconds(1000)), [&](const lease& held) {
+    token = held.token();
+    std::this_thread::sleep_for(milliseconds(2500));  // 2.5 ttls: kept alive meanwhile
+    EXPECT_FALSE(held.lost());
+    EXPECT_TRUE(every_node_has("redlock:job", token));
+  });
+  EXPECT_TRUE(done) << done.message();
+  EXPECT_FALSE(token.empty());
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
+}
+
+TEST_F(LifecycleTest, WithLockReleasesWhenTheWorkThrowsAndPassesTheExceptionOn) {
+  start_fleet(3);
+  client locks = make_client();
+  EXPECT_THROW((void)locks.with_lock(
+                   "job", {}, [&](const lease&) { throw std::runtime_error("failed work"); }),
+               std::runtime_error);
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
+}
+
+TEST_F(LifecycleTest, WithLockSaysSoWhenTheLockWasLostWhileTheWorkRan) {
+  start_fleet(3);
+  client locks = make_client();
+  result<void> done = locks.with_lock("job", ttl_of(milliseconds(1000)), [&](const lease& held) {
+    ASSERT_TRUE(eventually([&] { return every_node_has("redlock:job", held.token()); }));
+    for (std::size_t i : {0u, 1u})
+      fleet->command(i, {"DEL", "redlock:job"});
+    EXPECT_TRUE(held.wait_lost(milliseconds(5000)));
+  });
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error(), errc::lock_lost);
+  EXPECT_THAT(done.message(), HasSubstr("was lost while the work ran"));
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
+}
+
+TEST_F(LifecycleTest, WithLockThatCannotAcquireDoesNotRunTheWork) {
+  start_fleet(3);
+  client locks = make_client();
+  for (std::size_t i : {0u, 1u})
+    fleet->command(i, {"SET", "redlock:job", "someone-else", "PX", "60000"});
+  bool ran = false;
+  result<void> done = locks.with_lock("job", {}, [&](const lease&) { ran = true; });
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(done.error(), errc::held_elsewhere) << done.message();
+}
+
+// A lost round leaves a SET written to a paused node, and the client is destroyed before that
+// node answers: closing waits for the answer (each within node_timeout) and sends its
+// clean-up, instead of leaving our key there for its whole ttl.
+TEST_F(LifecycleTest, ClosingAfterALostRoundStillCleansUpWhereTheSetRanLate) {
+  start_fleet(3);
+  fleet->command(0, {"SET", "redlock:r", "someone-else", "PX", "60000"});
+  fleet->command(1, {"SET", "redlock:r", "someone-else", "PX", "60000"});
+  std::thread resume_later;
+  {
+    client locks = make_client();
+    wait_all_connected(locks);
+    fleet->pause(2);
+    result<lease> got = locks.acquire("r", ttl_of(milliseconds(60000)));
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error(), errc::held_elsewhere) << got.message();
+    // The node comes back while the client closes, before its SET's deadline.
+    resume_later = std::thread([&] {
+      std::this_thread::sleep_for(milliseconds(100));
+      fleet->resume(2);
+    });
+  }
+  resume_later.join();
+  EXPECT_TRUE(eventually([&] {
+    return fleet->command(2, {"EXISTS", "redlock:r"}) == "0";
+  })) << "our key left on node 2, pttl "
+      << fleet->command(2, {"PTTL", "redlock:r"});
+}
+
 class AsyncLifecycleTest : public async_fleet_test {};
+
+TEST_F(AsyncLifecycleTest, WithLockReleasesOnceTheWorkSaysItFinished) {
+  start_fleet(3);
+  async_client locks = make_async(options_for(*fleet));
+  std::function<void()> finish;
+  std::string token;
+  std::optional<result<void>> outcome;
+  ASSERT_TRUE(locks.with_lock(
+      "job", ttl_of(milliseconds(1000)),
+      [&](const lease& held, std::function<void()> finished) {
+        token = held.token();
+        finish = std::move(finished);
+      },
+      [&](result<void> r) { outcome.emplace(std::move(r)); }));
+  run_until([&] { return bool(finish); });
+  // Held, and kept alive across two ttls, until the work says it is done.
+  auto until = steady_clock::now() + milliseconds(2000);
+  while (steady_clock::now() < until)
+    uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_TRUE(every_node_has("redlock:job", token));
+  EXPECT_FALSE(outcome.has_value());
+  finish();
+  finish();  // a second call does nothing
+  run_until([&] { return outcome.has_value(); });
+  EXPECT_TRUE(*outcome) << outcome->message();
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
+}
+
+// An acquire won while its client closes does not escape the close: it is released, and the
+// caller is told client_closed.
+TEST_F(AsyncLifecycleTest, AnAcquireWonWhileTheClientClosesIsReleased) {
+  start_fleet(3);
+  std::optional<result<lease>> got;
+  {
+    async_client locks = make_async(options_for(*fleet));
+    ASSERT_NO_FATAL_FAILURE(run_until_ready(locks));
+    ASSERT_TRUE(locks.acquire("late", ttl_of(milliseconds(60000)),
+                              [&](result<lease> r) { got.emplace(std::move(r)); }));
+  }  // closes while the SETs are in flight
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_TRUE(got.has_value());
+  ASSERT_FALSE(*got);
+  EXPECT_EQ(got->error(), errc::client_closed) << got->message();
+  EXPECT_TRUE(no_keys_left(*fleet, "late"));
+}
 
 TEST_F(AsyncLifecycleTest, AnAsyncClientGoneLeavesNoLoopAliveForItsLeases) {
   start_fleet(3);

@@ -192,6 +192,24 @@ TEST_F(EngineTest, FailedRoundReleasesWhereverOurKeyMayBe) {
   EXPECT_EQ(args_of(nodes[4]->pending().wire), release);
 }
 
+// A lost round whose SET to a node is still unanswered is work in flight: the late answer may
+// call for a clean-up, and a closing client waits for it instead of dropping it.
+TEST_F(EngineTest, ALostRoundIsInFlightUntilEveryNodeAnswered) {
+  make(3);
+  acquire("r");
+  nodes[0]->answer_nil();
+  nodes[1]->answer_nil();
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::held_elsewhere);
+  EXPECT_FALSE(eng->idle());
+  EXPECT_EQ(eng->in_flight(), 1u);
+  nodes[2]->answer_ok();  // late: our key is there, and gets its clean-up
+  EXPECT_TRUE(nodes[2]->has_pending());
+  EXPECT_EQ(args_of(nodes[2]->pending().wire)[0], "EVALSHA");
+  nodes[2]->answer_int(1);
+  EXPECT_TRUE(eng->idle());
+}
+
 // A lost round's SETs that never left (a burst beyond the window: errc::overloaded) cost no
 // clean-up at all, however late their answers come.
 TEST_F(EngineTest, LateAnswersThatTheSetNeverLeftCostNoCleanUp) {

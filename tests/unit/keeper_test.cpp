@@ -226,6 +226,73 @@ TEST_F(KeeperTest, OwnershipCheckShortensValidityOrLosesTheLease) {
   EXPECT_EQ(signals[1].why, lease_lost::cause::refused);
 }
 
+// An extend whose success is decided after the clock passed the margin (the loop read the
+// reply before its timers ran) must not make lost() false again, nor move valid_until.
+TEST_F(KeeperTest, ASuccessDecidedPastTheMarginKeepsTheLeaseLost) {
+  make_keeper(3);
+  auto lock = hold();
+  advance_ms(880);
+  outcome_of<void> extended;
+  keep->extend(lock, milliseconds(1000), extended.callback());
+  clock.advance(milliseconds(20));  // past the margin (888 ms), no timer run yet
+  ASSERT_TRUE(lock->lost(clock.now()));
+  auto before = lock->valid_until();
+  ASSERT_NO_FATAL_FAILURE(answer_extend(1));
+  ASSERT_TRUE(extended.ready());
+  EXPECT_EQ(extended->error(), errc::lock_lost) << extended->message();
+  EXPECT_TRUE(lock->lost(clock.now()));
+  EXPECT_LE(lock->valid_until(), before);
+  advance_ms(1);
+  ASSERT_EQ(signals.size(), 1u);
+  EXPECT_EQ(signals[0].why, lease_lost::cause::margin_reached);
+  // Declared lost: a later extend is refused at once, whatever the nodes would say.
+  outcome_of<void> again;
+  keep->extend(lock, milliseconds(1000), again.callback());
+  timers.run_deferred();
+  ASSERT_TRUE(again.ready());
+  EXPECT_EQ(again->error(), errc::lock_lost);
+  EXPECT_FALSE(nodes[0]->has_pending());
+}
+
+// The signal is deferred; a release that comes in between wins.
+TEST_F(KeeperTest, OnLostNeverRunsForALeaseReleasedBeforeIt) {
+  make_keeper(3);
+  auto lock = hold();
+  keep->extend(lock, milliseconds(1000), nullptr);
+  for (auto& n : nodes)
+    n->answer_int(0);  // refused: lost, the signal deferred
+  keep->released(*lock);
+  eng->release(lock, nullptr);
+  timers.run_deferred();
+  EXPECT_TRUE(signals.empty());
+}
+
+// A slow grant leaves less validity than the ttl: the first extension still starts before the
+// margin (with a node_timeout to spare), never after it.
+TEST_F(KeeperTest, TheExtensionStartsBeforeTheMarginAfterASlowGrant) {
+  make_keeper(3);
+  acquire_options o = auto_extended();
+  o.ttl = milliseconds(1000);
+  o.auto_extend.extend_at = 0.85;
+  o.on_lost = [this](const lease_lost& l) { signals.push_back(l); };
+  acquire("job", o);
+  clock.advance(milliseconds(400));  // the round took 400 ms
+  for (auto& n : nodes)
+    n->answer_ok();
+  auto lock = outcome->value();
+  keep->watch(lock, o);
+  int extensions = 0;
+  for (int ms = 0; ms < 3000 && signals.empty(); ++ms) {
+    if (nodes[0]->has_pending()) {
+      ++extensions;
+      ASSERT_NO_FATAL_FAILURE(answer_extend(1));
+    }
+    advance_ms(1);
+  }
+  EXPECT_GE(extensions, 3);
+  EXPECT_TRUE(signals.empty());
+}
+
 TEST_F(KeeperTest, ClosingDeclaresEveryHeldLeaseLost) {
   make_keeper(3);
   auto lock = hold(auto_extended());

@@ -115,6 +115,10 @@ TEST(AcquireOptions, EachBadValueIsRefusedByName) {
   expect_bad("r", a, "invalid option lost_margin: must be in [0, 0.5] (got 0.6)");
   a.lost_margin = std::nan("");
   expect_bad("r", a, "invalid option lost_margin: must be in [0, 0.5] (got nan)");
+  a.lost_margin = 0.5;  // with the default drift_factor of 0.01, less than half is left
+  expect_bad("r", a,
+             "invalid option lost_margin: with drift_factor (0.01) must leave at least half of "
+             "the ttl (got 0.5)");
   a = {};
   a.auto_extend.max_hold = milliseconds(-5);
   expect_bad("r", a, "invalid option auto_extend.max_hold: must be >= 0 ms (got -5 ms)");
