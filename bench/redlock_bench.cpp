@@ -255,6 +255,31 @@ std::vector<redisContext*> connect_all(const std::vector<std::string>& urls) {
   return out;
 }
 
+// Polls n sockets until each node answered once: `read(k)` reads from node k when its socket
+// is readable and says whether its reply is complete; `at_majority` runs once, at the
+// answer that makes a majority. (The floors: what a client with no event loop does.)
+void await_answers(std::size_t n, const std::function<int(std::size_t)>& fd_of,
+                   const std::function<bool(std::size_t)>& read,
+                   const std::function<void()>& at_majority) {
+  std::vector<bool> answered(n, false);
+  std::size_t answers = 0;
+  while (answers < n) {
+    std::vector<pollfd> fds;
+    std::vector<std::size_t> which;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (answered[k]) continue;
+      fds.push_back({fd_of(k), POLLIN, 0});
+      which.push_back(k);
+    }
+    if (poll(fds.data(), fds.size(), 5000) <= 0) throw std::runtime_error("floor: no answer");
+    for (std::size_t f = 0; f < fds.size(); ++f) {
+      if ((fds[f].revents & POLLIN) == 0 || !read(which[f])) continue;
+      answered[which[f]] = true;
+      if (++answers == n / 2 + 1) at_majority();
+    }
+  }
+}
+
 // The floor: a plain SET round trip to one node with hiredis's blocking API, one at a time
 // (nodes = 1); or the same SET to N nodes at once, timed until a majority answered (then the
 // rest are drained, untimed): what any client could do at best on this machine, with no event
@@ -272,7 +297,6 @@ class floor_measurer final : public measurer {
  private:
   void run_for(clock_type::duration slice) override {
     std::size_t n = nodes_.size();
-    std::size_t quorum = n / 2 + 1;
     auto until = clock_type::now() + slice;
     while (clock_type::now() < until) {
       std::string key = "floor:" + std::to_string(next_++);
@@ -285,31 +309,19 @@ class floor_measurer final : public measurer {
             throw std::runtime_error("floor: write failed");
         }
       }
-      std::vector<bool> answered(n, false);
-      std::size_t answers = 0;
-      while (answers < n) {
-        std::vector<pollfd> fds;
-        std::vector<std::size_t> which;
-        for (std::size_t k = 0; k < n; ++k) {
-          if (answered[k]) continue;
-          fds.push_back({nodes_[k]->fd, POLLIN, 0});
-          which.push_back(k);
-        }
-        if (poll(fds.data(), fds.size(), 5000) <= 0) throw std::runtime_error("floor: no answer");
-        for (std::size_t f = 0; f < fds.size(); ++f) {
-          if ((fds[f].revents & POLLIN) == 0) continue;
-          redisContext* c = nodes_[which[f]];
-          if (redisBufferRead(c) != REDIS_OK) throw std::runtime_error("floor: read failed");
-          void* reply = nullptr;
-          while (redisGetReplyFromReader(c, &reply) == REDIS_OK && reply != nullptr) {
+      // Each node answers once; a read may take the whole reply or wait for more bytes.
+      await_answers(
+          n, [&](std::size_t k) { return nodes_[k]->fd; },
+          [&](std::size_t k) {
+            redisContext* c = nodes_[k];
+            if (redisBufferRead(c) != REDIS_OK) throw std::runtime_error("floor: read failed");
+            void* reply = nullptr;
+            if (redisGetReplyFromReader(c, &reply) != REDIS_OK || reply == nullptr) return false;
             if (static_cast<redisReply*>(reply)->type == REDIS_REPLY_ERROR) error();
             freeReplyObject(reply);
-            reply = nullptr;
-            answered[which[f]] = true;
-            if (++answers == quorum) sample(clock_type::now() - start);
-          }
-        }
-      }
+            return true;
+          },
+          [&] { sample(clock_type::now() - start); });
     }
   }
 
@@ -371,7 +383,6 @@ class tls_floor_measurer final : public measurer {
 
   void run_for(clock_type::duration slice) override {
     std::size_t n = nodes_.size();
-    std::size_t quorum = n / 2 + 1;
     auto until = clock_type::now() + slice;
     char buf[512];
     while (clock_type::now() < until) {
@@ -384,27 +395,15 @@ class tls_floor_measurer final : public measurer {
           throw std::runtime_error("tls floor: write failed");
       }
       // Each reply ("+OK" or "$-1") is one short record: one read takes it whole.
-      std::vector<bool> answered(n, false);
-      std::size_t answers = 0;
-      while (answers < n) {
-        std::vector<pollfd> fds;
-        std::vector<std::size_t> which;
-        for (std::size_t k = 0; k < n; ++k) {
-          if (answered[k]) continue;
-          fds.push_back({nodes_[k].fd, POLLIN, 0});
-          which.push_back(k);
-        }
-        if (poll(fds.data(), fds.size(), 5000) <= 0)
-          throw std::runtime_error("tls floor: no answer");
-        for (std::size_t f = 0; f < fds.size(); ++f) {
-          if ((fds[f].revents & POLLIN) == 0) continue;
-          int got = SSL_read(nodes_[which[f]].ssl, buf, sizeof buf);
-          if (got <= 0) throw std::runtime_error("tls floor: read failed");
-          if (buf[0] == '-') error();
-          answered[which[f]] = true;
-          if (++answers == quorum) sample(clock_type::now() - start);
-        }
-      }
+      await_answers(
+          n, [&](std::size_t k) { return nodes_[k].fd; },
+          [&](std::size_t k) {
+            int got = SSL_read(nodes_[k].ssl, buf, sizeof buf);
+            if (got <= 0) throw std::runtime_error("tls floor: read failed");
+            if (buf[0] == '-') error();
+            return true;
+          },
+          [&] { sample(clock_type::now() - start); });
     }
   }
 
