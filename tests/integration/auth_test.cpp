@@ -15,8 +15,8 @@ class AuthTest : public fleet_test {
   void start_acl_fleet() {
     node_options n;
     n.acl_users = {
-        "user locker on >s3cret ~redlock:* +set +get +del +pexpire +eval +evalsha +ping +select "
-        "+info",
+        "user locker on >s3cret ~redlock:* +set +get +del +pexpire +pttl +eval +evalsha +ping "
+        "+select +info",
         "user reader on >r3ad ~* +get +ping +info"};
     n.requirepass = "default-pw";
     start_fleet(3, n);
@@ -37,6 +37,8 @@ TEST_F(AuthTest, AclUserWithTheRightPasswordLocks) {
   result<lease> held = locks.acquire("job");
   ASSERT_TRUE(held) << held.message();
   EXPECT_TRUE(held->extend(milliseconds(5000)));
+  result<ownership> owned = held->check_ownership();  // the documented set allows every call
+  EXPECT_TRUE(owned) << owned.message();
   result<void> released = held->release();
   ASSERT_TRUE(released) << released.message();
   EXPECT_GE(released.tally().granted(), 2u);  // decided once a majority confirmed
