@@ -22,6 +22,8 @@ engine_config engine_config::from(const client_options& options) {
 }
 
 struct engine::acquire_op {
+  std::uint64_t id = 0;
+  bool cancelled = false;  // its outcome was given already; a round still out is cleaned up
   std::string resource;
   acquire_options options;
   steady::time_point deadline;  // first attempt + wait
@@ -144,8 +146,10 @@ exclusion engine::excluded(std::size_t node) const {
 
 // ---- acquire ------------------------------------------------------------------------------
 
-void engine::acquire(std::string resource, const acquire_options& options, acquire_callback done) {
+std::uint64_t engine::acquire(std::string resource, const acquire_options& options,
+                              acquire_callback done) {
   auto op = std::make_shared<acquire_op>();
+  op->id = next_acquire_id_++;
   op->resource = std::move(resource);
   op->options = options;
   op->deadline = saturating_add(clock_.now(), options.wait);
@@ -157,9 +161,11 @@ void engine::acquire(std::string resource, const acquire_options& options, acqui
                 "the client is closing; acquire of " + quoted(op->resource) + " was not started"});
       end();
     });
-    return;
+    return op->id;
   }
+  live_.emplace(op->id, op);
   start_attempt(op);
+  return op->id;
 }
 
 void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
@@ -199,6 +205,13 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
 
 void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                                 const std::shared_ptr<lock_record>& lock) {
+  if (op->cancelled) {
+    // Nobody takes this lock: released where our key may be, and where a late answer says so.
+    lock->released = true;
+    lock->attempt_lost = true;
+    send_release(lock, lock->may_hold, rule::every_answer, nullptr);
+    return;
+  }
   if (r.outcome() == decision::lost) {
     const vote_counter& votes = r.votes();
     if (votes.permanent_failures_decide()) {
@@ -237,9 +250,32 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
     return;
   }
   lock->set_valid_until(valid_until);
+  complete(op, result<std::shared_ptr<lock_record>>(lock, r.tally(op->attempts)));
+}
+
+void engine::complete(const std::shared_ptr<acquire_op>& op,
+                      result<std::shared_ptr<lock_record>> outcome) {
+  live_.erase(op->id);
   auto done = std::move(op->done);
-  done(result<std::shared_ptr<lock_record>>(lock, r.tally(op->attempts)));
+  done(std::move(outcome));
   end();
+}
+
+// The caller gets cancelled now. A retry wait ends; a round already out is not called back,
+// and its outcome is cleaned up when it comes (on_acquire_decided).
+void engine::cancel(std::uint64_t acquire_id) {
+  auto it = live_.find(acquire_id);
+  if (it == live_.end()) return;
+  std::shared_ptr<acquire_op> op = it->second;
+  for (auto w = waiting_.begin(); w != waiting_.end(); ++w) {
+    if (w->second != op) continue;
+    timers_.cancel(w->first);
+    waiting_.erase(w);
+    break;
+  }
+  op->cancelled = true;
+  complete(op, {errc::cancelled, "the acquire of " + quoted(op->resource) + " was cancelled",
+                op->last_tally});
 }
 
 void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,
@@ -271,9 +307,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
     return;
   }
   if (op->attempts > 1) message += " (after " + std::to_string(op->attempts) + " attempts)";
-  auto done = std::move(op->done);
-  done({error, std::move(message), op->last_tally});
-  end();
+  complete(op, {error, std::move(message), op->last_tally});
 }
 
 // ---- extend -------------------------------------------------------------------------------
@@ -739,11 +773,10 @@ void engine::shutdown() {
   for (auto& entry : waiting) {
     timers_.cancel(entry.first);
     timers_.defer([this, op = entry.second] {
-      auto done = std::move(op->done);
-      done({errc::client_closed,
-            "the client closed while acquire of " + quoted(op->resource) + " waited to retry",
-            op->last_tally});
-      end();
+      complete(op,
+               {errc::client_closed,
+                "the client closed while acquire of " + quoted(op->resource) + " waited to retry",
+                op->last_tally});
     });
   }
   // What is owed goes out now, while the connections still live; what cannot be delivered

@@ -56,7 +56,11 @@ class engine {
 
   // The options must already be valid (see check_acquire). Callbacks run exactly once,
   // never inside the call.
-  void acquire(std::string resource, const acquire_options& options, acquire_callback done);
+  // Returns the acquire's id, for cancel().
+  std::uint64_t acquire(std::string resource, const acquire_options& options,
+                        acquire_callback done);
+  // Finishes the acquire with errc::cancelled now, unless it finished already.
+  void cancel(std::uint64_t acquire_id);
   // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // `done` may be empty (the release of a destroyed lease).
@@ -95,6 +99,8 @@ class engine {
   void start_attempt(const std::shared_ptr<acquire_op>& op);
   void on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                           const std::shared_ptr<lock_record>& lock);
+  void complete(const std::shared_ptr<acquire_op>& op,
+                result<std::shared_ptr<lock_record>> outcome);
   void finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,
                       const std::shared_ptr<lock_record>& lock, errc error, std::string message);
   void start_extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
@@ -131,6 +137,9 @@ class engine {
   std::function<void(bool)> activity_;
   // Acquires waiting for their next attempt, by retry timer.
   std::unordered_map<scheduler::timer_id, std::shared_ptr<acquire_op>> waiting_;
+  // Acquires whose caller has not had the outcome yet, by id (for cancel).
+  std::unordered_map<std::uint64_t, std::shared_ptr<acquire_op>> live_;
+  std::uint64_t next_acquire_id_ = 1;
   // Second sends of releases, by timer: sent at once on shutdown.
   std::unordered_map<scheduler::timer_id, std::pair<std::function<void()>, work>> resends_;
   std::vector<std::shared_ptr<ready_wait>> ready_waits_;

@@ -1,5 +1,6 @@
 #include "session.hpp"
 
+#include "cancel.hpp"
 #include "quoted.hpp"
 #include "token.hpp"
 
@@ -81,10 +82,20 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
                               lease_callback done) {
   if (auto r = refuse_if_closing("acquire"); !r) return r;
   if (auto r = check_acquire(resource, options, options_); !r) return r;
-  engine_->acquire(
+  std::shared_ptr<cancel_state> cancel;
+  if (options.cancel) {
+    cancel = cancel_access::state(*options.cancel);
+    if (cancel->cancelled) {
+      return {errc::cancelled,
+              "the acquire of " + quoted(resource) + " was cancelled before it began"};
+    }
+  }
+  auto listening = std::make_shared<std::uint64_t>(0);
+  std::uint64_t id = engine_->acquire(
       std::string(resource), options,
-      [self = shared_from_this(), options, resource = std::string(resource),
+      [self = shared_from_this(), options, resource = std::string(resource), cancel, listening,
        done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
+        if (cancel) cancel->unlisten(*listening);
         if (!granted) {
           done(std::move(granted).status());
           return;
@@ -104,6 +115,16 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
         self->update_keep_alive();
         done(result<lease>(lease_access::make(std::move(state)), granted.take_tally()));
       });
+  if (cancel) {
+    // From any thread: the cancellation is handed to the loop, where the acquire lives.
+    std::weak_ptr<session> weak = shared_from_this();
+    *listening = cancel->listen([weak, id] {
+      if (auto self = weak.lock()) self->post([self, id] { self->engine_->cancel(id); });
+    });
+    if (*listening == 0) {  // cancelled since the check above
+      services_.defer([self = shared_from_this(), id] { self->engine_->cancel(id); });
+    }
+  }
   return {};
 }
 

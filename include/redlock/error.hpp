@@ -50,6 +50,8 @@ namespace redlock {
   /* a queue for up to node_timeout): the request never left. Retry after a pause, or      */   \
   /* spread the load. Also the per-node reason of such a request.                          */   \
   X(overloaded, 11, true, "too many requests in flight to the nodes")                           \
+  /* The caller cancelled the acquire (acquire_options::cancel).                          */    \
+  X(cancelled, 12, false, "the acquire was cancelled")                                          \
   /* Per-node: the node was disconnected; the request failed at once without being sent.   */   \
   X(node_down, 20, true, "node is down")                                                        \
   /* Per-node: no reply within node_timeout; the connection is recycled.                   */   \

@@ -11,8 +11,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "redlock/cancel.hpp"
 
 namespace redlock {
 
@@ -97,6 +100,8 @@ struct acquire_options {
   // Runs at most once, on the client's loop thread, when the lease is lost (see lost.hpp);
   // never after the lease was released. It must not block: the loop serves every lock.
   std::function<void(const lease_lost&)> on_lost;
+  // Calls the acquire off from any thread (see cancel.hpp): it fails with errc::cancelled.
+  std::optional<cancel_token> cancel;
 };
 
 }  // namespace redlock

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "redlock/async_client.hpp"
+#include "redlock/cancel.hpp"
 #include "redlock/client.hpp"
 #include "redlock/error.hpp"
 #include "redlock/health.hpp"

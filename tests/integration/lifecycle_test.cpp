@@ -238,6 +238,34 @@ TEST_F(LifecycleTest, WithLockThatCannotAcquireDoesNotRunTheWork) {
   EXPECT_EQ(done.error(), errc::held_elsewhere) << done.message();
 }
 
+// A blocking acquire waiting for a busy lock is called off from another thread, at once.
+TEST_F(LifecycleTest, ABlockingAcquireWaitingForABusyLockIsCancelledFromAnotherThread) {
+  start_fleet(3);
+  client locks = make_client();
+  result<lease> holder = locks.acquire("busy", ttl_of(milliseconds(60000)));
+  ASSERT_TRUE(holder) << holder.message();
+  cancel_token stop;
+  acquire_options o;
+  o.wait = milliseconds(30000);
+  o.cancel = stop;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(milliseconds(300));
+    stop.cancel();
+  });
+  auto start = steady_clock::now();
+  result<lease> waited = locks.acquire("busy", o);
+  auto took = steady_clock::now() - start;
+  canceller.join();
+  ASSERT_FALSE(waited);
+  EXPECT_EQ(waited.error(), errc::cancelled) << waited.message();
+  EXPECT_LT(took, milliseconds(5000));                           // not the 30 s budget
+  EXPECT_TRUE(every_node_has("redlock:busy", holder->token()));  // the holder's lock is untouched
+  // A cancelled token stays cancelled: the next acquire with it fails at once.
+  result<lease> again = locks.acquire("free", o);
+  EXPECT_EQ(again.error(), errc::cancelled);
+  EXPECT_TRUE(no_keys_left(*fleet, "free"));
+}
+
 // A lost round leaves a SET written to a paused node, and the client is destroyed before that
 // node answers: closing waits for the answer (each within node_timeout) and sends its
 // clean-up, instead of leaving our key there for its whole ttl.
@@ -293,6 +321,29 @@ TEST_F(AsyncLifecycleTest, WithLockReleasesOnceTheWorkSaysItFinished) {
   run_until([&] { return outcome.has_value(); });
   EXPECT_TRUE(*outcome) << outcome->message();
   EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "job"); }));
+}
+
+// Cancelled on the loop's own thread: the callback runs later on the loop, never inside
+// cancel().
+TEST_F(AsyncLifecycleTest, CancellingOnTheLoopRunsTheCallbackLater) {
+  start_fleet(3);
+  for (std::size_t i : {0u, 1u})
+    fleet->command(i, {"SET", "redlock:busy", "someone-else", "PX", "60000"});
+  async_client locks = make_async(options_for(*fleet));
+  cancel_token stop;
+  acquire_options o;
+  o.wait = milliseconds(30000);
+  o.cancel = stop;
+  std::optional<result<lease>> got;
+  ASSERT_TRUE(locks.acquire("busy", o, [&](result<lease> r) { got.emplace(std::move(r)); }));
+  auto until = steady_clock::now() + milliseconds(200);
+  while (steady_clock::now() < until)
+    uv_run(&loop, UV_RUN_NOWAIT);
+  ASSERT_FALSE(got.has_value());
+  stop.cancel();
+  EXPECT_FALSE(got.has_value());
+  run_until([&] { return got.has_value(); });
+  EXPECT_EQ(got->error(), errc::cancelled) << got->message();
 }
 
 // An acquire won while its client closes does not escape the close: it is released, and the

@@ -337,5 +337,44 @@ TEST_F(EngineTest, BinarySafeResourceNames) {
   EXPECT_THAT(outcome->message(), HasSubstr("'a\\x00b\\x0d\\x0a'"));
 }
 
+// Cancelling: an acquire waiting to retry ends at once and tries no more.
+TEST_F(EngineTest, CancelEndsARetryWaitAtOnce) {
+  make(1);
+  acquire_options o;
+  o.wait = milliseconds(10000);
+  outcome.reset();
+  std::uint64_t id = eng->acquire(
+      "r", o, [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
+  nodes[0]->answer_nil();  // busy: waits to retry
+  ASSERT_FALSE(outcome.has_value());
+  eng->cancel(id);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::cancelled);
+  EXPECT_EQ(outcome->tally().refused(), 1u);  // the last round's
+  timers.advance(milliseconds(20000));
+  EXPECT_FALSE(nodes[0]->has_pending());
+  EXPECT_TRUE(eng->idle());
+  eng->cancel(id);  // finished: nothing happens
+}
+
+// Cancelled with a round out: the caller is told now; the round, if it wins, is released.
+TEST_F(EngineTest, CancelDuringARoundReleasesWhatTheRoundWins) {
+  make(3);
+  outcome.reset();
+  std::uint64_t id = eng->acquire(
+      "r", {}, [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
+  nodes[0]->answer_ok();
+  eng->cancel(id);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::cancelled);
+  nodes[1]->answer_ok();  // a majority: won, but nobody takes it
+  EXPECT_TRUE(nodes[0]->has_pending());
+  EXPECT_EQ(args_of(nodes[0]->pending().wire)[1], detail::release_script.sha1);
+  EXPECT_TRUE(nodes[1]->has_pending());
+  nodes[2]->answer_ok();  // late: cleaned up too
+  ASSERT_TRUE(nodes[2]->has_pending());
+  EXPECT_EQ(args_of(nodes[2]->pending().wire)[1], detail::release_script.sha1);
+}
+
 }  // namespace
 }  // namespace redlock::testing
