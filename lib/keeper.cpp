@@ -99,12 +99,18 @@ void keeper::check(const std::shared_ptr<lock_record>& lock, engine::check_callb
   });
 }
 
+// Replaces `timer` with one that runs `(this->*fire)(lock)` at `when` (at once if past). The
+// callback finds the lock by address: one released meanwhile is simply not found.
+void keeper::schedule_at(scheduler::timer_id& timer, steady::time_point when,
+                         const lock_record* lock, void (keeper::*fire)(const lock_record*)) {
+  if (timer != 0) timers_.cancel(timer);
+  auto wait = std::max(when - clock_.now(), steady::duration::zero());
+  timer = timers_.schedule(wait, [this, lock, fire] { (this->*fire)(lock); });
+}
+
 void keeper::arm_margin(held_lock& h) {
-  if (h.margin_timer != 0) timers_.cancel(h.margin_timer);
-  steady::time_point at = h.lock->valid_until() - h.lock->lost_margin;
-  auto wait = std::max(at - clock_.now(), steady::duration::zero());
-  const lock_record* record = h.lock.get();
-  h.margin_timer = timers_.schedule(wait, [this, record] { on_margin(record); });
+  schedule_at(h.margin_timer, h.lock->valid_until() - h.lock->lost_margin, h.lock.get(),
+              &keeper::on_margin);
 }
 
 void keeper::on_margin(const lock_record* lock) {
@@ -133,10 +139,7 @@ void keeper::on_margin(const lock_record* lock) {
 }
 
 void keeper::extend_at(held_lock& h, steady::time_point when) {
-  if (h.extend_timer != 0) timers_.cancel(h.extend_timer);
-  auto wait = std::max(when - clock_.now(), steady::duration::zero());
-  const lock_record* record = h.lock.get();
-  h.extend_timer = timers_.schedule(wait, [this, record] { auto_extend(record); });
+  schedule_at(h.extend_timer, when, h.lock.get(), &keeper::auto_extend);
 }
 
 void keeper::auto_extend(const lock_record* lock) {

@@ -47,14 +47,20 @@ struct lost_log {
 
 class LifecycleTest : public fleet_test {};
 
+// An auto-extended acquire of `ttl` whose lost signal goes to `log`.
+acquire_options auto_extended(std::chrono::milliseconds ttl, lost_log& log) {
+  acquire_options o = ttl_of(ttl);
+  o.auto_extend.enabled = true;
+  o.on_lost = log.callback();
+  return o;
+}
+
 TEST_F(LifecycleTest, AutoExtendedLeaseOutlivesFiveTtlsWithAMinorityPaused) {
   start_fleet(5);
   client locks = make_client();
   ASSERT_TRUE(locks.wait_ready(milliseconds(10000)));
   lost_log log;
-  acquire_options o = ttl_of(milliseconds(2000));
-  o.auto_extend.enabled = true;
-  o.on_lost = log.callback();
+  acquire_options o = auto_extended(milliseconds(2000), log);
   result<lease> held = locks.acquire("kept", o);
   ASSERT_TRUE(held) << held.message();
   fleet->pause(3);
@@ -89,10 +95,8 @@ TEST_F(LifecycleTest, LostFiresBeforeValidUntilWhenTheMajorityIsCutOff) {
   client locks = make_client(c);
   ASSERT_TRUE(locks.wait_ready(milliseconds(10000)));
   lost_log log;
-  acquire_options o = ttl_of(milliseconds(3000));
-  o.auto_extend.enabled = true;
+  acquire_options o = auto_extended(milliseconds(3000), log);
   o.lost_margin = 0.2;
-  o.on_lost = log.callback();
   result<lease> held = locks.acquire("cut", o);
   ASSERT_TRUE(held) << held.message();
   proxies[1]->blackhole();
@@ -114,9 +118,7 @@ TEST_F(LifecycleTest, KeysDeletedByHandOnAMajorityAreLostAtTheNextExtension) {
   start_fleet(3);
   client locks = make_client();
   lost_log log;
-  acquire_options o = ttl_of(milliseconds(2000));
-  o.auto_extend.enabled = true;
-  o.on_lost = log.callback();
+  acquire_options o = auto_extended(milliseconds(2000), log);
   result<lease> held = locks.acquire("tampered", o);
   ASSERT_TRUE(held) << held.message();
   log.watch(&*held);
