@@ -13,7 +13,9 @@
 //     callback exactly once, later, on the loop thread (never inside the call itself).
 //  3. The client keeps uv_run alive only while an operation is in flight, while one of its
 //     leases holds a lock (another thread may still extend or release it) and while it closes;
-//     an idle client with no locks lets uv_run return.
+//     an idle client with no locks lets uv_run return. Its background work (releases owed to
+//     a node that timed out, reconnects) runs while the loop does, but does not keep it
+//     alive: a loop that stops meanwhile pays those releases when it next runs, or at close.
 //  4. Destroying the client lets the operations in flight finish and run their callbacks
 //     (an acquire that wins meanwhile is released and reports client_closed; leases still
 //     held are declared lost, then released); afterwards it closes its handles. Keep running

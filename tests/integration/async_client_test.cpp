@@ -127,6 +127,32 @@ TEST_F(AsyncClientTest, BlockingLeaseCallOnTheLoopThreadIsWouldDeadlock) {
 
 // A blocking release on the loop thread cannot wait, but still lets the lock go: it empties
 // the lease and sends the release in the background.
+// A release that timed out on a paused node is owed to it: background work, which does not
+// keep uv_run going by itself but is paid once the node is back, while the service's loop
+// runs (here a timer of the test's stands for the service's own handles).
+TEST_F(AsyncClientTest, ReleaseOwedToAPausedNodeIsPaidWhileTheServicesLoopRuns) {
+  start_fleet(3);
+  async_client locks = make_async(options_for(*fleet));
+  std::optional<result<lease>> acquired;
+  ASSERT_TRUE(locks.acquire("owed", ttl_of(milliseconds(600000)),
+                            [&](result<lease> r) { acquired.emplace(std::move(r)); }));
+  run_until([&] { return acquired.has_value(); });
+  ASSERT_TRUE(*acquired) << acquired->message();
+  fleet->pause(0);
+  std::optional<result<void>> released;
+  ASSERT_TRUE(locks.release(std::move(**acquired),
+                            [&](result<void> r) { released.emplace(std::move(r)); }));
+  run_until([&] { return released.has_value(); });
+  ASSERT_TRUE(*released) << released->message();  // two of three confirmed
+  auto owed = [&] { return (*locks.health())[0].owed_releases; };
+  run_until([&] { return owed() == 1; });
+  fleet->resume(0);
+  keep_loop_running();
+  run_until([&] { return owed() == 0 && values_of("redlock:owed")[0] == "(nil)"; },
+            milliseconds(10000));
+  EXPECT_THAT(values_of("redlock:owed"), ::testing::Each("(nil)"));
+}
+
 TEST_F(AsyncClientTest, BlockingReleaseOnTheLoopThreadStillReleases) {
   start_fleet(1);
   async_client locks = make_async(options_for(*fleet));

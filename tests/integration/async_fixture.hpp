@@ -19,6 +19,7 @@ class async_fleet_test : public fleet_test {
     ASSERT_EQ(uv_loop_init(&loop), 0);
   }
   void TearDown() override {
+    if (service_work_running_) uv_close(reinterpret_cast<uv_handle_t*>(&service_work_), nullptr);
     // Every handle of every client is closed by now: the loop closes cleanly.
     uv_run(&loop, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop), 0);
@@ -48,7 +49,23 @@ class async_fleet_test : public fleet_test {
     ASSERT_TRUE(*ready) << ready->message();
   }
 
+  // Keeps the loop alive, as a service's own handles would. A client's background work (the
+  // releases owed to a node that timed out, its reconnect) does not keep uv_run going, so a
+  // test that waits for it must keep the loop running by other means, like a service.
+  void keep_loop_running() {
+    if (service_work_running_) return;
+    ASSERT_EQ(uv_timer_init(&loop, &service_work_), 0);
+    ASSERT_EQ(uv_timer_start(
+                  &service_work_, [](uv_timer_t*) {}, 5, 5),
+              0);
+    service_work_running_ = true;
+  }
+
   uv_loop_t loop;
+
+ private:
+  uv_timer_t service_work_;
+  bool service_work_running_ = false;
 };
 
 }  // namespace redlock::testing
