@@ -30,6 +30,13 @@ struct engine::acquire_op {
   int attempts = 0;
   acquire_callback done;
   tally last_tally;  // of the last finished round, for a shutdown while waiting
+  // Waiting by notification (key_watch).
+  std::string key;
+  bool watched = false;
+  bool covered = false;                  // its key's releases reach us
+  bool heard_release = false;            // while the current attempt was out
+  scheduler::timer_id next_attempt = 0;  // while waiting for it
+  steady::time_point next_attempt_at;
 };
 
 struct engine::ready_wait {
@@ -164,14 +171,23 @@ std::uint64_t engine::acquire(std::string resource, const acquire_options& optio
     return op->id;
   }
   live_.emplace(op->id, op);
+  op->key = key_of(op->resource);
+  if (watch_ != nullptr && options.wait.count() > 0 && options.max_attempts > 1) {
+    // Before the first attempt: a release published after our refusal is then heard (or,
+    // when the subscription is confirmed only later, the confirmation wakes us instead).
+    op->watched = true;
+    op->covered = watch_->watch(op->key);
+    watched_[op->key].push_back(op);
+  }
   start_attempt(op);
   return op->id;
 }
 
 void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   ++op->attempts;
-  auto lock = std::make_shared<lock_record>(op->resource, key_of(op->resource), random_token(),
-                                            op->options.ttl, env_.nodes.size());
+  op->heard_release = false;
+  auto lock = std::make_shared<lock_record>(op->resource, op->key, random_token(), op->options.ttl,
+                                            env_.nodes.size());
   auto cmd = std::make_shared<command>();
   cmd->wire = encode_command(
       {"SET", lock->key, lock->token, "NX", "PX", std::to_string(op->options.ttl.count())});
@@ -256,6 +272,7 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
 void engine::complete(const std::shared_ptr<acquire_op>& op,
                       result<std::shared_ptr<lock_record>> outcome) {
   live_.erase(op->id);
+  unwatch(op);
   auto done = std::move(op->done);
   done(std::move(outcome));
   end();
@@ -267,11 +284,10 @@ void engine::cancel(std::uint64_t acquire_id) {
   auto it = live_.find(acquire_id);
   if (it == live_.end()) return;
   std::shared_ptr<acquire_op> op = it->second;
-  for (auto w = waiting_.begin(); w != waiting_.end(); ++w) {
-    if (w->second != op) continue;
-    timers_.cancel(w->first);
-    waiting_.erase(w);
-    break;
+  if (op->next_attempt != 0) {
+    timers_.cancel(op->next_attempt);
+    waiting_.erase(op->next_attempt);
+    op->next_attempt = 0;
   }
   op->cancelled = true;
   complete(op, {errc::cancelled, "the acquire of " + quoted(op->resource) + " was cancelled",
@@ -289,8 +305,12 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   send_release(lock, lock->may_hold, rule::every_answer, nullptr);
   op->last_tally = r.tally(op->attempts);
 
+  // A release heard while this attempt was out may have freed the lock after our SET was
+  // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
   nanoseconds delay = config_.retry_delay;
-  if (config_.retry_jitter.count() > 0) {
+  if (op->heard_release) {
+    delay = wake_delay();
+  } else if (config_.retry_jitter.count() > 0) {
     std::uniform_int_distribution<nanoseconds::rep> jitter(
         0, nanoseconds(config_.retry_jitter).count());
     delay += nanoseconds(jitter(rng_));
@@ -298,16 +318,72 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   bool retry_can_help = error != errc::misconfigured;
   if (retry_can_help && !closing_ && op->attempts < op->options.max_attempts &&
       clock_.now() + delay < op->deadline) {
-    auto id = std::make_shared<scheduler::timer_id>(0);
-    *id = timers_.schedule(delay, [this, op, id] {
-      waiting_.erase(*id);
-      start_attempt(op);
-    });
-    waiting_.emplace(*id, op);
+    schedule_attempt(op, delay);
     return;
   }
   if (op->attempts > 1) message += " (after " + std::to_string(op->attempts) + " attempts)";
   complete(op, {error, std::move(message), op->last_tally});
+}
+
+void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds delay) {
+  if (op->next_attempt != 0) {
+    timers_.cancel(op->next_attempt);
+    waiting_.erase(op->next_attempt);
+  }
+  auto id = std::make_shared<scheduler::timer_id>(0);
+  *id = timers_.schedule(delay, [this, op, id] {
+    waiting_.erase(*id);
+    op->next_attempt = 0;
+    start_attempt(op);
+  });
+  op->next_attempt = *id;
+  op->next_attempt_at = clock_.now() + delay;
+  waiting_.emplace(*id, op);
+}
+
+nanoseconds engine::wake_delay() {
+  std::uniform_int_distribution<nanoseconds::rep> spread(0,
+                                                         nanoseconds(config_.wake_spread).count());
+  return nanoseconds(spread(rng_));
+}
+
+// ---- waiting by notification ----------------------------------------------------------------
+
+void engine::notice(const std::string& key, key_notice what) {
+  auto it = watched_.find(key);
+  if (closing_ || it == watched_.end()) return;
+  steady::time_point now = clock_.now();
+  for (const std::shared_ptr<acquire_op>& op : it->second) {
+    if (what == key_notice::not_delivering) {
+      op->covered = false;
+      continue;
+    }
+    // A subscription confirmed only after an attempt went out may have missed a release
+    // between that attempt and itself: the confirmation wakes the waiter like a release.
+    if (what == key_notice::delivering) {
+      if (op->covered) continue;
+      op->covered = true;
+    }
+    if (op->next_attempt == 0) {
+      op->heard_release = true;  // an attempt is out: its refusal retries soon
+      continue;
+    }
+    nanoseconds delay = wake_delay();
+    if (op->next_attempt_at > now + delay && now + delay < op->deadline)
+      schedule_attempt(op, delay);
+  }
+}
+
+void engine::unwatch(const std::shared_ptr<acquire_op>& op) {
+  if (!op->watched) return;
+  op->watched = false;
+  auto it = watched_.find(op->key);
+  if (it != watched_.end()) {
+    auto& ops = it->second;
+    ops.erase(std::remove(ops.begin(), ops.end(), op), ops.end());
+    if (ops.empty()) watched_.erase(it);
+  }
+  watch_->unwatch(op->key);
 }
 
 // ---- extend -------------------------------------------------------------------------------
@@ -772,6 +848,7 @@ void engine::shutdown() {
   waiting_.clear();
   for (auto& entry : waiting) {
     timers_.cancel(entry.first);
+    entry.second->next_attempt = 0;
     timers_.defer([this, op = entry.second] {
       complete(op,
                {errc::client_closed,

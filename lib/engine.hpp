@@ -26,6 +26,24 @@
 
 namespace redlock::detail {
 
+// Waiting by notification (see release_notices.hpp): the engine tells the watch which keys
+// its waiting acquires are for, and hears back what the nodes published about them.
+class key_watch {
+ public:
+  virtual ~key_watch() = default;
+  // An acquire with a wait budget starts (before its first attempt); true when the key's
+  // releases are already being delivered to us.
+  virtual bool watch(const std::string& key) = 0;
+  // That acquire finished.
+  virtual void unwatch(const std::string& key) = 0;
+};
+
+enum class key_notice {
+  released,        // a node published that the key was deleted
+  delivering,      // a node confirmed our subscription: from now on its releases reach us
+  not_delivering,  // no node delivers the key's releases any more (subscriptions lost)
+};
+
 struct engine_config {
   // From client_options, the one place their defaults live.
   double drift_factor;
@@ -38,6 +56,9 @@ struct engine_config {
   // A release that may have been overtaken by a late request (owed releases, and releases to
   // nodes where a request of the lock timed out) is sent once more this much later.
   std::chrono::milliseconds owed_release_repeat{250};
+  // A waiter woken by a release tries again after a random delay up to this long, so that
+  // many waiters woken at once do not split the votes.
+  std::chrono::microseconds wake_spread{500};
 
   static engine_config from(const client_options& options);
 };
@@ -61,6 +82,10 @@ class engine {
                         acquire_callback done);
   // Finishes the acquire with errc::cancelled now, unless it finished already.
   void cancel(std::uint64_t acquire_id);
+  // Acquires with a wait budget are watched by `watch` (which must outlive the engine's
+  // acquires), and woken by notice().
+  void set_key_watch(key_watch* watch) { watch_ = watch; }
+  void notice(const std::string& key, key_notice what);
   // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // `done` may be empty (the release of a destroyed lease).
@@ -97,6 +122,10 @@ class engine {
   struct ready_wait;
 
   void start_attempt(const std::shared_ptr<acquire_op>& op);
+  // The op's next attempt, `delay` from now (a retry timer it is waiting on is replaced).
+  void schedule_attempt(const std::shared_ptr<acquire_op>& op, std::chrono::nanoseconds delay);
+  std::chrono::nanoseconds wake_delay();
+  void unwatch(const std::shared_ptr<acquire_op>& op);
   void on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                           const std::shared_ptr<lock_record>& lock);
   void complete(const std::shared_ptr<acquire_op>& op,
@@ -139,6 +168,9 @@ class engine {
   std::unordered_map<scheduler::timer_id, std::shared_ptr<acquire_op>> waiting_;
   // Acquires whose caller has not had the outcome yet, by id (for cancel).
   std::unordered_map<std::uint64_t, std::shared_ptr<acquire_op>> live_;
+  // Watched acquires (see key_watch), by key.
+  key_watch* watch_ = nullptr;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<acquire_op>>> watched_;
   std::uint64_t next_acquire_id_ = 1;
   // Second sends of releases, by timer: sent at once on shutdown.
   std::unordered_map<scheduler::timer_id, std::pair<std::function<void()>, work>> resends_;

@@ -37,7 +37,9 @@ session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const
       services_(loop, clock_),
       bridge_(loop) {
   std::vector<node_link*> links;
+  std::vector<node_config> subscribers;
   for (auto& where : checked.endpoints) {
+    subscribers.push_back(node_config::from(where, options_, random_seed(), tls));
     nodes_.push_back(
         std::make_unique<node>(loop, services_, clock_,
                                node_config::from(std::move(where), options_, random_seed(), tls)));
@@ -46,6 +48,9 @@ session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const
   engine_config config = engine_config::from(options_);
   config.seed = random_seed();
   engine_ = std::make_unique<engine>(std::move(config), std::move(links), clock_, services_);
+  notices_ =
+      std::make_unique<release_notices>(loop, services_, clock_, std::move(subscribers), *engine_);
+  engine_->set_key_watch(notices_.get());
   keeper_ = std::make_unique<keeper>(*engine_, services_, clock_,
                                      keeper::config{options_.retry_delay, options_.node_timeout});
   // The client's own loop must run for as long as the session is open; the caller's loop is
@@ -221,6 +226,7 @@ void session::close_handles() {
   bridge_.close(parts.expect());
   for (auto& n : nodes_)
     n->close(parts.expect());
+  notices_->close(parts.expect());
 }
 
 }  // namespace redlock::detail

@@ -24,6 +24,7 @@
 #include "node/node.hpp"
 #include "options.hpp"
 #include "redlock/lease.hpp"
+#include "release_notices.hpp"
 
 namespace redlock::detail {
 
@@ -105,7 +106,8 @@ class session : public std::enable_shared_from_this<session> {
   bridge bridge_;
   std::vector<std::unique_ptr<node>> nodes_;
   std::unique_ptr<engine> engine_;
-  std::unique_ptr<keeper> keeper_;  // the granted locks not yet released
+  std::unique_ptr<keeper> keeper_;            // the granted locks not yet released
+  std::unique_ptr<release_notices> notices_;  // wakes the acquires that wait
 
   bool closing_ = false;
   bool closing_handles_ = false;

@@ -1,0 +1,130 @@
+// Waiting for a busy lock by notification, on real servers: the release script publishes, the
+// waiting client's subscriber connections hear it, and the waiter tries again at once instead
+// of after its retry delay; a lock that expires instead is still picked up by the retry.
+#include <gmock/gmock.h>
+
+#include <future>
+#include <thread>
+
+#include "fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+class WaitingTest : public fleet_test {
+ protected:
+  // A client whose retries alone would take seconds: what is quicker is the notification.
+  client make_slow_retrying_client() {
+    client_options o = options_for(*fleet);
+    o.retry_delay = milliseconds(5000);
+    o.retry_jitter = milliseconds(0);
+    return make_client(o);
+  }
+  static acquire_options waiting_up_to(milliseconds wait) {
+    acquire_options o;
+    o.ttl = milliseconds(30000);
+    o.wait = wait;
+    return o;
+  }
+};
+
+struct timed_grant {
+  result<lease> granted;
+  steady_clock::time_point at;
+};
+
+TEST_F(WaitingTest, AWaiterAcquiresRightAfterTheReleaseNotAfterItsRetryDelay) {
+  start_fleet(3);
+  client holder_client = make_client();
+  client waiter_client = make_slow_retrying_client();
+  result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
+  ASSERT_TRUE(held) << held.message();
+  auto waiting = std::async(std::launch::async, [&] {
+    result<lease> r = waiter_client.acquire("job", waiting_up_to(milliseconds(20000)));
+    return timed_grant{std::move(r), steady_clock::now()};
+  });
+  // The waiter's attempts are refused and it waits (its subscriptions are confirmed by now).
+  ASSERT_EQ(waiting.wait_for(milliseconds(1000)), std::future_status::timeout);
+  auto released_at = steady_clock::now();
+  ASSERT_TRUE(held->release());
+  timed_grant got = waiting.get();
+  ASSERT_TRUE(got.granted) << got.granted.message();
+  // Woken by the release: far sooner than the 5 s retry delay.
+  EXPECT_LT(got.at - released_at, milliseconds(1000));
+  // The first attempt, the one its subscription's confirmation calls for, the one the first
+  // node's notification woke, and at most one more if that one overtook the release on the
+  // other nodes (their notifications, heard meanwhile, call for it).
+  EXPECT_LE(got.granted.tally().attempts(), 4);
+  EXPECT_TRUE(every_node_has("redlock:job", got.granted->token()));
+}
+
+TEST_F(WaitingTest, ALockThatExpiresIsPickedUpByTheRetry) {
+  start_fleet(3);
+  // Someone else's lock, set by hand, is never released: nothing is published.
+  for (std::size_t i = 0; i < 3; ++i)
+    fleet->command(i, {"SET", "redlock:job", "someone-else", "PX", "600"});
+  client_options o = options_for(*fleet);
+  o.retry_delay = milliseconds(200);
+  client waiter = make_client(o);
+  result<lease> got = waiter.acquire("job", waiting_up_to(milliseconds(10000)));
+  ASSERT_TRUE(got) << got.message();
+  EXPECT_GE(got.tally().attempts(), 2);
+  EXPECT_TRUE(every_node_has("redlock:job", got->token()));
+}
+
+// One release, several clients waiting: one of them gets the lock at once, the others keep
+// waiting (none fails, none is granted alongside it), and each release hands the lock on.
+TEST_F(WaitingTest, EachReleaseHandsTheLockToOneOfTheWaitingClients) {
+  start_fleet(3);
+  client holder_client = make_client();
+  result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
+  ASSERT_TRUE(held) << held.message();
+  constexpr int waiters = 4;
+  std::vector<client> clients;
+  for (int i = 0; i < waiters; ++i)
+    clients.push_back(make_slow_retrying_client());
+  std::vector<std::future<timed_grant>> waiting;
+  for (auto& c : clients) {
+    waiting.push_back(std::async(std::launch::async, [&c] {
+      result<lease> r = c.acquire("job", waiting_up_to(milliseconds(20000)));
+      return timed_grant{std::move(r), steady_clock::now()};
+    }));
+  }
+  std::this_thread::sleep_for(milliseconds(1000));
+  ASSERT_TRUE(held->release());
+  auto started = steady_clock::now();
+  // Each grant is released by the test in turn; every waiter gets the lock, one at a time.
+  std::vector<bool> done(waiters, false);
+  for (int round = 0; round < waiters; ++round) {
+    int winner = -1;
+    while (winner < 0 && steady_clock::now() - started < milliseconds(15000)) {
+      for (int i = 0; i < waiters; ++i) {
+        if (!done[static_cast<std::size_t>(i)] &&
+            waiting[static_cast<std::size_t>(i)].wait_for(milliseconds(1)) ==
+                std::future_status::ready) {
+          winner = i;
+          break;
+        }
+      }
+    }
+    ASSERT_GE(winner, 0) << "nobody got the lock after release " << round;
+    timed_grant got = waiting[static_cast<std::size_t>(winner)].get();
+    done[static_cast<std::size_t>(winner)] = true;
+    ASSERT_TRUE(got.granted) << got.granted.message();
+    // Nobody else holds it meanwhile.
+    for (int i = 0; i < waiters; ++i) {
+      if (done[static_cast<std::size_t>(i)]) continue;
+      EXPECT_EQ(waiting[static_cast<std::size_t>(i)].wait_for(milliseconds(0)),
+                std::future_status::timeout);
+    }
+    ASSERT_TRUE(got.granted->release());
+  }
+  // Four hand-offs by notification, not by 5 s retries.
+  EXPECT_LT(steady_clock::now() - started, milliseconds(4000));
+}
+
+}  // namespace
+}  // namespace redlock::testing

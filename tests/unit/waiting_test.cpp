@@ -1,0 +1,165 @@
+// Waiting by notification in the engine (fake nodes, clock and scheduler): which acquires are
+// watched, and how a release notice or a confirmed subscription wakes a waiter.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "engine_fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using detail::key_notice;
+using std::chrono::microseconds;
+using ::testing::ElementsAre;
+
+// Records what the engine asks to watch.
+struct recording_watch final : detail::key_watch {
+  bool delivering = false;  // what watch() answers
+  std::vector<std::string> watched, unwatched;
+  bool watch(const std::string& key) override {
+    watched.push_back(key);
+    return delivering;
+  }
+  void unwatch(const std::string& key) override { unwatched.push_back(key); }
+};
+
+class WaitingTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    detail::engine_config config = defaults();
+    config.retry_delay = milliseconds(5000);
+    config.retry_jitter = milliseconds(0);
+    config.wake_spread = microseconds(500);
+    make(3, config);
+    eng->set_key_watch(&watch);
+  }
+  static acquire_options waiting() {
+    acquire_options o;
+    o.wait = milliseconds(20000);
+    return o;
+  }
+  void refuse_everywhere() {
+    for (auto& n : nodes)
+      n->answer_nil();
+  }
+  recording_watch watch;
+};
+
+TEST_F(WaitingTest, AnAcquireWithAWaitBudgetIsWatchedBeforeItsFirstAttemptUntilItEnds) {
+  acquire("job", waiting());
+  ASSERT_THAT(watch.watched, ElementsAre("redlock:job"));
+  EXPECT_TRUE(nodes[0]->has_pending());
+  EXPECT_TRUE(watch.unwatched.empty());
+  for (auto& n : nodes)
+    n->answer_ok();
+  ASSERT_TRUE(outcome && *outcome);
+  EXPECT_THAT(watch.unwatched, ElementsAre("redlock:job"));
+}
+
+TEST_F(WaitingTest, OneAttemptOnlyIsNotWatched) {
+  acquire("job");  // no wait budget
+  acquire_options once = waiting();
+  once.max_attempts = 1;
+  acquire("other", once);
+  EXPECT_TRUE(watch.watched.empty());
+}
+
+TEST_F(WaitingTest, AReleaseWakesAWaiterLongBeforeItsRetryDelay) {
+  watch.delivering = true;
+  acquire("job", waiting());
+  refuse_everywhere();
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+  eng->notice("redlock:job", key_notice::released);
+  EXPECT_LE(timers.next_delay(), microseconds(500));
+  timers.advance(microseconds(500));
+  ASSERT_TRUE(nodes[0]->has_pending());
+  for (auto& n : nodes)
+    n->answer_ok();
+  ASSERT_TRUE(outcome && *outcome);
+  EXPECT_EQ(outcome->tally().attempts(), 2);
+}
+
+TEST_F(WaitingTest, AReleaseHeardWhileTheAttemptIsOutRetriesSoonAfterItsRefusal) {
+  watch.delivering = true;
+  acquire("job", waiting());
+  eng->notice("redlock:job", key_notice::released);  // the holder released as we asked
+  refuse_everywhere();
+  EXPECT_LE(timers.next_delay(), microseconds(500));
+}
+
+TEST_F(WaitingTest, ReleasesOfOtherKeysWakeNobody) {
+  watch.delivering = true;
+  acquire("job", waiting());
+  refuse_everywhere();
+  eng->notice("redlock:other", key_notice::released);
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+}
+
+// The subscription was confirmed only after the first attempt went out: a release between
+// the refusal and the subscription would be missed, so the confirmation wakes the waiter,
+// once; a waiter already covered is not woken by it.
+TEST_F(WaitingTest, ASubscriptionConfirmedAfterTheFirstAttemptWakesTheWaiterOnce) {
+  acquire("job", waiting());
+  refuse_everywhere();
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+  eng->notice("redlock:job", key_notice::delivering);
+  EXPECT_LE(timers.next_delay(), microseconds(500));
+  timers.advance(microseconds(500));
+  refuse_everywhere();
+  eng->notice("redlock:job", key_notice::delivering);  // another node confirms
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+  // Every subscription lost, then confirmed again: releases may have been missed meanwhile.
+  eng->notice("redlock:job", key_notice::not_delivering);
+  eng->notice("redlock:job", key_notice::delivering);
+  EXPECT_LE(timers.next_delay(), microseconds(500));
+}
+
+TEST_F(WaitingTest, AWakeNeverOutlivesTheWaitBudget) {
+  watch.delivering = true;
+  acquire_options o = waiting();
+  o.wait = milliseconds(100);
+  acquire("job", o);
+  refuse_everywhere();  // 5 s retry delay > 100 ms budget: done, held elsewhere
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::held_elsewhere);
+  EXPECT_THAT(watch.unwatched, ElementsAre("redlock:job"));
+  eng->notice("redlock:job", key_notice::released);
+  EXPECT_FALSE(nodes[0]->has_pending());
+}
+
+TEST_F(WaitingTest, CancellingAWaiterUnwatchesIt) {
+  auto id = eng->acquire("job", waiting(), [this](result<std::shared_ptr<lock_record>> r) {
+    outcome.emplace(std::move(r));
+  });
+  refuse_everywhere();
+  eng->cancel(id);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::cancelled);
+  EXPECT_THAT(watch.unwatched, ElementsAre("redlock:job"));
+  eng->notice("redlock:job", key_notice::released);
+  EXPECT_EQ(timers.pending_timers(), 0u);
+}
+
+TEST_F(WaitingTest, ManyWaitersWokenAtOnceSpreadTheirAttempts) {
+  watch.delivering = true;
+  constexpr int waiters = 20;
+  std::vector<outcome_of<std::shared_ptr<lock_record>>> outcomes(waiters);
+  for (auto& o : outcomes)
+    eng->acquire("job", waiting(), o.callback());
+  refuse_everywhere();  // each node answers every pending SET
+  while (nodes[0]->has_pending())
+    refuse_everywhere();
+  eng->notice("redlock:job", key_notice::released);
+  // The attempts go out at different moments within the spread, not all in one tick.
+  int ticks_with_attempts = 0;
+  for (int us = 0; us <= 500; us += 25) {
+    timers.advance(microseconds(25));
+    if (nodes[0]->has_pending()) ++ticks_with_attempts;
+    while (nodes[0]->has_pending())
+      refuse_everywhere();
+  }
+  EXPECT_GE(ticks_with_attempts, 8);
+}
+
+}  // namespace
+}  // namespace redlock::testing
