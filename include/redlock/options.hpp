@@ -59,7 +59,9 @@ struct client_options {
   double drift_factor = 0.01;
 
   // Pause between acquire attempts while the caller's wait budget lasts:
-  // retry_delay + uniform(0, retry_jitter).
+  // retry_delay + uniform(0, retry_jitter). A waiter tries again sooner when a node publishes
+  // the lock's release (waiting by notification): the delay is the fallback for locks that
+  // expire instead.
   std::chrono::milliseconds retry_delay{50};
   std::chrono::milliseconds retry_jitter{50};
 
@@ -88,6 +90,7 @@ struct acquire_options {
   // client's node_timeout.
   std::chrono::milliseconds ttl{10'000};
   // How long to keep retrying while the lock is busy or the nodes fail; 0 = one attempt.
+  // While it waits, the acquire is woken by the holder's release (see retry_delay).
   std::chrono::milliseconds wait{0};
   // Upper bound on the number of attempts within the wait budget (>= 1).
   int max_attempts = 1'000'000;

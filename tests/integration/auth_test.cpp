@@ -2,6 +2,8 @@
 // tally when they refuse.
 #include <gmock/gmock.h>
 
+#include <thread>
+
 #include "fixture.hpp"
 
 namespace redlock::testing {
@@ -17,7 +19,9 @@ class AuthTest : public fleet_test {
     n.acl_users = {
         "user locker on >s3cret ~redlock:* +set +get +del +pexpire +pttl +eval +evalsha +ping "
         "+select +info",
-        "user reader on >r3ad ~* +get +ping +info"};
+        "user reader on >r3ad ~* +get +ping +info",
+        "user waiter on >w4it ~redlock:* &redlock:* +set +get +del +pexpire +pttl +eval +evalsha "
+        "+ping +info +publish +subscribe +unsubscribe"};
     n.requirepass = "default-pw";
     start_fleet(3, n);
   }
@@ -42,6 +46,40 @@ TEST_F(AuthTest, AclUserWithTheRightPasswordLocks) {
   result<void> released = held->release();
   ASSERT_TRUE(released) << released.message();
   EXPECT_GE(released.tally().granted(), 2u);  // decided once a majority confirmed
+}
+
+// Waiting by notification needs PUBLISH (in the release script) and SUBSCRIBE on the lock
+// keys' channels. Without them a waiter still gets the lock, by its retry delay; with them,
+// by the release's notification.
+TEST_F(AuthTest, WaitingWorksWithAndWithoutThePubSubPermissions) {
+  start_acl_fleet();
+  for (const char* user : {"locker:s3cret", "waiter:w4it"}) {
+    SCOPED_TRACE(user);
+    client_options o = as(user);
+    o.retry_delay = milliseconds(1500);
+    o.retry_jitter = milliseconds(0);
+    client holder = make_client(o);
+    client waiter = make_client(o);
+    result<lease> held = holder.acquire("job");
+    ASSERT_TRUE(held) << held.message();
+    std::thread release_soon([&] {
+      std::this_thread::sleep_for(milliseconds(500));
+      EXPECT_TRUE(held->release());
+    });
+    acquire_options patient;
+    patient.wait = milliseconds(10000);
+    auto start = std::chrono::steady_clock::now();
+    result<lease> got = waiter.acquire("job", patient);
+    auto took = std::chrono::steady_clock::now() - start;
+    release_soon.join();
+    ASSERT_TRUE(got) << got.message();
+    if (std::string(user).rfind("waiter", 0) == 0) {
+      EXPECT_LT(took, milliseconds(1400));  // woken by the release, before the first retry
+    } else {
+      EXPECT_GE(took, milliseconds(1500));  // nothing published: the retry found it free
+    }
+    EXPECT_TRUE(got->release());
+  }
 }
 
 // A mistake in the configuration must not look like an outage: the acquire does not spend its
