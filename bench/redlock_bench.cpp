@@ -70,9 +70,10 @@ struct row {
   std::size_t errors = 0;
   double floor_p50_us = 0;
   double ratio_to_floor = 0;
-  double ratio_to_healthy = 0;  // failover rows: p50 against the healthy row of the same fleet
-  double first_us = 0;          // failover rows: the first acquire after the fault struck
-  double fairness = -1;         // contention rows: Jain's index of acquisitions per client
+  double ratio_to_healthy = 0;     // failover rows: p50 against the healthy row of the same fleet
+  double first_us = 0;             // failover rows: the first acquire after the fault struck
+  double fairness = -1;            // contention rows: Jain's index of acquisitions per client
+  double commands_per_grant = -1;  // contention rows: requests to the nodes per acquisition
   // The CPU split (throughput and capacity rows on the bench's own fleet; -1: not measured),
   // per op: this process's CPU, the fleet's servers' CPU, and the share of all cores both used.
   double client_cpu_us = -1;
@@ -816,10 +817,11 @@ class burst_measurer {
 };
 
 // Contention: W async clients (one loop) take turns on one resource, each holding it for
-// 1 ms, retrying while it is busy (jittered retry every 2-6 ms: waiting by notification has
-// not landed yet). ops counts acquisitions; the samples are the hand-off latency (from one
-// owner's release to the next owner's grant); fairness is Jain's index over the clients'
-// acquisitions (1.0: all equal).
+// 1 ms, waiting by notification while it is busy (the default retry delay, 50-100 ms, is the
+// fallback). ops counts acquisitions; the samples are the hand-off latency (from one owner's
+// release to the next owner's grant); fairness is Jain's index over the clients'
+// acquisitions (1.0: all equal); commands_per_grant counts every request the clients sent
+// to the nodes (SETs, releases, clean-ups) per acquisition.
 row measure_contention(const std::vector<std::string>& urls, int clients, double seconds) {
   struct contender {
     std::optional<redlock::async_client> client;
@@ -863,8 +865,6 @@ row measure_contention(const std::vector<std::string>& urls, int clients, double
   for (int i = 0; i < clients; ++i) {
     auto c = std::make_unique<contender>();
     redlock::client_options o = client_options_for(urls);
-    o.retry_delay = milliseconds(2);
-    o.retry_jitter = milliseconds(4);
     auto made = redlock::async_client::create(&loop, o);
     if (!made) throw std::runtime_error(made.message());
     c->client.emplace(std::move(*made));
@@ -885,8 +885,13 @@ row measure_contention(const std::vector<std::string>& urls, int clients, double
     take(*c);
   uv_run(&loop, UV_RUN_DEFAULT);
   std::vector<std::size_t> wins;
+  std::uint64_t requests = 0;
   for (auto& c : all) {
     wins.push_back(c->wins);
+    if (auto h = c->client->health()) {
+      for (const redlock::node_health& n : *h)
+        requests += n.requests;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&c->hold), nullptr);
     c->client.reset();
   }
@@ -911,6 +916,7 @@ row measure_contention(const std::vector<std::string>& urls, int clients, double
     squares += static_cast<double>(w) * static_cast<double>(w);
   }
   r.fairness = squares > 0 ? sum * sum / (static_cast<double>(clients) * squares) : 0;
+  r.commands_per_grant = r.ops > 0 ? static_cast<double>(requests) / static_cast<double>(r.ops) : 0;
   return r;
 }
 
@@ -1116,6 +1122,7 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("ratio_to_floor", r.ratio_to_floor, "%.3f")
         .add("ratio_to_healthy", r.ratio_to_healthy, "%.3f");
     o.add("first_us", r.first_us).add("fairness", r.fairness, "%.3f").add("tls", r.tls);
+    o.add("commands_per_grant", r.commands_per_grant, "%.2f");
     o.add("client_cpu_us", r.client_cpu_us, "%.2f").add("servers_cpu_us", r.servers_cpu_us, "%.2f");
     o.add("cores_used", r.cores_used, "%.3f").add("capacity_per_s", r.capacity_per_s);
     o.add("overloaded", r.overloaded).add("success_rate", r.success_rate, "%.4f");
@@ -1138,6 +1145,7 @@ void print_row(const row& r) {
     std::printf(" %9s", "");  // burst rows: no floor to compare with
   }
   if (r.fairness >= 0) std::printf("  fairness %.3f", r.fairness);
+  if (r.commands_per_grant >= 0) std::printf("  commands/grant %.1f", r.commands_per_grant);
   if (r.capacity_per_s > 0) std::printf("  servers' capacity %.0f SET/s", r.capacity_per_s);
   if (r.cores_used >= 0) {
     std::printf("  cpu/op: client %.1f us, servers %.1f us, %.0f%% of %ld cores", r.client_cpu_us,
@@ -1342,7 +1350,7 @@ int main(int argc, char** argv) {
       print_row(restart);
     }
     if (o.scenario == "contention" || o.scenario == "all") {
-      for (int w : {2, 8}) {
+      for (int w : {2, 8, 64}) {
         row r = measure_contention(first(throughput_nodes), w, o.seconds);
         r.floor_p50_us = floor_p50;
         r.ratio_to_floor = r.p50_us / floor_p50;
