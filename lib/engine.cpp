@@ -33,8 +33,10 @@ struct engine::acquire_op {
   // Waiting by notification (key_watch).
   std::string key;
   bool watched = false;
-  bool covered = false;                  // its key's releases reach us
-  bool heard_release = false;            // while the current attempt was out
+  bool covered = false;        // its key's releases reach us
+  bool heard_release = false;  // while the current attempt was out
+  bool woken = false;          // its next attempt is a notification's, not the retry delay's
+  std::size_t listening = 1;   // clients listening for the key, as the last release said
   scheduler::timer_id next_attempt = 0;  // while waiting for it
   steady::time_point next_attempt_at;
 };
@@ -188,11 +190,16 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   op->heard_release = false;
   auto lock = std::make_shared<lock_record>(op->resource, op->key, random_token(), op->options.ttl,
                                             env_.nodes.size());
-  auto cmd = std::make_shared<command>();
-  cmd->wire = encode_command(
-      {"SET", lock->key, lock->token, "NX", "PX", std::to_string(op->options.ttl.count())});
   round::spec s;
-  s.what = {std::move(cmd), judge_set};
+  std::string ttl = std::to_string(op->options.ttl.count());
+  if (op->watched) {
+    // A waiter's SET tells the other waiters when it takes the key (acquire.lua).
+    s.what = {script_command(acquire_script, lock->key, lock->token, ttl), judge_script};
+  } else {
+    auto cmd = std::make_shared<command>();
+    cmd->wire = encode_command({"SET", lock->key, lock->token, "NX", "PX", ttl});
+    s.what = {std::move(cmd), judge_set};
+  }
   // Waiting for room among a node's requests in flight spends the caller's wait budget; with
   // none, a full window refuses the request at once (errc::overloaded).
   s.queue_budget = std::max(op->deadline - clock_.now(), steady::duration::zero());
@@ -307,25 +314,21 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
 
   // A release heard while this attempt was out may have freed the lock after our SET was
   // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
-  nanoseconds delay = config_.retry_delay;
-  if (op->heard_release) {
-    delay = wake_delay();
-  } else if (config_.retry_jitter.count() > 0) {
-    std::uniform_int_distribution<nanoseconds::rep> jitter(
-        0, nanoseconds(config_.retry_jitter).count());
-    delay += nanoseconds(jitter(rng_));
-  }
+  bool woken = op->heard_release;
+  nanoseconds delay = woken ? wake_delay(op->listening) : retry_delay();
   bool retry_can_help = error != errc::misconfigured;
   if (retry_can_help && !closing_ && op->attempts < op->options.max_attempts &&
       clock_.now() + delay < op->deadline) {
-    schedule_attempt(op, delay);
+    schedule_attempt(op, delay, woken);
     return;
   }
   if (op->attempts > 1) message += " (after " + std::to_string(op->attempts) + " attempts)";
   complete(op, {error, std::move(message), op->last_tally});
 }
 
-void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds delay) {
+void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds delay,
+                              bool woken) {
+  op->woken = woken;
   if (op->next_attempt != 0) {
     timers_.cancel(op->next_attempt);
     waiting_.erase(op->next_attempt);
@@ -341,15 +344,27 @@ void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds
   waiting_.emplace(*id, op);
 }
 
-nanoseconds engine::wake_delay() {
-  std::uniform_int_distribution<nanoseconds::rep> spread(0,
-                                                         nanoseconds(config_.wake_spread).count());
+nanoseconds engine::retry_delay() {
+  nanoseconds delay = config_.retry_delay;
+  if (config_.retry_jitter.count() > 0) {
+    std::uniform_int_distribution<nanoseconds::rep> jitter(
+        0, nanoseconds(config_.retry_jitter).count());
+    delay += nanoseconds(jitter(rng_));
+  }
+  return delay;
+}
+
+nanoseconds engine::wake_delay(std::size_t listening) {
+  // Capped, so that a count from a hostile server cannot delay a waiter past its retry.
+  auto slots = static_cast<nanoseconds::rep>(std::clamp<std::size_t>(listening, 1, 1000));
+  std::uniform_int_distribution<nanoseconds::rep> spread(
+      0, nanoseconds(config_.wake_spread).count() * slots);
   return nanoseconds(spread(rng_));
 }
 
 // ---- waiting by notification ----------------------------------------------------------------
 
-void engine::notice(const std::string& key, key_notice what) {
+void engine::notice(const std::string& key, key_notice what, std::size_t listening) {
   auto it = watched_.find(key);
   if (closing_ || it == watched_.end()) return;
   steady::time_point now = clock_.now();
@@ -358,19 +373,27 @@ void engine::notice(const std::string& key, key_notice what) {
       op->covered = false;
       continue;
     }
+    if (what == key_notice::taken) {
+      // Someone else won the release we were woken by: wait for the next one (or the retry
+      // delay) instead of sending a round that must fail.
+      op->heard_release = false;
+      if (op->next_attempt != 0 && op->woken) schedule_attempt(op, retry_delay(), false);
+      continue;
+    }
     // A subscription confirmed only after an attempt went out may have missed a release
     // between that attempt and itself: the confirmation wakes the waiter like a release.
     if (what == key_notice::delivering) {
       if (op->covered) continue;
       op->covered = true;
     }
+    op->listening = what == key_notice::released ? listening : 1;
     if (op->next_attempt == 0) {
       op->heard_release = true;  // an attempt is out: its refusal retries soon
       continue;
     }
-    nanoseconds delay = wake_delay();
+    nanoseconds delay = wake_delay(op->listening);
     if (op->next_attempt_at > now + delay && now + delay < op->deadline)
-      schedule_attempt(op, delay);
+      schedule_attempt(op, delay, true);
   }
 }
 

@@ -40,6 +40,7 @@ class key_watch {
 
 enum class key_notice {
   released,        // a node published that the key was deleted
+  taken,           // a node published that a waiter of some client set the key
   delivering,      // a node confirmed our subscription: from now on its releases reach us
   not_delivering,  // no node delivers the key's releases any more (subscriptions lost)
 };
@@ -56,9 +57,10 @@ struct engine_config {
   // A release that may have been overtaken by a late request (owed releases, and releases to
   // nodes where a request of the lock timed out) is sent once more this much later.
   std::chrono::milliseconds owed_release_repeat{250};
-  // A waiter woken by a release tries again after a random delay up to this long, so that
-  // many waiters woken at once do not split the votes.
-  std::chrono::microseconds wake_spread{500};
+  // A waiter woken by a release tries again after a random delay of up to this long per
+  // client listening for the key (the release says how many), so that the first of them to
+  // take the lock tells the others (about one round trip) before most of them tried.
+  std::chrono::microseconds wake_spread{100};
 
   static engine_config from(const client_options& options);
 };
@@ -85,7 +87,8 @@ class engine {
   // Acquires with a wait budget are watched by `watch` (which must outlive the engine's
   // acquires), and woken by notice().
   void set_key_watch(key_watch* watch) { watch_ = watch; }
-  void notice(const std::string& key, key_notice what);
+  // `listening`: for released, how many clients listen for the key's releases (>= 1).
+  void notice(const std::string& key, key_notice what, std::size_t listening = 1);
   // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // `done` may be empty (the release of a destroyed lease).
@@ -122,9 +125,12 @@ class engine {
   struct ready_wait;
 
   void start_attempt(const std::shared_ptr<acquire_op>& op);
-  // The op's next attempt, `delay` from now (a retry timer it is waiting on is replaced).
-  void schedule_attempt(const std::shared_ptr<acquire_op>& op, std::chrono::nanoseconds delay);
-  std::chrono::nanoseconds wake_delay();
+  // The op's next attempt, `delay` from now (a retry timer it is waiting on is replaced);
+  // `woken`: called for by a notification.
+  void schedule_attempt(const std::shared_ptr<acquire_op>& op, std::chrono::nanoseconds delay,
+                        bool woken);
+  std::chrono::nanoseconds retry_delay();                      // retry_delay + jitter
+  std::chrono::nanoseconds wake_delay(std::size_t listening);  // within wake_spread each
   void unwatch(const std::shared_ptr<acquire_op>& op);
   void on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                           const std::shared_ptr<lock_record>& lock);

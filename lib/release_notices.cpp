@@ -6,6 +6,18 @@
 
 namespace redlock::detail {
 
+namespace {
+// "released <clients listening>" (release.lua); 1 when the count is missing or not a number.
+std::size_t listening_in(const std::string& payload) {
+  std::size_t count = 0;
+  for (std::size_t i = sizeof "released"; i < payload.size(); ++i) {
+    if (payload[i] < '0' || payload[i] > '9' || count > 1'000'000) return 1;
+    count = count * 10 + static_cast<std::size_t>(payload[i] - '0');
+  }
+  return count == 0 ? 1 : count;
+}
+}  // namespace
+
 release_notices::release_notices(uv_loop_t* loop, loop_services& services, const clock& clock,
                                  std::vector<node_config> nodes, engine& engine,
                                  std::chrono::milliseconds linger)
@@ -16,7 +28,11 @@ release_notices::release_notices(uv_loop_t* loop, loop_services& services, const
     std::size_t i = nodes_.size() - 1;
     node::push_listener listener;
     listener.message = [this](const push& p) {
-      if (p.payload == "released") engine_.notice(p.channel, key_notice::released);
+      if (p.payload == "taken") {
+        engine_.notice(p.channel, key_notice::taken);
+      } else if (p.payload.rfind("released", 0) == 0) {
+        engine_.notice(p.channel, key_notice::released, listening_in(p.payload));
+      }
     };
     listener.subscribed = [this, i](const subscription& s) { confirmed(i, s); };
     nodes_[i]->on_push(std::move(listener));

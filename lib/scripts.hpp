@@ -12,6 +12,7 @@ struct script {
   std::string_view sha1;  // 40 lowercase hex digits
 };
 
+extern const script acquire_script;  // a waiting acquire's SET, announced to other waiters
 extern const script release_script;
 extern const script extend_script;
 extern const script check_script;

@@ -1,11 +1,19 @@
 -- Compare-and-delete: delete the lock key only while it still holds our token, so a late
 -- release never removes another owner's lock. Returns 1 when deleted, 0 otherwise.
 -- A deletion is published on the channel named like the key, for the waiters of other
--- clients (pcall: a user whose ACL does not allow PUBLISH still releases).
+-- clients, with how many clients listen there: their waiters spread their next attempts over
+-- that many slots, so that one of them takes the lock and tells the others before most of
+-- them tried (acquire.lua). Nobody listening: nothing published. pcall: a user whose ACL
+-- allows neither still releases.
 -- KEYS[1] = lock key, ARGV[1] = token
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.pcall('PUBLISH', KEYS[1], 'released')
+  local listening = redis.pcall('PUBSUB', 'NUMSUB', KEYS[1])
+  local count = 1  -- unknown (PUBSUB not allowed): publish for one
+  if type(listening) == 'table' and listening.err == nil then
+    count = tonumber(listening[2]) or 0
+  end
+  if count > 0 then redis.pcall('PUBLISH', KEYS[1], 'released ' .. count) end
   return 1
 end
 return 0

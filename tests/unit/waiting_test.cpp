@@ -38,9 +38,14 @@ class WaitingTest : public EngineTest {
     o.wait = milliseconds(20000);
     return o;
   }
+  // A waiter's SET is acquire.lua: 1 = set, 0 = another owner's key is there.
   void refuse_everywhere() {
     for (auto& n : nodes)
-      n->answer_nil();
+      n->answer_int(0);
+  }
+  void grant_everywhere() {
+    for (auto& n : nodes)
+      n->answer_int(1);
   }
   recording_watch watch;
 };
@@ -50,10 +55,21 @@ TEST_F(WaitingTest, AnAcquireWithAWaitBudgetIsWatchedBeforeItsFirstAttemptUntilI
   ASSERT_THAT(watch.watched, ElementsAre("redlock:job"));
   EXPECT_TRUE(nodes[0]->has_pending());
   EXPECT_TRUE(watch.unwatched.empty());
-  for (auto& n : nodes)
-    n->answer_ok();
-  ASSERT_TRUE(outcome && *outcome);
+  grant_everywhere();
+  ASSERT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "");
   EXPECT_THAT(watch.unwatched, ElementsAre("redlock:job"));
+}
+
+// A waiter's SET is announced (acquire.lua), so that the other waiters woken by the same
+// release can stand down.
+TEST_F(WaitingTest, AWatchedAcquireSetsTheKeyWithTheAnnouncingScript) {
+  acquire("job", waiting());
+  auto args = args_of(nodes[0]->pending().wire);
+  ASSERT_EQ(args.size(), 6u);
+  EXPECT_EQ(args[0], "EVALSHA");
+  EXPECT_EQ(args[1], detail::acquire_script.sha1);
+  EXPECT_EQ(args[3], "redlock:job");
+  EXPECT_EQ(args[5], "10000");  // a single attempt's SET: EngineTest.SendsSetNxPxToEveryNodeAtOnce
 }
 
 TEST_F(WaitingTest, OneAttemptOnlyIsNotWatched) {
@@ -73,9 +89,8 @@ TEST_F(WaitingTest, AReleaseWakesAWaiterLongBeforeItsRetryDelay) {
   EXPECT_LE(timers.next_delay(), microseconds(500));
   timers.advance(microseconds(500));
   ASSERT_TRUE(nodes[0]->has_pending());
-  for (auto& n : nodes)
-    n->answer_ok();
-  ASSERT_TRUE(outcome && *outcome);
+  grant_everywhere();
+  ASSERT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "");
   EXPECT_EQ(outcome->tally().attempts(), 2);
 }
 
@@ -85,6 +100,28 @@ TEST_F(WaitingTest, AReleaseHeardWhileTheAttemptIsOutRetriesSoonAfterItsRefusal)
   eng->notice("redlock:job", key_notice::released);  // the holder released as we asked
   refuse_everywhere();
   EXPECT_LE(timers.next_delay(), microseconds(500));
+}
+
+// Woken by a release, then another waiter's SET is announced before ours went out: ours would
+// fail, so the waiter goes back to waiting (the retry delay, or the next release).
+TEST_F(WaitingTest, AWokenWaiterStandsDownWhenAnotherTakesTheLock) {
+  watch.delivering = true;
+  acquire("job", waiting());
+  refuse_everywhere();
+  eng->notice("redlock:job", key_notice::released);
+  EXPECT_LE(timers.next_delay(), microseconds(500));
+  eng->notice("redlock:job", key_notice::taken);
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+  timers.advance(microseconds(500));
+  EXPECT_FALSE(nodes[0]->has_pending());
+  // A release heard while its attempt is out, then the taking: its refusal waits.
+  eng->notice("redlock:job", key_notice::released);
+  timers.advance(microseconds(500));
+  ASSERT_TRUE(nodes[0]->has_pending());
+  eng->notice("redlock:job", key_notice::released);
+  eng->notice("redlock:job", key_notice::taken);
+  refuse_everywhere();
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
 }
 
 TEST_F(WaitingTest, ReleasesOfOtherKeysWakeNobody) {
