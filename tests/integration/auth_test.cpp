@@ -21,7 +21,7 @@ class AuthTest : public fleet_test {
         "+select +info",
         "user reader on >r3ad ~* +get +ping +info",
         "user waiter on >w4it ~redlock:* &redlock:* +set +get +del +pexpire +pttl +eval +evalsha "
-        "+ping +info +publish +subscribe +unsubscribe"};
+        "+ping +info +publish +subscribe +unsubscribe +pubsub|numsub"};
     n.requirepass = "default-pw";
     start_fleet(3, n);
   }

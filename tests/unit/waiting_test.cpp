@@ -29,7 +29,7 @@ class WaitingTest : public EngineTest {
     detail::engine_config config = defaults();
     config.retry_delay = milliseconds(5000);
     config.retry_jitter = milliseconds(0);
-    config.wake_spread = microseconds(500);
+    config.wake_spread = microseconds(100);
     make(3, config);
     eng->set_key_watch(&watch);
   }
@@ -86,8 +86,8 @@ TEST_F(WaitingTest, AReleaseWakesAWaiterLongBeforeItsRetryDelay) {
   refuse_everywhere();
   EXPECT_EQ(timers.next_delay(), milliseconds(5000));
   eng->notice("redlock:job", key_notice::released);
-  EXPECT_LE(timers.next_delay(), microseconds(500));
-  timers.advance(microseconds(500));
+  EXPECT_LE(timers.next_delay(), microseconds(100));
+  timers.advance(microseconds(100));
   ASSERT_TRUE(nodes[0]->has_pending());
   grant_everywhere();
   ASSERT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "");
@@ -99,7 +99,7 @@ TEST_F(WaitingTest, AReleaseHeardWhileTheAttemptIsOutRetriesSoonAfterItsRefusal)
   acquire("job", waiting());
   eng->notice("redlock:job", key_notice::released);  // the holder released as we asked
   refuse_everywhere();
-  EXPECT_LE(timers.next_delay(), microseconds(500));
+  EXPECT_LE(timers.next_delay(), microseconds(100));
 }
 
 // Woken by a release, then another waiter's SET is announced before ours went out: ours would
@@ -109,19 +109,38 @@ TEST_F(WaitingTest, AWokenWaiterStandsDownWhenAnotherTakesTheLock) {
   acquire("job", waiting());
   refuse_everywhere();
   eng->notice("redlock:job", key_notice::released);
-  EXPECT_LE(timers.next_delay(), microseconds(500));
+  EXPECT_LE(timers.next_delay(), microseconds(100));
   eng->notice("redlock:job", key_notice::taken);
   EXPECT_EQ(timers.next_delay(), milliseconds(5000));
-  timers.advance(microseconds(500));
+  timers.advance(microseconds(100));
   EXPECT_FALSE(nodes[0]->has_pending());
   // A release heard while its attempt is out, then the taking: its refusal waits.
   eng->notice("redlock:job", key_notice::released);
-  timers.advance(microseconds(500));
+  timers.advance(microseconds(100));
   ASSERT_TRUE(nodes[0]->has_pending());
   eng->notice("redlock:job", key_notice::released);
   eng->notice("redlock:job", key_notice::taken);
   refuse_everywhere();
   EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+}
+
+// The release says how many clients listen: the woken spread over that many slots (of
+// wake_spread each), capped so that a hostile count cannot hold a waiter for long.
+TEST_F(WaitingTest, TheWakeUpDelaySpreadsOverTheClientsListening) {
+  watch.delivering = true;
+  acquire("job", waiting());
+  refuse_everywhere();
+  std::chrono::nanoseconds longest{0};
+  for (int i = 0; i < 200; ++i) {
+    eng->notice("redlock:job", key_notice::taken);  // back to the retry delay
+    eng->notice("redlock:job", key_notice::released, 8);
+    longest = std::max(longest, timers.next_delay());
+  }
+  EXPECT_LE(longest, microseconds(800));
+  EXPECT_GT(longest, microseconds(500));  // one slot would be 100 us
+  eng->notice("redlock:job", key_notice::taken);
+  eng->notice("redlock:job", key_notice::released, 1'000'000'000);
+  EXPECT_LE(timers.next_delay(), milliseconds(100));
 }
 
 TEST_F(WaitingTest, ReleasesOfOtherKeysWakeNobody) {
@@ -140,15 +159,15 @@ TEST_F(WaitingTest, ASubscriptionConfirmedAfterTheFirstAttemptWakesTheWaiterOnce
   refuse_everywhere();
   EXPECT_EQ(timers.next_delay(), milliseconds(5000));
   eng->notice("redlock:job", key_notice::delivering);
-  EXPECT_LE(timers.next_delay(), microseconds(500));
-  timers.advance(microseconds(500));
+  EXPECT_LE(timers.next_delay(), microseconds(100));
+  timers.advance(microseconds(100));
   refuse_everywhere();
   eng->notice("redlock:job", key_notice::delivering);  // another node confirms
   EXPECT_EQ(timers.next_delay(), milliseconds(5000));
   // Every subscription lost, then confirmed again: releases may have been missed meanwhile.
   eng->notice("redlock:job", key_notice::not_delivering);
   eng->notice("redlock:job", key_notice::delivering);
-  EXPECT_LE(timers.next_delay(), microseconds(500));
+  EXPECT_LE(timers.next_delay(), microseconds(100));
 }
 
 TEST_F(WaitingTest, AWakeNeverOutlivesTheWaitBudget) {
@@ -189,8 +208,8 @@ TEST_F(WaitingTest, ManyWaitersWokenAtOnceSpreadTheirAttempts) {
   eng->notice("redlock:job", key_notice::released);
   // The attempts go out at different moments within the spread, not all in one tick.
   int ticks_with_attempts = 0;
-  for (int us = 0; us <= 500; us += 25) {
-    timers.advance(microseconds(25));
+  for (int us = 0; us <= 100; us += 5) {
+    timers.advance(microseconds(5));
     if (nodes[0]->has_pending()) ++ticks_with_attempts;
     while (nodes[0]->has_pending())
       refuse_everywhere();
