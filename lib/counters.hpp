@@ -14,6 +14,16 @@
 
 namespace redlock::detail {
 
+// Where `key` is in `keys` (acquire_failure_codes, lease_lost_causes): the index of its
+// count; N when it is not there.
+template <class Key, std::size_t N>
+std::size_t slot_of(const std::array<Key, N>& keys, Key key) {
+  std::size_t i = 0;
+  while (i < N && keys[i] != key)
+    ++i;
+  return i;
+}
+
 // Durations: the latest 1024 for the quantiles (the window node health uses), and the count
 // and sum of all of them.
 class duration_record {
@@ -50,9 +60,9 @@ struct acquire_counters {
       return;
     }
     failed_wait.record(waited);
-    for (std::size_t i = 0; i < acquire_failure_codes.size(); ++i) {
-      if (error == acquire_failure_codes[i]) ++failed[i];
-    }
+    if (error.category() != category()) return;
+    std::size_t i = slot_of(acquire_failure_codes, static_cast<errc>(error.value()));
+    if (i < failed.size()) ++failed[i];
   }
 };
 
@@ -62,11 +72,7 @@ struct lease_counters {
   outcome_counts auto_extends;
   outcome_counts ownership_checks;
 
-  void lost_by(lease_lost::cause why) {
-    for (std::size_t i = 0; i < lease_lost_causes.size(); ++i) {
-      if (lease_lost_causes[i] == why) ++lost[i];
-    }
-  }
+  void lost_by(lease_lost::cause why) { ++lost[slot_of(lease_lost_causes, why)]; }
   static void count(outcome_counts& c, bool succeeded) { ++(succeeded ? c.succeeded : c.failed); }
 };
 
