@@ -5,10 +5,11 @@
 //   if (m && m->failed(redlock::errc::held_elsewhere) > 0) note_contention();
 //
 // Counters only grow. Acquires the call itself refuses (invalid_option, would_deadlock, a
-// closed client) never start and are not counted. Contention shows as failures by
-// held_elsewhere, as attempts per acquire above 1 and as the wait time of acquires: attempts
-// per grant over a period is the increase of `attempts` divided by that of `granted`
-// (PromQL: rate(redlock_acquire_attempts_total[5m]) / rate(redlock_acquire_grants_total[5m])).
+// closed client, a cancel_token cancelled before the call) never start and are not counted.
+// Contention shows as failures by held_elsewhere, as attempts per acquire above 1 and as the
+// wait time of acquires. Attempts per grant over a period is the increase of `attempts`
+// divided by that of `granted` (PromQL:
+// rate(redlock_acquire_attempts_total[5m]) / rate(redlock_acquire_grants_total[5m])).
 #pragma once
 
 #include <array>
