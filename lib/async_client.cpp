@@ -50,6 +50,11 @@ result<std::vector<node_health>> async_client::health() const {
   return session_->health();
 }
 
+result<client_metrics> async_client::metrics() const {
+  if (!session_) return {errc::client_closed, "metrics of a moved-from async_client"};
+  return session_->metrics();
+}
+
 result<void> async_client::extend(lease& held, std::chrono::milliseconds ttl, done_callback done) {
   const auto& state = detail::lease_access::peek(held);
   if (!state) return {errc::empty_lease, "extend of an empty lease (released or moved from)"};

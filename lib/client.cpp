@@ -91,4 +91,13 @@ result<std::vector<node_health>> client::health() const {
   });
 }
 
+result<client_metrics> client::metrics() const {
+  if (!run_) return {errc::client_closed, "metrics of a moved-from client"};
+  auto& s = *run_->session;
+  return detail::run_blocking<client_metrics>(s, "client::metrics", [&](auto done) {
+    done(s.metrics());
+    return result<void>();
+  });
+}
+
 }  // namespace redlock

@@ -26,6 +26,7 @@ struct engine::acquire_op {
   bool cancelled = false;  // its outcome was given already; a round still out is cleaned up
   std::string resource;
   acquire_options options;
+  steady::time_point started;   // the call
   steady::time_point deadline;  // first attempt + wait
   int attempts = 0;
   acquire_callback done;
@@ -161,11 +162,14 @@ std::uint64_t engine::acquire(std::string resource, const acquire_options& optio
   op->id = next_acquire_id_++;
   op->resource = std::move(resource);
   op->options = options;
+  op->started = clock_.now();
   op->deadline = saturating_add(clock_.now(), options.wait);
   op->done = std::move(done);
   begin();
+  ++counters_.started;
   if (closing_) {
     timers_.defer([this, op] {
+      counters_.finished(errc::client_closed, clock_.now() - op->started);
       op->done({errc::client_closed,
                 "the client is closing; acquire of " + quoted(op->resource) + " was not started"});
       end();
@@ -195,6 +199,7 @@ std::uint64_t engine::acquire(std::string resource, const acquire_options& optio
 
 void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   ++op->attempts;
+  ++counters_.attempts;
   op->heard_release = false;
   auto lock = std::make_shared<lock_record>(op->resource, op->key, random_token(), op->options.ttl,
                                             env_.nodes.size());
@@ -288,6 +293,7 @@ void engine::complete(const std::shared_ptr<acquire_op>& op,
                       result<std::shared_ptr<lock_record>> outcome) {
   live_.erase(op->id);
   unwatch(op);
+  counters_.finished(outcome.error(), clock_.now() - op->started);
   auto done = std::move(op->done);
   done(std::move(outcome));
   end();

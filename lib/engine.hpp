@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "counters.hpp"
 #include "lock_record.hpp"
 #include "node_link.hpp"
 #include "redlock/options.hpp"
@@ -120,6 +121,7 @@ class engine {
   // The earlier connected endpoint with the same server as `node`, which then does not vote.
   std::optional<std::size_t> duplicate_of(std::size_t node) const;
   const release_ledger& owed(std::size_t node) const { return debts_[node]; }
+  const acquire_counters& counters() const { return counters_; }
 
  private:
   // Owed releases are background work: a node that keeps failing them must not keep an
@@ -188,6 +190,7 @@ class engine {
   std::vector<release_ledger> debts_;        // per node
   std::vector<steady::time_point> paid_at_;  // per node: the last time its debts were sent
   std::vector<bool> payment_due_;            // per node: a later payment is scheduled
+  acquire_counters counters_;
 };
 
 }  // namespace redlock::detail

@@ -43,6 +43,17 @@ bool is_retryable(std::error_code error) noexcept {
   return false;
 }
 
+const char* to_string(errc code) noexcept {
+  switch (code) {
+#define REDLOCK_ERRC_NAME(name, value, retryable, message) \
+  case errc::name:                                         \
+    return #name;
+    REDLOCK_ERRC_TABLE(REDLOCK_ERRC_NAME)
+#undef REDLOCK_ERRC_NAME
+  }
+  return "unknown";
+}
+
 const std::error_category& category() noexcept {
   static const redlock_category instance;
   return instance;

@@ -50,7 +50,13 @@ steady::time_point keeper::next_extension(const held_lock& h) const {
 
 void keeper::extend(const std::shared_ptr<lock_record>& lock, milliseconds ttl,
                     engine::done_callback done) {
-  locks_.extend(lock, ttl, [this, lock, done = std::move(done)](result<void> outcome) {
+  send_extend(lock, ttl, std::move(done), counters_.caller_extends);
+}
+
+void keeper::send_extend(const std::shared_ptr<lock_record>& lock, milliseconds ttl,
+                         engine::done_callback done, outcome_counts& counted) {
+  locks_.extend(lock, ttl, [this, lock, &counted, done = std::move(done)](result<void> outcome) {
+    lease_counters::count(counted, outcome.has_value());
     extended(lock, outcome);
     if (done) done(std::move(outcome));
   });
@@ -87,6 +93,7 @@ void keeper::lost_by(held_lock& h, const result_base& outcome) {
 
 void keeper::check(const std::shared_ptr<lock_record>& lock, engine::check_callback done) {
   locks_.check(lock, [this, lock, done = std::move(done)](result<ownership> outcome) {
+    lease_counters::count(counters_.ownership_checks, outcome.has_value());
     held_lock* h = find(lock.get());
     if (h != nullptr && !lock->lost_reason()) {
       if (outcome.error() == errc::lock_lost) {
@@ -158,7 +165,7 @@ void keeper::auto_extend(const lock_record* lock) {
     // What is left of max_hold is too short to be worth a round: let the lease run out.
     if (ttl <= config_.node_timeout) return;
   }
-  extend(h->lock, ttl, nullptr);
+  send_extend(h->lock, ttl, nullptr, counters_.auto_extends);
 }
 
 void keeper::lose(held_lock& h, lease_lost::cause why, std::string message, tally votes) {
@@ -169,7 +176,9 @@ void keeper::lose(held_lock& h, lease_lost::cause why, std::string message, tall
   signal.votes = std::move(votes);
   signal.at = clock_.now();
   lease_lost told = signal;
-  if (!h.lock->declare_lost(std::move(signal)) || !h.on_lost) return;
+  if (!h.lock->declare_lost(std::move(signal))) return;
+  counters_.lost_by(why);
+  if (!h.on_lost) return;
   // Deferred: never inside the call that found it lost, and outside every lock.
   timers_.defer([on_lost = h.on_lost, told = std::move(told), lock = h.lock] {
     if (!lock->released) on_lost(told);  // a release that came in between wins

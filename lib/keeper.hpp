@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "clock.hpp"
+#include "counters.hpp"
 #include "engine.hpp"
 #include "lock_record.hpp"
 #include "node_link.hpp"
@@ -49,6 +50,7 @@ class keeper {
   std::vector<std::shared_ptr<lock_record>> close();
   // Locks granted and not yet released.
   std::size_t held() const { return held_.size(); }
+  const lease_counters& counters() const { return counters_; }
 
  private:
   struct held_lock {
@@ -64,6 +66,9 @@ class keeper {
   };
 
   held_lock* find(const lock_record* lock);
+  // An extend of a held lock, the caller's or an automatic one (counted apart).
+  void send_extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
+                   engine::done_callback done, outcome_counts& counted);
   void extended(const std::shared_ptr<lock_record>& lock, const result<void>& outcome);
   // lock_lost from an extend or a check: refused when the refusals decided it.
   void lost_by(held_lock& h, const result_base& outcome);
@@ -82,6 +87,7 @@ class keeper {
   const clock& clock_;
   config config_;
   std::unordered_map<const lock_record*, held_lock> held_;
+  lease_counters counters_;
 };
 
 }  // namespace redlock::detail

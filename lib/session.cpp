@@ -185,6 +185,24 @@ std::vector<node_health> session::health() const {
   return out;
 }
 
+client_metrics session::metrics() const {
+  client_metrics m;
+  const acquire_counters& acquires = engine_->counters();
+  m.acquires = acquires.started;
+  m.granted = acquires.granted;
+  m.acquires_failed = acquires.failed;
+  m.attempts = acquires.attempts;
+  m.granted_wait = acquires.granted_wait.summary();
+  m.failed_wait = acquires.failed_wait.summary();
+  const lease_counters& leases = keeper_->counters();
+  m.leases_held = keeper_->held();
+  m.leases_lost = leases.lost;
+  m.caller_extends = leases.caller_extends;
+  m.auto_extends = leases.auto_extends;
+  m.ownership_checks = leases.ownership_checks;
+  return m;
+}
+
 // ---- closing ------------------------------------------------------------------------------
 //
 // 1. close(): refuse new work, stop retry waits, keep the loop alive. Leases still held are

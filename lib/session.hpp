@@ -24,6 +24,7 @@
 #include "node/node.hpp"
 #include "options.hpp"
 #include "redlock/lease.hpp"
+#include "redlock/metrics.hpp"
 #include "release_notices.hpp"
 
 namespace redlock::detail {
@@ -88,6 +89,8 @@ class session : public std::enable_shared_from_this<session> {
   result<void> wait_ready(std::chrono::milliseconds timeout, engine::done_callback done);
   // One entry per node, in the order of the endpoints.
   std::vector<node_health> health() const;
+  // What the engine and the keeper counted, and the leases held now.
+  client_metrics metrics() const;
   // Finishes what is in flight (retry waits end with client_closed), then closes every handle
   // and runs `closed`.
   void close(std::function<void()> closed);

@@ -35,6 +35,7 @@
 #include "redlock/export.hpp"
 #include "redlock/health.hpp"
 #include "redlock/lease.hpp"
+#include "redlock/metrics.hpp"
 #include "redlock/options.hpp"
 #include "redlock/result.hpp"
 
@@ -81,6 +82,9 @@ class REDLOCK_API async_client {
   // Each node's state, last error, counters and latency, in the order of the endpoints
   // (at once: the client lives on this thread). Errors: client_closed (moved from).
   result<std::vector<node_health>> health() const;
+  // What this client counted about its acquires and leases (metrics.hpp), at once like
+  // health(). Errors: client_closed (moved from).
+  result<client_metrics> metrics() const;
 
  private:
   explicit async_client(std::shared_ptr<detail::session> session) noexcept;

@@ -31,6 +31,7 @@
 #include "redlock/export.hpp"
 #include "redlock/health.hpp"
 #include "redlock/lease.hpp"
+#include "redlock/metrics.hpp"
 #include "redlock/options.hpp"
 #include "redlock/result.hpp"
 
@@ -81,6 +82,11 @@ class REDLOCK_API client {
   // Each node's state, last error, counters and latency, in the order of the endpoints.
   // Errors: client_closed, would_deadlock.
   result<std::vector<node_health>> health() const;
+
+  // What this client counted about its acquires and leases since create() (metrics.hpp);
+  // prometheus_text() renders it with health() for a metrics endpoint. Errors: client_closed,
+  // would_deadlock.
+  result<client_metrics> metrics() const;
 
  private:
   struct running;

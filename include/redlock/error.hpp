@@ -94,6 +94,10 @@ inline std::error_code make_error_code(errc e) noexcept {
 //   if (!held && redlock::is_retryable(held.error())) schedule_retry();
 REDLOCK_API bool is_retryable(std::error_code error) noexcept;
 
+// The code's name as in the table above ("held_elsewhere", "no_quorum", ...), e.g. for a
+// metrics label; "unknown" for a value outside it.
+REDLOCK_API const char* to_string(errc code) noexcept;
+
 }  // namespace redlock
 
 template <>

@@ -9,5 +9,7 @@
 #include "redlock/health.hpp"
 #include "redlock/lease.hpp"
 #include "redlock/lost.hpp"
+#include "redlock/metrics.hpp"
 #include "redlock/options.hpp"
+#include "redlock/prometheus.hpp"
 #include "redlock/result.hpp"

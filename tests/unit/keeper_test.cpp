@@ -1,6 +1,6 @@
 // The keeper on the engine's fakes: the lost signal (early, at the margin, exactly once, never
 // after a release), auto-extension (on time, retried after a failure, ended by a refusal or by
-// max_hold) and closing with leases held.
+// max_hold), closing with leases held, and what it counts for metrics().
 #include "keeper.hpp"
 #include "engine_fixture.hpp"
 #include "scripts.hpp"
@@ -48,6 +48,16 @@ class KeeperTest : public EngineTest {
   void advance_ms(int ms) {
     for (int i = 0; i < ms; ++i)
       timers.advance(milliseconds(1));
+  }
+
+  // Answers every node's pending ownership check with `ttl_ms` (-2: not our key).
+  void answer_check(long long ttl_ms) {
+    for (auto& n : nodes)
+      n->answer_int(ttl_ms);
+    timers.run_deferred();
+  }
+  std::uint64_t lost_count(lease_lost::cause why) const {
+    return keep->counters().lost[detail::slot_of(lease_lost_causes, why)];
   }
 
   std::unique_ptr<detail::keeper> keep;
@@ -303,6 +313,79 @@ TEST_F(KeeperTest, ClosingDeclaresEveryHeldLeaseLost) {
   timers.run_deferred();
   ASSERT_EQ(signals.size(), 1u);
   EXPECT_EQ(signals[0].why, lease_lost::cause::client_closed);
+}
+
+// The counters behind client_metrics: extends by who asked, leases lost by cause, once.
+TEST_F(KeeperTest, ExtendsAreCountedByWhoAskedAndHowTheyEnded) {
+  make_keeper(3);
+  auto lock = hold(auto_extended());
+  advance_ms(494);  // half the validity: the automatic extension goes out
+  ASSERT_NO_FATAL_FAILURE(answer_extend(1));
+  outcome_of<void> asked;
+  keep->extend(lock, milliseconds(1000), asked.callback());
+  for (auto& n : nodes)
+    n->fail(errc::node_down, "Connection refused", false);
+  ASSERT_TRUE(asked.ready());
+  EXPECT_EQ(asked->error(), errc::no_quorum);
+  keep->extend(lock, milliseconds(1000), nullptr);
+  ASSERT_NO_FATAL_FAILURE(answer_extend(1));
+
+  const auto& c = keep->counters();
+  EXPECT_EQ(c.auto_extends.succeeded, 1u);
+  EXPECT_EQ(c.auto_extends.failed, 0u);
+  EXPECT_EQ(c.caller_extends.succeeded, 1u);
+  EXPECT_EQ(c.caller_extends.failed, 1u);
+  for (lease_lost::cause why : lease_lost_causes)
+    EXPECT_EQ(lost_count(why), 0u) << to_string(why);
+}
+
+TEST_F(KeeperTest, EachLostLeaseIsCountedOnceUnderItsCause) {
+  make_keeper(3);
+  auto refused = hold({});
+  keep->extend(refused, milliseconds(1000), nullptr);
+  ASSERT_NO_FATAL_FAILURE(answer_extend(0));           // our token is gone everywhere
+  keep->extend(refused, milliseconds(1000), nullptr);  // lost already: fails again, no new loss
+  timers.run_deferred();
+  EXPECT_EQ(lost_count(lease_lost::cause::refused), 1u);
+  EXPECT_EQ(keep->counters().caller_extends.failed, 2u);
+
+  auto checked = hold({});
+  std::optional<result<ownership>> seen;
+  keep->check(checked, [&](result<ownership> r) { seen.emplace(std::move(r)); });
+  answer_check(900);
+  ASSERT_TRUE(seen && *seen) << (seen ? seen->message() : "");
+  seen.reset();
+  keep->check(checked, [&](result<ownership> r) { seen.emplace(std::move(r)); });
+  answer_check(-2);  // deleted by hand
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->error(), errc::lock_lost);
+  EXPECT_EQ(lost_count(lease_lost::cause::refused), 2u);
+  EXPECT_EQ(keep->counters().ownership_checks.succeeded, 1u);
+  EXPECT_EQ(keep->counters().ownership_checks.failed, 1u);
+
+  hold({});
+  advance_ms(1000);  // past its margin, never extended
+  EXPECT_EQ(lost_count(lease_lost::cause::margin_reached), 1u);
+
+  acquire_options capped = auto_extended();
+  capped.auto_extend.max_hold = milliseconds(600);
+  hold(capped);
+  for (int ms = 0; ms < 2000 && lost_count(lease_lost::cause::max_hold_reached) == 0; ++ms) {
+    if (nodes[0]->has_pending()) {
+      ASSERT_NO_FATAL_FAILURE(answer_extend(1));
+    }
+    advance_ms(1);
+  }
+  EXPECT_EQ(lost_count(lease_lost::cause::max_hold_reached), 1u);
+
+  hold({});
+  keep->close();
+  timers.run_deferred();
+  // Only the lease still held is lost by the close; the others were lost already.
+  EXPECT_EQ(lost_count(lease_lost::cause::client_closed), 1u);
+  EXPECT_EQ(lost_count(lease_lost::cause::refused), 2u);
+  EXPECT_EQ(lost_count(lease_lost::cause::margin_reached), 1u);
+  EXPECT_EQ(lost_count(lease_lost::cause::max_hold_reached), 1u);
 }
 
 }  // namespace

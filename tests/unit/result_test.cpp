@@ -99,5 +99,12 @@ TEST(Errc, RetryableAsTheTableSays) {
   EXPECT_FALSE(is_retryable(std::make_error_code(std::errc::timed_out)));  // not ours
 }
 
+TEST(Errc, NamedAsTheTableSays) {
+  EXPECT_STREQ(to_string(errc::held_elsewhere), "held_elsewhere");
+  EXPECT_STREQ(to_string(errc::cancelled), "cancelled");
+  EXPECT_STREQ(to_string(errc::duplicate_server), "duplicate_server");
+  EXPECT_STREQ(to_string(static_cast<errc>(999)), "unknown");
+}
+
 }  // namespace
 }  // namespace redlock
