@@ -15,5 +15,8 @@ struct script {
 extern const script release_script;
 extern const script extend_script;
 extern const script check_script;
+// Fencing tokens (acquire_options::fencing): the acquire step and the write-back.
+extern const script acquire_fenced_script;
+extern const script fence_write_script;
 
 }  // namespace redlock::detail

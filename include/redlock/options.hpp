@@ -102,6 +102,12 @@ struct acquire_options {
   std::function<void(const lease_lost&)> on_lost;
   // Calls the acquire off from any thread (see cancel.hpp): it fails with errc::cancelled.
   std::optional<cancel_token> cancel;
+  // Fencing token (lease::fence()): the granted lease carries a number strictly greater than
+  // every number granted earlier for the same resource, while a majority of the nodes keeps
+  // its data (docs/safety.md). Costs one more round before the grant, within the validity.
+  // The numbers live in one Redis hash per client prefix, whose key is key_prefix itself
+  // (a lock key is never that: resources are not empty), with the resource as the field.
+  bool fencing = false;
 };
 
 }  // namespace redlock
