@@ -29,7 +29,7 @@
 //     once valid_until() - margin has passed, whichever is first. lost() never turns false
 //     again; a lost lease should still be released (it then deletes what is left of our keys).
 //  7. Fencing (acquire_options::fencing): fence() is a number strictly greater than that of
-//     every lease granted earlier for the same resource on these nodes with the same
+//     every fenced lease granted earlier for the same resource on these nodes with the same
 //     key_prefix, as long as a majority of the nodes keeps its data (docs/safety.md says what
 //     that assumes). Pass it with every write to the protected resource, which refuses a
 //     write whose fence is smaller than the largest it has accepted:
