@@ -88,6 +88,10 @@ struct row {
   double bytes_per_request = 0;    // peak RSS growth while draining / B
   std::size_t release_errors = 0;  // releases of the granted leases that failed
   std::string first_error;         // burst rows: the first other error's or failed release's
+  // Latency rows of acquires with acquire_options::fencing, and their p50 against the row of
+  // the same client and fleet without it, measured in the same run.
+  bool fencing = false;
+  double ratio_to_unfenced = 0;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -181,10 +185,12 @@ class measurer {
     if (cpu_before) cpu_used_ += cpu->now() - *cpu_before;
   }
   bool tls = false;                // the measured client speaks TLS
+  bool fencing = false;            // the measured acquires ask for a fencing token
   const cpu_meter* cpu = nullptr;  // set: the row reports the CPU split
   row summary(double floor_p50_us) const {
     row out;
     out.tls = tls;
+    out.fencing = fencing;
     out.scenario = scenario_;
     out.client = client_;
     out.nodes = nodes_;
@@ -459,11 +465,14 @@ class async_latency_measurer final : public measurer {
  public:
   explicit async_latency_measurer(const std::vector<std::string>& urls,
                                   std::string scenario = "latency", std::string fault = "healthy",
-                                  bool time_failures = false)
+                                  bool time_failures = false, bool fenced = false)
       : measurer(scenario, "async_client", urls.size(), fault),
         client_(client_options_for(urls)),
-        prefix_(scenario + ":" + fault + ":"),
-        time_failures_(time_failures) {}
+        prefix_(scenario + ":" + fault + (fenced ? ":fenced:" : ":")),
+        time_failures_(time_failures) {
+    fencing = fenced;
+    acquire_.fencing = fenced;
+  }
 
   // Times one acquire (and its release), outside the samples.
   double one_us() {
@@ -486,8 +495,9 @@ class async_latency_measurer final : public measurer {
     if (clock_type::now() >= until_ || remaining_ == 0) return;
     if (remaining_ > 0) --remaining_;
     auto start = clock_type::now();
-    auto started = client_->acquire(
-        prefix_ + std::to_string(next_++), {}, [this, start](redlock::result<redlock::lease> r) {
+    std::string resource = prefix_ + std::to_string(next_++);
+    auto started =
+        client_->acquire(resource, acquire_, [this, start](redlock::result<redlock::lease> r) {
           last_ = clock_type::now();
           if (!r) {
             if (time_failures_) sample(clock_type::now() - start);
@@ -507,6 +517,7 @@ class async_latency_measurer final : public measurer {
   loop_client client_;
   std::string prefix_;
   bool time_failures_;
+  redlock::acquire_options acquire_;
   clock_type::time_point until_;
   clock_type::time_point last_;  // when the last acquire finished
   int remaining_ = -1;           // acquires left to start; -1: until `until_`
@@ -1129,13 +1140,14 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("issue_ms", r.issue_ms).add("drain_ms", r.drain_ms);
     o.add("bytes_per_request", r.bytes_per_request, "%.0f").add("release_errors", r.release_errors);
     o.add("first_error", r.first_error);
+    o.add("fencing", r.fencing).add("ratio_to_unfenced", r.ratio_to_unfenced, "%.3f");
     out << "  " << o.text() << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   out << " ]}\n";
 }
 
 void print_row(const row& r) {
-  std::string client = r.client + (r.tls ? " tls" : "");
+  std::string client = r.client + (r.tls ? " tls" : "") + (r.fencing ? " fence" : "");
   std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu", r.scenario.c_str(),
               client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s, r.p50_us,
               r.p99_us, r.errors);
@@ -1158,6 +1170,7 @@ void print_row(const row& r) {
     if (r.release_errors > 0) std::printf(", %zu releases failed", r.release_errors);
     if (!r.first_error.empty()) std::printf(" (first: %s)", r.first_error.c_str());
   }
+  if (r.ratio_to_unfenced > 0) std::printf(" %5.2fx unfenced", r.ratio_to_unfenced);
   if (r.ratio_to_healthy > 0) {
     std::printf(" %5.2fx healthy, first after the fault: %.0f us", r.ratio_to_healthy, r.first_us);
   }
@@ -1267,6 +1280,10 @@ int main(int argc, char** argv) {
     if (o.scenario == "latency" || o.scenario == "all") {
       for (std::size_t n : sizes)
         measurers.push_back(std::make_unique<async_latency_measurer>(first(n)));
+      for (std::size_t n : sizes) {
+        measurers.push_back(
+            std::make_unique<async_latency_measurer>(first(n), "latency", "healthy", false, true));
+      }
       for (std::size_t n : sizes)
         measurers.push_back(std::make_unique<blocking_latency_measurer>(first(n)));
     }
@@ -1333,6 +1350,12 @@ int main(int argc, char** argv) {
         r.ratio_to_floor = r.ops_per_s / r.capacity_per_s;
       } else if (r.scenario == "throughput") {
         r.ratio_to_floor = r.ops_per_s / pairs_capacity;  // against the capacity, not latency
+      } else if (r.fencing) {
+        for (const row& plain : rows) {
+          if (!plain.fencing && plain.scenario == r.scenario && plain.client == r.client &&
+              plain.nodes == r.nodes && plain.tls == r.tls && plain.p50_us > 0)
+            r.ratio_to_unfenced = r.p50_us / plain.p50_us;
+        }
       }
       print_row(r);
     }

@@ -60,22 +60,45 @@ std::shared_ptr<const command> script_command(const script& s, std::string_view 
 }
 
 // SET ... NX: OK = granted, nil = another owner's key is there.
-vote judge_set(const reply& r, std::optional<long long>&) {
+vote judge_set(const reply& r, std::optional<std::uint64_t>&) {
   if (r.is_status("OK")) return vote::granted;
   if (r.kind == reply::type::nil) return vote::refused;
   return vote::failed;
 }
 
 // The ownership check: the key's PTTL while it is ours (-1: no expiry), -2 when it is not.
-vote judge_check(const reply& r, std::optional<long long>& ttl_ms) {
+vote judge_check(const reply& r, std::optional<std::uint64_t>& ttl_ms) {
   if (r.kind != reply::type::integer || r.integer < -2) return vote::failed;
   if (r.integer == -2) return vote::refused;
-  ttl_ms = r.integer == -1 ? std::numeric_limits<long long>::max() : r.integer;
+  ttl_ms = static_cast<std::uint64_t>(r.integer == -1 ? std::numeric_limits<long long>::max()
+                                                      : r.integer);
   return vote::granted;
 }
 
+// A fence as the scripts store it: decimal digits, no leading zero, at most 2^64-1.
+std::optional<std::uint64_t> parse_fence(const std::string& text) {
+  if (text.empty() || text.size() > 20 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    auto digit = static_cast<std::uint64_t>(c - '0');
+    if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+// The fenced SET NX (acquire_fenced.lua): the stored fence = granted, nil = another owner's
+// key is there.
+vote judge_fenced_set(const reply& r, std::optional<std::uint64_t>& stored) {
+  if (r.kind == reply::type::nil) return vote::refused;
+  if (r.kind != reply::type::string) return vote::failed;
+  stored = parse_fence(r.text);
+  return stored ? vote::granted : vote::failed;
+}
+
 // The compare-and-X scripts: 1 = done on our key, 0 = our key is not there.
-vote judge_script(const reply& r, std::optional<long long>&) {
+vote judge_script(const reply& r, std::optional<std::uint64_t>&) {
   if (r.kind == reply::type::integer && r.integer == 1) return vote::granted;
   if (r.kind == reply::type::integer && r.integer == 0) return vote::refused;
   return vote::failed;
@@ -116,6 +139,12 @@ engine::engine(engine_config config, std::vector<node_link*> nodes, const clock&
   for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
     env_.nodes[i]->on_change([this, i] { node_changed(i); });
   }
+}
+
+// Lock keys are key_prefix + a resource that is never empty, so no lock key is the prefix
+// itself: the fences of all resources live in the hash at that key, one field per resource.
+const std::string& engine::fence_key() const {
+  return config_.key_prefix;
 }
 
 std::string engine::key_of(std::string_view resource) const {
@@ -204,15 +233,7 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   auto lock = std::make_shared<lock_record>(op->resource, op->key, random_token(), op->options.ttl,
                                             env_.nodes.size());
   round::spec s;
-  std::string ttl = std::to_string(op->options.ttl.count());
-  if (op->watched) {
-    // A waiter's SET tells the other waiters when it takes the key (acquire.lua).
-    s.what = {script_command(acquire_script, lock->key, lock->token, ttl), judge_script};
-  } else {
-    auto cmd = std::make_shared<command>();
-    cmd->wire = encode_command({"SET", lock->key, lock->token, "NX", "PX", ttl});
-    s.what = {std::move(cmd), judge_set};
-  }
+  s.what = acquire_step(*op, *lock);
   // Waiting for room among a node's requests in flight spends the caller's wait budget; with
   // none, a full window refuses the request at once (errc::overloaded).
   s.queue_budget = std::max(op->deadline - clock_.now(), steady::duration::zero());
@@ -242,10 +263,7 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
 void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                                 const std::shared_ptr<lock_record>& lock) {
   if (op->cancelled) {
-    // Nobody takes this lock: released where our key may be, and where a late answer says so.
-    lock->released = true;
-    lock->attempt_lost = true;
-    send_release(lock, lock->may_hold, rule::every_answer, nullptr);
+    abandon(lock);
     return;
   }
   if (r.outcome() == decision::lost) {
@@ -285,8 +303,99 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
             millis(drift_allowance(op->options.ttl, config_.drift_factor)) + ": " + r.summary());
     return;
   }
+  if (op->options.fencing) {
+    write_fence(op, r, lock, valid_until);
+    return;
+  }
   lock->set_valid_until(valid_until);
   complete(op, result<std::shared_ptr<lock_record>>(lock, r.tally(op->attempts)));
+}
+
+// Nobody takes this lock (its acquire was cancelled): released where our key may be, and
+// where a late answer says so.
+void engine::abandon(const std::shared_ptr<lock_record>& lock) {
+  lock->released = true;
+  lock->attempt_lost = true;
+  send_release(lock, lock->may_hold, rule::every_answer, nullptr);
+}
+
+// ---- fencing ------------------------------------------------------------------------------
+
+step engine::acquire_step(const acquire_op& op, const lock_record& lock) const {
+  auto cmd = std::make_shared<command>();
+  std::string ttl = std::to_string(op.options.ttl.count());
+  if (!op.options.fencing && op.watched) {
+    // A waiter's SET tells the other waiters when it takes the key (acquire.lua).
+    return {script_command(acquire_script, lock.key, lock.token, ttl), judge_script};
+  }
+  if (!op.options.fencing) {
+    // The plain path: no script, no cost when fencing is off.
+    cmd->wire = encode_command({"SET", lock.key, lock.token, "NX", "PX", ttl});
+    return {std::move(cmd), judge_set};
+  }
+  const script& s = acquire_fenced_script;
+  cmd->wire = encode_command(
+      {"EVALSHA", s.sha1, "2", lock.key, fence_key(), lock.token, ttl, lock.resource});
+  cmd->script_source = s.source;
+  return {std::move(cmd), judge_fenced_set};
+}
+
+// The first step won: the fence is the largest stored over the granting majority, plus one.
+// It is written back (max(stored, fence)) to a majority that still holds our key before the
+// lease exists; only then is it handed out (docs/safety.md, "Fencing tokens"). The lease's
+// validity still counts from the first step's start, and the write-back must finish within
+// it.
+void engine::write_fence(const std::shared_ptr<acquire_op>& op, const round& first,
+                         const std::shared_ptr<lock_record>& lock, steady::time_point valid_until) {
+  std::uint64_t highest = 0;
+  for (std::size_t i = 0; i < first.reports().size(); ++i) {
+    if (first.reports()[i].vote == vote::granted && first.values()[i])
+      highest = std::max(highest, *first.values()[i]);
+  }
+  if (highest == std::numeric_limits<std::uint64_t>::max()) {
+    finish_attempt(
+        op, first, lock, errc::fence_exhausted,
+        "the stored fence of " + quoted(op->resource) +
+            " is 2^64-1 on a granting node: no larger fencing token exists: " + first.summary());
+    return;
+  }
+  std::uint64_t fence = highest + 1;
+  const script& s = fence_write_script;
+  auto cmd = std::make_shared<command>();
+  cmd->wire = encode_command({"EVALSHA", s.sha1, "2", lock->key, fence_key(), lock->token,
+                              lock->resource, std::to_string(fence)});
+  cmd->script_source = s.source;
+  round::listener l;
+  l.decided = [this, op, lock, fence, valid_until](const round& r) {
+    if (op->cancelled) {
+      abandon(lock);
+      return;
+    }
+    if (r.outcome() == decision::lost) {
+      // A node whose answer is 0 no longer holds our key: its write proves nothing.
+      errc code = r.votes().permanent_failures_decide() ? errc::misconfigured : errc::no_quorum;
+      finish_attempt(op, r, lock, code,
+                     "a majority granted " + quoted(op->resource) +
+                         ", but too few of them stored fencing token " + std::to_string(fence) +
+                         " while still holding our key: " + r.summary());
+      return;
+    }
+    steady::time_point now = clock_.now();
+    if (valid_until <= now) {
+      finish_attempt(op, r, lock, errc::validity_spent,
+                     "the fencing token of " + quoted(op->resource) + " was stored after " +
+                         millis(now - r.start()) + ", which spent the validity of ttl " +
+                         millis(op->options.ttl) + " minus drift: " + r.summary());
+      return;
+    }
+    lock->fence = fence;
+    lock->set_valid_until(valid_until);
+    complete(op, result<std::shared_ptr<lock_record>>(lock, r.tally(op->attempts)));
+  };
+  begin();
+  l.complete = [this](const round&) { end(); };
+  round::then(env_, first, {std::move(cmd), judge_script}, rule::majority_granted, std::move(l),
+              valid_until - clock_.now());
 }
 
 void engine::complete(const std::shared_ptr<acquire_op>& op,
@@ -330,7 +439,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
   bool woken = op->heard_release;
   nanoseconds delay = woken ? wake_delay(op->listening) : retry_delay();
-  bool retry_can_help = error != errc::misconfigured;
+  bool retry_can_help = is_retryable(error);
   if (retry_can_help && !closing_ && op->attempts < op->options.max_attempts &&
       clock_.now() + delay < op->deadline) {
     schedule_attempt(op, delay, woken);
@@ -591,14 +700,14 @@ void engine::check(std::shared_ptr<lock_record> lock, check_callback done) {
       }
       return;
     }
-    long long least = std::numeric_limits<long long>::max();
+    auto least = static_cast<std::uint64_t>(std::numeric_limits<long long>::max());
     for (std::size_t i = 0; i < r.reports().size(); ++i) {
       if (r.reports()[i].vote == vote::granted && r.values()[i])
         least = std::min(least, *r.values()[i]);
     }
     ownership o;
-    o.min_ttl = milliseconds(least);
-    if (least != std::numeric_limits<long long>::max()) {
+    o.min_ttl = milliseconds(static_cast<long long>(least));
+    if (o.min_ttl != milliseconds::max()) {
       lock->set_valid_until(std::min(
           lock->valid_until(), validity_deadline(r.start(), o.min_ttl, config_.drift_factor)));
     }

@@ -118,6 +118,8 @@ class engine {
   void on_activity(std::function<void(bool busy)> listener) { activity_ = std::move(listener); }
 
   std::string key_of(std::string_view resource) const;
+  // The hash holding every resource's fencing token (one field per resource).
+  const std::string& fence_key() const;
   // The earlier connected endpoint with the same server as `node`, which then does not vote.
   std::optional<std::size_t> duplicate_of(std::size_t node) const;
   const release_ledger& owed(std::size_t node) const { return debts_[node]; }
@@ -140,6 +142,10 @@ class engine {
   void unwatch(const std::shared_ptr<acquire_op>& op);
   void on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                           const std::shared_ptr<lock_record>& lock);
+  void abandon(const std::shared_ptr<lock_record>& lock);
+  step acquire_step(const acquire_op& op, const lock_record& lock) const;
+  void write_fence(const std::shared_ptr<acquire_op>& op, const round& first,
+                   const std::shared_ptr<lock_record>& lock, steady::time_point valid_until);
   void complete(const std::shared_ptr<acquire_op>& op,
                 result<std::shared_ptr<lock_record>> outcome);
   void finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,

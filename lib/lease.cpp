@@ -48,6 +48,10 @@ std::chrono::steady_clock::duration lease::remaining() const noexcept {
   return left.count() > 0 ? left : std::chrono::steady_clock::duration::zero();
 }
 
+std::optional<std::uint64_t> lease::fence() const noexcept {
+  return state_ ? state_->lock->fence : std::nullopt;
+}
+
 bool lease::lost() const noexcept {
   return !state_ || state_->lock->lost(state_->owner->clock().now());
 }

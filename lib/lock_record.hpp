@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,9 @@ struct lock_record {
   std::vector<bool> uncertain;
   // Per node: the shortest ttl of an extend that may still run there late (max(): none).
   std::vector<std::chrono::milliseconds> late_ttl;
+  // The fencing token, set once before the lease exists (the lease reads it on any thread
+  // after the grant was handed over); nullopt when the acquire did not ask for one.
+  std::optional<std::uint64_t> fence;
   bool released = false;
   bool attempt_lost = false;  // the acquire round of this lock was lost: there is no lease
   // One extend round at a time, until every node answered; later calls wait their turn.

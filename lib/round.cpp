@@ -47,8 +47,9 @@ std::shared_ptr<round> round::run(round_env& env, spec s, listener l) {
 }
 
 std::shared_ptr<round> round::then(round_env& env, const round& first, step what, rule how,
-                                   listener l) {
+                                   listener l, std::chrono::nanoseconds queue_budget) {
   spec s;
+  s.queue_budget = queue_budget;
   s.what = std::move(what);
   s.how = how;
   s.ask = first.granted_nodes();
@@ -118,7 +119,7 @@ void round::on_answer(std::size_t node, bool excluded_at_start, node_answer answ
   if (env_.observe) env_.observe(node, answer);
   bool permanent = false;
   node_report report_before = excluded_at_start ? reports_[node] : node_report{};
-  std::optional<long long> value_before = values_[node];
+  std::optional<std::uint64_t> value_before = values_[node];
   vote reply_vote = judge(node, answer, permanent);
   vote counted_vote = reply_vote;
   if (excluded_at_start) {

@@ -11,6 +11,7 @@
 // Loop thread only. Listener calls never run inside run() or then().
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -27,8 +28,8 @@ namespace redlock::detail {
 
 // How one node's reply (not an error reply, not a transport failure) counts. Returns
 // granted, refused, or failed for a reply the step does not expect (reported as
-// unexpected_reply); may set `value` (e.g. a fencing number).
-using judge_fn = vote (*)(const reply& r, std::optional<long long>& value);
+// unexpected_reply); may set `value` (e.g. a fencing number, or a ttl).
+using judge_fn = vote (*)(const reply& r, std::optional<std::uint64_t>& value);
 
 struct step {
   std::shared_ptr<const command> cmd;
@@ -79,16 +80,17 @@ class round : public std::enable_shared_from_this<round> {
 
   // Starts a round. The majority needed is that of the whole fleet, however many are asked.
   static std::shared_ptr<round> run(round_env& env, spec s, listener l);
-  // A second step to the nodes that granted `first`, with `first`'s start.
+  // A second step to the nodes that granted `first`, with `first`'s start; each request may
+  // wait `queue_budget` for room in its node's window.
   static std::shared_ptr<round> then(round_env& env, const round& first, step what, rule how,
-                                     listener l);
+                                     listener l, std::chrono::nanoseconds queue_budget = {});
 
   steady::time_point start() const { return start_; }
   decision outcome() const { return outcome_; }
   const vote_counter& votes() const { return votes_; }
   // One per node, in endpoint order; nodes not asked are unanswered.
   const std::vector<node_report>& reports() const { return reports_; }
-  const std::vector<std::optional<long long>>& values() const { return values_; }
+  const std::vector<std::optional<std::uint64_t>>& values() const { return values_; }
   bool asked(std::size_t node) const { return asked_[node]; }
   // Nodes whose vote was granted, for a second step.
   std::vector<bool> granted_nodes() const;
@@ -111,7 +113,7 @@ class round : public std::enable_shared_from_this<round> {
   steady::time_point start_;
   vote_counter votes_;
   std::vector<node_report> reports_;
-  std::vector<std::optional<long long>> values_;
+  std::vector<std::optional<std::uint64_t>> values_;
   std::vector<bool> asked_;
   std::vector<std::shared_ptr<const server_info>> voted_server_;  // who answered, per node
   std::size_t waiting_ = 0;                                       // answers still to come

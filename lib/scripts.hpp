@@ -16,5 +16,8 @@ extern const script acquire_script;  // a waiting acquire's SET, announced to ot
 extern const script release_script;
 extern const script extend_script;
 extern const script check_script;
+// Fencing tokens (acquire_options::fencing): the acquire step and the write-back.
+extern const script acquire_fenced_script;
+extern const script fence_write_script;
 
 }  // namespace redlock::detail

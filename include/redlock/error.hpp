@@ -52,6 +52,9 @@ namespace redlock {
   X(overloaded, 11, true, "too many requests in flight to the nodes")                           \
   /* The caller cancelled the acquire (acquire_options::cancel).                          */    \
   X(cancelled, 12, false, "the acquire was cancelled")                                          \
+  /* A fencing acquire found the resource's stored fence at 2^64-1 (set by hand?): there is  */ \
+  /* no larger number to hand out, so it refuses rather than wrap. No retry fixes it.        */ \
+  X(fence_exhausted, 13, false, "the resource's fencing tokens are used up")                    \
   /* Per-node: the node was disconnected; the request failed at once without being sent.   */   \
   X(node_down, 20, true, "node is down")                                                        \
   /* Per-node: no reply within node_timeout; the connection is recycled.                   */   \

@@ -28,9 +28,22 @@
 //     the safety margin with no extension confirmed, the client destroyed; see lost.hpp), or
 //     once valid_until() - margin has passed, whichever is first. lost() never turns false
 //     again; a lost lease should still be released (it then deletes what is left of our keys).
+//  7. Fencing (acquire_options::fencing): fence() is a number strictly greater than that of
+//     every fenced lease granted earlier for the same resource on these nodes with the same
+//     key_prefix, as long as a majority of the nodes keeps its data (docs/safety.md says what
+//     that assumes). Pass it with every write to the protected resource, which refuses a
+//     write whose fence is smaller than the largest it has accepted:
+//
+//       redlock::acquire_options o;
+//       o.fencing = true;
+//       auto held = locks.acquire("orders:42", o);
+//       if (held) storage.write(record, *held->fence());  // storage refuses older fences
+//
+//     Extending and releasing do not change it.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +77,9 @@ class REDLOCK_API lease {
   std::chrono::steady_clock::time_point valid_until() const noexcept;
   // Time left until valid_until(), never negative; zero for an empty lease.
   std::chrono::steady_clock::duration remaining() const noexcept;
+  // The fencing token (contract 7), in [1, 2^64-1]; nullopt unless the acquire asked for
+  // acquire_options::fencing, and for an empty lease.
+  std::optional<std::uint64_t> fence() const noexcept;
 
   // True once the lease is lost (contract 6), and for an empty lease. Cheap: an atomic load
   // and a clock read.

@@ -24,9 +24,9 @@ namespace redlock {
 
 // The codes an acquire that started can fail with, in the order of
 // client_metrics::acquires_failed.
-inline constexpr std::array<errc, 7> acquire_failure_codes = {
+inline constexpr std::array<errc, 8> acquire_failure_codes = {
     errc::held_elsewhere, errc::no_quorum, errc::validity_spent, errc::misconfigured,
-    errc::overloaded,     errc::cancelled, errc::client_closed,
+    errc::overloaded,     errc::cancelled, errc::client_closed,  errc::fence_exhausted,
 };
 
 // Every lease_lost::cause, in the order of client_metrics::leases_lost.

@@ -105,6 +105,15 @@ struct acquire_options {
   std::function<void(const lease_lost&)> on_lost;
   // Calls the acquire off from any thread (see cancel.hpp): it fails with errc::cancelled.
   std::optional<cancel_token> cancel;
+  // Fencing token (lease::fence()): the granted lease carries a number strictly greater than
+  // that of every fenced lease granted earlier for the same resource, while a majority of the
+  // nodes keeps its data (docs/safety.md). Costs one more round before the grant (the number
+  // is stored on a majority that still holds our key), within the validity: if that round
+  // fails the acquire fails as a lost round does (no_quorum, validity_spent, misconfigured;
+  // retried within `wait`) and our keys are released. errc::fence_exhausted at 2^64-1. The
+  // numbers live in one Redis hash whose key is key_prefix itself (never a lock key, since
+  // resources are not empty), with the resource as the field, and no ttl.
+  bool fencing = false;
 };
 
 }  // namespace redlock

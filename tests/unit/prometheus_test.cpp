@@ -60,6 +60,7 @@ redlock_acquire_failures_total{code="misconfigured"} 0
 redlock_acquire_failures_total{code="overloaded"} 0
 redlock_acquire_failures_total{code="cancelled"} 0
 redlock_acquire_failures_total{code="client_closed"} 0
+redlock_acquire_failures_total{code="fence_exhausted"} 0
 # HELP redlock_acquire_attempts_total Rounds sent by acquires, first attempts and retries; attempts per grant is rate(redlock_acquire_attempts_total) / rate(redlock_acquire_grants_total).
 # TYPE redlock_acquire_attempts_total counter
 redlock_acquire_attempts_total 9

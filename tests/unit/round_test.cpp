@@ -15,10 +15,10 @@ using detail::round;
 using detail::rule;
 
 // An integer reply is granted and carries its value (as a fence would); nil is refused.
-vote judge_number(const detail::reply& r, std::optional<long long>& value) {
+vote judge_number(const detail::reply& r, std::optional<std::uint64_t>& value) {
   if (r.kind == detail::reply::type::nil) return vote::refused;
-  if (r.kind != detail::reply::type::integer) return vote::failed;
-  value = r.integer;
+  if (r.kind != detail::reply::type::integer || r.integer < 0) return vote::failed;
+  value = static_cast<std::uint64_t>(r.integer);
   return vote::granted;
 }
 
@@ -47,7 +47,7 @@ class RoundTest : public ::testing::Test {
 TEST_F(RoundTest, SecondStepGoesToTheNodesThatGrantedAndKeepsTheStart) {
   make(5);
   steady::time_point start = clock.now();
-  std::vector<long long> firsts;
+  std::vector<std::uint64_t> firsts;
   std::shared_ptr<round> second;
   std::optional<decision> second_outcome;
   round::spec s;
@@ -70,7 +70,7 @@ TEST_F(RoundTest, SecondStepGoesToTheNodesThatGrantedAndKeepsTheStart) {
   nodes[1]->answer_nil();
   nodes[2]->answer_int(9);
   nodes[3]->answer_int(8);
-  EXPECT_THAT(firsts, ::testing::UnorderedElementsAre(7, 9, 8));
+  EXPECT_THAT(firsts, ::testing::UnorderedElementsAre(7u, 9u, 8u));
   ASSERT_TRUE(second);
   // Asked: nodes 0, 2 and 3 only (node 4 had not answered, node 1 refused).
   EXPECT_EQ(nodes[1]->sent(), 1u);

@@ -1,0 +1,148 @@
+// Fencing tokens on real redis-server fleets: the numbers increase across holders, a stale
+// holder's number is smaller (and a protected resource that checks it refuses the stale
+// holder), and the numbers keep increasing across a restart of one node with persistence.
+#include <gmock/gmock.h>
+
+#include <cstdint>
+#include <limits>
+
+#include "fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+acquire_options fenced(milliseconds ttl = milliseconds(10000), milliseconds wait = {}) {
+  acquire_options o;
+  o.ttl = ttl;
+  o.wait = wait;
+  o.fencing = true;
+  return o;
+}
+
+// The protected resource of docs/safety.md: it remembers the largest fence it accepted and
+// refuses every write that carries a smaller one.
+class fenced_store {
+ public:
+  bool write(std::uint64_t fence, std::string value) {
+    if (fence < highest_) return false;
+    highest_ = fence;
+    value_ = std::move(value);
+    return true;
+  }
+  const std::string& value() const { return value_; }
+
+ private:
+  std::uint64_t highest_ = 0;
+  std::string value_;
+};
+
+class FencingTest : public fleet_test {};
+
+TEST_F(FencingTest, NumbersIncreaseAcrossHolders) {
+  start_fleet(3);
+  client first = make_client();
+  client second = make_client();
+  std::uint64_t last = 0;
+  for (int i = 0; i < 6; ++i) {
+    client& locks = i % 2 == 0 ? first : second;
+    result<lease> held = locks.acquire("job", fenced());
+    ASSERT_TRUE(held) << held.message();
+    ASSERT_TRUE(held->fence().has_value());
+    EXPECT_GT(*held->fence(), last) << "holder " << i;
+    last = *held->fence();
+    ASSERT_TRUE(held->release());
+  }
+  // A plain acquire in between carries no number and leaves the stored one alone.
+  result<lease> plain = first.acquire("job");
+  ASSERT_TRUE(plain) << plain.message();
+  EXPECT_FALSE(plain->fence().has_value());
+  ASSERT_TRUE(plain->release());
+  result<lease> next = second.acquire("job", fenced());
+  ASSERT_TRUE(next) << next.message();
+  EXPECT_GT(next->fence().value_or(0), last);
+  std::string stored = std::to_string(next->fence().value_or(0));
+  // The number lives on after the lock's release, in the hash at the key prefix.
+  ASSERT_TRUE(next->release());
+  int storing = 0;
+  for (std::size_t i = 0; i < fleet->size(); ++i) {
+    if (fleet->command(i, {"HGET", "redlock:", "job"}) != stored) continue;  // not asked
+    ++storing;
+    EXPECT_EQ(fleet->command(i, {"TTL", "redlock:"}), "-1") << "node " << i;  // no expiry
+  }
+  EXPECT_GE(storing, 2);  // a majority
+}
+
+TEST_F(FencingTest, AStaleHoldersNumberIsSmallerAndTheProtectedResourceRefusesIt) {
+  start_fleet(3);
+  client stale_client = make_client();
+  client fresh_client = make_client();
+  fenced_store store;
+  // The first holder takes a short lock and stops (a long pause): it never releases.
+  result<lease> stale = stale_client.acquire("job", fenced(milliseconds(1000)));
+  ASSERT_TRUE(stale) << stale.message();
+  ASSERT_TRUE(store.write(*stale->fence(), "from the first holder"));
+  // The next holder gets the lock once the first one's keys expired.
+  result<lease> fresh =
+      fresh_client.acquire("job", fenced(milliseconds(10000), milliseconds(5000)));
+  ASSERT_TRUE(fresh) << fresh.message();
+  EXPECT_TRUE(stale->lost());
+  EXPECT_LT(*stale->fence(), *fresh->fence());
+  ASSERT_TRUE(store.write(*fresh->fence(), "from the second holder"));
+  // The first holder wakes up and writes with its old number: refused.
+  EXPECT_FALSE(store.write(*stale->fence(), "stale write"));
+  EXPECT_EQ(store.value(), "from the second holder");
+}
+
+// The restarted node is the only one of the next majority that carries the number: the
+// other member of that majority was down while the numbers were handed out. So the number
+// goes on increasing only if the restarted node kept it (appendfsync always).
+TEST_F(FencingTest, NumbersKeepIncreasingAcrossARestartOfOneNodeWithPersistence) {
+  node_options n;
+  n.persistence = true;
+  start_fleet(3, n);
+  client locks = make_client();
+  fleet->kill(2);
+  std::uint64_t last = 0;
+  for (int i = 0; i < 3; ++i) {
+    result<lease> held = locks.acquire("job", fenced(milliseconds(10000), milliseconds(5000)));
+    ASSERT_TRUE(held) << held.message();
+    EXPECT_GT(*held->fence(), last);
+    last = *held->fence();
+    ASSERT_TRUE(held->release());
+  }
+  fleet->restart(2);
+  ASSERT_EQ(fleet->command(2, {"HGET", "redlock:", "job"}), "(nil)");
+  fleet->restart(0);
+  ASSERT_EQ(fleet->command(0, {"HGET", "redlock:", "job"}), std::to_string(last));
+  fleet->kill(1);  // the next majority is {0, 2}
+  result<lease> after = locks.acquire("job", fenced(milliseconds(10000), milliseconds(10000)));
+  ASSERT_TRUE(after) << after.message();
+  EXPECT_GT(*after->fence(), last);
+  EXPECT_EQ(fleet->command(2, {"HGET", "redlock:", "job"}), std::to_string(*after->fence()));
+}
+
+// A stored fence at 2^64-1 (only a hand could put it there) is refused, not wrapped to 0;
+// one that is not a number fails that node's vote before its SET runs (no key left there).
+TEST_F(FencingTest, AnExhaustedOrGarbledStoredFenceIsRefusedClearly) {
+  start_fleet(3);
+  client locks = make_client();
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    ASSERT_EQ(fleet->command(i, {"HSET", "redlock:", "full", "18446744073709551615"}), "1");
+  result<lease> full = locks.acquire("full", fenced());
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error(), errc::fence_exhausted) << full.message();
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "full"); }));
+
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    ASSERT_EQ(fleet->command(i, {"HSET", "redlock:", "garbled", "12x"}), "1");
+  result<lease> garbled = locks.acquire("garbled", fenced());
+  ASSERT_FALSE(garbled);
+  EXPECT_EQ(garbled.error(), errc::no_quorum);
+  EXPECT_THAT(garbled.message(), ::testing::HasSubstr("not a 64-bit number"));
+  EXPECT_TRUE(no_keys_left(*fleet, "garbled"));
+}
+
+}  // namespace
+}  // namespace redlock::testing

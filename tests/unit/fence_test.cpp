@@ -1,0 +1,253 @@
+// Fencing tokens on fake nodes: the fenced acquire step, the fence as the largest stored over
+// the granting majority plus one, the write-back that only counts where our key still is, and
+// the validity that counts both steps from the first one's start.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "engine_fixture.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class FenceTest : public EngineTest {
+ protected:
+  static acquire_options fenced(milliseconds ttl = milliseconds(10000)) {
+    acquire_options o;
+    o.ttl = ttl;
+    o.fencing = true;
+    return o;
+  }
+  static detail::reply bulk(std::string text) {
+    detail::reply r;
+    r.kind = detail::reply::type::string;
+    r.text = std::move(text);
+    return r;
+  }
+  // The first step granted on node i, which had `stored` as the resource's fence.
+  void grant(std::size_t i, std::string stored) { nodes[i]->answer(bulk(std::move(stored))); }
+  bool acquire_fenced_pending(std::size_t i) const {
+    auto args = pending_args(i);
+    return args.size() == 8 && args[0] == "EVALSHA" &&
+           args[1] == detail::acquire_fenced_script.sha1;
+  }
+  // The token of the release of "r" pending on node i, or "" if none is pending there.
+  std::string release_token(std::size_t i) const {
+    auto args = pending_args(i);
+    bool release = args.size() == 5 && args[1] == detail::release_script.sha1 &&
+                   args[3] == "redlock:r" && args[4].size() == 32;
+    return release ? args[4] : "";
+  }
+  // The fence the write-back pending on node i stores, or "" if none is pending there.
+  std::string write_back_pending(std::size_t i) const {
+    auto args = pending_args(i);
+    if (args.size() != 8 || args[0] != "EVALSHA" || args[1] != detail::fence_write_script.sha1)
+      return "";
+    return args[7];
+  }
+};
+
+TEST_F(FenceTest, FencedAcquireReadsTheStoredFenceInTheSameScriptAsTheSetNx) {
+  make(3);
+  acquire("orders:42", fenced(milliseconds(7000)));
+  for (auto& n : nodes) {
+    ASSERT_TRUE(n->has_pending());
+    auto args = args_of(n->pending().wire);
+    ASSERT_EQ(args.size(), 8u);
+    // Lock key and fence hash; token, ttl and the resource as the hash field.
+    EXPECT_THAT(args, ElementsAre("EVALSHA", std::string(detail::acquire_fenced_script.sha1), "2",
+                                  "redlock:orders:42", "redlock:", ::testing::SizeIs(32), "7000",
+                                  "orders:42"));
+    EXPECT_EQ(n->pending().script_source, detail::acquire_fenced_script.source);
+  }
+}
+
+TEST_F(FenceTest, PlainAcquireStaysAPlainSetAndHasNoFence) {
+  make(3);
+  acquire("r");
+  EXPECT_EQ(pending_args(0)[0], "SET");
+  for (auto& n : nodes)
+    n->answer_ok();
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_FALSE(outcome->value()->fence.has_value());
+  EXPECT_FALSE(nodes[0]->has_pending());  // no second step
+}
+
+TEST_F(FenceTest, FenceIsTheLargestOverTheGrantingMajorityPlusOne) {
+  make(5);
+  acquire("r", fenced());
+  grant(0, "3");
+  nodes[1]->answer_nil();  // another owner's key: its fence is not read
+  grant(2, "17");
+  EXPECT_FALSE(outcome.has_value());
+  grant(3, "0");  // never fenced on this node
+  // Decided: the write-back goes to the three granting nodes only, before any grant.
+  EXPECT_FALSE(outcome.has_value());
+  EXPECT_EQ(write_back_pending(0), "18");
+  EXPECT_EQ(write_back_pending(2), "18");
+  EXPECT_EQ(write_back_pending(3), "18");
+  EXPECT_FALSE(nodes[1]->has_pending());
+  grant(4, "99");  // late: not of the granting majority, no write-back there
+  EXPECT_FALSE(nodes[4]->has_pending());
+  nodes[0]->answer_int(1);
+  EXPECT_FALSE(outcome.has_value());
+  nodes[2]->answer_int(1);
+  EXPECT_FALSE(outcome.has_value());  // two acknowledgements are no majority of five
+  nodes[3]->answer_int(1);
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(18));
+}
+
+TEST_F(FenceTest, TheLargestFenceIsReadCorrectlyNearTwoToTheSixtyFour) {
+  make(1);
+  acquire("r", fenced());
+  grant(0, "18446744073709551614");
+  EXPECT_EQ(write_back_pending(0), "18446744073709551615");
+  nodes[0]->answer_int(1);
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->value()->fence, std::numeric_limits<std::uint64_t>::max());
+}
+
+// The write-back goes to exactly the granting majority, so every acknowledgement is needed:
+// a 0 (the script found our key gone, and stored nothing) loses the acquire.
+TEST_F(FenceTest, AnAcknowledgementFromANodeThatLostOurKeyDoesNotCount) {
+  make(3);
+  acquire("r", fenced());
+  grant(0, "5");
+  grant(1, "5");
+  grant(2, "5");  // late: not asked to store the number
+  nodes[0]->answer_int(1);
+  EXPECT_FALSE(outcome.has_value());
+  nodes[1]->answer_int(0);  // our key expired or was deleted there: its write proves nothing
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+  EXPECT_THAT(outcome->message(), HasSubstr("fencing token 6"));
+  EXPECT_EQ(outcome->tally().granted(), 1u);
+  EXPECT_EQ(outcome->tally().refused(), 1u);
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_NE(release_token(i), "") << "node " << i;
+}
+
+TEST_F(FenceTest, AWriteBackFailingOnAMajorityFailsTheAcquireAndReleasesEverywhereOurKeyMayBe) {
+  make(5);
+  acquire("r", fenced());
+  grant(0, "1");
+  grant(1, "1");
+  nodes[2]->answer_nil();
+  grant(3, "1");
+  // Decided with {0, 1, 3}; node 4 has not answered the first step: its SET may still run.
+  nodes[0]->answer_int(1);
+  EXPECT_FALSE(outcome.has_value());
+  nodes[1]->answer_error_reply("OOM command not allowed when used memory > 'maxmemory'.");
+  // Three were asked and three are needed: one failure decides.
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+  EXPECT_THAT(outcome->message(), HasSubstr("OOM"));
+  std::string token = release_token(0);
+  EXPECT_NE(token, "");
+  EXPECT_EQ(release_token(1), token);
+  // Node 3's write-back is still out; its release follows it.
+  EXPECT_EQ(write_back_pending(3), "2");
+  nodes[3]->fail(errc::node_timeout, "no reply within 50 ms", true);
+  EXPECT_EQ(release_token(3), token);
+  EXPECT_FALSE(nodes[2]->has_pending());  // refused: holds no key of ours
+  // Node 4 may hold it once its SET runs: the release is queued behind that SET.
+  ASSERT_TRUE(acquire_fenced_pending(4));
+  grant(4, "1");
+  EXPECT_EQ(release_token(4), token);
+}
+
+TEST_F(FenceTest, ValidityCountsFromTheFirstStepAndIncludesTheWriteBack) {
+  make(3);
+  steady::time_point start = clock.now();
+  acquire("r", fenced(milliseconds(1000)));  // drift 10 + 2 ms: valid until start + 988 ms
+  clock.advance(milliseconds(300));
+  grant(0, "1");
+  grant(1, "1");
+  clock.advance(milliseconds(300));
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->value()->valid_until(), start + milliseconds(988));
+}
+
+TEST_F(FenceTest, AWriteBackThatEndsAfterTheValidityFailsTheAcquireAndReleases) {
+  make(3);
+  acquire("r", fenced(milliseconds(1000)));
+  clock.advance(milliseconds(300));
+  grant(0, "1");
+  grant(1, "1");  // decided: the write-back goes to nodes 0 and 1
+  grant(2, "1");
+  clock.advance(milliseconds(688));  // the write-back's majority lands at start + 988 ms
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::validity_spent);
+  EXPECT_THAT(outcome->message(), HasSubstr("fencing token"));
+  for (std::size_t i : {0u, 1u})
+    EXPECT_NE(release_token(i), "") << "node " << i;
+  // Node 2 granted after the decision, so it was not asked to store the number; it may hold
+  // our key all the same, and is released too.
+  EXPECT_NE(release_token(2), "");
+}
+
+TEST_F(FenceTest, AFirstStepThatSpentTheValiditySendsNoWriteBack) {
+  make(3);
+  acquire("r", fenced(milliseconds(100)));  // valid for 97 ms
+  clock.advance(milliseconds(97));
+  grant(0, "1");
+  grant(1, "1");
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::validity_spent);
+  EXPECT_EQ(write_back_pending(0), "");
+  EXPECT_NE(release_token(0), "");
+}
+
+TEST_F(FenceTest, AnExhaustedFenceFailsClearlyInsteadOfWrappingAndIsNotRetried) {
+  make(3);
+  acquire_options o = fenced();
+  o.wait = milliseconds(10000);
+  acquire("r", o);
+  grant(0, "18446744073709551615");
+  grant(1, "4");
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::fence_exhausted);
+  EXPECT_FALSE(is_retryable(outcome->error()));
+  EXPECT_EQ(timers.pending_timers(), 0u);  // no retry waits
+  for (std::size_t i : {0u, 1u})
+    EXPECT_NE(release_token(i), "") << "node " << i;  // released, no write-back
+}
+
+TEST_F(FenceTest, AStoredFenceThatIsNotANumberIsAFailedVote) {
+  make(3);
+  acquire("r", fenced());
+  grant(0, "12a");
+  grant(1, "007");
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+  EXPECT_EQ(outcome->tally().nodes()[0].error, errc::unexpected_reply);
+  EXPECT_EQ(outcome->tally().nodes()[1].error, errc::unexpected_reply);
+}
+
+TEST_F(FenceTest, ACancelDuringTheWriteBackReleasesTheKeys) {
+  make(3);
+  std::uint64_t id = eng->acquire("r", fenced(), [this](result<std::shared_ptr<lock_record>> r) {
+    outcome.emplace(std::move(r));
+  });
+  grant(0, "1");
+  grant(1, "1");
+  eng->cancel(id);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::cancelled);
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  for (std::size_t i : {0u, 1u})
+    EXPECT_NE(release_token(i), "") << "node " << i;
+}
+
+}  // namespace
+}  // namespace redlock::testing
