@@ -211,16 +211,8 @@ std::uint64_t engine::acquire(std::string resource, const acquire_options& optio
     // Before the first attempt: a release published after our refusal is then heard (or,
     // when the subscription is confirmed only later, the confirmation wakes us instead).
     op->watched = true;
-    key_watch::watching w = watch_->watch(op->key);
-    op->covered = w.delivering;
+    op->covered = watch_->watch(op->key);
     watched_[op->key].push_back(op);
-    if (w.delivering && w.listening > 1) {
-      // Others wait for this key too (we may have released it just now): take our turn
-      // among them, in the same spread as the waiters that release woke, not ahead of them.
-      op->listening = w.listening;
-      schedule_attempt(op, wake_delay(w.listening), true);
-      return op->id;
-    }
   }
   start_attempt(op);
   return op->id;

@@ -32,13 +32,9 @@ namespace redlock::detail {
 class key_watch {
  public:
   virtual ~key_watch() = default;
-  struct watching {
-    bool delivering = false;  // the key's releases are already being delivered to us
-    std::size_t listening =
-        0;  // clients listening for them, as the last release said (0: none heard)
-  };
-  // An acquire with a wait budget starts (before its first attempt).
-  virtual watching watch(const std::string& key) = 0;
+  // An acquire with a wait budget starts (before its first attempt); true when the key's
+  // releases are already being delivered to us.
+  virtual bool watch(const std::string& key) = 0;
   // That acquire finished.
   virtual void unwatch(const std::string& key) = 0;
 };

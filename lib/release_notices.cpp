@@ -31,9 +31,7 @@ release_notices::release_notices(uv_loop_t* loop, loop_services& services, const
       if (p.payload == "taken") {
         engine_.notice(p.channel, key_notice::taken);
       } else if (p.payload.rfind("released", 0) == 0) {
-        std::size_t listening = listening_in(p.payload);
-        if (auto it = keys_.find(p.channel); it != keys_.end()) it->second.listening = listening;
-        engine_.notice(p.channel, key_notice::released, listening);
+        engine_.notice(p.channel, key_notice::released, listening_in(p.payload));
       }
     };
     listener.subscribed = [this, i](const subscription& s) { confirmed(i, s); };
@@ -42,8 +40,8 @@ release_notices::release_notices(uv_loop_t* loop, loop_services& services, const
   }
 }
 
-key_watch::watching release_notices::watch(const std::string& key) {
-  if (closing_) return {};
+bool release_notices::watch(const std::string& key) {
+  if (closing_) return false;
   start();
   auto [it, added] = keys_.try_emplace(key);
   key_state& k = it->second;
@@ -56,7 +54,7 @@ key_watch::watching release_notices::watch(const std::string& key) {
     k.unsubscribe = 0;
   }
   ++k.waiters;
-  return {delivering(k), k.listening};
+  return delivering(k);
 }
 
 void release_notices::unwatch(const std::string& key) {

@@ -35,7 +35,7 @@ class release_notices final : public key_watch {
                   std::vector<node_config> nodes, engine& engine,
                   std::chrono::milliseconds linger = std::chrono::seconds(10));
 
-  watching watch(const std::string& key) override;
+  bool watch(const std::string& key) override;
   void unwatch(const std::string& key) override;
   // Keys subscribed now (waited for, or lingering), for tests and health.
   std::size_t keys() const { return keys_.size(); }
@@ -46,7 +46,6 @@ class release_notices final : public key_watch {
   struct key_state {
     std::size_t waiters = 0;
     std::vector<bool> confirmed;          // per node, on its current connection
-    std::size_t listening = 0;            // as the last release on any node said
     scheduler::timer_id unsubscribe = 0;  // while lingering
   };
   bool delivering(const key_state& k) const;

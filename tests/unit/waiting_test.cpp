@@ -14,12 +14,11 @@ using ::testing::ElementsAre;
 
 // Records what the engine asks to watch.
 struct recording_watch final : detail::key_watch {
-  bool delivering = false;    // what watch() answers
-  std::size_t listening = 0;  // likewise
+  bool delivering = false;  // what watch() answers
   std::vector<std::string> watched, unwatched;
-  watching watch(const std::string& key) override {
+  bool watch(const std::string& key) override {
     watched.push_back(key);
-    return {delivering, listening};
+    return delivering;
   }
   void unwatch(const std::string& key) override { unwatched.push_back(key); }
 };
@@ -142,22 +141,6 @@ TEST_F(WaitingTest, TheWakeUpDelaySpreadsOverTheClientsListening) {
   eng->notice("redlock:job", key_notice::taken);
   eng->notice("redlock:job", key_notice::released, 1'000'000'000);
   EXPECT_LE(timers.next_delay(), milliseconds(100));
-}
-
-// A client that just released a key others wait for, and acquires it again at once, takes its
-// turn in their spread instead of going first every time.
-TEST_F(WaitingTest, AnAcquireOfAKeyOthersWaitForTakesItsTurnAmongThem) {
-  watch.delivering = true;
-  watch.listening = 8;
-  acquire("job", waiting());
-  EXPECT_FALSE(nodes[0]->has_pending());
-  EXPECT_LE(timers.next_delay(), microseconds(800));
-  timers.advance(microseconds(800));
-  EXPECT_TRUE(nodes[0]->has_pending());
-  // Alone (or nobody heard yet): at once.
-  watch.listening = 1;
-  acquire("other", waiting());
-  EXPECT_EQ(nodes[1]->sent(), 2u);
 }
 
 TEST_F(WaitingTest, ReleasesOfOtherKeysWakeNobody) {
