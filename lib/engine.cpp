@@ -40,6 +40,7 @@ struct engine::acquire_op {
   std::size_t listening = 1;   // clients listening for the key, as the last release said
   scheduler::timer_id next_attempt = 0;  // while waiting for it
   steady::time_point next_attempt_at;
+  steady::time_point fallback_at;  // the retry-delay attempt a wake replaced
 };
 
 struct engine::ready_wait {
@@ -444,6 +445,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
 void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds delay,
                               bool woken) {
   op->woken = woken;
+  if (!woken) op->fallback_at = clock_.now() + delay;
   if (op->next_attempt != 0) {
     timers_.cancel(op->next_attempt);
     waiting_.erase(op->next_attempt);
@@ -470,10 +472,13 @@ nanoseconds engine::retry_delay() {
 }
 
 nanoseconds engine::wake_delay(std::size_t listening) {
-  // Capped, so that a count from a hostile server cannot delay a waiter past its retry.
+  // Capped at the retry delay, so that a count from a hostile server (or a crowd of
+  // lingering listeners) cannot make a wake-up slower than not being woken at all.
   auto slots = static_cast<nanoseconds::rep>(std::clamp<std::size_t>(listening, 1, 1000));
-  std::uniform_int_distribution<nanoseconds::rep> spread(
-      0, nanoseconds(config_.wake_spread).count() * slots);
+  nanoseconds::rep widest =
+      std::min(nanoseconds(config_.wake_spread).count() * slots,
+               std::max<nanoseconds::rep>(nanoseconds(config_.retry_delay).count(), 1));
+  std::uniform_int_distribution<nanoseconds::rep> spread(0, widest);
   return nanoseconds(spread(rng_));
 }
 
@@ -492,7 +497,11 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
       // Someone else won the release we were woken by: wait for the next one (or the retry
       // delay) instead of sending a round that must fail.
       op->heard_release = false;
-      if (op->next_attempt != 0 && op->woken) schedule_attempt(op, retry_delay(), false);
+      if (op->next_attempt == 0 || !op->woken) continue;
+      // Back to the retry it had before the wake (or a fresh one), within the budget; past
+      // the budget the woken attempt stays, the last chance to get the lock.
+      steady::time_point fallback = op->fallback_at > now ? op->fallback_at : now + retry_delay();
+      if (fallback < op->deadline) schedule_attempt(op, fallback - now, false);
       continue;
     }
     // A subscription confirmed only after an attempt went out may have missed a release
@@ -506,6 +515,7 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
       op->heard_release = true;  // an attempt is out: its refusal retries soon
       continue;
     }
+    if (op->woken) continue;  // every node publishes the release: one draw per wake, not N
     nanoseconds delay = wake_delay(op->listening);
     if (op->next_attempt_at > now + delay && now + delay < op->deadline)
       schedule_attempt(op, delay, true);
@@ -751,7 +761,10 @@ void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<
   if (!ask.empty() && std::none_of(ask.begin(), ask.end(), [](bool a) { return a; })) return;
   begin();
   round::spec s;
-  s.what = {script_command(release_script, lock->key, lock->token), judge_script};
+  // A lost attempt's clean-up wakes no waiter (release.lua): the lock is someone else's.
+  s.what = {lock->attempt_lost ? script_command(release_script, lock->key, lock->token, "quiet")
+                               : script_command(release_script, lock->key, lock->token),
+            judge_script};
   s.how = how;
   s.ask = std::move(ask);
   s.ask_excluded = true;
@@ -988,6 +1001,7 @@ void engine::shutdown() {
     timers_.cancel(entry.first);
     entry.second->next_attempt = 0;
     timers_.defer([this, op = entry.second] {
+      if (live_.count(op->id) == 0) return;  // cancelled meanwhile: completed once already
       complete(op,
                {errc::client_closed,
                 "the client closed while acquire of " + quoted(op->resource) + " waited to retry",

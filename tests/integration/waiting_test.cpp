@@ -75,6 +75,25 @@ TEST_F(WaitingTest, ALockThatExpiresIsPickedUpByTheRetry) {
   EXPECT_TRUE(every_node_has("redlock:job", got->token()));
 }
 
+// Someone else holds a majority; the waiter wins the minority node each time and cleans it up
+// after its lost round. That clean-up must not wake the waiter (it would try again at once,
+// win the minority again, clean up again: a loop for the holder's whole hold).
+TEST_F(WaitingTest, AWaitersOwnCleanUpDoesNotWakeIt) {
+  start_fleet(3);
+  for (std::size_t i : {0u, 1u})
+    fleet->command(i, {"SET", "redlock:job", "someone-else", "PX", "60000"});
+  client_options o = options_for(*fleet);
+  o.retry_delay = milliseconds(200);
+  o.retry_jitter = milliseconds(0);
+  client waiter = make_client(o);
+  result<lease> got = waiter.acquire("job", waiting_up_to(milliseconds(1000)));
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error(), errc::held_elsewhere);
+  // About one attempt per retry delay (plus the one the subscription's confirmation calls for).
+  EXPECT_LE(got.tally().attempts(), 8);
+  EXPECT_TRUE(eventually([&] { return fleet->command(2, {"GET", "redlock:job"}) == "(nil)"; }));
+}
+
 // One release, several clients waiting: one of them gets the lock at once, the others keep
 // waiting (none fails, none is granted alongside it), and each release hands the lock on.
 TEST_F(WaitingTest, EachReleaseHandsTheLockToOneOfTheWaitingClients) {

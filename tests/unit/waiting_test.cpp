@@ -143,6 +143,41 @@ TEST_F(WaitingTest, TheWakeUpDelaySpreadsOverTheClientsListening) {
   EXPECT_LE(timers.next_delay(), milliseconds(100));
 }
 
+// One release is published by every node: the first notice draws the delay, the others do not
+// draw again (the least of N draws would shrink the spread N times).
+TEST_F(WaitingTest, TheSameReleaseFromEveryNodeWakesOnce) {
+  watch.delivering = true;
+  acquire("job", waiting());
+  refuse_everywhere();
+  eng->notice("redlock:job", key_notice::released, 8);
+  auto first = timers.next_delay();
+  for (int node = 1; node < 5; ++node) {
+    eng->notice("redlock:job", key_notice::released, 8);
+    EXPECT_EQ(timers.next_delay(), first);
+  }
+}
+
+// `taken` sends a woken waiter back to the retry it had before the wake, not a fresh delay
+// from now, and never past its budget.
+TEST_F(WaitingTest, StandingDownReturnsToTheEarlierRetryWithinTheBudget) {
+  watch.delivering = true;
+  acquire("job", waiting());
+  refuse_everywhere();  // retry due 5 s from now
+  timers.advance(milliseconds(3000));
+  eng->notice("redlock:job", key_notice::released);
+  eng->notice("redlock:job", key_notice::taken);
+  EXPECT_EQ(timers.next_delay(), milliseconds(2000));
+  // Near the end of the budget (20 s): the earlier retry is past it, so the woken attempt
+  // stays, the last chance.
+  timers.advance(milliseconds(2000));
+  refuse_everywhere();  // the 5 s retry: refused; the next would be at 10 s
+  timers.advance(milliseconds(5000));
+  refuse_everywhere();  // at 10 s; next at 15 s
+  timers.advance(milliseconds(5000));
+  refuse_everywhere();  // at 15 s; a retry at 20 s is past the budget: done
+  ASSERT_TRUE(outcome.has_value());
+}
+
 TEST_F(WaitingTest, ReleasesOfOtherKeysWakeNobody) {
   watch.delivering = true;
   acquire("job", waiting());
@@ -181,6 +216,35 @@ TEST_F(WaitingTest, AWakeNeverOutlivesTheWaitBudget) {
   EXPECT_THAT(watch.unwatched, ElementsAre("redlock:job"));
   eng->notice("redlock:job", key_notice::released);
   EXPECT_FALSE(nodes[0]->has_pending());
+}
+
+// However many listen (or a hostile count says), a wake-up is never slower than the retry.
+TEST_F(WaitingTest, AWakeUpIsNeverSlowerThanTheRetryDelay) {
+  nodes.clear();
+  links.clear();
+  detail::engine_config config = defaults();
+  config.retry_delay = milliseconds(20);
+  config.retry_jitter = milliseconds(0);
+  make(3, config);
+  eng->set_key_watch(&watch);
+  watch.delivering = true;
+  acquire("job", waiting());
+  refuse_everywhere();
+  eng->notice("redlock:job", key_notice::released, 1'000'000);
+  EXPECT_LE(timers.next_delay(), milliseconds(20));
+}
+
+// Shutdown defers the end of the acquires waiting to retry; a cancel that runs first ends
+// one of them, and the deferred end must not run its callback a second time.
+TEST_F(WaitingTest, ACancelBetweenShutdownAndItsDeferredEndCompletesOnce) {
+  int calls = 0;
+  auto id = eng->acquire("job", waiting(), [&](result<std::shared_ptr<lock_record>>) { ++calls; });
+  refuse_everywhere();
+  eng->shutdown();
+  eng->cancel(id);
+  timers.run_deferred();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(eng->in_flight(), 0u);
 }
 
 TEST_F(WaitingTest, CancellingAWaiterUnwatchesIt) {
