@@ -75,6 +75,29 @@ TEST_F(WaitingTest, ALockThatExpiresIsPickedUpByTheRetry) {
   EXPECT_TRUE(every_node_has("redlock:job", got->token()));
 }
 
+// The servers drop every subscriber connection while the waiter waits: it subscribes again on
+// the new connections and still hears the release.
+TEST_F(WaitingTest, AWaiterStillHearsTheReleaseAfterItsSubscriberConnectionsWereDropped) {
+  start_fleet(3);
+  client holder_client = make_client();
+  client waiter_client = make_slow_retrying_client();
+  result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
+  ASSERT_TRUE(held) << held.message();
+  auto waiting = std::async(std::launch::async, [&] {
+    result<lease> r = waiter_client.acquire("job", waiting_up_to(milliseconds(20000)));
+    return timed_grant{std::move(r), steady_clock::now()};
+  });
+  ASSERT_EQ(waiting.wait_for(milliseconds(500)), std::future_status::timeout);
+  for (std::size_t i = 0; i < 3; ++i)  // the waiter's one subscriber connection on each
+    EXPECT_EQ(fleet->command(i, {"CLIENT", "KILL", "TYPE", "pubsub"}), "1") << "node " << i;
+  ASSERT_EQ(waiting.wait_for(milliseconds(1000)), std::future_status::timeout);  // reconnected
+  auto released_at = steady_clock::now();
+  ASSERT_TRUE(held->release());
+  timed_grant got = waiting.get();
+  ASSERT_TRUE(got.granted) << got.granted.message();
+  EXPECT_LT(got.at - released_at, milliseconds(1000));  // not the 5 s retry delay
+}
+
 // Someone else holds a majority; the waiter wins the minority node each time and cleans it up
 // after its lost round. That clean-up must not wake the waiter (it would try again at once,
 // win the minority again, clean up again: a loop for the holder's whole hold).
