@@ -98,6 +98,7 @@ struct row {
   // measured window as a fraction of one core, script calls each node served per extension
   // period (mean over the nodes), and resident memory per lease held.
   std::size_t leases = 0;
+  std::size_t extends_failed = 0;  // automatic extensions that failed in the window
   double client_cpu_fraction = -1;
   double commands_per_period_per_node = -1;
   double bytes_per_lease = -1;
@@ -875,14 +876,17 @@ double self_cpu_us() {
 
 // Keepalive: one async client acquires `leases` leases with ttl 10 s and auto-extension (the
 // default extend_at 0.5: each is extended about every 5 s), then keeps them alive for
-// `window` while nothing else runs. Measured over the window only: this process's CPU
-// (getrusage: the client is the only work in it then; the loop sleeps between batches, so no
-// idle baseline is subtracted), the script calls each server served (INFO commandstats), per
-// extension period; and, after the acquires, resident memory growth per lease held.
-row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases,
-                      milliseconds window) {
+// `window` while nothing else runs, with the given node_timeout. Measured over the window only:
+// this process's CPU (getrusage: the client is the only work in it then; the loop sleeps between
+// batches, so no idle baseline is subtracted), the script calls each server served (INFO
+// commandstats), per extension period; and, after the acquires, resident memory growth per lease
+// held.
+row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases, milliseconds window,
+                      milliseconds node_timeout) {
   const milliseconds ttl(10000);
-  loop_client client(client_options_for(urls));
+  redlock::client_options client_options = client_options_for(urls);
+  client_options.node_timeout = node_timeout;
+  loop_client client(client_options);
   std::optional<redlock::result<void>> ready;
   auto started = client->wait_ready(std::chrono::seconds(10),
                                     [&](redlock::result<void> r) { ready.emplace(std::move(r)); });
@@ -892,7 +896,10 @@ row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases,
 
   redlock::acquire_options options;
   options.ttl = ttl;
-  options.wait = milliseconds(60000);  // queue for room in the nodes' windows
+  // Queue for room in the nodes' windows; one attempt (distinct keys: none is refused), so
+  // that the acquires do not subscribe to release notices, which is not keepalive work.
+  options.wait = milliseconds(60000);
+  options.max_attempts = 1;
   options.auto_extend.enabled = true;
   std::vector<redlock::lease> held;
   held.reserve(leases);
@@ -923,12 +930,15 @@ row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases,
 
   std::vector<redisContext*> servers = connect_all(urls);
   std::vector<long long> calls_before = script_calls(servers);
+  auto metrics_before = client->metrics();
   double cpu_before = self_cpu_us();
   auto start = clock_type::now();
   client.run_for(window);
   double wall_us = micros(clock_type::now() - start);
   double cpu_us = self_cpu_us() - cpu_before;
   std::vector<long long> calls_after = script_calls(servers);
+  auto metrics_after = client->metrics();
+  if (!metrics_before || !metrics_after) throw std::runtime_error("keepalive: no metrics");
   for (redisContext* c : servers)
     redisFree(c);
 
@@ -936,6 +946,7 @@ row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases,
   r.scenario = "keepalive";
   r.client = "async_client";
   r.nodes = urls.size();
+  r.fault = "timeout " + std::to_string(node_timeout.count()) + "ms";
   r.concurrency = static_cast<int>(leases);
   r.leases = held.size();
   std::size_t lost = 0;
@@ -943,6 +954,10 @@ row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases,
     lost += l.lost() ? 1u : 0u;
   r.errors = (leases - held.size()) + lost;
   r.first_error = first_error;
+  // Automatic extensions in the window, and those that failed (each retried, unbatched by
+  // the grid, while validity lasts).
+  r.ops = metrics_after->auto_extends.succeeded - metrics_before->auto_extends.succeeded;
+  r.extends_failed = metrics_after->auto_extends.failed - metrics_before->auto_extends.failed;
   r.client_cpu_fraction = cpu_us / wall_us;
   // An extension period: extend_at (0.5) of the validity a success leaves (ttl less drift).
   double period_us = 0.5 * (static_cast<double>(ttl.count()) * 0.99 - 2) * 1000;
@@ -1275,7 +1290,7 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("fencing", r.fencing).add("ratio_to_unfenced", r.ratio_to_unfenced, "%.3f");
     o.add("leases", r.leases).add("client_cpu_fraction", r.client_cpu_fraction, "%.4f");
     o.add("commands_per_period_per_node", r.commands_per_period_per_node, "%.1f");
-    o.add("bytes_per_lease", r.bytes_per_lease, "%.0f");
+    o.add("bytes_per_lease", r.bytes_per_lease, "%.0f").add("extends_failed", r.extends_failed);
     out << "  " << o.text() << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   out << " ]}\n";
@@ -1310,6 +1325,7 @@ void print_row(const row& r) {
     std::printf(
         "  %zu leases: client cpu %.2f%% of a core, %.1f script calls/period/node, %.0f B/lease",
         r.leases, r.client_cpu_fraction * 100, r.commands_per_period_per_node, r.bytes_per_lease);
+    std::printf(", %zu extensions, %zu failed", r.ops, r.extends_failed);
     if (!r.first_error.empty()) std::printf(" (first error: %s)", r.first_error.c_str());
   }
   if (r.ratio_to_healthy > 0) {
@@ -1539,8 +1555,11 @@ int main(int argc, char** argv) {
     if (o.scenario == "keepalive") {
       auto window =
           std::max(milliseconds(10000), milliseconds(static_cast<long long>(o.seconds * 1000)));
-      rows.push_back(measure_keepalive(first(throughput_nodes), 10000, window));
-      print_row(rows.back());
+      // The default node_timeout (50 ms), and one that no batch's answer outlasts.
+      for (milliseconds node_timeout : {milliseconds(50), milliseconds(500)}) {
+        rows.push_back(measure_keepalive(first(throughput_nodes), 10000, window, node_timeout));
+        print_row(rows.back());
+      }
     }
     if (!o.json.empty()) write_json(o.json, rows, timeline);
   } catch (const std::exception& e) {
