@@ -4,6 +4,7 @@
 //   redlock-bench --scenario all --seconds 2 --json bench.json
 //   redlock-bench --servers redis://10.0.0.1:6379,redis://10.0.0.2:6379 --scenario latency
 //   redlock-bench --scenario burst     # 1k to 100k acquires at once, with and without a wait
+//   redlock-bench --scenario keepalive # 10k auto-extended leases kept alive (not in `all`)
 //
 // Every figure is reported with the floor measured in the same run (one plain SET round trip
 // to one node), because absolute numbers on a shared machine mean little. The throughput rows
@@ -16,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -92,6 +94,14 @@ struct row {
   // the same client and fleet without it, measured in the same run.
   bool fencing = false;
   double ratio_to_unfenced = 0;
+  // The keepalive row: leases kept alive by auto-extension, this process's CPU over the
+  // measured window as a fraction of one core, script calls each node served per extension
+  // period (mean over the nodes), and resident memory per lease held.
+  std::size_t leases = 0;
+  std::size_t extends_failed = 0;  // automatic extensions that failed in the window
+  double client_cpu_fraction = -1;
+  double commands_per_period_per_node = -1;
+  double bytes_per_lease = -1;
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -452,6 +462,16 @@ class loop_client {
   void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
   // One loop iteration (waiting for I/O if there is none); false once nothing keeps it alive.
   bool run_once() { return uv_run(&loop_, UV_RUN_ONCE) != 0; }
+  // Runs the loop for `d` (held leases keep it alive meanwhile).
+  void run_for(milliseconds d) {
+    uv_timer_t stop;
+    uv_timer_init(&loop_, &stop);
+    uv_timer_start(
+        &stop, [](uv_timer_t* t) { uv_stop(t->loop); }, static_cast<std::uint64_t>(d.count()), 0);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_close(reinterpret_cast<uv_handle_t*>(&stop), nullptr);
+    uv_run(&loop_, UV_RUN_NOWAIT);  // the close
+  }
 
  private:
   uv_loop_t loop_;
@@ -827,6 +847,133 @@ class burst_measurer {
   std::size_t nodes_;
 };
 
+// Script calls (EVALSHA and EVAL) each server has served since it started.
+std::vector<long long> script_calls(const std::vector<redisContext*>& nodes) {
+  std::vector<long long> out;
+  for (redisContext* c : nodes) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "INFO commandstats"));
+    if (r == nullptr || r->type != REDIS_REPLY_STRING) throw std::runtime_error("INFO failed");
+    std::string stats(r->str, r->len);
+    freeReplyObject(r);
+    long long total = 0;
+    for (std::string name : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="}) {
+      auto at = stats.find(name);
+      if (at != std::string::npos) total += std::stoll(stats.substr(at + name.size()));
+    }
+    out.push_back(total);
+  }
+  return out;
+}
+
+double self_cpu_us() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto us = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec);
+  };
+  return us(u.ru_utime) + us(u.ru_stime);
+}
+
+// Keepalive: one async client acquires `leases` leases with ttl 10 s and auto-extension (the
+// default extend_at 0.5: each is extended about every 5 s), then keeps them alive for
+// `window` while nothing else runs, with the given node_timeout. Measured over the window only:
+// this process's CPU (getrusage: the client is the only work in it then; the loop sleeps between
+// batches, so no idle baseline is subtracted), the script calls each server served (INFO
+// commandstats), per extension period; and, after the acquires, resident memory growth per lease
+// held.
+row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases, milliseconds window,
+                      milliseconds node_timeout) {
+  const milliseconds ttl(10000);
+  redlock::client_options client_options = client_options_for(urls);
+  client_options.node_timeout = node_timeout;
+  loop_client client(client_options);
+  std::optional<redlock::result<void>> ready;
+  auto started = client->wait_ready(std::chrono::seconds(10),
+                                    [&](redlock::result<void> r) { ready.emplace(std::move(r)); });
+  if (!started) throw std::runtime_error(started.message());
+  client.run();
+  if (!ready || !*ready) throw std::runtime_error("keepalive: the nodes are not ready");
+
+  redlock::acquire_options options;
+  options.ttl = ttl;
+  // Queue for room in the nodes' windows; one attempt (distinct keys: none is refused), so
+  // that the acquires do not subscribe to release notices, which is not keepalive work.
+  options.wait = milliseconds(60000);
+  options.max_attempts = 1;
+  options.auto_extend.enabled = true;
+  std::vector<redlock::lease> held;
+  held.reserve(leases);
+  std::size_t answered = 0;
+  std::string first_error;
+  malloc_trim(0);
+  std::size_t baseline = resident_bytes();
+  for (std::size_t i = 0; i < leases; ++i) {
+    auto issued = client->acquire("keepalive:" + std::to_string(i), options,
+                                  [&](redlock::result<redlock::lease> r) {
+                                    ++answered;
+                                    if (r) {
+                                      held.push_back(std::move(*r));
+                                    } else if (first_error.empty()) {
+                                      first_error = r.message();
+                                    }
+                                  });
+    if (!issued) throw std::runtime_error(issued.message());
+  }
+  while (answered < leases) {
+    if (!client.run_once()) throw std::runtime_error("keepalive: the loop stopped early");
+  }
+  malloc_trim(0);
+  std::size_t after_grants = resident_bytes();
+  // The grants' aftermath (second sends of releases of attempts that timed out in the queue,
+  // owed releases) is not keepalive work: let it pass before the window.
+  client.run_for(milliseconds(1000));
+
+  std::vector<redisContext*> servers = connect_all(urls);
+  std::vector<long long> calls_before = script_calls(servers);
+  auto metrics_before = client->metrics();
+  double cpu_before = self_cpu_us();
+  auto start = clock_type::now();
+  client.run_for(window);
+  double wall_us = micros(clock_type::now() - start);
+  double cpu_us = self_cpu_us() - cpu_before;
+  std::vector<long long> calls_after = script_calls(servers);
+  auto metrics_after = client->metrics();
+  if (!metrics_before || !metrics_after) throw std::runtime_error("keepalive: no metrics");
+  for (redisContext* c : servers)
+    redisFree(c);
+
+  row r;
+  r.scenario = "keepalive";
+  r.client = "async_client";
+  r.nodes = urls.size();
+  r.fault = "timeout " + std::to_string(node_timeout.count()) + "ms";
+  r.concurrency = static_cast<int>(leases);
+  r.leases = held.size();
+  std::size_t lost = 0;
+  for (const redlock::lease& l : held)
+    lost += l.lost() ? 1u : 0u;
+  r.errors = (leases - held.size()) + lost;
+  r.first_error = first_error;
+  // Automatic extensions in the window, and those that failed (each retried, unbatched by
+  // the grid, while validity lasts).
+  r.ops = metrics_after->auto_extends.succeeded - metrics_before->auto_extends.succeeded;
+  r.extends_failed = metrics_after->auto_extends.failed - metrics_before->auto_extends.failed;
+  r.client_cpu_fraction = cpu_us / wall_us;
+  // An extension period: extend_at (0.5) of the validity a success leaves (ttl less drift).
+  double period_us = 0.5 * (static_cast<double>(ttl.count()) * 0.99 - 2) * 1000;
+  double calls = 0;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    calls += static_cast<double>(calls_after[i] - calls_before[i]);
+  }
+  r.commands_per_period_per_node =
+      calls / static_cast<double>(servers.size()) / (wall_us / period_us);
+  r.bytes_per_lease = static_cast<double>(after_grants - std::min(after_grants, baseline)) /
+                      static_cast<double>(std::max<std::size_t>(held.size(), 1));
+  held.clear();  // each lease releases itself; the loop_client's destructor drains them
+  client.run();
+  return r;
+}
+
 // Contention: W async clients (one loop) take turns on one resource, each holding it for
 // 1 ms, waiting by notification while it is busy (the default retry delay, 50-100 ms, is the
 // fallback). ops counts acquisitions; the samples are the hand-off latency (from one owner's
@@ -1141,6 +1288,9 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("bytes_per_request", r.bytes_per_request, "%.0f").add("release_errors", r.release_errors);
     o.add("first_error", r.first_error);
     o.add("fencing", r.fencing).add("ratio_to_unfenced", r.ratio_to_unfenced, "%.3f");
+    o.add("leases", r.leases).add("client_cpu_fraction", r.client_cpu_fraction, "%.4f");
+    o.add("commands_per_period_per_node", r.commands_per_period_per_node, "%.1f");
+    o.add("bytes_per_lease", r.bytes_per_lease, "%.0f").add("extends_failed", r.extends_failed);
     out << "  " << o.text() << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   out << " ]}\n";
@@ -1171,6 +1321,13 @@ void print_row(const row& r) {
     if (!r.first_error.empty()) std::printf(" (first: %s)", r.first_error.c_str());
   }
   if (r.ratio_to_unfenced > 0) std::printf(" %5.2fx unfenced", r.ratio_to_unfenced);
+  if (r.client_cpu_fraction >= 0) {
+    std::printf(
+        "  %zu leases: client cpu %.2f%% of a core, %.1f script calls/period/node, %.0f B/lease",
+        r.leases, r.client_cpu_fraction * 100, r.commands_per_period_per_node, r.bytes_per_lease);
+    std::printf(", %zu extensions, %zu failed", r.ops, r.extends_failed);
+    if (!r.first_error.empty()) std::printf(" (first error: %s)", r.first_error.c_str());
+  }
   if (r.ratio_to_healthy > 0) {
     std::printf(" %5.2fx healthy, first after the fault: %.0f us", r.ratio_to_healthy, r.first_us);
   }
@@ -1191,7 +1348,8 @@ double servers_capacity(const row& pipelined) {
       stderr,
       "redlock-bench: %s\n"
       "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
-      "                     [--scenario floor|latency|throughput|failover|contention|burst|all]\n"
+      "                     [--scenario floor|latency|throughput|failover|contention|burst|\n"
+      "                                 keepalive|all]\n"
       "                     [--seconds S] [--json FILE] [--tls]\n",
       problem.c_str());
   std::exit(2);
@@ -1219,7 +1377,7 @@ options parse(int argc, char** argv) {
       o.scenario = value();
       if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "throughput" &&
           o.scenario != "failover" && o.scenario != "contention" && o.scenario != "burst" &&
-          o.scenario != "all") {
+          o.scenario != "keepalive" && o.scenario != "all") {
         usage("unknown scenario '" + o.scenario + "'");
       }
     } else if (arg == "--seconds") {
@@ -1391,6 +1549,16 @@ int main(int argc, char** argv) {
           rows.push_back(measure.run(b, wait));
           print_row(rows.back());
         }
+      }
+    }
+    // Not in `all` (CI's smoke run): it needs the grants plus two extension periods, ~12 s.
+    if (o.scenario == "keepalive") {
+      auto window =
+          std::max(milliseconds(10000), milliseconds(static_cast<long long>(o.seconds * 1000)));
+      // The default node_timeout (50 ms), and one that no batch's answer outlasts.
+      for (milliseconds node_timeout : {milliseconds(50), milliseconds(500)}) {
+        rows.push_back(measure_keepalive(first(throughput_nodes), 10000, window, node_timeout));
+        print_row(rows.back());
       }
     }
     if (!o.json.empty()) write_json(o.json, rows, timeline);

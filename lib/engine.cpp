@@ -583,21 +583,194 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
     if (outcome_unknown(answer)) lock->late_ttl[node] = std::min(lock->late_ttl[node], ttl);
   };
   l.decided = [this, lock, ttl, ran, done = std::move(done)](const round& r) {
-    on_extend_decided(r, lock, ttl, *ran, done);
+    on_extend_decided({r.start(), r.outcome(), r.votes(), r.reports(), r.asked_nodes()}, lock, ttl,
+                      *ran, done);
   };
   l.complete = [this, lock](const round&) { extend_finished(lock); };
   round::run(env_, std::move(s), std::move(l));
 }
 
+// ---- batched extensions ---------------------------------------------------------------------
+
+// One lock's share of a batch: its own votes and reports, as its own round would have them.
+struct engine::extend_batch {
+  struct share {
+    std::shared_ptr<lock_record> lock;
+    milliseconds ttl;
+    done_callback done;
+    std::unique_ptr<vote_counter> votes;
+    std::vector<node_report> reports;
+    std::vector<bool> ran;  // nodes that may have run this lock's PEXPIRE
+    bool decided = false;
+  };
+  std::vector<share> shares;
+  std::vector<bool> counted;  // per node: its vote is in every share's counter
+  std::weak_ptr<round> batch_round;
+};
+
+void engine::extend_many(std::vector<batch_member> members) {
+  std::vector<batch_member> batch;
+  steady::time_point now = clock_.now();
+  for (batch_member& m : members) {
+    // One extend per lock: one in flight is followed, not joined. The early outcomes
+    // (released, closing, lost) are extend()'s.
+    if (m.lock->extending || m.lock->released || closing_ || m.lock->lost(now)) {
+      extend(std::move(m.lock), m.ttl, std::move(m.done));
+      continue;
+    }
+    batch.push_back(std::move(m));
+    if (batch.size() == max_batch) {
+      start_batch(std::move(batch));
+      batch.clear();  // moved-from: empty it for the next batch
+    }
+  }
+  if (batch.size() == 1) {
+    extend(std::move(batch[0].lock), batch[0].ttl, std::move(batch[0].done));
+  } else if (!batch.empty()) {
+    start_batch(std::move(batch));
+  }
+}
+
+namespace {
+
+// extend_many.lua: granted when every per-key result is 1 or 0 (the shares read them).
+vote judge_batch(const reply& r, std::optional<std::uint64_t>&) {
+  if (r.kind != reply::type::array) return vote::failed;
+  for (const reply& e : r.elements) {
+    if (e.kind != reply::type::integer || (e.integer != 0 && e.integer != 1)) return vote::failed;
+  }
+  return vote::granted;
+}
+
+}  // namespace
+
+void engine::start_batch(std::vector<batch_member> members) {
+  auto b = std::make_shared<extend_batch>();
+  b->counted.assign(env_.nodes.size(), false);
+  std::vector<node_report> blank(env_.nodes.size());
+  for (std::size_t i = 0; i < blank.size(); ++i)
+    blank[i].endpoint = env_.nodes[i]->name();
+  std::vector<std::string> ttls;
+  std::vector<std::string_view> args{"EVALSHA", extend_many_script.sha1, ""};
+  std::string key_count = std::to_string(members.size());
+  args[2] = key_count;
+  ttls.reserve(members.size());
+  steady::time_point ends = steady::time_point::max();
+  for (batch_member& m : members)
+    args.push_back(m.lock->key);
+  for (batch_member& m : members) {
+    ttls.push_back(std::to_string(m.ttl.count()));
+    ends = std::min(ends, m.lock->valid_until());
+  }
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    args.push_back(members[k].lock->token);
+    args.push_back(ttls[k]);
+  }
+  auto cmd = std::make_shared<command>();
+  cmd->wire = encode_command(args);
+  cmd->script_source = extend_many_script.source;
+  for (batch_member& m : members) {
+    begin();  // each lock's extend is an operation in flight, as extend() counts it
+    m.lock->extending = true;
+    extend_batch::share sh;
+    sh.lock = std::move(m.lock);
+    sh.ttl = m.ttl;
+    sh.done = std::move(m.done);
+    sh.votes = std::make_unique<vote_counter>(rule::majority_granted, env_.nodes.size(),
+                                              quorum_of(env_.nodes.size()));
+    sh.reports = blank;
+    sh.ran.assign(env_.nodes.size(), false);
+    b->shares.push_back(std::move(sh));
+  }
+  round::spec s;
+  s.what = {std::move(cmd), judge_batch};
+  s.queue_budget = std::max(ends - clock_.now(), steady::duration::zero());
+  round::listener l;
+  l.answered = [this, b](std::size_t node, const node_answer& answer, vote) {
+    std::shared_ptr<round> r = b->batch_round.lock();  // it is calling us: alive
+    batch_answered(*b, *r, node, answer);
+  };
+  l.complete = [this, b](const round& r) {
+    batch_count_exclusions(*b, r);
+    for (extend_batch::share& sh : b->shares)
+      extend_finished(sh.lock);
+  };
+  b->batch_round = round::run(env_, std::move(s), std::move(l));
+}
+
+// A node the round did not ask (excluded: a duplicate server) failed for every share; no
+// answer of it comes, so it is counted at the first answer of another node or at the end.
+void engine::batch_count_exclusions(extend_batch& b, const round& r) {
+  for (std::size_t i = 0; i < b.counted.size(); ++i) {
+    const node_report& report = r.reports()[i];
+    if (b.counted[i] || report.vote != vote::failed) continue;
+    b.counted[i] = true;
+    bool permanent = report.error == errc::duplicate_server || report.error == errc::config_refused;
+    for (extend_batch::share& sh : b.shares) {
+      sh.reports[i] = report;
+      sh.votes->record(vote::failed, permanent);
+    }
+  }
+  for (extend_batch::share& sh : b.shares) {
+    if (sh.decided || sh.votes->state() == decision::pending) continue;
+    sh.decided = true;
+    on_extend_decided({r.start(), sh.votes->state(), *sh.votes, sh.reports, r.asked_nodes()},
+                      sh.lock, sh.ttl, sh.ran, sh.done);
+  }
+}
+
+// One node's answer to the batch becomes one vote per share: its per-key result (1 granted,
+// 0 refused) when the reply is whole, failed for every share when the node failed (timeout,
+// error reply, a reply not of this batch's shape, a second vote of one server).
+void engine::batch_answered(extend_batch& b, const round& r, std::size_t node,
+                            const node_answer& answer) {
+  const node_report& report = r.reports()[node];  // the vote the round counted
+  b.counted[node] = true;
+  batch_count_exclusions(b, r);
+  const reply& value = answer.value;
+  bool whole =
+      !answer.error && report.vote == vote::granted && value.elements.size() == b.shares.size();
+  bool permanent = report.error == errc::duplicate_server || report.error == errc::config_refused;
+  for (std::size_t k = 0; k < b.shares.size(); ++k) {
+    extend_batch::share& sh = b.shares[k];
+    vote said = vote::failed;
+    node_report& mine = sh.reports[node];
+    mine.latency = report.latency;
+    if (whole) {
+      said = value.elements[k].integer == 1 ? vote::granted : vote::refused;
+      sh.ran[node] = said == vote::granted;
+    } else {
+      mine.error = report.error ? report.error : make_error_code(errc::unexpected_reply);
+      mine.detail = report.error ? report.detail
+                                 : std::to_string(value.elements.size()) + " results for " +
+                                       std::to_string(b.shares.size()) + " keys";
+      // An error reply may come from a script stopped halfway, after some PEXPIREs ran; a
+      // reply we cannot read proves nothing either: both may have run.
+      sh.ran[node] = answer.error ? answer.maybe_ran : true;
+    }
+    mine.vote = said;
+    if (said == vote::granted) sh.lock->may_hold[node] = true;
+    if (outcome_unknown(answer))
+      sh.lock->late_ttl[node] = std::min(sh.lock->late_ttl[node], sh.ttl);
+    sh.votes->record(said, !whole && permanent);
+    if (sh.decided || sh.votes->state() == decision::pending) continue;
+    sh.decided = true;
+    on_extend_decided({r.start(), sh.votes->state(), *sh.votes, sh.reports, r.asked_nodes()},
+                      sh.lock, sh.ttl, sh.ran, sh.done);
+  }
+}
+
 // The rule (docs/design.md, "Extending"): valid_until moves later only when a majority
 // extended within the current validity. Every other outcome leaves at most what the nodes
 // that may have run this PEXPIRE still hold (start + ttl - drift), or now on lock_lost.
-void engine::on_extend_decided(const round& r, const std::shared_ptr<lock_record>& lock,
+void engine::on_extend_decided(const extend_votes& r, const std::shared_ptr<lock_record>& lock,
                                milliseconds ttl, const std::vector<bool>& ran,
                                const done_callback& done) {
   steady::time_point now = clock_.now();
-  tally t = r.tally();
-  std::string what = "extend of " + quoted(lock->resource) + ": ";
+  tally t(r.reports, 1);
+  // Words only for failures: a batch decides thousands of successes at once.
+  auto summary = [&r] { return summarize(r.reports, r.asked); };
+  const std::string what = "extend of " + quoted(lock->resource) + ": ";
   auto shorten_to = [&](steady::time_point t_end) {
     lock->set_valid_until(std::min(lock->valid_until(), t_end));
   };
@@ -611,48 +784,48 @@ void engine::on_extend_decided(const round& r, const std::shared_ptr<lock_record
     done({errc::empty_lease, what + "the lease was released while the extend was in flight", t});
     return;
   }
-  const vote_counter& votes = r.votes();
-  if (r.outcome() == decision::lost && votes.refusals_decide()) {
-    lost("a majority no longer holds our token: " + r.summary());
+  const vote_counter& votes = r.votes;
+  if (r.outcome == decision::lost && votes.refusals_decide()) {
+    lost("a majority no longer holds our token: " + summary());
     return;
   }
-  if (r.outcome() == decision::won && lock->lost(now)) {
+  if (r.outcome == decision::won && lock->lost(now)) {
     // Past the margin (or declared lost meanwhile) the holder may have stopped trusting the
     // lock: a late success must not make lost() false again.
     lost("the majority answered after the lease was lost (within its margin of valid_until): " +
-         r.summary());
+         summary());
     return;
   }
   // What the nodes that granted hold for certain: each at least min(ttl, any earlier extend
   // of this lock that may still run there late) from the start of this round.
   std::vector<milliseconds> lifetimes;
   bool any_may_have_run = false;
-  for (std::size_t i = 0; i < r.reports().size(); ++i) {
-    const node_report& report = r.reports()[i];
+  for (std::size_t i = 0; i < r.reports.size(); ++i) {
+    const node_report& report = r.reports[i];
     if (report.vote == vote::granted) lifetimes.push_back(std::min(ttl, lock->late_ttl[i]));
-    bool unanswered = r.asked(i) && report.vote == vote::unanswered;
+    bool unanswered = r.asked[i] && report.vote == vote::unanswered;
     any_may_have_run = any_may_have_run || ran[i] || unanswered;
   }
-  steady::time_point bound = validity_deadline(r.start(), ttl, config_.drift_factor);
+  steady::time_point bound = validity_deadline(r.start, ttl, config_.drift_factor);
   if (any_may_have_run) lock->ttl = std::max(lock->ttl, ttl);  // how long a key may still live
-  if (r.outcome() == decision::lost) {
+  if (r.outcome == decision::lost) {
     if (any_may_have_run) shorten_to(bound);
     errc code = votes.permanent_failures_decide() ? errc::misconfigured : errc::no_quorum;
     done({code,
           what +
               "no majority extended; the lease now ends at the earliest time a node that may "
               "have run it could drop the key: " +
-              r.summary(),
+              summary(),
           t});
     return;
   }
-  steady::time_point valid_until = validity_deadline(
-      r.start(), guaranteed_ttl(std::move(lifetimes), quorum_of(env_.nodes.size())),
-      config_.drift_factor);
+  steady::time_point valid_until =
+      validity_deadline(r.start, guaranteed_ttl(std::move(lifetimes), quorum_of(env_.nodes.size())),
+                        config_.drift_factor);
   if (valid_until <= now) {
     shorten_to(std::min(bound, valid_until));
     done({errc::validity_spent,
-          what + "a majority answered after " + millis(now - r.start()) +
+          what + "a majority answered after " + millis(now - r.start) +
               ", which spent the new validity; the lease now ends no later than that",
           t});
     return;

@@ -92,6 +92,20 @@ class engine {
   void notice(const std::string& key, key_notice what, std::size_t listening = 1);
   // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
+  // Automatic extensions of many held locks due together (the keeper's batches): one script
+  // call per node for up to max_batch locks, each lock decided from its own results across
+  // the nodes exactly as its own extend round would be (docs/design.md, "Batched
+  // extensions"). A lock with an extend in flight, or one that cannot be extended now, takes
+  // extend()'s path instead (queued behind the one in flight). Each `done` runs once.
+  struct batch_member {
+    std::shared_ptr<lock_record> lock;
+    std::chrono::milliseconds ttl;
+    done_callback done;
+  };
+  // Keys per script call: bounds the reply (about 4 bytes a key, far below the reader's
+  // 1 MiB) and how long one call occupies the server (about 1 µs a key).
+  static constexpr std::size_t max_batch = 1000;
+  void extend_many(std::vector<batch_member> members);
   // `done` may be empty (the release of a destroyed lease).
   void release(std::shared_ptr<lock_record> lock, done_callback done);
   // The ownership check: a quorum read of our token and its remaining ttl (see lease.hpp).
@@ -146,9 +160,21 @@ class engine {
                 result<std::shared_ptr<lock_record>> outcome);
   void finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,
                       const std::shared_ptr<lock_record>& lock, errc error, std::string message);
+  struct extend_batch;
+  // What decides one lock's extend: its own round, or its share of a batch.
+  struct extend_votes {
+    steady::time_point start;
+    decision outcome;
+    const vote_counter& votes;
+    const std::vector<node_report>& reports;
+    const std::vector<bool>& asked;
+  };
   void start_extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
                     done_callback done);
-  void on_extend_decided(const round& r, const std::shared_ptr<lock_record>& lock,
+  void start_batch(std::vector<batch_member> members);
+  void batch_answered(extend_batch& b, const round& r, std::size_t node, const node_answer& answer);
+  void batch_count_exclusions(extend_batch& b, const round& r);
+  void on_extend_decided(const extend_votes& r, const std::shared_ptr<lock_record>& lock,
                          std::chrono::milliseconds ttl, const std::vector<bool>& ran,
                          const done_callback& done);
   void extend_finished(const std::shared_ptr<lock_record>& lock);

@@ -16,6 +16,7 @@ keeper::keeper(engine& locks, scheduler& timers, const clock& time, config c)
 keeper::~keeper() {
   for (auto& [record, h] : held_)
     cancel_timers(h);
+  if (flush_timer_ != 0) timers_.cancel(flush_timer_);
 }
 
 keeper::held_lock* keeper::find(const lock_record* lock) {
@@ -45,7 +46,13 @@ steady::time_point keeper::next_extension(const held_lock& h) const {
   auto left = h.lock->valid_until() - now;
   steady::time_point planned =
       now + duration_cast<steady::duration>(left * h.auto_extend.extend_at);
-  return std::min(planned, h.lock->valid_until() - h.lock->lost_margin - config_.node_timeout);
+  planned = std::min(planned, h.lock->valid_until() - h.lock->lost_margin - config_.node_timeout);
+  // Rounded down to the batch grid: earlier is always safe (the new validity then counts from
+  // an earlier start, and the old one still holds), later never happens.
+  steady::duration step = std::min<steady::duration>(config_.batch_window, h.ttl / 50);
+  if (step <= steady::duration::zero()) return planned;
+  steady::time_point on_grid(planned.time_since_epoch() - planned.time_since_epoch() % step);
+  return on_grid > now ? on_grid : planned;
 }
 
 void keeper::extend(const std::shared_ptr<lock_record>& lock, milliseconds ttl,
@@ -165,7 +172,29 @@ void keeper::auto_extend(const lock_record* lock) {
     // What is left of max_hold is too short to be worth a round: let the lease run out.
     if (ttl <= config_.node_timeout) return;
   }
-  send_extend(h->lock, ttl, nullptr, counters_.auto_extends);
+  due_.push_back({h->lock, ttl});
+  if (flush_timer_ == 0) {
+    // A timer, not defer(): it runs after every timer already due (the batch's members),
+    // and the keeper can cancel it.
+    flush_timer_ = timers_.schedule(steady::duration::zero(), [this] { flush_due(); });
+  }
+}
+
+void keeper::flush_due() {
+  flush_timer_ = 0;
+  std::vector<engine::batch_member> batch;
+  batch.reserve(due_.size());
+  for (due_extension& due : due_) {
+    // Released or lost meanwhile: not extended (a release is on its way already).
+    if (find(due.lock.get()) == nullptr || due.lock->lost(clock_.now())) continue;
+    auto lock = due.lock;
+    batch.push_back({std::move(due.lock), due.ttl, [this, lock](result<void> outcome) {
+                       lease_counters::count(counters_.auto_extends, outcome.has_value());
+                       extended(lock, outcome);
+                     }});
+  }
+  due_.clear();
+  locks_.extend_many(std::move(batch));
 }
 
 void keeper::lose(held_lock& h, lease_lost::cause why, std::string message, tally votes) {

@@ -28,6 +28,11 @@ class keeper {
   struct config {
     std::chrono::milliseconds retry_delay;   // between failed auto-extensions
     std::chrono::milliseconds node_timeout;  // an extension ttl must exceed it
+    // Automatic extensions are planned on a grid of this step (at most a fiftieth of the
+    // lease's ttl), each rounded earlier, never later: leases granted within one step of each
+    // other come due at the same instant and go out as one batch (engine::extend_many).
+    // Zero: each at its own time (those due at the same instant are still batched).
+    std::chrono::milliseconds batch_window{0};
   };
   keeper(engine& locks, scheduler& timers, const clock& time, config c);
   keeper(const keeper&) = delete;
@@ -79,6 +84,8 @@ class keeper {
   void extend_at(held_lock& h, steady::time_point when);
   steady::time_point next_extension(const held_lock& h) const;
   void auto_extend(const lock_record* lock);
+  // Sends the automatic extensions that came due since the last flush, batched.
+  void flush_due();
   void lose(held_lock& h, lease_lost::cause why, std::string message, tally votes);
   void cancel_timers(held_lock& h);
 
@@ -87,6 +94,14 @@ class keeper {
   const clock& clock_;
   config config_;
   std::unordered_map<const lock_record*, held_lock> held_;
+  // Automatic extensions due, gathered until the flush timer (armed by the first of them)
+  // runs after every timer that came due with it.
+  struct due_extension {
+    std::shared_ptr<lock_record> lock;
+    std::chrono::milliseconds ttl;
+  };
+  std::vector<due_extension> due_;
+  scheduler::timer_id flush_timer_ = 0;
   lease_counters counters_;
 };
 

@@ -4,7 +4,10 @@
 
 namespace redlock::detail {
 
-std::string encode_command(std::initializer_list<std::string_view> args) {
+namespace {
+
+template <class Args>
+std::string encode_args(const Args& args) {
   std::size_t size = 16;
   for (std::string_view a : args)
     size += a.size() + 16;
@@ -21,6 +24,16 @@ std::string encode_command(std::initializer_list<std::string_view> args) {
     out += "\r\n";
   }
   return out;
+}
+
+}  // namespace
+
+std::string encode_command(std::initializer_list<std::string_view> args) {
+  return encode_args(args);
+}
+
+std::string encode_command(const std::vector<std::string_view>& args) {
+  return encode_args(args);
 }
 
 std::string eval_wire(const command& evalsha) {

@@ -28,6 +28,8 @@ std::string eval_wire(const command& evalsha);
 
 // Encodes a command as a RESP array of bulk strings; arguments are binary-safe.
 std::string encode_command(std::initializer_list<std::string_view> args);
+// The same, for an argument list built at run time (a batch's keys and tokens).
+std::string encode_command(const std::vector<std::string_view>& args);
 
 // A decoded reply.
 struct reply {

@@ -184,11 +184,15 @@ redlock::tally round::tally(int attempts) const {
 }
 
 std::string round::summary() const {
+  return summarize(reports_, asked_);
+}
+
+std::string summarize(const std::vector<node_report>& reports, const std::vector<bool>& asked) {
   std::size_t granted = 0, refused = 0, failed = 0, unanswered = 0;
   std::string failures;
-  for (std::size_t i = 0; i < reports_.size(); ++i) {
-    const node_report& r = reports_[i];
-    if (!asked_[i]) continue;
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    const node_report& r = reports[i];
+    if (!asked[i]) continue;
     switch (r.vote) {
       case vote::granted:
         ++granted;
@@ -212,7 +216,7 @@ std::string round::summary() const {
         break;
     }
   }
-  std::string out = std::to_string(granted) + " of " + std::to_string(reports_.size()) +
+  std::string out = std::to_string(granted) + " of " + std::to_string(reports.size()) +
                     " nodes granted, " + std::to_string(refused) + " refused, " +
                     std::to_string(failed) + " failed";
   if (unanswered > 0) out += ", " + std::to_string(unanswered) + " unanswered";

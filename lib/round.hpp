@@ -46,6 +46,10 @@ struct exclusion {
 // our credentials, permissions or db.
 bool permanent_failure(const node_answer& answer);
 
+// "2 of 5 nodes granted, 1 refused, 2 failed (redis://h:1: node is down: ...)" over the nodes
+// asked: a round's summary, or that of one lock's share of a batched extend.
+std::string summarize(const std::vector<node_report>& reports, const std::vector<bool>& asked);
+
 // What every round of one engine shares.
 struct round_env {
   std::vector<node_link*> nodes;
@@ -92,6 +96,7 @@ class round : public std::enable_shared_from_this<round> {
   const std::vector<node_report>& reports() const { return reports_; }
   const std::vector<std::optional<std::uint64_t>>& values() const { return values_; }
   bool asked(std::size_t node) const { return asked_[node]; }
+  const std::vector<bool>& asked_nodes() const { return asked_; }
   // Nodes whose vote was granted, for a second step.
   std::vector<bool> granted_nodes() const;
   redlock::tally tally(int attempts = 1) const;

@@ -15,6 +15,8 @@ struct script {
 extern const script acquire_script;  // a waiting acquire's SET, announced to other waiters
 extern const script release_script;
 extern const script extend_script;
+// The automatic extensions of many leases at once (keeper batches): one result per key.
+extern const script extend_many_script;
 extern const script check_script;
 // Fencing tokens (acquire_options::fencing): the acquire step and the write-back.
 extern const script acquire_fenced_script;

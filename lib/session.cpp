@@ -51,8 +51,11 @@ session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const
   notices_ =
       std::make_unique<release_notices>(loop, services_, clock_, std::move(subscribers), *engine_);
   engine_->set_key_watch(notices_.get());
-  keeper_ = std::make_unique<keeper>(*engine_, services_, clock_,
-                                     keeper::config{options_.retry_delay, options_.node_timeout});
+  // Batch grid of 100 ms (at most ttl/50): a burst of leases granted within it is extended
+  // as one script call per node, each lease at most that much earlier than planned.
+  keeper_ = std::make_unique<keeper>(
+      *engine_, services_, clock_,
+      keeper::config{options_.retry_delay, options_.node_timeout, std::chrono::milliseconds(100)});
   // The client's own loop must run for as long as the session is open; the caller's loop is
   // kept alive only while there is work in flight (or the session is closing).
   bridge_.keep_loop_alive(mode_ == loop_mode::own_thread);

@@ -173,8 +173,8 @@ void node::on_connected() {
   // A fresh or restarted server would answer a burst of EVALSHA with NOSCRIPT and do the
   // work twice: load the scripts first. A subscriber runs no scripts.
   if (config_.subscriber) return;
-  for (const script* s : {&acquire_script, &release_script, &extend_script, &check_script,
-                          &acquire_fenced_script, &fence_write_script})
+  for (const script* s : {&acquire_script, &release_script, &extend_script, &extend_many_script,
+                          &check_script, &acquire_fenced_script, &fence_write_script})
     step(request_kind::script_load, encode_command({"SCRIPT", "LOAD", s->source}));
 }
 
