@@ -14,8 +14,20 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
+struct timed_grant {
+  result<lease> granted;
+  steady_clock::time_point at;
+};
+
 class WaitingTest : public fleet_test {
  protected:
+  // `waiter` waits up to 20 s for "job" on another thread; the grant says when it came.
+  static std::future<timed_grant> wait_for_job(client& waiter) {
+    return std::async(std::launch::async, [&waiter] {
+      result<lease> r = waiter.acquire("job", waiting_up_to(milliseconds(20000)));
+      return timed_grant{std::move(r), steady_clock::now()};
+    });
+  }
   // A client whose retries alone would take seconds: what is quicker is the notification.
   client make_slow_retrying_client() {
     client_options o = options_for(*fleet);
@@ -31,21 +43,13 @@ class WaitingTest : public fleet_test {
   }
 };
 
-struct timed_grant {
-  result<lease> granted;
-  steady_clock::time_point at;
-};
-
 TEST_F(WaitingTest, AWaiterAcquiresRightAfterTheReleaseNotAfterItsRetryDelay) {
   start_fleet(3);
   client holder_client = make_client();
   client waiter_client = make_slow_retrying_client();
   result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
   ASSERT_TRUE(held) << held.message();
-  auto waiting = std::async(std::launch::async, [&] {
-    result<lease> r = waiter_client.acquire("job", waiting_up_to(milliseconds(20000)));
-    return timed_grant{std::move(r), steady_clock::now()};
-  });
+  auto waiting = wait_for_job(waiter_client);
   // The waiter's attempts are refused and it waits (its subscriptions are confirmed by now).
   ASSERT_EQ(waiting.wait_for(milliseconds(1000)), std::future_status::timeout);
   auto released_at = steady_clock::now();
@@ -83,10 +87,7 @@ TEST_F(WaitingTest, AWaiterStillHearsTheReleaseAfterItsSubscriberConnectionsWere
   client waiter_client = make_slow_retrying_client();
   result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
   ASSERT_TRUE(held) << held.message();
-  auto waiting = std::async(std::launch::async, [&] {
-    result<lease> r = waiter_client.acquire("job", waiting_up_to(milliseconds(20000)));
-    return timed_grant{std::move(r), steady_clock::now()};
-  });
+  auto waiting = wait_for_job(waiter_client);
   ASSERT_EQ(waiting.wait_for(milliseconds(500)), std::future_status::timeout);
   for (std::size_t i = 0; i < 3; ++i)  // the waiter's one subscriber connection on each
     EXPECT_EQ(fleet->command(i, {"CLIENT", "KILL", "TYPE", "pubsub"}), "1") << "node " << i;
@@ -130,10 +131,7 @@ TEST_F(WaitingTest, EachReleaseHandsTheLockToOneOfTheWaitingClients) {
     clients.push_back(make_slow_retrying_client());
   std::vector<std::future<timed_grant>> waiting;
   for (auto& c : clients) {
-    waiting.push_back(std::async(std::launch::async, [&c] {
-      result<lease> r = c.acquire("job", waiting_up_to(milliseconds(20000)));
-      return timed_grant{std::move(r), steady_clock::now()};
-    }));
+    waiting.push_back(wait_for_job(c));
   }
   std::this_thread::sleep_for(milliseconds(1000));
   ASSERT_TRUE(held->release());
