@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "fixture.hpp"
@@ -35,25 +36,33 @@ class WaitingTest : public fleet_test {
     o.retry_jitter = milliseconds(0);
     return make_client(o);
   }
+  // A holder client holds "job" for 30 s; a slow-retrying waiter client waits for it, and
+  // after `settle` its attempts are refused and it waits (subscriptions confirmed by then).
+  void hold_job_and_wait_for_it(milliseconds settle) {
+    start_fleet(3);
+    holder_client.emplace(make_client());
+    waiter_client.emplace(make_slow_retrying_client());
+    held.emplace(holder_client->acquire("job", ttl_of(milliseconds(30000))));
+    ASSERT_TRUE(*held) << held->message();
+    waiting = wait_for_job(*waiter_client);
+    ASSERT_EQ(waiting.wait_for(settle), std::future_status::timeout);
+  }
   static acquire_options waiting_up_to(milliseconds wait) {
     acquire_options o;
     o.ttl = milliseconds(30000);
     o.wait = wait;
     return o;
   }
+
+  std::optional<client> holder_client, waiter_client;
+  std::optional<result<lease>> held;
+  std::future<timed_grant> waiting;
 };
 
 TEST_F(WaitingTest, AWaiterAcquiresRightAfterTheReleaseNotAfterItsRetryDelay) {
-  start_fleet(3);
-  client holder_client = make_client();
-  client waiter_client = make_slow_retrying_client();
-  result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
-  ASSERT_TRUE(held) << held.message();
-  auto waiting = wait_for_job(waiter_client);
-  // The waiter's attempts are refused and it waits (its subscriptions are confirmed by now).
-  ASSERT_EQ(waiting.wait_for(milliseconds(1000)), std::future_status::timeout);
+  ASSERT_NO_FATAL_FAILURE(hold_job_and_wait_for_it(milliseconds(1000)));
   auto released_at = steady_clock::now();
-  ASSERT_TRUE(held->release());
+  ASSERT_TRUE((*held)->release());
   timed_grant got = waiting.get();
   ASSERT_TRUE(got.granted) << got.granted.message();
   // Woken by the release: far sooner than the 5 s retry delay.
@@ -82,18 +91,12 @@ TEST_F(WaitingTest, ALockThatExpiresIsPickedUpByTheRetry) {
 // The servers drop every subscriber connection while the waiter waits: it subscribes again on
 // the new connections and still hears the release.
 TEST_F(WaitingTest, AWaiterStillHearsTheReleaseAfterItsSubscriberConnectionsWereDropped) {
-  start_fleet(3);
-  client holder_client = make_client();
-  client waiter_client = make_slow_retrying_client();
-  result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
-  ASSERT_TRUE(held) << held.message();
-  auto waiting = wait_for_job(waiter_client);
-  ASSERT_EQ(waiting.wait_for(milliseconds(500)), std::future_status::timeout);
+  ASSERT_NO_FATAL_FAILURE(hold_job_and_wait_for_it(milliseconds(500)));
   for (std::size_t i = 0; i < 3; ++i)  // the waiter's one subscriber connection on each
     EXPECT_EQ(fleet->command(i, {"CLIENT", "KILL", "TYPE", "pubsub"}), "1") << "node " << i;
   ASSERT_EQ(waiting.wait_for(milliseconds(1000)), std::future_status::timeout);  // reconnected
   auto released_at = steady_clock::now();
-  ASSERT_TRUE(held->release());
+  ASSERT_TRUE((*held)->release());
   timed_grant got = waiting.get();
   ASSERT_TRUE(got.granted) << got.granted.message();
   EXPECT_LT(got.at - released_at, milliseconds(1000));  // not the 5 s retry delay
@@ -122,19 +125,19 @@ TEST_F(WaitingTest, AWaitersOwnCleanUpDoesNotWakeIt) {
 // waiting (none fails, none is granted alongside it), and each release hands the lock on.
 TEST_F(WaitingTest, EachReleaseHandsTheLockToOneOfTheWaitingClients) {
   start_fleet(3);
-  client holder_client = make_client();
-  result<lease> held = holder_client.acquire("job", ttl_of(milliseconds(30000)));
-  ASSERT_TRUE(held) << held.message();
+  client holder = make_client();
+  result<lease> first = holder.acquire("job", ttl_of(milliseconds(30000)));
+  ASSERT_TRUE(first) << first.message();
   constexpr int waiters = 4;
   std::vector<client> clients;
   for (int i = 0; i < waiters; ++i)
     clients.push_back(make_slow_retrying_client());
-  std::vector<std::future<timed_grant>> waiting;
+  std::vector<std::future<timed_grant>> grants;
   for (auto& c : clients) {
-    waiting.push_back(wait_for_job(c));
+    grants.push_back(wait_for_job(c));
   }
   std::this_thread::sleep_for(milliseconds(1000));
-  ASSERT_TRUE(held->release());
+  ASSERT_TRUE(first->release());
   auto started = steady_clock::now();
   // Each grant is released by the test in turn; every waiter gets the lock, one at a time.
   std::vector<bool> done(waiters, false);
@@ -143,7 +146,7 @@ TEST_F(WaitingTest, EachReleaseHandsTheLockToOneOfTheWaitingClients) {
     while (winner < 0 && steady_clock::now() - started < milliseconds(15000)) {
       for (int i = 0; i < waiters; ++i) {
         if (!done[static_cast<std::size_t>(i)] &&
-            waiting[static_cast<std::size_t>(i)].wait_for(milliseconds(1)) ==
+            grants[static_cast<std::size_t>(i)].wait_for(milliseconds(1)) ==
                 std::future_status::ready) {
           winner = i;
           break;
@@ -151,13 +154,13 @@ TEST_F(WaitingTest, EachReleaseHandsTheLockToOneOfTheWaitingClients) {
       }
     }
     ASSERT_GE(winner, 0) << "nobody got the lock after release " << round;
-    timed_grant got = waiting[static_cast<std::size_t>(winner)].get();
+    timed_grant got = grants[static_cast<std::size_t>(winner)].get();
     done[static_cast<std::size_t>(winner)] = true;
     ASSERT_TRUE(got.granted) << got.granted.message();
     // Nobody else holds it meanwhile.
     for (int i = 0; i < waiters; ++i) {
       if (done[static_cast<std::size_t>(i)]) continue;
-      EXPECT_EQ(waiting[static_cast<std::size_t>(i)].wait_for(milliseconds(0)),
+      EXPECT_EQ(grants[static_cast<std::size_t>(i)].wait_for(milliseconds(0)),
                 std::future_status::timeout);
     }
     ASSERT_TRUE(got.granted->release());

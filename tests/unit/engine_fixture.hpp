@@ -65,14 +65,19 @@ class EngineTest : public ::testing::Test {
     eng->acquire(std::move(resource), options,
                  [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
   }
-  std::shared_ptr<lock_record> acquire_granted(milliseconds ttl = milliseconds(10000)) {
-    acquire_options o;
-    o.ttl = ttl;
-    acquire("job", o);
+  // An acquire of `resource` with `o`, granted by every node.
+  std::shared_ptr<lock_record> acquire_granted(const std::string& resource,
+                                               const acquire_options& o) {
+    acquire(resource, o);
     for (auto& n : nodes)
       n->answer_ok();
     EXPECT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "no outcome");
     return outcome->value();
+  }
+  std::shared_ptr<lock_record> acquire_granted(milliseconds ttl = milliseconds(10000)) {
+    acquire_options o;
+    o.ttl = ttl;
+    return acquire_granted("job", o);
   }
   outcome_of<void> extend(const std::shared_ptr<lock_record>& lock, milliseconds ttl) {
     outcome_of<void> out;

@@ -28,11 +28,7 @@ class ExtendBatchTest : public EngineTest {
     o.ttl = ttl;
     o.auto_extend.enabled = true;
     o.on_lost = [this, resource](const lease_lost& l) { lost.emplace_back(resource, l); };
-    acquire(resource, o);
-    for (auto& n : nodes)
-      n->answer_ok();
-    EXPECT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "no outcome");
-    auto lock = outcome->value();
+    auto lock = acquire_granted(resource, o);
     keep->watch(lock, o);
     return lock;
   }

@@ -21,11 +21,7 @@ class KeeperTest : public EngineTest {
   std::shared_ptr<lock_record> hold(acquire_options o = {}) {
     if (o.ttl == acquire_options{}.ttl) o.ttl = milliseconds(1000);
     o.on_lost = [this](const lease_lost& l) { signals.push_back(l); };
-    acquire("job", o);
-    for (auto& n : nodes)
-      n->answer_ok();
-    EXPECT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "no outcome");
-    auto lock = outcome->value();
+    auto lock = acquire_granted("job", o);
     keep->watch(lock, o);
     return lock;
   }
