@@ -172,7 +172,7 @@ void BM_EngineAcquireRound(benchmark::State& state) {
   for (auto _ : state) {
     granted = false;
     calls = 0;
-    eng.acquire("orders:42", options, done);
+    eng.acquire({"orders:42"}, options, done);
     for (auto& node : nodes) {
       while (node->has_pending())
         node->answer_ok();

@@ -36,8 +36,13 @@ async_client::~async_client() {
 
 result<void> async_client::acquire(std::string_view resource, const acquire_options& options,
                                    acquire_callback done) {
+  return acquire_all({std::string(resource)}, options, std::move(done));
+}
+
+result<void> async_client::acquire_all(std::vector<std::string> resources,
+                                       const acquire_options& options, acquire_callback done) {
   if (!session_) return {errc::client_closed, "acquire on a moved-from async_client"};
-  return session_->acquire(resource, options, std::move(done));
+  return session_->acquire(std::move(resources), options, std::move(done));
 }
 
 result<void> async_client::wait_ready(std::chrono::milliseconds timeout, done_callback done) {
@@ -64,24 +69,32 @@ result<void> async_client::extend(lease& held, std::chrono::milliseconds ttl, do
 
 result<void> async_client::with_lock(std::string_view resource, acquire_options options,
                                      scoped_work work, done_callback done) {
+  return with_lock_all({std::string(resource)}, std::move(options), std::move(work),
+                       std::move(done));
+}
+
+result<void> async_client::with_lock_all(std::vector<std::string> resources,
+                                         acquire_options options, scoped_work work,
+                                         done_callback done) {
   if (!session_) return {errc::client_closed, "with_lock on a moved-from async_client"};
   options.auto_extend.enabled = true;
   return session_->acquire(
-      resource, options,
-      [session = session_, name = std::string(resource), work = std::move(work),
-       done = std::move(done)](result<lease> granted) {
+      std::move(resources), options,
+      [session = session_, work = std::move(work), done = std::move(done)](result<lease> granted) {
         if (!granted) {
           done(std::move(granted).status());
           return;
         }
         auto held = std::make_shared<lease>(std::move(*granted));
-        auto finished = [session, name, held, done]() {
+        auto finished = [session, held, done]() {
           if (!*held) return;  // called twice
+          std::vector<std::string> name = held->resources();
           std::optional<lease_lost> lost = held->lost_reason();
           bool expired = held->lost();
           auto state = detail::lease_access::take(*held);
           result<void> started =
-              session->release(state, [name, lost, expired, done](result<void> released) {
+              session->release(state, [name = std::move(name), lost, expired,
+                                       done](result<void> released) {
                 done(detail::scoped_outcome(name, lost, expired, std::move(released)));
               });
           if (!started) done(std::move(started));

@@ -52,17 +52,22 @@ client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
 
 result<lease> client::acquire(std::string_view resource, const acquire_options& options) {
-  if (!run_) return {errc::client_closed, "acquire on a moved-from client"};
-  auto& s = *run_->session;
-  std::string name(resource);
-  return detail::run_blocking<lease>(
-      s, "client::acquire", [&](auto done) { return s.acquire(name, options, std::move(done)); });
+  return acquire_all({std::string(resource)}, options);
 }
 
-result<void> client::with_lock(std::string_view resource, acquire_options options,
-                               const std::function<void(const lease&)>& work) {
-  options.auto_extend.enabled = true;
-  result<lease> held = acquire(resource, options);
+result<lease> client::acquire_all(std::vector<std::string> resources,
+                                  const acquire_options& options) {
+  if (!run_) return {errc::client_closed, "acquire on a moved-from client"};
+  auto& s = *run_->session;
+  return detail::run_blocking<lease>(s, "client::acquire", [&](auto done) {
+    return s.acquire(std::move(resources), options, std::move(done));
+  });
+}
+
+namespace {
+
+// with_lock and with_lock_all, once the acquire (auto-extended) is done.
+result<void> run_scoped(result<lease> held, const std::function<void(const lease&)>& work) {
   if (!held) return held.status();
   try {
     work(*held);
@@ -72,7 +77,21 @@ result<void> client::with_lock(std::string_view resource, acquire_options option
   }
   std::optional<lease_lost> lost = held->lost_reason();
   bool expired = held->lost();
-  return detail::scoped_outcome(resource, lost, expired, held->release());
+  std::vector<std::string> resources = held->resources();
+  return detail::scoped_outcome(resources, lost, expired, held->release());
+}
+
+}  // namespace
+
+result<void> client::with_lock(std::string_view resource, acquire_options options,
+                               const std::function<void(const lease&)>& work) {
+  return with_lock_all({std::string(resource)}, std::move(options), work);
+}
+
+result<void> client::with_lock_all(std::vector<std::string> resources, acquire_options options,
+                                   const std::function<void(const lease&)>& work) {
+  options.auto_extend.enabled = true;
+  return run_scoped(acquire_all(std::move(resources), options), work);
 }
 
 result<void> client::wait_ready(std::chrono::milliseconds timeout) {

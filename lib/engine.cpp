@@ -24,7 +24,8 @@ engine_config engine_config::from(const client_options& options) {
 struct engine::acquire_op {
   std::uint64_t id = 0;
   bool cancelled = false;  // its outcome was given already; a round still out is cleaned up
-  std::string resource;
+  std::vector<std::string> resources;
+  std::vector<std::string> keys;  // keys[i] is the Redis key of resources[i]
   acquire_options options;
   steady::time_point started;   // the call
   steady::time_point deadline;  // first attempt + wait
@@ -32,15 +33,17 @@ struct engine::acquire_op {
   acquire_callback done;
   tally last_tally;  // of the last finished round, for a shutdown while waiting
   // Waiting by notification (key_watch).
-  std::string key;
   bool watched = false;
-  bool covered = false;        // its key's releases reach us
+  std::vector<bool> covered;   // per key: its releases reach us
   bool heard_release = false;  // while the current attempt was out
   bool woken = false;          // its next attempt is a notification's, not the retry delay's
   std::size_t listening = 1;   // clients listening for the key, as the last release said
   scheduler::timer_id next_attempt = 0;  // while waiting for it
   steady::time_point next_attempt_at;
   steady::time_point fallback_at;  // the retry-delay attempt a wake replaced
+  // Set while it listens out the rest of its budget with no retry left (finish_attempt): the
+  // outcome it ends with then, unless a release wakes it first.
+  std::optional<std::pair<errc, std::string>> give_up;
 };
 
 struct engine::ready_wait {
@@ -51,11 +54,21 @@ struct engine::ready_wait {
 
 namespace {
 
-std::shared_ptr<const command> script_command(const script& s, std::string_view key,
-                                              std::string_view token, std::string_view extra = {}) {
+// EVALSHA of `s` with KEYS = `keys` (then `last_key`, unless empty) and ARGV = `argv` (then
+// `more_argv`).
+std::shared_ptr<const command> script_call(const script& s, const std::vector<std::string>& keys,
+                                           std::initializer_list<std::string_view> argv,
+                                           std::string_view last_key = {},
+                                           const std::vector<std::string>& more_argv = {}) {
+  std::string key_count = std::to_string(keys.size() + (last_key.empty() ? 0 : 1));
+  std::vector<std::string_view> args{"EVALSHA", s.sha1, key_count};
+  args.reserve(3 + keys.size() + 1 + argv.size() + more_argv.size());
+  args.insert(args.end(), keys.begin(), keys.end());
+  if (!last_key.empty()) args.push_back(last_key);
+  args.insert(args.end(), argv.begin(), argv.end());
+  args.insert(args.end(), more_argv.begin(), more_argv.end());
   auto cmd = std::make_shared<command>();
-  cmd->wire = extra.empty() ? encode_command({"EVALSHA", s.sha1, "1", key, token})
-                            : encode_command({"EVALSHA", s.sha1, "1", key, token, extra});
+  cmd->wire = encode_command(args);
   cmd->script_source = s.source;
   return cmd;
 }
@@ -89,13 +102,27 @@ std::optional<std::uint64_t> parse_fence(const std::string& text) {
   return value;
 }
 
-// The fenced SET NX (acquire_fenced.lua): the stored fence = granted, nil = another owner's
-// key is there.
-vote judge_fenced_set(const reply& r, std::optional<std::uint64_t>& stored) {
-  if (r.kind == reply::type::nil) return vote::refused;
-  if (r.kind != reply::type::string) return vote::failed;
-  stored = parse_fence(r.text);
-  return stored ? vote::granted : vote::failed;
+// acquire.lua and acquire_fenced.lua refuse with -i when KEYS[i] is another owner's: the
+// value is then i, the resource's place in the lock (1-based).
+vote judge_held(const reply& r, std::optional<std::uint64_t>& held) {
+  if (r.kind != reply::type::integer || r.integer >= 0 ||
+      r.integer == std::numeric_limits<long long>::min())
+    return vote::failed;
+  held = static_cast<std::uint64_t>(-r.integer);
+  return vote::refused;
+}
+
+// acquire.lua: 1 = every key set.
+vote judge_acquire(const reply& r, std::optional<std::uint64_t>& value) {
+  if (r.kind == reply::type::integer && r.integer == 1) return vote::granted;
+  return judge_held(r, value);
+}
+
+// acquire_fenced.lua: the largest stored fence among the resources = granted.
+vote judge_fenced_acquire(const reply& r, std::optional<std::uint64_t>& value) {
+  if (r.kind != reply::type::string) return judge_held(r, value);
+  value = parse_fence(r.text);
+  return value ? vote::granted : vote::failed;
 }
 
 // The compare-and-X scripts: 1 = done on our key, 0 = our key is not there.
@@ -186,11 +213,11 @@ exclusion engine::excluded(std::size_t node) const {
 
 // ---- acquire ------------------------------------------------------------------------------
 
-std::uint64_t engine::acquire(std::string resource, const acquire_options& options,
+std::uint64_t engine::acquire(std::vector<std::string> resources, const acquire_options& options,
                               acquire_callback done) {
   auto op = std::make_shared<acquire_op>();
   op->id = next_acquire_id_++;
-  op->resource = std::move(resource);
+  op->resources = std::move(resources);
   op->options = options;
   op->started = clock_.now();
   op->deadline = saturating_add(clock_.now(), options.wait);
@@ -201,19 +228,22 @@ std::uint64_t engine::acquire(std::string resource, const acquire_options& optio
     timers_.defer([this, op] {
       counters_.finished(errc::client_closed, clock_.now() - op->started);
       op->done({errc::client_closed,
-                "the client is closing; acquire of " + quoted(op->resource) + " was not started"});
+                "the client is closing; acquire of " + quoted(op->resources) + " was not started"});
       end();
     });
     return op->id;
   }
   live_.emplace(op->id, op);
-  op->key = key_of(op->resource);
+  for (const std::string& resource : op->resources)
+    op->keys.push_back(key_of(resource));
   if (watch_ != nullptr && options.wait.count() > 0 && options.max_attempts > 1) {
     // Before the first attempt: a release published after our refusal is then heard (or,
     // when the subscription is confirmed only later, the confirmation wakes us instead).
     op->watched = true;
-    op->covered = watch_->watch(op->key);
-    watched_[op->key].push_back(op);
+    for (const std::string& key : op->keys) {
+      op->covered.push_back(watch_->watch(key));
+      watched_[key].push_back(op);
+    }
   }
   start_attempt(op);
   return op->id;
@@ -223,8 +253,8 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   ++op->attempts;
   ++counters_.attempts;
   op->heard_release = false;
-  auto lock = std::make_shared<lock_record>(op->resource, op->key, random_token(), op->options.ttl,
-                                            env_.nodes.size());
+  auto lock = std::make_shared<lock_record>(op->resources, op->keys, random_token(),
+                                            op->options.ttl, env_.nodes.size());
   round::spec s;
   s.what = acquire_step(*op, *lock);
   // Waiting for room among a node's requests in flight spends the caller's wait budget; with
@@ -263,20 +293,20 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
     const vote_counter& votes = r.votes();
     if (votes.permanent_failures_decide()) {
       finish_attempt(op, r, lock, errc::misconfigured,
-                     "no majority for " + quoted(op->resource) +
+                     "no majority for " + quoted(op->resources) +
                          " is possible: nodes refuse the configuration (retrying cannot help): " +
                          r.summary());
     } else if (votes.refusals_decide()) {
       finish_attempt(op, r, lock, errc::held_elsewhere,
-                     quoted(op->resource) + " is held by another owner: " + r.summary());
+                     held_by_others(*op, r) + " by another owner: " + r.summary());
     } else if (std::any_of(r.reports().begin(), r.reports().end(),
                            [](const node_report& n) { return n.error == errc::overloaded; })) {
       finish_attempt(op, r, lock, errc::overloaded,
-                     "no majority for " + quoted(op->resource) +
+                     "no majority for " + quoted(op->resources) +
                          ": the client has too many requests in flight: " + r.summary());
     } else {
       finish_attempt(op, r, lock, errc::no_quorum,
-                     "no majority for " + quoted(op->resource) + ": " + r.summary());
+                     "no majority for " + quoted(op->resources) + ": " + r.summary());
     }
     return;
   }
@@ -291,7 +321,7 @@ void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const rou
   if (valid_until <= now) {
     finish_attempt(
         op, r, lock, errc::validity_spent,
-        "a majority granted " + quoted(op->resource) + " after " + millis(now - r.start()) +
+        "a majority granted " + quoted(op->resources) + " after " + millis(now - r.start()) +
             ", which spent the validity of ttl " + millis(op->options.ttl) + " minus drift " +
             millis(drift_allowance(op->options.ttl, config_.drift_factor)) + ": " + r.summary());
     return;
@@ -315,22 +345,43 @@ void engine::abandon(const std::shared_ptr<lock_record>& lock) {
 // ---- fencing ------------------------------------------------------------------------------
 
 step engine::acquire_step(const acquire_op& op, const lock_record& lock) const {
-  auto cmd = std::make_shared<command>();
   std::string ttl = std::to_string(op.options.ttl.count());
-  if (!op.options.fencing && op.watched) {
-    // A waiter's SET tells the other waiters when it takes the key (acquire.lua).
-    return {script_command(acquire_script, lock.key, lock.token, ttl), judge_script};
+  if (op.options.fencing) {
+    return {script_call(acquire_fenced_script, lock.keys, {lock.token, ttl}, fence_key(),
+                        lock.resources),
+            judge_fenced_acquire};
   }
-  if (!op.options.fencing) {
-    // The plain path: no script, no cost when fencing is off.
-    cmd->wire = encode_command({"SET", lock.key, lock.token, "NX", "PX", ttl});
+  if (lock.keys.size() == 1 && !op.watched) {
+    // The plain path: no script, no cost for one resource without waiters to tell.
+    auto cmd = std::make_shared<command>();
+    cmd->wire = encode_command({"SET", lock.keys[0], lock.token, "NX", "PX", ttl});
     return {std::move(cmd), judge_set};
   }
-  const script& s = acquire_fenced_script;
-  cmd->wire = encode_command(
-      {"EVALSHA", s.sha1, "2", lock.key, fence_key(), lock.token, ttl, lock.resource});
-  cmd->script_source = s.source;
-  return {std::move(cmd), judge_fenced_set};
+  // Several resources are set all or nothing; a waiter's acquire tells the other waiters
+  // when it takes the keys (acquire.lua).
+  return {op.watched ? script_call(acquire_script, lock.keys, {lock.token, ttl, "tell"})
+                     : script_call(acquire_script, lock.keys, {lock.token, ttl}),
+          judge_acquire};
+}
+
+// "'b' is held" for the resources that refusing nodes named (acquire.lua's -i), or "'a' and
+// 'b' are held (one of them at least)" when none did.
+std::string engine::held_by_others(const acquire_op& op, const round& r) {
+  std::vector<bool> named(op.resources.size(), false);
+  for (std::size_t i = 0; i < r.reports().size(); ++i) {
+    const std::optional<std::uint64_t>& index = r.values()[i];
+    if (r.reports()[i].vote == vote::refused && index && *index >= 1 &&
+        *index <= op.resources.size())
+      named[*index - 1] = true;
+  }
+  std::vector<std::string> held;
+  for (std::size_t k = 0; k < named.size(); ++k) {
+    if (named[k]) held.push_back(op.resources[k]);
+  }
+  if (op.resources.size() == 1) return quoted(op.resources) + " is held";
+  if (held.empty()) return quoted(op.resources) + " are held (one of them at least)";
+  return quoted(held) + (held.size() == 1 ? " is" : " are") + " held (of " +
+         quoted(op.resources) + ")";
 }
 
 // The first step won: the fence is the largest stored over the granting majority, plus one.
@@ -348,16 +399,15 @@ void engine::write_fence(const std::shared_ptr<acquire_op>& op, const round& fir
   if (highest == std::numeric_limits<std::uint64_t>::max()) {
     finish_attempt(
         op, first, lock, errc::fence_exhausted,
-        "the stored fence of " + quoted(op->resource) +
+        "the stored fence of " + quoted(op->resources) +
             " is 2^64-1 on a granting node: no larger fencing token exists: " + first.summary());
     return;
   }
   std::uint64_t fence = highest + 1;
-  const script& s = fence_write_script;
-  auto cmd = std::make_shared<command>();
-  cmd->wire = encode_command({"EVALSHA", s.sha1, "2", lock->key, fence_key(), lock->token,
-                              lock->resource, std::to_string(fence)});
-  cmd->script_source = s.source;
+  std::vector<std::string> fields = lock->resources;  // then the fence, the last argument
+  fields.push_back(std::to_string(fence));
+  std::shared_ptr<const command> cmd =
+      script_call(fence_write_script, lock->keys, {lock->token}, fence_key(), fields);
   round::listener l;
   l.decided = [this, op, lock, fence, valid_until](const round& r) {
     if (op->cancelled) {
@@ -368,7 +418,7 @@ void engine::write_fence(const std::shared_ptr<acquire_op>& op, const round& fir
       // A node whose answer is 0 no longer holds our key: its write proves nothing.
       errc code = r.votes().permanent_failures_decide() ? errc::misconfigured : errc::no_quorum;
       finish_attempt(op, r, lock, code,
-                     "a majority granted " + quoted(op->resource) +
+                     "a majority granted " + quoted(op->resources) +
                          ", but too few of them stored fencing token " + std::to_string(fence) +
                          " while still holding our key: " + r.summary());
       return;
@@ -376,7 +426,7 @@ void engine::write_fence(const std::shared_ptr<acquire_op>& op, const round& fir
     steady::time_point now = clock_.now();
     if (valid_until <= now) {
       finish_attempt(op, r, lock, errc::validity_spent,
-                     "the fencing token of " + quoted(op->resource) + " was stored after " +
+                     "the fencing token of " + quoted(op->resources) + " was stored after " +
                          millis(now - r.start()) + ", which spent the validity of ttl " +
                          millis(op->options.ttl) + " minus drift: " + r.summary());
       return;
@@ -387,7 +437,7 @@ void engine::write_fence(const std::shared_ptr<acquire_op>& op, const round& fir
   };
   begin();
   l.complete = [this](const round&) { end(); };
-  round::then(env_, first, {std::move(cmd), judge_script}, rule::majority_granted, std::move(l),
+  round::then(env_, first, {cmd, judge_script}, rule::majority_granted, std::move(l),
               valid_until - clock_.now());
 }
 
@@ -413,7 +463,7 @@ void engine::cancel(std::uint64_t acquire_id) {
     op->next_attempt = 0;
   }
   op->cancelled = true;
-  complete(op, {errc::cancelled, "the acquire of " + quoted(op->resource) + " was cancelled",
+  complete(op, {errc::cancelled, "the acquire of " + quoted(op->resources) + " was cancelled",
                 op->last_tally});
 }
 
@@ -432,19 +482,26 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
   bool woken = op->heard_release;
   nanoseconds delay = woken ? wake_delay(op->listening) : retry_delay();
-  bool retry_can_help = is_retryable(error);
-  if (retry_can_help && !closing_ && op->attempts < op->options.max_attempts &&
-      clock_.now() + delay < op->deadline) {
+  bool may_retry = is_retryable(error) && !closing_ && op->attempts < op->options.max_attempts;
+  if (may_retry && clock_.now() + delay < op->deadline) {
     schedule_attempt(op, delay, woken);
     return;
   }
   if (op->attempts > 1) message += " (after " + std::to_string(op->attempts) + " attempts)";
+  if (may_retry && op->watched && clock_.now() < op->deadline) {
+    // No retry fits in the budget, but a release still may: listen until the budget ends,
+    // then fail with this attempt's outcome.
+    schedule_attempt(op, op->deadline - clock_.now(), false);
+    op->give_up.emplace(error, std::move(message));
+    return;
+  }
   complete(op, {error, std::move(message), op->last_tally});
 }
 
 void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds delay,
                               bool woken) {
   op->woken = woken;
+  op->give_up.reset();
   if (!woken) op->fallback_at = clock_.now() + delay;
   if (op->next_attempt != 0) {
     timers_.cancel(op->next_attempt);
@@ -454,6 +511,11 @@ void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds
   *id = timers_.schedule(delay, [this, op, id] {
     waiting_.erase(*id);
     op->next_attempt = 0;
+    if (op->give_up) {
+      auto [error, message] = std::move(*op->give_up);
+      complete(op, {error, std::move(message), op->last_tally});
+      return;
+    }
     start_attempt(op);
   });
   op->next_attempt = *id;
@@ -489,8 +551,11 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
   if (closing_ || it == watched_.end()) return;
   steady::time_point now = clock_.now();
   for (const std::shared_ptr<acquire_op>& op : it->second) {
+    // A lock on several resources hears about each of its keys.
+    auto covered = op->covered.begin() +
+                   (std::find(op->keys.begin(), op->keys.end(), key) - op->keys.begin());
     if (what == key_notice::not_delivering) {
-      op->covered = false;
+      *covered = false;
       continue;
     }
     if (what == key_notice::taken) {
@@ -507,8 +572,8 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
     // A subscription confirmed only after an attempt went out may have missed a release
     // between that attempt and itself: the confirmation wakes the waiter like a release.
     if (what == key_notice::delivering) {
-      if (op->covered) continue;
-      op->covered = true;
+      if (*covered) continue;
+      *covered = true;
     }
     op->listening = what == key_notice::released ? listening : 1;
     if (op->next_attempt == 0) {
@@ -525,13 +590,15 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
 void engine::unwatch(const std::shared_ptr<acquire_op>& op) {
   if (!op->watched) return;
   op->watched = false;
-  auto it = watched_.find(op->key);
-  if (it != watched_.end()) {
-    auto& ops = it->second;
-    ops.erase(std::remove(ops.begin(), ops.end(), op), ops.end());
-    if (ops.empty()) watched_.erase(it);
+  for (const std::string& key : op->keys) {
+    auto it = watched_.find(key);
+    if (it != watched_.end()) {
+      auto& ops = it->second;
+      ops.erase(std::remove(ops.begin(), ops.end(), op), ops.end());
+      if (ops.empty()) watched_.erase(it);
+    }
+    watch_->unwatch(key);
   }
-  watch_->unwatch(op->key);
 }
 
 // ---- extend -------------------------------------------------------------------------------
@@ -552,13 +619,13 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
   std::string why;
   if (lock->released) {
     early = errc::empty_lease;
-    why = "the lease of " + quoted(lock->resource) + " was already released";
+    why = "the lease of " + lock->name() + " was already released";
   } else if (closing_) {
     early = errc::client_closed;
-    why = "the client is closing; extend of " + quoted(lock->resource) + " was not started";
+    why = "the client is closing; extend of " + lock->name() + " was not started";
   } else if (lock->lost(clock_.now())) {
     early = errc::lock_lost;
-    why = "the lease of " + quoted(lock->resource) + " was lost before extend";
+    why = "the lease of " + lock->name() + " was lost before extend";
   }
   lock->extending = true;
   if (early != errc{}) {
@@ -569,7 +636,7 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
     return;
   }
   round::spec s;
-  s.what = {script_command(extend_script, lock->key, lock->token, std::to_string(ttl.count())),
+  s.what = {script_call(extend_script, lock->keys, {lock->token, std::to_string(ttl.count())}),
             judge_script};
   s.queue_budget = old_valid_until - clock_.now();  // no later than the lease ends
   // Nodes that may have run this PEXPIRE, as known at each answer.
@@ -613,8 +680,10 @@ void engine::extend_many(std::vector<batch_member> members) {
   steady::time_point now = clock_.now();
   for (batch_member& m : members) {
     // One extend per lock: one in flight is followed, not joined. The early outcomes
-    // (released, closing, lost) are extend()'s.
-    if (m.lock->extending || m.lock->released || closing_ || m.lock->lost(now)) {
+    // (released, closing, lost) are extend()'s. A lock on several resources is extended all
+    // or nothing, by extend.lua: its own round.
+    if (m.lock->extending || m.lock->released || closing_ || m.lock->lost(now) ||
+        m.lock->keys.size() > 1) {
       extend(std::move(m.lock), m.ttl, std::move(m.done));
       continue;
     }
@@ -657,7 +726,7 @@ void engine::start_batch(std::vector<batch_member> members) {
   ttls.reserve(members.size());
   steady::time_point ends = steady::time_point::max();
   for (batch_member& m : members)
-    args.push_back(m.lock->key);
+    args.push_back(m.lock->keys[0]);
   for (batch_member& m : members) {
     ttls.push_back(std::to_string(m.ttl.count()));
     ends = std::min(ends, m.lock->valid_until());
@@ -770,7 +839,7 @@ void engine::on_extend_decided(const extend_votes& r, const std::shared_ptr<lock
   tally t(r.reports, 1);
   // Words only for failures: a batch decides thousands of successes at once.
   auto summary = [&r] { return summarize(r.reports, r.asked); };
-  const std::string what = "extend of " + quoted(lock->resource) + ": ";
+  const std::string what = "extend of " + lock->name() + ": ";
   auto shorten_to = [&](steady::time_point t_end) {
     lock->set_valid_until(std::min(lock->valid_until(), t_end));
   };
@@ -852,18 +921,18 @@ void engine::extend_finished(const std::shared_ptr<lock_record>& lock) {
 void engine::check(std::shared_ptr<lock_record> lock, check_callback done) {
   begin();
   if (lock->released) {
-    timers_.defer([this, done = std::move(done), resource = lock->resource] {
-      done({errc::empty_lease, "the lease of " + quoted(resource) + " was already released"});
+    timers_.defer([this, done = std::move(done), name = lock->name()] {
+      done({errc::empty_lease, "the lease of " + name + " was already released"});
       end();
     });
     return;
   }
   round::spec s;
-  s.what = {script_command(check_script, lock->key, lock->token), judge_check};
+  s.what = {script_call(check_script, lock->keys, {lock->token}), judge_check};
   s.queue_budget = std::max(lock->valid_until() - clock_.now(), steady::duration::zero());
   round::listener l;
   l.decided = [this, lock, done = std::move(done)](const round& r) {
-    std::string what = "ownership check of " + quoted(lock->resource) + ": ";
+    std::string what = "ownership check of " + lock->name() + ": ";
     steady::time_point now = clock_.now();
     if (r.outcome() == decision::lost) {
       if (r.votes().refusals_decide()) {
@@ -905,9 +974,8 @@ void engine::check(std::shared_ptr<lock_record> lock, check_callback done) {
 void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
   if (lock->released) {
     begin();
-    timers_.defer([this, done = std::move(done), resource = lock->resource] {
-      if (done)
-        done({errc::empty_lease, "the lease of " + quoted(resource) + " was already released"});
+    timers_.defer([this, done = std::move(done), name = lock->name()] {
+      if (done) done({errc::empty_lease, "the lease of " + name + " was already released"});
       end();
     });
     return;
@@ -923,7 +991,7 @@ void engine::release(std::shared_ptr<lock_record> lock, done_callback done) {
       return;
     }
     done({errc::no_quorum,
-          "release of " + quoted(lock->resource) +
+          "release of " + lock->name() +
               ": too few nodes confirmed; the rest expire after the ttl: " + r.summary(),
           r.tally()});
   });
@@ -935,8 +1003,8 @@ void engine::send_release(const std::shared_ptr<lock_record>& lock, std::vector<
   begin();
   round::spec s;
   // A lost attempt's clean-up wakes no waiter (release.lua): the lock is someone else's.
-  s.what = {lock->attempt_lost ? script_command(release_script, lock->key, lock->token, "quiet")
-                               : script_command(release_script, lock->key, lock->token),
+  s.what = {lock->attempt_lost ? script_call(release_script, lock->keys, {lock->token, "quiet"})
+                               : script_call(release_script, lock->keys, {lock->token}),
             judge_script};
   s.how = how;
   s.ask = std::move(ask);
@@ -1012,7 +1080,7 @@ void engine::owe_release(std::size_t node, const lock_record& lock) {
     debts_[node].give_up(1);
     return;
   }
-  owe(node, {lock.key, lock.token, saturating_add(clock_.now(), lock.ttl)});
+  owe(node, {lock.keys, lock.token, saturating_add(clock_.now(), lock.ttl)});
 }
 
 void engine::owe(std::size_t node, owed_release debt) {
@@ -1042,7 +1110,7 @@ void engine::pay_debts(std::size_t node) {
 void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
   begin(work::background);
   round::spec s;
-  s.what = {script_command(release_script, debt.key, debt.token), judge_script};
+  s.what = {script_call(release_script, debt.keys, {debt.token}), judge_script};
   s.how = rule::every_answer;
   s.ask.assign(env_.nodes.size(), false);
   s.ask[node] = true;
@@ -1177,7 +1245,7 @@ void engine::shutdown() {
       if (live_.count(op->id) == 0) return;  // cancelled meanwhile: completed once already
       complete(op,
                {errc::client_closed,
-                "the client closed while acquire of " + quoted(op->resource) + " waited to retry",
+                "the client closed while acquire of " + quoted(op->resources) + " waited to retry",
                 op->last_tally});
     });
   }

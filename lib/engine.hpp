@@ -78,10 +78,10 @@ class engine {
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;
 
-  // The options must already be valid (see check_acquire). Callbacks run exactly once,
-  // never inside the call.
-  // Returns the acquire's id, for cancel().
-  std::uint64_t acquire(std::string resource, const acquire_options& options,
+  // One lock on `resources` (one or more, distinct), set all or nothing on each node. The
+  // options must already be valid (see check_acquire). Callbacks run exactly once, never
+  // inside the call. Returns the acquire's id, for cancel().
+  std::uint64_t acquire(std::vector<std::string> resources, const acquire_options& options,
                         acquire_callback done);
   // Finishes the acquire with errc::cancelled now, unless it finished already.
   void cancel(std::uint64_t acquire_id);
@@ -154,6 +154,7 @@ class engine {
                           const std::shared_ptr<lock_record>& lock);
   void abandon(const std::shared_ptr<lock_record>& lock);
   step acquire_step(const acquire_op& op, const lock_record& lock) const;
+  static std::string held_by_others(const acquire_op& op, const round& r);
   void write_fence(const std::shared_ptr<acquire_op>& op, const round& first,
                    const std::shared_ptr<lock_record>& lock, steady::time_point valid_until);
   void complete(const std::shared_ptr<acquire_op>& op,

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "quorum.hpp"
-#include "quoted.hpp"
 
 namespace redlock::detail {
 
@@ -137,7 +136,7 @@ void keeper::on_margin(const lock_record* lock) {
     return;
   }
   auto margin = duration_cast<milliseconds>(h->lock->lost_margin);
-  std::string message = "the lease of " + quoted(h->lock->resource) +
+  std::string message = "the lease of " + h->lock->name() +
                         " came within its safety margin (" + ms_text(margin) +
                         " before valid_until)";
   if (h->held_to_max_hold && h->last_failure.empty()) {
@@ -231,7 +230,7 @@ std::vector<std::shared_ptr<lock_record>> keeper::close() {
   std::vector<std::shared_ptr<lock_record>> out;
   for (auto& [record, h] : held_) {
     lose(h, lease_lost::cause::client_closed,
-         "the client was destroyed while the lease of " + quoted(h.lock->resource) +
+         "the client was destroyed while the lease of " + h.lock->name() +
              " was held; it is released now",
          {});
     out.push_back(h.lock);

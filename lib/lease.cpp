@@ -9,6 +9,7 @@ using detail::lease_state;
 
 namespace {
 const std::string empty_string;
+const std::vector<std::string> no_resources;
 
 // Sends the release without waiting for it; the lease is empty afterwards.
 void release_in_background(std::shared_ptr<lease_state> state) {
@@ -31,7 +32,11 @@ lease::~lease() {
 }
 
 const std::string& lease::resource() const noexcept {
-  return state_ ? state_->lock->resource : empty_string;
+  return state_ ? state_->lock->resources.front() : empty_string;
+}
+
+const std::vector<std::string>& lease::resources() const noexcept {
+  return state_ ? state_->lock->resources : no_resources;
 }
 
 const std::string& lease::token() const noexcept {

@@ -1,6 +1,12 @@
 #include "lock_record.hpp"
 
+#include "quoted.hpp"
+
 namespace redlock::detail {
+
+std::string lock_record::name() const {
+  return quoted(resources);
+}
 
 bool lock_record::declare_lost(lease_lost why) {
   {

@@ -21,19 +21,23 @@ namespace redlock::detail {
 // What the engine knows about one lock it granted. Shared by the lease (any thread) and the
 // engine (loop thread).
 struct lock_record {
-  lock_record(std::string resource_name, std::string lock_key, std::string lock_token,
-              std::chrono::milliseconds lock_ttl, std::size_t nodes)
-      : resource(std::move(resource_name)),
-        key(std::move(lock_key)),
+  lock_record(std::vector<std::string> resource_names, std::vector<std::string> lock_keys,
+              std::string lock_token, std::chrono::milliseconds lock_ttl, std::size_t nodes)
+      : resources(std::move(resource_names)),
+        keys(std::move(lock_keys)),
         token(std::move(lock_token)),
         ttl(lock_ttl),
         may_hold(nodes, false),
         uncertain(nodes, false),
         late_ttl(nodes, std::chrono::milliseconds::max()) {}
 
-  const std::string resource;
-  const std::string key;
+  // One lock on one or more resources (acquire_all), taken, extended and released together:
+  // keys[i] is the Redis key of resources[i]. Every key holds the same token.
+  const std::vector<std::string> resources;
+  const std::vector<std::string> keys;
   const std::string token;
+  // The resources for messages: 'a', or 'a', 'b' and 'c'.
+  std::string name() const;
 
   steady::time_point valid_until() const {
     return steady::time_point(steady::duration(valid_until_ticks_.load(std::memory_order_acquire)));

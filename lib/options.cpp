@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "clock.hpp"
+#include "quoted.hpp"
 
 namespace redlock::detail {
 namespace {
@@ -88,9 +89,37 @@ result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& clie
   return {};
 }
 
-result<void> check_acquire(std::string_view resource, const acquire_options& acquire,
+namespace {
+
+result<void> check_resources(const std::vector<std::string>& resources) {
+  if (resources.size() == 1) {
+    if (resources[0].empty()) return bad("resource", "must not be empty");
+    return {};
+  }
+  if (resources.empty()) return bad("resources", "at least one resource is required");
+  if (resources.size() > max_resources) {
+    return bad("resources", "at most " + std::to_string(max_resources) + " in one lock (got " +
+                                std::to_string(resources.size()) + ")");
+  }
+  std::unordered_map<std::string_view, std::size_t> seen;  // name -> index
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    if (resources[i].empty()) {
+      return bad("resources", "resource #" + std::to_string(i + 1) + " is empty");
+    }
+    auto [it, fresh] = seen.emplace(resources[i], i);
+    if (!fresh) {
+      return bad("resources", "resource #" + std::to_string(i + 1) + " " + quoted(resources[i]) +
+                                  " is the same as resource #" + std::to_string(it->second + 1));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+result<void> check_acquire(const std::vector<std::string>& resources, const acquire_options& acquire,
                            const client_options& client) {
-  if (resource.empty()) return bad("resource", "must not be empty");
+  if (auto r = check_resources(resources); !r) return r;
   if (auto r = check_ttl(acquire.ttl, client); !r) return r;
   if (acquire.wait.count() < 0) {  // any larger wait is fine: "forever" saturates
     return bad("wait", "must be >= 0 ms (got " + ms_text(acquire.wait) + ")");

@@ -21,7 +21,11 @@ struct checked_options {
 constexpr std::chrono::milliseconds max_ttl = std::chrono::hours(24 * 365);
 
 result<checked_options> check_client_options(client_options options);
-result<void> check_acquire(std::string_view resource, const acquire_options& acquire,
+// The most resources one lock may take (acquire_all): one script call holds a node for about
+// a microsecond per key.
+constexpr std::size_t max_resources = 1000;
+// `resources`: one (acquire) or more (acquire_all), each non-empty, no two the same.
+result<void> check_acquire(const std::vector<std::string>& resources, const acquire_options& acquire,
                            const client_options& client);
 // The ttl of acquire or extend.
 result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& client);

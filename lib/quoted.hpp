@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace redlock::detail {
 
@@ -21,6 +22,16 @@ inline std::string quoted(std::string_view resource) {
     }
   }
   return out + "'";
+}
+
+// Several resources for messages: 'a', 'b' and 'c'.
+inline std::string quoted(const std::vector<std::string>& resources) {
+  std::string out;
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    if (i > 0) out += i + 1 == resources.size() ? " and " : ", ";
+    out += quoted(resources[i]);
+  }
+  return out;
 }
 
 }  // namespace redlock::detail

@@ -5,7 +5,7 @@
 namespace redlock::detail {
 
 void release_ledger::owe(owed_release debt) {
-  auto id = std::make_pair(std::move(debt.key), std::move(debt.token));
+  auto id = std::make_pair(std::move(debt.keys), std::move(debt.token));
   if (auto it = entries_.find(id); it != entries_.end()) {
     it->second = std::max(it->second, debt.expires);
     return;
@@ -15,7 +15,7 @@ void release_ledger::owe(owed_release debt) {
     return;
   }
   if (entries_.size() >= capacity_) {
-    // Full: the entry whose key expires first matters least (it goes away by itself first).
+    // Full: the entry whose keys expire first matters least (it goes away by itself first).
     auto first = std::min_element(entries_.begin(), entries_.end(),
                                   [](const auto& a, const auto& b) { return a.second < b.second; });
     ++dropped_;

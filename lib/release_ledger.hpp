@@ -1,6 +1,6 @@
 // release_ledger: the releases owed to one node. A release that could not be delivered to a
 // node that may hold our key (down, timed out, an error reply) is remembered here and sent
-// again later; the ledger keeps each (key, token) once, holds at most `capacity` entries, and
+// again later; the ledger keeps each lock (its token) once, holds at most `capacity` entries, and
 // when full gives up the entry whose key expires first, counting every entry it gave up.
 // Pure bookkeeping: no I/O, no clock of its own.
 #pragma once
@@ -17,9 +17,9 @@
 namespace redlock::detail {
 
 struct owed_release {
-  std::string key;
+  std::vector<std::string> keys;  // of one lock (several for a lock on several resources)
   std::string token;
-  // The latest time the key can still be there, as far as we know (its last request + ttl).
+  // The latest time the keys can still be there, as far as we know (last request + ttl).
   steady::time_point expires;
 };
 
@@ -40,7 +40,7 @@ class release_ledger {
 
  private:
   std::size_t capacity_;
-  std::map<std::pair<std::string, std::string>, steady::time_point> entries_;
+  std::map<std::pair<std::vector<std::string>, std::string>, steady::time_point> entries_;
   std::uint64_t dropped_ = 0;
 };
 

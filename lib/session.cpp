@@ -6,10 +6,11 @@
 
 namespace redlock::detail {
 
-result<void> scoped_outcome(std::string_view resource, const std::optional<lease_lost>& lost,
-                            bool expired, result<void> released) {
+result<void> scoped_outcome(const std::vector<std::string>& resources,
+                            const std::optional<lease_lost>& lost, bool expired,
+                            result<void> released) {
   if (!lost && !expired) return released;
-  return {errc::lock_lost, "the lock on " + quoted(resource) + " was lost while the work ran: " +
+  return {errc::lock_lost, "the lock on " + quoted(resources) + " was lost while the work ran: " +
                                (lost ? lost->message : "its validity ran out")};
 }
 
@@ -86,22 +87,22 @@ result<void> session::refuse_if_closing(std::string_view what) const {
   return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};
 }
 
-result<void> session::acquire(std::string_view resource, const acquire_options& options,
+result<void> session::acquire(std::vector<std::string> resources, const acquire_options& options,
                               lease_callback done) {
   if (auto r = refuse_if_closing("acquire"); !r) return r;
-  if (auto r = check_acquire(resource, options, options_); !r) return r;
+  if (auto r = check_acquire(resources, options, options_); !r) return r;
   std::shared_ptr<cancel_state> cancel;
   if (options.cancel) {
     cancel = cancel_access::state(*options.cancel);
     if (cancel->cancelled) {
       return {errc::cancelled,
-              "the acquire of " + quoted(resource) + " was cancelled before it began"};
+              "the acquire of " + quoted(resources) + " was cancelled before it began"};
     }
   }
   auto listening = std::make_shared<std::uint64_t>(0);
   std::uint64_t id = engine_->acquire(
-      std::string(resource), options,
-      [self = shared_from_this(), options, resource = std::string(resource), cancel, listening,
+      std::move(resources), options,
+      [self = shared_from_this(), options, cancel, listening,
        done = std::move(done)](result<std::shared_ptr<lock_record>> granted) {
         if (cancel) cancel->unlisten(*listening);
         if (!granted) {
@@ -111,8 +112,9 @@ result<void> session::acquire(std::string_view resource, const acquire_options& 
         if (self->closing_) {
           // Won while the client closes: the leases it held are being released already, and
           // this one must not escape that.
+          std::string name = (*granted)->name();
           self->engine_->release(*granted, nullptr);
-          done({errc::client_closed, "the client closed while the acquire of " + quoted(resource) +
+          done({errc::client_closed, "the client closed while the acquire of " + name +
                                          " was in flight; its lock was released"});
           return;
         }

@@ -46,8 +46,9 @@ struct lease_access {
 
 // How with_lock ends: lock_lost if the lease was lost while the work ran (`lost`, or by the
 // clock: `expired`), else what the release said.
-result<void> scoped_outcome(std::string_view resource, const std::optional<lease_lost>& lost,
-                            bool expired, result<void> released);
+result<void> scoped_outcome(const std::vector<std::string>& resources,
+                            const std::optional<lease_lost>& lost, bool expired,
+                            result<void> released);
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -78,7 +79,8 @@ class session : public std::enable_shared_from_this<session> {
   // ---- loop thread ----
   void start();
   // An error result means the callback will not run; otherwise it runs exactly once, later.
-  result<void> acquire(std::string_view resource, const acquire_options& options,
+  // One lock on `resources` (acquire: one; acquire_all: several).
+  result<void> acquire(std::vector<std::string> resources, const acquire_options& options,
                        lease_callback done);
   result<void> extend(const std::shared_ptr<lease_state>& held, std::chrono::milliseconds ttl,
                       engine::done_callback done);

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +62,9 @@ class REDLOCK_API async_client {
   // As client::acquire; the outcome goes to `done`.
   result<void> acquire(std::string_view resource, const acquire_options& options,
                        acquire_callback done);
+  // As client::acquire_all; the outcome goes to `done`.
+  result<void> acquire_all(std::vector<std::string> resources, const acquire_options& options,
+                           acquire_callback done);
   // As lease::extend; `held` may be moved or destroyed before `done` runs.
   result<void> extend(lease& held, std::chrono::milliseconds ttl, done_callback done);
   // As client::with_lock, on the loop: once the lock is granted (auto-extended), `work` gets
@@ -71,6 +75,9 @@ class REDLOCK_API async_client {
   using scoped_work = std::function<void(const lease& held, std::function<void()> finished)>;
   result<void> with_lock(std::string_view resource, acquire_options options, scoped_work work,
                          done_callback done);
+  // with_lock on several resources, taken as acquire_all takes them.
+  result<void> with_lock_all(std::vector<std::string> resources, acquire_options options,
+                             scoped_work work, done_callback done);
   // As lease::check_ownership; the outcome goes to `done`.
   result<void> check_ownership(const lease& held, std::function<void(result<ownership>)> done);
   // As lease::release; the lease is empty when this returns.

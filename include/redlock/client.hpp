@@ -25,6 +25,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -58,6 +59,17 @@ class REDLOCK_API client {
   // client_closed, would_deadlock.
   result<lease> acquire(std::string_view resource, const acquire_options& options = {});
 
+  // Takes every one of `resources` in one lock, all or nothing: each node sets all of their
+  // keys in one script, or none when any of them is held there; the round needs a majority
+  // that set them all, and a lost round leaves no key of ours on any node. The lease lists
+  // them (lease::resources()); it is extended, checked, released and lost as one lock, and
+  // with fencing its one number is greater than every earlier one of each of them.
+  //   auto both = locks->acquire_all({"accounts:1", "accounts:2"});
+  // Errors: as acquire (held_elsewhere names the resources the nodes found held), and
+  // invalid_option for no resources, an empty one, one named twice, or more than 1,000.
+  result<lease> acquire_all(std::vector<std::string> resources,
+                            const acquire_options& options = {});
+
   // Runs `work` while holding `resource`: acquires it with `options` (auto-extension turned
   // on), keeps it alive while `work` runs, and releases it when `work` returns or throws
   // (an exception is passed on after the release). `work` gets the lease: it should check
@@ -69,6 +81,9 @@ class REDLOCK_API client {
   // `work` ran: the message says why; the keys left were released); those of release.
   result<void> with_lock(std::string_view resource, acquire_options options,
                          const std::function<void(const lease& held)>& work);
+  // with_lock on several resources, taken as acquire_all takes them.
+  result<void> with_lock_all(std::vector<std::string> resources, acquire_options options,
+                             const std::function<void(const lease& held)>& work);
 
   // Blocks until a majority of the nodes is connected and may vote, for a service that
   // wants to fail fast at start-up:

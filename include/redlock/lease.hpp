@@ -47,6 +47,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "redlock/export.hpp"
 #include "redlock/lost.hpp"
@@ -70,8 +71,12 @@ class REDLOCK_API lease {
   // the clock: check remaining() for that.
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
-  // The resource name given to acquire (the Redis key is the client's key_prefix + this).
+  // The resource name given to acquire (the Redis key is the client's key_prefix + this);
+  // for a lock on several resources (acquire_all), the first of them.
   const std::string& resource() const noexcept;
+  // Every resource of the lock, in the order given: one for acquire, several for acquire_all.
+  // They are extended, checked, released and lost together. Empty for an empty lease.
+  const std::vector<std::string>& resources() const noexcept;
   // The random 128-bit token (32 hex digits) stored as the key's value on every node.
   const std::string& token() const noexcept;
   std::chrono::steady_clock::time_point valid_until() const noexcept;

@@ -1,7 +1,11 @@
--- Ownership check: the key's remaining ttl while it still holds our token.
--- Returns PTTL (>= 0 ms, or -1: no expiry) when the key is ours, -2 when it is not.
--- KEYS[1] = lock key, ARGV[1] = token
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PTTL', KEYS[1])
+-- Ownership check of one lock's keys: the smallest remaining ttl among them while every key
+-- still holds our token. Returns that PTTL (>= 0 ms, or -1: none expires), -2 when any key is
+-- not ours. pcall: a key of another type is not ours.
+-- KEYS = the lock keys, ARGV[1] = token
+local least = -1
+for i = 1, #KEYS do
+  if redis.pcall('GET', KEYS[i]) ~= ARGV[1] then return -2 end
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl >= 0 and (least == -1 or ttl < least) then least = ttl end
 end
-return -2
+return least

@@ -1,7 +1,12 @@
--- Compare-and-PEXPIRE: give the lock key a new ttl only while it still holds our token.
--- A key that is gone stays gone (PEXPIRE never creates one). Returns 1 when extended.
--- KEYS[1] = lock key, ARGV[1] = token, ARGV[2] = ttl in milliseconds
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+-- Compare-and-PEXPIRE of one lock's keys, all or nothing: a new ttl for every key only while
+-- every key still holds our token. A key that is gone stays gone (PEXPIRE never creates one),
+-- and the others keep their ttl. Returns 1 when extended, 0 when any key is not ours.
+-- pcall: a key of another type is not ours.
+-- KEYS = the lock keys, ARGV[1] = token, ARGV[2] = ttl in milliseconds
+for i = 1, #KEYS do
+  if redis.pcall('GET', KEYS[i]) ~= ARGV[1] then return 0 end
 end
-return 0
+for i = 1, #KEYS do
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+return 1

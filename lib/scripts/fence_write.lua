@@ -1,25 +1,27 @@
--- Fence write-back: stores max(stored, ARGV[3]) as the resource's fence, only while the lock
--- key still holds our token. Its 1 proves that the next owner's fenced SET NX on this node,
--- which needs the key gone, runs after this write. Returns 1 when written, 0 when our key is
--- not there.
--- KEYS[1] = lock key, KEYS[2] = fence hash (the key prefix itself)
--- ARGV[1] = token, ARGV[2] = resource (the hash field), ARGV[3] = fence (decimal, no leading 0)
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
+-- Fence write-back: stores max(stored, fence) as the fence of each of the lock's resources,
+-- only while every lock key still holds our token. Its 1 proves that the next owner's fenced
+-- acquire of any of these resources on this node, which needs the key gone, runs after this
+-- write. Returns 1 when written, 0 when a key of ours is not there.
+-- KEYS[1..n] = the lock keys, KEYS[n+1] = fence hash (the key prefix itself)
+-- ARGV[1] = token, ARGV[1+i] = resource i (its hash field),
+-- ARGV[n+2] = fence (decimal, no leading 0)
+local n = #KEYS - 1
+local hash = KEYS[n + 1]
+local fence = ARGV[n + 2]
+for i = 1, n do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
 end
-local stored = redis.call('HGET', KEYS[2], ARGV[2]) or '0'
 -- Digits compared byte by byte: Lua's `<` on strings follows the server's locale.
-local less = #stored < #ARGV[3]
-if #stored == #ARGV[3] then
-  for i = 1, #stored do
-    local a, b = string.byte(stored, i), string.byte(ARGV[3], i)
-    if a ~= b then
-      less = a < b
-      break
-    end
+local function less(a, b)
+  if #a ~= #b then return #a < #b end
+  for i = 1, #a do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
   end
+  return false
 end
-if less then
-  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+for i = 1, n do
+  local stored = redis.call('HGET', hash, ARGV[1 + i]) or '0'
+  if less(stored, fence) then redis.call('HSET', hash, ARGV[1 + i], fence) end
 end
 return 1

@@ -107,7 +107,7 @@ TEST_F(CountersTest, EveryFailureIsCountedUnderItsCode) {
   }
 
   outcome.reset();
-  std::uint64_t id = eng->acquire("cancelled", {}, [this](result<std::shared_ptr<lock_record>> r) {
+  std::uint64_t id = eng->acquire({"cancelled"}, {}, [this](result<std::shared_ptr<lock_record>> r) {
     outcome.emplace(std::move(r));
   });
   eng->cancel(id);

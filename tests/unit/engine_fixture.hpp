@@ -61,8 +61,12 @@ class EngineTest : public ::testing::Test {
 
   // Starts an acquire whose outcome lands in `outcome`.
   void acquire(std::string resource, acquire_options options = {}) {
+    acquire_all({std::move(resource)}, std::move(options));
+  }
+  // One lock on several resources.
+  void acquire_all(std::vector<std::string> resources, acquire_options options = {}) {
     outcome.reset();
-    eng->acquire(std::move(resource), options,
+    eng->acquire(std::move(resources), options,
                  [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
   }
   // An acquire of `resource` with `o`, granted by every node.
@@ -104,7 +108,7 @@ class EngineTest : public ::testing::Test {
   bool release_pending(std::size_t i, const lock_record& lock) const {
     auto args = pending_args(i);
     return args.size() == 5 && args[0] == "EVALSHA" && args[2] == "1" &&
-           args[1] == detail::release_script.sha1 && args[3] == lock.key && args[4] == lock.token;
+           args[1] == detail::release_script.sha1 && args[3] == lock.keys[0] && args[4] == lock.token;
   }
 
   fake_clock clock;

@@ -345,7 +345,7 @@ TEST_F(EngineTest, CancelEndsARetryWaitAtOnce) {
   o.wait = milliseconds(10000);
   outcome.reset();
   std::uint64_t id = eng->acquire(
-      "r", o, [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
+      {"r"}, o, [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
   nodes[0]->answer_nil();  // busy: waits to retry
   ASSERT_FALSE(outcome.has_value());
   eng->cancel(id);
@@ -363,7 +363,7 @@ TEST_F(EngineTest, CancelDuringARoundReleasesWhatTheRoundWins) {
   make(3);
   outcome.reset();
   std::uint64_t id = eng->acquire(
-      "r", {}, [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
+      {"r"}, {}, [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
   nodes[0]->answer_ok();
   eng->cancel(id);
   ASSERT_TRUE(outcome.has_value());

@@ -77,7 +77,7 @@ TEST_F(ExtendBatchTest, LeasesDueTogetherGoOutAsOneCallPerNode) {
   advance_ms(494);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     EXPECT_EQ(nodes[i]->sent() - before[i], 1u) << "node " << i;
-    EXPECT_THAT(batch_keys(i), ::testing::ElementsAre(locks[0]->key, locks[1]->key, locks[2]->key));
+    EXPECT_THAT(batch_keys(i), ::testing::ElementsAre(locks[0]->keys[0], locks[1]->keys[0], locks[2]->keys[0]));
     auto args = pending_args(i);
     EXPECT_EQ(args[3 + 3], locks[0]->token);
     EXPECT_EQ(args[3 + 4], "1000");
@@ -110,7 +110,7 @@ TEST_F(ExtendBatchTest, OneLeaseRefusedOnAMajorityIsLostWhileTheOthersAreExtende
   }
   // The next batch holds the two survivors only.
   advance_ms(494);
-  EXPECT_THAT(batch_keys(0), ::testing::ElementsAre(locks[0]->key, locks[2]->key));
+  EXPECT_THAT(batch_keys(0), ::testing::ElementsAre(locks[0]->keys[0], locks[2]->keys[0]));
 }
 
 TEST_F(ExtendBatchTest, ANodeTimingOutFailsThatNodesVoteForEveryLease) {
@@ -132,7 +132,7 @@ TEST_F(ExtendBatchTest, ANodeTimingOutFailsThatNodesVoteForEveryLease) {
     EXPECT_EQ(lock->late_ttl[0], milliseconds(1000));
   }
   advance_ms(50);  // retry_delay
-  EXPECT_THAT(batch_keys(0), ::testing::ElementsAre(locks[0]->key, locks[1]->key));
+  EXPECT_THAT(batch_keys(0), ::testing::ElementsAre(locks[0]->keys[0], locks[1]->keys[0]));
   // One node timing out with the others granting: extended.
   nodes[0]->fail(errc::node_timeout, "no reply within 50 ms", true);
   nodes[1]->answer(results({1, 1}));
@@ -201,7 +201,7 @@ TEST_F(ExtendBatchTest, ALeaseReleasedDuringItsBatchIsNotExtendedAndIsReleased) 
   auto args = pending_args(0);
   ASSERT_FALSE(args.empty());
   EXPECT_EQ(args[1], detail::extend_script.sha1);
-  EXPECT_EQ(args[3], locks[1]->key);
+  EXPECT_EQ(args[3], locks[1]->keys[0]);
 }
 
 TEST_F(ExtendBatchTest, ACallersExtendDuringABatchWaitsForIt) {
@@ -224,7 +224,7 @@ TEST_F(ExtendBatchTest, ACallersExtendDuringABatchWaitsForIt) {
     auto args = pending_args(i);
     ASSERT_EQ(args.size(), 6u);
     EXPECT_EQ(args[1], detail::extend_script.sha1);
-    EXPECT_EQ(args[3], locks[0]->key);
+    EXPECT_EQ(args[3], locks[0]->keys[0]);
     EXPECT_EQ(args[5], "2000");
     nodes[i]->answer_int(1);
   }
@@ -244,7 +244,7 @@ TEST_F(ExtendBatchTest, ALeaseWithAnExtendInFlightIsLeftOutOfTheBatch) {
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     EXPECT_EQ(pending_args(i)[1], detail::extend_script.sha1);
     nodes[i]->answer_int(1);
-    EXPECT_THAT(batch_keys(i), ::testing::ElementsAre(locks[0]->key, locks[2]->key));
+    EXPECT_THAT(batch_keys(i), ::testing::ElementsAre(locks[0]->keys[0], locks[2]->keys[0]));
   }
 }
 
@@ -280,7 +280,7 @@ TEST_F(ExtendBatchTest, LeasesGrantedWithinOneGridStepShareABatchNeverLate) {
     advance_ms(1);
   EXPECT_LE(clock.now(), first_granted + milliseconds(4994));
   EXPECT_EQ(nodes[0]->sent() - before, 1u);
-  EXPECT_THAT(batch_keys(0), ::testing::ElementsAre(first->key, second->key));
+  EXPECT_THAT(batch_keys(0), ::testing::ElementsAre(first->keys[0], second->keys[0]));
 }
 
 }  // namespace

@@ -84,14 +84,14 @@ TEST(ClientOptions, DriftZeroIsAllowed) {
 
 TEST(AcquireOptions, ValidDefaults) {
   client_options c = three_nodes();
-  EXPECT_TRUE(check_acquire("r", {}, c));
+  EXPECT_TRUE(check_acquire({"r"}, {}, c));
 }
 
 TEST(AcquireOptions, EachBadValueIsRefusedByName) {
   client_options c = three_nodes();
   c.node_timeout = milliseconds(50);
   auto expect_bad = [&](std::string_view resource, acquire_options a, const char* message) {
-    auto r = check_acquire(resource, a, c);
+    auto r = check_acquire({std::string(resource)}, a, c);
     ASSERT_FALSE(r) << message;
     EXPECT_EQ(r.error(), errc::invalid_option);
     EXPECT_THAT(r.message(), HasSubstr(message));
@@ -131,13 +131,34 @@ TEST(AcquireOptions, EachBadValueIsRefusedByName) {
   a.auto_extend.extend_at = 0;
   expect_bad("r", a, "invalid option auto_extend.extend_at: must be in (0, 0.89)");
   a.auto_extend.extend_at = 0.5;
-  EXPECT_TRUE(check_acquire("r", a, three_nodes()));
+  EXPECT_TRUE(check_acquire({"r"}, a, three_nodes()));
+}
+
+TEST(AcquireOptions, ALockOnSeveralResourcesNamesEachOnceAndNoneEmpty) {
+  client_options c = three_nodes();
+  auto expect_bad = [&](std::vector<std::string> resources, const char* message) {
+    auto r = check_acquire(resources, {}, c);
+    ASSERT_FALSE(r) << message;
+    EXPECT_EQ(r.error(), errc::invalid_option);
+    EXPECT_THAT(r.message(), HasSubstr(message));
+  };
+  EXPECT_TRUE(check_acquire({"a", "b", "c"}, {}, c));
+  expect_bad({}, "invalid option resources: at least one resource is required");
+  expect_bad({"a", ""}, "invalid option resources: resource #2 is empty");
+  expect_bad({"a", "b", "a"},
+             "invalid option resources: resource #3 'a' is the same as resource #1");
+  std::vector<std::string> many;
+  for (std::size_t i = 0; i <= max_resources; ++i)
+    many.push_back("r" + std::to_string(i));
+  expect_bad(many, "invalid option resources: at most 1000 in one lock (got 1001)");
+  many.pop_back();
+  EXPECT_TRUE(check_acquire(many, {}, c));
 }
 
 TEST(AcquireOptions, ForeverWaitIsFine) {
   acquire_options a;
   a.wait = milliseconds::max();
-  EXPECT_TRUE(check_acquire("r", a, three_nodes()));
+  EXPECT_TRUE(check_acquire({"r"}, a, three_nodes()));
 }
 
 }  // namespace

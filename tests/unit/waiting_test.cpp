@@ -38,10 +38,10 @@ class WaitingTest : public EngineTest {
     o.wait = milliseconds(20000);
     return o;
   }
-  // A waiter's SET is acquire.lua: 1 = set, 0 = another owner's key is there.
+  // A waiter's SET is acquire.lua: 1 = set, -1 = KEYS[1] is another owner's.
   void refuse_everywhere() {
     for (auto& n : nodes)
-      n->answer_int(0);
+      n->answer_int(-1);
   }
   void grant_everywhere() {
     for (auto& n : nodes)
@@ -65,11 +65,12 @@ TEST_F(WaitingTest, AnAcquireWithAWaitBudgetIsWatchedBeforeItsFirstAttemptUntilI
 TEST_F(WaitingTest, AWatchedAcquireSetsTheKeyWithTheAnnouncingScript) {
   acquire("job", waiting());
   auto args = args_of(nodes[0]->pending().wire);
-  ASSERT_EQ(args.size(), 6u);
+  ASSERT_EQ(args.size(), 7u);
   EXPECT_EQ(args[0], "EVALSHA");
   EXPECT_EQ(args[1], detail::acquire_script.sha1);
   EXPECT_EQ(args[3], "redlock:job");
   EXPECT_EQ(args[5], "10000");  // a single attempt's SET: EngineTest.SendsSetNxPxToEveryNodeAtOnce
+  EXPECT_EQ(args[6], "tell");
 }
 
 TEST_F(WaitingTest, OneAttemptOnlyIsNotWatched) {
@@ -174,8 +175,11 @@ TEST_F(WaitingTest, StandingDownReturnsToTheEarlierRetryWithinTheBudget) {
   timers.advance(milliseconds(5000));
   refuse_everywhere();  // at 10 s; next at 15 s
   timers.advance(milliseconds(5000));
-  refuse_everywhere();  // at 15 s; a retry at 20 s is past the budget: done
+  refuse_everywhere();  // at 15 s; a retry at 20 s is past the budget: listens until then
+  EXPECT_FALSE(outcome.has_value());
+  timers.advance(milliseconds(5000));
   ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::held_elsewhere);
 }
 
 TEST_F(WaitingTest, ReleasesOfOtherKeysWakeNobody) {
@@ -205,14 +209,35 @@ TEST_F(WaitingTest, ASubscriptionConfirmedAfterTheFirstAttemptWakesTheWaiterOnce
   EXPECT_LE(timers.next_delay(), microseconds(100));
 }
 
+// With no retry left in the budget (5 s retry delay, 100 ms budget), a waiter still listens
+// until the budget ends: a release then wakes it for one more attempt.
+TEST_F(WaitingTest, AWaiterWithNoRetryLeftListensUntilItsBudgetEnds) {
+  watch.delivering = true;
+  acquire_options o = waiting();
+  o.wait = milliseconds(100);
+  acquire("job", o);
+  refuse_everywhere();
+  EXPECT_FALSE(outcome.has_value());
+  EXPECT_EQ(timers.next_delay(), milliseconds(100));
+  timers.advance(milliseconds(50));
+  eng->notice("redlock:job", key_notice::released);
+  timers.advance(microseconds(100));
+  ASSERT_TRUE(nodes[0]->has_pending()) << "not woken";
+  grant_everywhere();
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+}
+
 TEST_F(WaitingTest, AWakeNeverOutlivesTheWaitBudget) {
   watch.delivering = true;
   acquire_options o = waiting();
   o.wait = milliseconds(100);
   acquire("job", o);
-  refuse_everywhere();  // 5 s retry delay > 100 ms budget: done, held elsewhere
+  refuse_everywhere();  // 5 s retry delay > 100 ms budget: listens until the budget ends
+  EXPECT_FALSE(outcome.has_value());
+  timers.advance(milliseconds(100));
   ASSERT_TRUE(outcome.has_value());
   EXPECT_EQ(outcome->error(), errc::held_elsewhere);
+  EXPECT_FALSE(nodes[0]->has_pending());  // no attempt past the budget
   EXPECT_THAT(watch.unwatched, ElementsAre("redlock:job"));
   eng->notice("redlock:job", key_notice::released);
   EXPECT_FALSE(nodes[0]->has_pending());
@@ -238,7 +263,7 @@ TEST_F(WaitingTest, AWakeUpIsNeverSlowerThanTheRetryDelay) {
 // one of them, and the deferred end must not run its callback a second time.
 TEST_F(WaitingTest, ACancelBetweenShutdownAndItsDeferredEndCompletesOnce) {
   int calls = 0;
-  auto id = eng->acquire("job", waiting(), [&](result<std::shared_ptr<lock_record>>) { ++calls; });
+  auto id = eng->acquire({"job"}, waiting(), [&](result<std::shared_ptr<lock_record>>) { ++calls; });
   refuse_everywhere();
   eng->shutdown();
   eng->cancel(id);
@@ -248,7 +273,7 @@ TEST_F(WaitingTest, ACancelBetweenShutdownAndItsDeferredEndCompletesOnce) {
 }
 
 TEST_F(WaitingTest, CancellingAWaiterUnwatchesIt) {
-  auto id = eng->acquire("job", waiting(), [this](result<std::shared_ptr<lock_record>> r) {
+  auto id = eng->acquire({"job"}, waiting(), [this](result<std::shared_ptr<lock_record>> r) {
     outcome.emplace(std::move(r));
   });
   refuse_everywhere();
@@ -265,7 +290,7 @@ TEST_F(WaitingTest, ManyWaitersWokenAtOnceSpreadTheirAttempts) {
   constexpr int waiters = 20;
   std::vector<outcome_of<std::shared_ptr<lock_record>>> outcomes(waiters);
   for (auto& o : outcomes)
-    eng->acquire("job", waiting(), o.callback());
+    eng->acquire({"job"}, waiting(), o.callback());
   refuse_everywhere();  // each node answers every pending SET
   while (nodes[0]->has_pending())
     refuse_everywhere();
