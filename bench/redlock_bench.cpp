@@ -5,6 +5,7 @@
 //   redlock-bench --servers redis://10.0.0.1:6379,redis://10.0.0.2:6379 --scenario latency
 //   redlock-bench --scenario burst     # 1k to 100k acquires at once, with and without a wait
 //   redlock-bench --scenario keepalive # 10k auto-extended leases kept alive (not in `all`)
+//   redlock-bench --scenario multi     # locks on K = 1, 4, 16 resources (acquire_all)
 //
 // Every figure is reported with the floor measured in the same run (one plain SET round trip
 // to one node), because absolute numbers on a shared machine mean little. The throughput rows
@@ -43,6 +44,7 @@
 #include "redis_fleet.hpp"
 #include "redlock/async_client.hpp"
 #include "redlock/redlock.hpp"
+#include "scripts.hpp"
 
 namespace {
 
@@ -52,7 +54,7 @@ using std::chrono::milliseconds;
 struct options {
   std::size_t nodes = 0;  // 0: the scenario's own set of fleet sizes
   std::vector<std::string> servers;
-  std::string scenario = "all";  // floor, latency, throughput, failover, contention, burst
+  std::string scenario = "all";  // floor, latency, throughput, failover, contention, burst, multi
   double seconds = 2.0;
   std::string json;
   bool tls = false;  // also measure over TLS (rediss://), on the same fleet
@@ -94,6 +96,10 @@ struct row {
   // the same client and fleet without it, measured in the same run.
   bool fencing = false;
   double ratio_to_unfenced = 0;
+  // Multi rows: the resources in each lock (acquire_all); ratio_to_floor is then against the
+  // fan-out floor of the same fleet size.
+  std::size_t resources = 0;
+  double ratio_to_script_floor = 0;  // multi rows: against the script-fanout floor of K keys
   // The keepalive row: leases kept alive by auto-extension, this process's CPU over the
   // measured window as a fraction of one core, script calls each node served per extension
   // period (mean over the nodes), and resident memory per lease held.
@@ -196,11 +202,13 @@ class measurer {
   }
   bool tls = false;                // the measured client speaks TLS
   bool fencing = false;            // the measured acquires ask for a fencing token
+  std::size_t resources = 0;       // multi rows: resources per lock
   const cpu_meter* cpu = nullptr;  // set: the row reports the CPU split
   row summary(double floor_p50_us) const {
     row out;
     out.tls = tls;
     out.fencing = fencing;
+    out.resources = resources;
     out.scenario = scenario_;
     out.client = client_;
     out.nodes = nodes_;
@@ -300,12 +308,27 @@ void await_answers(std::size_t n, const std::function<int(std::size_t)>& fd_of,
 // The floor: a plain SET round trip to one node with hiredis's blocking API, one at a time
 // (nodes = 1); or the same SET to N nodes at once, timed until a majority answered (then the
 // rest are drained, untimed): what any client could do at best on this machine, with no event
-// loop, deadlines or bookkeeping.
+// loop, deadlines or bookkeeping. With keys_per_lock = K, the command is the library's own
+// acquire script (acquire.lua) on K keys instead: the servers' share of a lock on K resources.
 class floor_measurer final : public measurer {
  public:
-  explicit floor_measurer(const std::vector<std::string>& urls)
-      : measurer("floor", urls.size() == 1 ? "hiredis-sync" : "hiredis-fanout", urls.size()),
-        nodes_(connect_all(urls)) {}
+  explicit floor_measurer(const std::vector<std::string>& urls, std::size_t keys_per_lock = 0)
+      : measurer("floor",
+                 keys_per_lock > 0  ? "script-fanout"
+                 : urls.size() == 1 ? "hiredis-sync"
+                                    : "hiredis-fanout",
+                 urls.size()),
+        nodes_(connect_all(urls)) {
+    resources = keys_per_lock;
+    const redlock::detail::script& s = redlock::detail::acquire_script;
+    for (redisContext* c : nodes_) {
+      auto* loaded = static_cast<redisReply*>(
+          redisCommand(c, "SCRIPT LOAD %b", s.source.data(), s.source.size()));
+      if (loaded == nullptr || loaded->type == REDIS_REPLY_ERROR)
+        throw std::runtime_error("floor: SCRIPT LOAD failed");
+      freeReplyObject(loaded);
+    }
+  }
   ~floor_measurer() override {
     for (redisContext* c : nodes_)
       redisFree(c);
@@ -316,10 +339,30 @@ class floor_measurer final : public measurer {
     std::size_t n = nodes_.size();
     auto until = clock_type::now() + slice;
     while (clock_type::now() < until) {
-      std::string key = "floor:" + std::to_string(next_++);
+      // Distinct per measurer: the floors share nodes, and a key already there is refused.
+      std::string key = "floor:" + std::to_string(nodes_.size()) + ":" + std::to_string(resources) +
+                        ":" + std::to_string(next_++);
+      std::vector<std::string> args;
+      if (resources > 0) {
+        args = {"EVALSHA", std::string(redlock::detail::acquire_script.sha1),
+                std::to_string(resources)};
+        for (std::size_t k = 0; k < resources; ++k)
+          args.push_back(key + ":" + std::to_string(k));
+        args.insert(args.end(), {"v", "10000"});
+      }
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lengths;
+      for (const std::string& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
       auto start = clock_type::now();
       for (redisContext* c : nodes_) {
-        redisAppendCommand(c, "SET %s v NX PX 10000", key.c_str());
+        if (resources > 0) {
+          redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data());
+        } else {
+          redisAppendCommand(c, "SET %s v NX PX 10000", key.c_str());
+        }
         int done = 0;
         while (done == 0) {
           if (redisBufferWrite(c, &done) != REDIS_OK)
@@ -480,7 +523,8 @@ class loop_client {
 
 // One caller, acquire then release on distinct keys, on the async client: the engine's own
 // latency, without a thread hand-off. Only the acquire is timed; with time_failures, a failed
-// acquire is timed too (the time to fail) and counted as an error.
+// acquire is timed too (the time to fail) and counted as an error. With lock_all(k), each lock
+// is one acquire_all of k resources.
 class async_latency_measurer final : public measurer {
  public:
   explicit async_latency_measurer(const std::vector<std::string>& urls,
@@ -493,6 +537,8 @@ class async_latency_measurer final : public measurer {
     fencing = fenced;
     acquire_.fencing = fenced;
   }
+
+  void lock_all(std::size_t k) { resources = k; }
 
   // Times one acquire (and its release), outside the samples.
   double one_us() {
@@ -514,23 +560,28 @@ class async_latency_measurer final : public measurer {
   void next() {
     if (clock_type::now() >= until_ || remaining_ == 0) return;
     if (remaining_ > 0) --remaining_;
-    auto start = clock_type::now();
     std::string resource = prefix_ + std::to_string(next_++);
-    auto started =
-        client_->acquire(resource, acquire_, [this, start](redlock::result<redlock::lease> r) {
-          last_ = clock_type::now();
-          if (!r) {
-            if (time_failures_) sample(clock_type::now() - start);
-            error();
-            next();
-            return;
-          }
-          sample(clock_type::now() - start);
-          (void)client_->release(std::move(*r), [this](redlock::result<void> released) {
-            if (!released) error();
-            next();
-          });
-        });
+    std::vector<std::string> all;
+    for (std::size_t k = 0; k < resources; ++k)
+      all.push_back(resource + ":" + std::to_string(k));
+    auto start = clock_type::now();
+    auto granted = [this, start](redlock::result<redlock::lease> r) {
+      last_ = clock_type::now();
+      if (!r) {
+        if (time_failures_) sample(clock_type::now() - start);
+        error();
+        next();
+        return;
+      }
+      sample(clock_type::now() - start);
+      (void)client_->release(std::move(*r), [this](redlock::result<void> released) {
+        if (!released) error();
+        next();
+      });
+    };
+    auto started = resources == 0
+                       ? client_->acquire(resource, acquire_, std::move(granted))
+                       : client_->acquire_all(std::move(all), acquire_, std::move(granted));
     if (!started) throw std::runtime_error(started.message());
   }
 
@@ -1288,6 +1339,7 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("bytes_per_request", r.bytes_per_request, "%.0f").add("release_errors", r.release_errors);
     o.add("first_error", r.first_error);
     o.add("fencing", r.fencing).add("ratio_to_unfenced", r.ratio_to_unfenced, "%.3f");
+    o.add("resources", r.resources).add("ratio_to_script_floor", r.ratio_to_script_floor, "%.3f");
     o.add("leases", r.leases).add("client_cpu_fraction", r.client_cpu_fraction, "%.4f");
     o.add("commands_per_period_per_node", r.commands_per_period_per_node, "%.1f");
     o.add("bytes_per_lease", r.bytes_per_lease, "%.0f").add("extends_failed", r.extends_failed);
@@ -1321,6 +1373,8 @@ void print_row(const row& r) {
     if (!r.first_error.empty()) std::printf(" (first: %s)", r.first_error.c_str());
   }
   if (r.ratio_to_unfenced > 0) std::printf(" %5.2fx unfenced", r.ratio_to_unfenced);
+  if (r.resources > 0) std::printf("  %zu keys", r.resources);
+  if (r.ratio_to_script_floor > 0) std::printf(" %5.2fx script floor", r.ratio_to_script_floor);
   if (r.client_cpu_fraction >= 0) {
     std::printf(
         "  %zu leases: client cpu %.2f%% of a core, %.1f script calls/period/node, %.0f B/lease",
@@ -1349,7 +1403,7 @@ double servers_capacity(const row& pipelined) {
       "redlock-bench: %s\n"
       "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
       "                     [--scenario floor|latency|throughput|failover|contention|burst|\n"
-      "                                 keepalive|all]\n"
+      "                                 keepalive|multi|all]\n"
       "                     [--seconds S] [--json FILE] [--tls]\n",
       problem.c_str());
   std::exit(2);
@@ -1377,7 +1431,7 @@ options parse(int argc, char** argv) {
       o.scenario = value();
       if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "throughput" &&
           o.scenario != "failover" && o.scenario != "contention" && o.scenario != "burst" &&
-          o.scenario != "keepalive" && o.scenario != "all") {
+          o.scenario != "keepalive" && o.scenario != "multi" && o.scenario != "all") {
         usage("unknown scenario '" + o.scenario + "'");
       }
     } else if (arg == "--seconds") {
@@ -1458,6 +1512,16 @@ int main(int argc, char** argv) {
         measurers.back()->tls = true;
       }
     }
+    // Locks on K resources on the throughput fleet, against its fan-out floor.
+    if (o.scenario == "multi" || o.scenario == "all") {
+      for (std::size_t k : {std::size_t{1}, std::size_t{4}, std::size_t{16}})
+        measurers.push_back(std::make_unique<floor_measurer>(first(throughput_nodes), k));
+      for (std::size_t k : {std::size_t{1}, std::size_t{4}, std::size_t{16}}) {
+        auto m = std::make_unique<async_latency_measurer>(first(throughput_nodes), "multi");
+        m->lock_all(k);
+        measurers.push_back(std::move(m));
+      }
+    }
     bool throughput = o.scenario == "throughput" || o.scenario == "all";
     std::size_t capacity_index = measurers.size();
     // The CPU split needs the servers' pids: only on the bench's own fleet.
@@ -1508,6 +1572,16 @@ int main(int argc, char** argv) {
         r.ratio_to_floor = r.ops_per_s / r.capacity_per_s;
       } else if (r.scenario == "throughput") {
         r.ratio_to_floor = r.ops_per_s / pairs_capacity;  // against the capacity, not latency
+      } else if (r.scenario == "multi") {
+        for (const row& floor : rows) {
+          if (floor.scenario != "floor" || floor.nodes != r.nodes) continue;
+          if (floor.resources == 0) {
+            r.floor_p50_us = floor.p50_us;
+            r.ratio_to_floor = r.p50_us / floor.p50_us;
+          } else if (floor.resources == r.resources) {
+            r.ratio_to_script_floor = r.p50_us / floor.p50_us;
+          }
+        }
       } else if (r.fencing) {
         for (const row& plain : rows) {
           if (!plain.fencing && plain.scenario == r.scenario && plain.client == r.client &&

@@ -92,9 +92,8 @@ result<void> async_client::with_lock_all(std::vector<std::string> resources,
           std::optional<lease_lost> lost = held->lost_reason();
           bool expired = held->lost();
           auto state = detail::lease_access::take(*held);
-          result<void> started =
-              session->release(state, [name = std::move(name), lost, expired,
-                                       done](result<void> released) {
+          result<void> started = session->release(
+              state, [name = std::move(name), lost, expired, done](result<void> released) {
                 done(detail::scoped_outcome(name, lost, expired, std::move(released)));
               });
           if (!started) done(std::move(started));

@@ -380,8 +380,8 @@ std::string engine::held_by_others(const acquire_op& op, const round& r) {
   }
   if (op.resources.size() == 1) return quoted(op.resources) + " is held";
   if (held.empty()) return quoted(op.resources) + " are held (one of them at least)";
-  return quoted(held) + (held.size() == 1 ? " is" : " are") + " held (of " +
-         quoted(op.resources) + ")";
+  return quoted(held) + (held.size() == 1 ? " is" : " are") + " held (of " + quoted(op.resources) +
+         ")";
 }
 
 // The first step won: the fence is the largest stored over the granting majority, plus one.
@@ -552,8 +552,8 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
   steady::time_point now = clock_.now();
   for (const std::shared_ptr<acquire_op>& op : it->second) {
     // A lock on several resources hears about each of its keys.
-    auto covered = op->covered.begin() +
-                   (std::find(op->keys.begin(), op->keys.end(), key) - op->keys.begin());
+    auto covered =
+        op->covered.begin() + (std::find(op->keys.begin(), op->keys.end(), key) - op->keys.begin());
     if (what == key_notice::not_delivering) {
       *covered = false;
       continue;

@@ -136,9 +136,8 @@ void keeper::on_margin(const lock_record* lock) {
     return;
   }
   auto margin = duration_cast<milliseconds>(h->lock->lost_margin);
-  std::string message = "the lease of " + h->lock->name() +
-                        " came within its safety margin (" + ms_text(margin) +
-                        " before valid_until)";
+  std::string message = "the lease of " + h->lock->name() + " came within its safety margin (" +
+                        ms_text(margin) + " before valid_until)";
   if (h->held_to_max_hold && h->last_failure.empty()) {
     lose(*h, lease_lost::cause::max_hold_reached,
          message + " after auto-extension stopped at max_hold (" +

@@ -117,8 +117,8 @@ result<void> check_resources(const std::vector<std::string>& resources) {
 
 }  // namespace
 
-result<void> check_acquire(const std::vector<std::string>& resources, const acquire_options& acquire,
-                           const client_options& client) {
+result<void> check_acquire(const std::vector<std::string>& resources,
+                           const acquire_options& acquire, const client_options& client) {
   if (auto r = check_resources(resources); !r) return r;
   if (auto r = check_ttl(acquire.ttl, client); !r) return r;
   if (acquire.wait.count() < 0) {  // any larger wait is fine: "forever" saturates

@@ -25,8 +25,8 @@ result<checked_options> check_client_options(client_options options);
 // a microsecond per key.
 constexpr std::size_t max_resources = 1000;
 // `resources`: one (acquire) or more (acquire_all), each non-empty, no two the same.
-result<void> check_acquire(const std::vector<std::string>& resources, const acquire_options& acquire,
-                           const client_options& client);
+result<void> check_acquire(const std::vector<std::string>& resources,
+                           const acquire_options& acquire, const client_options& client);
 // The ttl of acquire or extend.
 result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& client);
 

@@ -223,7 +223,8 @@ TEST_F(MultiResourceTest, TheAsyncClientTakesAndReleasesSeveralResources) {
   async_client locks = make_async(options_for(*fleet));
   ASSERT_NO_FATAL_FAILURE(run_until_ready(locks));
   std::optional<result<lease>> got;
-  ASSERT_TRUE(locks.acquire_all({"a", "b"}, {}, [&](result<lease> r) { got.emplace(std::move(r)); }));
+  ASSERT_TRUE(
+      locks.acquire_all({"a", "b"}, {}, [&](result<lease> r) { got.emplace(std::move(r)); }));
   run_until([&] { return got.has_value(); });
   ASSERT_TRUE(*got) << got->message();
   EXPECT_THAT((*got)->resources(), ElementsAre("a", "b"));

@@ -107,9 +107,9 @@ TEST_F(CountersTest, EveryFailureIsCountedUnderItsCode) {
   }
 
   outcome.reset();
-  std::uint64_t id = eng->acquire({"cancelled"}, {}, [this](result<std::shared_ptr<lock_record>> r) {
-    outcome.emplace(std::move(r));
-  });
+  std::uint64_t id = eng->acquire(
+      {"cancelled"}, {},
+      [this](result<std::shared_ptr<lock_record>> r) { outcome.emplace(std::move(r)); });
   eng->cancel(id);
   ASSERT_EQ(outcome->error(), errc::cancelled);
   for (auto& n : nodes)

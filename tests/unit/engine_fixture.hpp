@@ -108,7 +108,8 @@ class EngineTest : public ::testing::Test {
   bool release_pending(std::size_t i, const lock_record& lock) const {
     auto args = pending_args(i);
     return args.size() == 5 && args[0] == "EVALSHA" && args[2] == "1" &&
-           args[1] == detail::release_script.sha1 && args[3] == lock.keys[0] && args[4] == lock.token;
+           args[1] == detail::release_script.sha1 && args[3] == lock.keys[0] &&
+           args[4] == lock.token;
   }
 
   fake_clock clock;

@@ -77,7 +77,8 @@ TEST_F(ExtendBatchTest, LeasesDueTogetherGoOutAsOneCallPerNode) {
   advance_ms(494);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     EXPECT_EQ(nodes[i]->sent() - before[i], 1u) << "node " << i;
-    EXPECT_THAT(batch_keys(i), ::testing::ElementsAre(locks[0]->keys[0], locks[1]->keys[0], locks[2]->keys[0]));
+    EXPECT_THAT(batch_keys(i),
+                ::testing::ElementsAre(locks[0]->keys[0], locks[1]->keys[0], locks[2]->keys[0]));
     auto args = pending_args(i);
     EXPECT_EQ(args[3 + 3], locks[0]->token);
     EXPECT_EQ(args[3 + 4], "1000");

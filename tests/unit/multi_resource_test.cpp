@@ -29,7 +29,8 @@ class MultiResourceTest : public EngineTest {
     auto args = pending_args(i);
     if (args.size() < 3 || args[0] != "EVALSHA") return {};
     auto count = static_cast<std::ptrdiff_t>(std::stoul(args[2]));
-    return {args[1], {args.begin() + 3, args.begin() + 3 + count},
+    return {args[1],
+            {args.begin() + 3, args.begin() + 3 + count},
             {args.begin() + 3 + count, args.end()}};
   }
   std::shared_ptr<lock_record> granted_abc(acquire_options o = {}) {

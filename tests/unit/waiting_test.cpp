@@ -263,7 +263,8 @@ TEST_F(WaitingTest, AWakeUpIsNeverSlowerThanTheRetryDelay) {
 // one of them, and the deferred end must not run its callback a second time.
 TEST_F(WaitingTest, ACancelBetweenShutdownAndItsDeferredEndCompletesOnce) {
   int calls = 0;
-  auto id = eng->acquire({"job"}, waiting(), [&](result<std::shared_ptr<lock_record>>) { ++calls; });
+  auto id =
+      eng->acquire({"job"}, waiting(), [&](result<std::shared_ptr<lock_record>>) { ++calls; });
   refuse_everywhere();
   eng->shutdown();
   eng->cancel(id);
