@@ -689,14 +689,38 @@ void engine::extend_many(std::vector<batch_member> members) {
     }
     batch.push_back(std::move(m));
     if (batch.size() == max_batch) {
-      start_batch(std::move(batch));
+      send_batch(std::move(batch));
       batch.clear();  // moved-from: empty it for the next batch
     }
   }
   if (batch.size() == 1) {
     extend(std::move(batch[0].lock), batch[0].ttl, std::move(batch[0].done));
   } else if (!batch.empty()) {
+    send_batch(std::move(batch));
+  }
+}
+
+// One batch call in flight at a time: a node serves its calls in order, about 1 µs a key, so
+// ten 1,000-key calls sent at once would have the last one answered after the nine before it
+// (tens of ms on a loaded server) and time out under the default node_timeout, though each
+// call alone takes a few ms. Queued, each call's deadline counts its own time on the server.
+// A queued batch is looked at again when it goes out (extend_many): a lock released, lost or
+// extended meanwhile takes extend()'s path then.
+void engine::send_batch(std::vector<batch_member> batch) {
+  if (!batch_in_flight_) {
     start_batch(std::move(batch));
+    return;
+  }
+  begin();  // its members' extends are operations in flight, until it goes out
+  queued_batches_.push_back(std::move(batch));
+}
+
+void engine::send_next_batch() {
+  while (!batch_in_flight_ && !queued_batches_.empty()) {
+    std::vector<batch_member> next = std::move(queued_batches_.front());
+    queued_batches_.pop_front();
+    extend_many(std::move(next));
+    end();
   }
 }
 
@@ -763,7 +787,10 @@ void engine::start_batch(std::vector<batch_member> members) {
     batch_count_exclusions(*b, r);
     for (extend_batch::share& sh : b->shares)
       extend_finished(sh.lock);
+    batch_in_flight_ = false;
+    send_next_batch();
   };
+  batch_in_flight_ = true;
   b->batch_round = round::run(env_, std::move(s), std::move(l));
 }
 
@@ -1248,6 +1275,13 @@ void engine::shutdown() {
                 "the client closed while acquire of " + quoted(op->resources) + " waited to retry",
                 op->last_tally});
     });
+  }
+  // Queued extension batches end now (client_closed, by extend()'s early outcome).
+  auto batches = std::move(queued_batches_);
+  queued_batches_.clear();
+  for (auto& batch : batches) {
+    extend_many(std::move(batch));
+    end();
   }
   // What is owed goes out now, while the connections still live; what cannot be delivered
   // before they close is counted as given up.

@@ -93,7 +93,7 @@ class engine {
   // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // Automatic extensions of many held locks due together (the keeper's batches): one script
-  // call per node for up to max_batch locks, each lock decided from its own results across
+  // call per node for up to max_batch locks (one such call in flight at a time; more wait), each lock decided from its own results across
   // the nodes exactly as its own extend round would be (docs/design.md, "Batched
   // extensions"). A lock with an extend in flight, or one that cannot be extended now, takes
   // extend()'s path instead (queued behind the one in flight). Each `done` runs once.
@@ -172,6 +172,8 @@ class engine {
   };
   void start_extend(const std::shared_ptr<lock_record>& lock, std::chrono::milliseconds ttl,
                     done_callback done);
+  void send_batch(std::vector<batch_member> batch);
+  void send_next_batch();
   void start_batch(std::vector<batch_member> members);
   void batch_answered(extend_batch& b, const round& r, std::size_t node, const node_answer& answer);
   void batch_count_exclusions(extend_batch& b, const round& r);
@@ -216,6 +218,9 @@ class engine {
   // Second sends of releases, by timer: sent at once on shutdown.
   std::unordered_map<scheduler::timer_id, std::pair<std::function<void()>, work>> resends_;
   std::vector<std::shared_ptr<ready_wait>> ready_waits_;
+  // Extension batches: one call in flight at a time, the others wait here (send_batch).
+  bool batch_in_flight_ = false;
+  std::deque<std::vector<batch_member>> queued_batches_;
   std::vector<release_ledger> debts_;        // per node
   std::vector<steady::time_point> paid_at_;  // per node: the last time its debts were sent
   std::vector<bool> payment_due_;            // per node: a later payment is scheduled

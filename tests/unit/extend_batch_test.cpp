@@ -249,20 +249,59 @@ TEST_F(ExtendBatchTest, ALeaseWithAnExtendInFlightIsLeftOutOfTheBatch) {
   }
 }
 
-TEST_F(ExtendBatchTest, MoreThanMaxBatchDueGoOutAsSeveralCalls) {
+// More than max_batch due together: several calls, one in flight at a time, so that each
+// call's deadline counts its own time on the server, not that of the calls queued before it.
+TEST_F(ExtendBatchTest, MoreThanMaxBatchDueGoOutAsSeveralCallsOneAtATime) {
   make_keeper(3);
   auto locks = hold_many(engine::max_batch + 5);
   std::size_t before = nodes[0]->sent();
   advance_ms(494);
-  EXPECT_EQ(nodes[0]->sent() - before, 2u);
+  EXPECT_EQ(nodes[0]->sent() - before, 1u);
   EXPECT_EQ(batch_keys(0).size(), engine::max_batch);
-  for (auto& n : nodes)
-    n->answer(results(std::vector<int>(engine::max_batch, 1)));
+  for (std::size_t i = 0; i + 1 < nodes.size(); ++i)
+    nodes[i]->answer(results(std::vector<int>(engine::max_batch, 1)));
+  EXPECT_EQ(nodes[0]->sent() - before, 1u);  // the first call is not complete on every node
+  nodes.back()->answer(results(std::vector<int>(engine::max_batch, 1)));
+  EXPECT_EQ(nodes[0]->sent() - before, 2u);
   EXPECT_EQ(batch_keys(0).size(), 5u);
   for (auto& n : nodes)
     n->answer(results(std::vector<int>(5, 1)));
   timers.run_deferred();
   EXPECT_EQ(keep->counters().auto_extends.succeeded, engine::max_batch + 5);
+}
+
+// A queued batch is looked at again when it goes out: a lease released meanwhile is not in
+// it (its extend ends empty_lease), and closing the engine ends the queued ones at once.
+TEST_F(ExtendBatchTest, AQueuedBatchSkipsLeasesReleasedMeanwhileAndEndsOnShutdown) {
+  make_keeper(3);
+  auto locks = hold_many(engine::max_batch + 3);
+  advance_ms(494);
+  ASSERT_EQ(batch_keys(0).size(), engine::max_batch);
+  auto& late = locks[engine::max_batch];  // in the queued batch
+  keep->released(*late);
+  release(late);
+  for (auto& n : nodes)
+    n->answer(results(std::vector<int>(engine::max_batch, 1)));  // the first call
+  for (auto& n : nodes)
+    n->answer_int(1);  // the release, sent while the first call was out
+  EXPECT_THAT(batch_keys(0), ::testing::ElementsAre(locks[engine::max_batch + 1]->keys[0],
+                                                    locks[engine::max_batch + 2]->keys[0]));
+  for (auto& n : nodes)
+    n->answer(results({1, 1}));
+  timers.run_deferred();
+  EXPECT_EQ(keep->counters().auto_extends.succeeded, engine::max_batch + 2);
+
+  // The next period: the first call goes out, the second waits; shutdown ends the waiting one.
+  for (int ms = 0; ms < 1000 && batch_keys(0).size() != engine::max_batch; ++ms)
+    advance_ms(1);
+  ASSERT_EQ(batch_keys(0).size(), engine::max_batch);
+  std::uint64_t failed = keep->counters().auto_extends.failed;
+  eng->shutdown();
+  timers.run_deferred();
+  EXPECT_EQ(keep->counters().auto_extends.failed, failed + 2);
+  for (auto& n : nodes)
+    n->answer(results(std::vector<int>(engine::max_batch, 1)));
+  EXPECT_FALSE(nodes[0]->has_pending());
 }
 
 // With a grid of 100 ms (ttl 10 s), leases granted 5 ms apart come due at the same instant,
