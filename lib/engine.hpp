@@ -93,10 +93,11 @@ class engine {
   // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // Automatic extensions of many held locks due together (the keeper's batches): one script
-  // call per node for up to max_batch locks (one such call in flight at a time; more wait), each lock decided from its own results across
-  // the nodes exactly as its own extend round would be (docs/design.md, "Batched
-  // extensions"). A lock with an extend in flight, or one that cannot be extended now, takes
-  // extend()'s path instead (queued behind the one in flight). Each `done` runs once.
+  // call per node for up to max_batch locks (one such call in flight at a time; more wait), each
+  // lock decided from its own results across the nodes exactly as its own extend round would be
+  // (docs/design.md, "Batched extensions"). A lock with an extend in flight, or one that cannot be
+  // extended now, takes extend()'s path instead (queued behind the one in flight). Each `done` runs
+  // once.
   struct batch_member {
     std::shared_ptr<lock_record> lock;
     std::chrono::milliseconds ttl;

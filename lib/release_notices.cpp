@@ -35,6 +35,7 @@ release_notices::release_notices(uv_loop_t* loop, loop_services& services, const
       }
     };
     listener.subscribed = [this, i](const subscription& s) { confirmed(i, s); };
+    listener.unconfirmed = [this, i](const subscription& s) { unconfirmed(i, s.name); };
     nodes_[i]->on_push(std::move(listener));
     nodes_[i]->on_change([this, i] { connection_changed(i); });
   }
@@ -73,6 +74,11 @@ void release_notices::forget(const std::string& key) {
     (void)n->unsubscribe(subscription::channel(key));
 }
 
+bool release_notices::delivers(const std::string& key) const {
+  auto it = keys_.find(key);
+  return it != keys_.end() && delivering(it->second);
+}
+
 bool release_notices::delivering(const key_state& k) const {
   return std::any_of(k.confirmed.begin(), k.confirmed.end(), [](bool c) { return c; });
 }
@@ -92,13 +98,24 @@ void release_notices::confirmed(std::size_t node, const subscription& s) {
   if (!was) engine_.notice(s.name, key_notice::delivering);
 }
 
+// A key forgotten and watched again before the server answered the UNSUBSCRIBE: the first
+// SUBSCRIBE's confirmation came, then the unsubscribe's; the new SUBSCRIBE's comes next.
+// Between the two, releases on that node are not delivered.
+void release_notices::unconfirmed(std::size_t node, const std::string& key) {
+  auto it = keys_.find(key);
+  if (it != keys_.end()) lose(node, key, it->second);
+}
+
+void release_notices::lose(std::size_t node, const std::string& key, key_state& k) {
+  if (!k.confirmed[node]) return;
+  k.confirmed[node] = false;
+  if (!delivering(k)) engine_.notice(key, key_notice::not_delivering);
+}
+
 void release_notices::connection_changed(std::size_t node) {
   if (nodes_[node]->status().ready) return;  // confirmations come one by one
-  for (auto& [key, k] : keys_) {
-    if (!k.confirmed[node]) continue;
-    k.confirmed[node] = false;
-    if (!delivering(k)) engine_.notice(key, key_notice::not_delivering);
-  }
+  for (auto& [key, k] : keys_)
+    lose(node, key, k);
 }
 
 void release_notices::close(std::function<void()> closed) {

@@ -39,6 +39,9 @@ class release_notices final : public key_watch {
   void unwatch(const std::string& key) override;
   // Keys subscribed now (waited for, or lingering), for tests and health.
   std::size_t keys() const { return keys_.size(); }
+  // Whether some node confirmed `key`'s subscription on its current connection (what watch()
+  // returns), for tests.
+  bool delivers(const std::string& key) const;
   // Closes the subscriber connections; `closed` runs once they are closed.
   void close(std::function<void()> closed);
 
@@ -51,6 +54,8 @@ class release_notices final : public key_watch {
   bool delivering(const key_state& k) const;
   void start();
   void confirmed(std::size_t node, const subscription& s);
+  void unconfirmed(std::size_t node, const std::string& key);
+  void lose(std::size_t node, const std::string& key, key_state& k);
   void connection_changed(std::size_t node);
   void forget(const std::string& key);
 

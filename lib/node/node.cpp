@@ -350,6 +350,12 @@ void node::on_push_reply(const reply& value) {
     drop(tell.error(), tell.message());
     return;
   }
+  if (p->kind == push::type::unsubscribed && subscriptions_.wants(p->topic)) {
+    // Last, as below. The subscribe() that wants it again is in flight: its confirmation
+    // follows, and is told.
+    if (push_listener_.unconfirmed) push_listener_.unconfirmed(p->topic);
+    return;
+  }
   if (!*tell) return;
   // Last: the listener may unsubscribe, subscribe or close the node.
   if (p->kind == push::type::message) {

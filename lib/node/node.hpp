@@ -103,10 +103,14 @@ class node final : public node_link {
   // the order the server sent them; `subscribed` each time the server confirms one still
   // wanted: after each subscribe() call that found the node connected, and on every new
   // connection (messages published while the node was not subscribed are lost, so an owner
-  // waiting for one should look again at each confirmation).
+  // waiting for one should look again at each confirmation); `unconfirmed` when the server
+  // confirms an unsubscribe of one wanted again meanwhile (subscribe() after an unsubscribe()
+  // not yet answered): its earlier confirmation no longer holds, and nothing comes through it
+  // until the next one.
   struct push_listener {
     std::function<void(const push& message)> message;
     std::function<void(const subscription& confirmed)> subscribed;
+    std::function<void(const subscription& dropped)> unconfirmed;
   };
   void on_push(push_listener listener) { push_listener_ = std::move(listener); }
   // Adds `s` to what this node subscribes to (a set: twice is once) and, when connected, sends

@@ -30,6 +30,7 @@ struct subscriber {
   std::unique_ptr<detail::node> node;
   std::vector<push> messages;
   std::vector<subscription> confirmed;
+  std::vector<subscription> unconfirmed;
   bool inside_call = false;  // set around subscribe() and send(): no listener may run then
   int listener_ran_inside_call = 0;
 
@@ -96,6 +97,10 @@ class test_loop {
                      [&s](const subscription& confirmed) {
                        s.listener_ran_inside_call += s.inside_call ? 1 : 0;
                        s.confirmed.push_back(confirmed);
+                     },
+                     [&s](const subscription& dropped) {
+                       s.listener_ran_inside_call += s.inside_call ? 1 : 0;
+                       s.unconfirmed.push_back(dropped);
                      }});
     s.node->start();
     return s;
@@ -220,6 +225,26 @@ TEST_F(SubscriberTest, UnsubscribingStopsDelivery) {
   EXPECT_THAT(s.payloads(other), ElementsAre("1", "2"));
   EXPECT_EQ(subscribers_of("other"), "1");
   EXPECT_TRUE(s.node->unsubscribe(news));  // not subscribed: nothing to do
+  EXPECT_EQ(s.health().reconnects, 0u);
+}
+
+// Subscribed, unsubscribed and subscribed again before the server answered: the first
+// confirmation is told, then that the unsubscribe undid it, then the new confirmation, and
+// the channel delivers afterwards.
+TEST_F(SubscriberTest, SubscribingAgainBeforeTheUnsubscribeIsAnsweredIsConfirmedAgain) {
+  start_fleet(1);
+  subscriber& s = loop.add(fleet->url(0));
+  ASSERT_TRUE(loop.run_until([&] { return s.ready(); }));
+  s.subscribe(news);
+  ASSERT_TRUE(s.node->unsubscribe(news));
+  s.subscribe(news);
+  ASSERT_TRUE(loop.run_until([&] { return s.confirmed.size() == 2; }));
+  EXPECT_THAT(s.unconfirmed, ElementsAre(news));
+  EXPECT_EQ(subscribers_of("news"), "1");
+  publish("news", "after");
+  ASSERT_TRUE(loop.run_until([&] { return s.messages.size() == 1; }));
+  EXPECT_THAT(s.payloads(news), ElementsAre("after"));
+  EXPECT_EQ(s.listener_ran_inside_call, 0);
   EXPECT_EQ(s.health().reconnects, 0u);
 }
 
