@@ -59,7 +59,7 @@ result<lease> client::acquire_all(std::vector<std::string> resources,
                                   const acquire_options& options) {
   if (!run_) return {errc::client_closed, "acquire on a moved-from client"};
   auto& s = *run_->session;
-  return detail::run_blocking<lease>(s, "client::acquire", [&](auto done) {
+  return detail::run_blocking<lease>(s, "client::acquire_all", [&](auto done) {
     return s.acquire(std::move(resources), options, std::move(done));
   });
 }

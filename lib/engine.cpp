@@ -364,8 +364,8 @@ step engine::acquire_step(const acquire_op& op, const lock_record& lock) const {
           judge_acquire};
 }
 
-// "'b' is held" for the resources that refusing nodes named (acquire.lua's -i), or "'a' and
-// 'b' are held (one of them at least)" when none did.
+// "'b' of 'a', 'b' and 'c' is held (at least)" for the resources that refusing nodes named
+// (acquire.lua's -i), or "one of 'a' and 'b' at least is held" when none did.
 std::string engine::held_by_others(const acquire_op& op, const round& r) {
   std::vector<bool> named(op.resources.size(), false);
   for (std::size_t i = 0; i < r.reports().size(); ++i) {
@@ -379,9 +379,10 @@ std::string engine::held_by_others(const acquire_op& op, const round& r) {
     if (named[k]) held.push_back(op.resources[k]);
   }
   if (op.resources.size() == 1) return quoted(op.resources) + " is held";
-  if (held.empty()) return quoted(op.resources) + " are held (one of them at least)";
-  return quoted(held) + (held.size() == 1 ? " is" : " are") + " held (of " + quoted(op.resources) +
-         ")";
+  if (held.empty()) return "one of " + quoted(op.resources) + " at least is held";
+  // Each node names the first held resource it found: others may be held too.
+  return quoted(held) + " of " + quoted(op.resources) + (held.size() == 1 ? " is" : " are") +
+         " held (at least)";
 }
 
 // The first step won: the fence is the largest stored over the granting majority, plus one.
@@ -481,16 +482,16 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   // A release heard while this attempt was out may have freed the lock after our SET was
   // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
   bool woken = op->heard_release;
-  nanoseconds delay = woken ? wake_delay(op->listening) : retry_delay();
+  nanoseconds delay = woken ? within_budget(*op, wake_delay(op->listening)) : retry_delay();
   bool may_retry = is_retryable(error) && !closing_ && op->attempts < op->options.max_attempts;
   if (may_retry && clock_.now() + delay < op->deadline) {
     schedule_attempt(op, delay, woken);
     return;
   }
   if (op->attempts > 1) message += " (after " + std::to_string(op->attempts) + " attempts)";
-  if (may_retry && op->watched && clock_.now() < op->deadline) {
-    // No retry fits in the budget, but a release still may: listen until the budget ends,
-    // then fail with this attempt's outcome.
+  if (may_retry && error == errc::held_elsewhere && op->watched && clock_.now() < op->deadline) {
+    // No retry fits in the budget, but a release of the lock still may: listen until the
+    // budget ends, then fail with this attempt's outcome.
     schedule_attempt(op, op->deadline - clock_.now(), false);
     op->give_up.emplace(error, std::move(message));
     return;
@@ -533,6 +534,13 @@ nanoseconds engine::retry_delay() {
   return delay;
 }
 
+// A wake's attempt is the waiter's last chance when drawn past the budget: it then comes just
+// before the budget ends (an attempt must start within it).
+nanoseconds engine::within_budget(const acquire_op& op, nanoseconds delay) const {
+  nanoseconds left = op.deadline - clock_.now() - nanoseconds(1);
+  return std::max(nanoseconds::zero(), std::min(delay, left));
+}
+
 nanoseconds engine::wake_delay(std::size_t listening) {
   // Capped at the retry delay, so that a count from a hostile server (or a crowd of
   // lingering listeners) cannot make a wake-up slower than not being woken at all.
@@ -551,9 +559,10 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
   if (closing_ || it == watched_.end()) return;
   steady::time_point now = clock_.now();
   for (const std::shared_ptr<acquire_op>& op : it->second) {
-    // A lock on several resources hears about each of its keys.
-    auto covered =
-        op->covered.begin() + (std::find(op->keys.begin(), op->keys.end(), key) - op->keys.begin());
+    // A lock on several resources hears about each of its keys (distinct: check_acquire).
+    auto place = std::find(op->keys.begin(), op->keys.end(), key);
+    if (place == op->keys.end()) continue;
+    auto covered = op->covered.begin() + (place - op->keys.begin());
     if (what == key_notice::not_delivering) {
       *covered = false;
       continue;
@@ -581,7 +590,7 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
       continue;
     }
     if (op->woken) continue;  // every node publishes the release: one draw per wake, not N
-    nanoseconds delay = wake_delay(op->listening);
+    nanoseconds delay = within_budget(*op, wake_delay(op->listening));
     if (op->next_attempt_at > now + delay && now + delay < op->deadline)
       schedule_attempt(op, delay, true);
   }

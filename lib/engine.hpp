@@ -150,6 +150,8 @@ class engine {
                         bool woken);
   std::chrono::nanoseconds retry_delay();                      // retry_delay + jitter
   std::chrono::nanoseconds wake_delay(std::size_t listening);  // within wake_spread each
+  std::chrono::nanoseconds within_budget(const acquire_op& op,
+                                         std::chrono::nanoseconds delay) const;
   void unwatch(const std::shared_ptr<acquire_op>& op);
   void on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                           const std::shared_ptr<lock_record>& lock);

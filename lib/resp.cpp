@@ -59,8 +59,12 @@ bool refuses_configuration(std::string_view error_reply) {
   auto starts = [&](std::string_view prefix) {
     return error_reply.substr(0, prefix.size()) == prefix;
   };
+  auto has = [&](std::string_view text) {
+    return error_reply.find(text) != std::string_view::npos;
+  };
   return starts("WRONGPASS") || starts("NOAUTH") || starts("NOPERM") ||
-         error_reply.find("DB index") != std::string_view::npos;  // invalid / out of range
+         has("DB index") ||                                            // invalid / out of range
+         has("The user executing the script can't run this command");  // the ACL, in a script
 }
 
 std::string reply::describe() const {

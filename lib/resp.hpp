@@ -46,7 +46,8 @@ struct reply {
 };
 
 // Whether an error reply refuses our credentials, ACL permissions or db (WRONGPASS, NOAUTH,
-// NOPERM, "DB index is out of range"): no retry fixes those.
+// NOPERM, "DB index is out of range", and a script's command denied by the ACL: "The user
+// executing the script can't run this command"): no retry fixes those.
 bool refuses_configuration(std::string_view error_reply);
 
 // Copies a hiredis reply into a value; a null pointer (no reply) decodes as nil.

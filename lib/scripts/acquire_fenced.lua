@@ -6,6 +6,17 @@
 -- is undone), so an error reply means that no key of ours is left.
 -- KEYS[1..n] = the lock keys, KEYS[n+1] = fence hash (the key prefix itself)
 -- ARGV[1] = token, ARGV[2] = ttl in milliseconds, ARGV[2+i] = resource i (its hash field)
+
+-- Whether a key is there (of any type: GET says WRONGTYPE). Any other error (a command the
+-- user's ACL denies) stops the script, so that a refusal is never read as "held".
+local function taken(key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' and value.err then
+    if string.find(value.err, 'WRONGTYPE', 1, true) then return true end
+    error(value)
+  end
+  return value ~= false
+end
 local n = #KEYS - 1
 local hash = KEYS[n + 1]
 -- For decimal numbers without leading zeros: digits compared byte by byte, since Lua's `<`
@@ -29,7 +40,7 @@ for i = 1, n do
   if less(highest, stored) then highest = stored end
 end
 for i = 1, n do
-  if redis.pcall('GET', KEYS[i]) then return -i end  -- (a key of another type too)
+  if taken(KEYS[i]) then return -i end
 end
 for i = 1, n do
   local set = redis.pcall('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])

@@ -1,10 +1,19 @@
 -- Compare-and-PEXPIRE of one lock's keys, all or nothing: a new ttl for every key only while
 -- every key still holds our token. A key that is gone stays gone (PEXPIRE never creates one),
 -- and the others keep their ttl. Returns 1 when extended, 0 when any key is not ours.
--- pcall: a key of another type is not ours.
 -- KEYS = the lock keys, ARGV[1] = token, ARGV[2] = ttl in milliseconds
+
+-- GET that reads a key of another type as not ours (false), and stops the script on any
+-- other error (a command the user's ACL denies), so that a refusal is never read as "gone".
+local function get(key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' and value.err and not string.find(value.err, 'WRONGTYPE', 1, true) then
+    error(value)
+  end
+  return type(value) == 'string' and value
+end
 for i = 1, #KEYS do
-  if redis.pcall('GET', KEYS[i]) ~= ARGV[1] then return 0 end
+  if get(KEYS[i]) ~= ARGV[1] then return 0 end
 end
 for i = 1, #KEYS do
   redis.call('PEXPIRE', KEYS[i], ARGV[2])

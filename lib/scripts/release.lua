@@ -1,6 +1,6 @@
 -- Compare-and-delete of one lock's keys: each is deleted only while it still holds our token,
 -- so a late release never removes another owner's lock. Returns 1 when any was deleted, 0
--- when none was ours (gone already). pcall: a key of another type is not ours.
+-- when none was ours (gone already); a key of another type is not ours.
 -- A lease's release is published on each key's channel, for the waiters of other clients,
 -- with how many clients listen there: their waiters spread their next attempts over that many
 -- slots, so that one of them takes the lock and tells the others before most of them tried
@@ -9,9 +9,19 @@
 -- for it (the cleaner included) would only loop. pcall: a user whose ACL allows neither
 -- still releases.
 -- KEYS = the lock keys, ARGV[1] = token, ARGV[2] = "quiet" for a clean-up (optional)
+
+-- GET that reads a key of another type as not ours (false), and stops the script on any
+-- other error (a command the user's ACL denies), so that a refusal is never read as "gone".
+local function get(key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'table' and value.err and not string.find(value.err, 'WRONGTYPE', 1, true) then
+    error(value)
+  end
+  return type(value) == 'string' and value
+end
 local deleted = 0
 for i = 1, #KEYS do
-  if redis.pcall('GET', KEYS[i]) == ARGV[1] then
+  if get(KEYS[i]) == ARGV[1] then
     redis.call('DEL', KEYS[i])
     deleted = 1
     if ARGV[2] ~= 'quiet' then

@@ -21,7 +21,8 @@ class AuthTest : public fleet_test {
         "+select +info",
         "user reader on >r3ad ~* +get +ping +info",
         "user waiter on >w4it ~redlock:* &redlock:* +set +get +del +pexpire +pttl +eval +evalsha "
-        "+ping +info +publish +subscribe +unsubscribe +pubsub|numsub"};
+        "+ping +info +publish +subscribe +unsubscribe +pubsub|numsub",
+        "user noget on >n0get ~redlock:* +set +del +pexpire +pttl +eval +evalsha +ping +info"};
     n.requirepass = "default-pw";
     start_fleet(3, n);
   }
@@ -46,6 +47,25 @@ TEST_F(AuthTest, AclUserWithTheRightPasswordLocks) {
   result<void> released = held->release();
   ASSERT_TRUE(released) << released.message();
   EXPECT_GE(released.tally().granted(), 2u);  // decided once a majority confirmed
+}
+
+// An ACL that denies GET inside the scripts is a refusal, never "our key is gone": the plain
+// SET still takes the lock, but extend and release fail with the server's words instead of
+// reporting a release that left the key, and a lock on several resources is refused as
+// misconfigured instead of "held by another owner".
+TEST_F(AuthTest, AScriptCommandTheAclDeniesIsARefusalNotAnAbsentKey) {
+  start_acl_fleet();
+  client locks = make_client(as("noget:n0get"));
+  result<lease> held = locks.acquire("job");
+  ASSERT_TRUE(held) << held.message();
+  result<void> extended = held->extend(milliseconds(5000));
+  EXPECT_EQ(extended.error(), errc::misconfigured) << extended.message();
+  EXPECT_THAT(extended.message(), HasSubstr("can't run this command"));
+  result<void> released = held->release();
+  EXPECT_FALSE(released) << "a release that could not run reported success";
+  EXPECT_THAT(released.message(), HasSubstr("can't run this command"));
+  result<lease> both = locks.acquire_all({"a", "b"});
+  EXPECT_EQ(both.error(), errc::misconfigured) << both.message();
 }
 
 // Waiting by notification needs PUBLISH (in the release script) and SUBSCRIBE on the lock

@@ -48,7 +48,7 @@ TEST_F(MultiResourceTest, EveryResourceIsTakenWithOneTokenAndReleasedTogether) {
   EXPECT_EQ(other.acquire("b").error(), errc::held_elsewhere);
   result<lease> overlapping = other.acquire_all({"c", "d"});
   EXPECT_EQ(overlapping.error(), errc::held_elsewhere);
-  EXPECT_THAT(overlapping.message(), HasSubstr("'c' is held (of 'c' and 'd')"));
+  EXPECT_THAT(overlapping.message(), HasSubstr("'c' of 'c' and 'd' is held (at least)"));
   EXPECT_TRUE(no_keys_left(*fleet, "d"));
 
   ASSERT_TRUE(held->release());
@@ -73,7 +73,7 @@ TEST_F(MultiResourceTest, OneResourceHeldElsewhereLeavesNoKeyOfOursAnywhere) {
   result<lease> refused = locks.acquire_all({"a", "b", "c"});
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error(), errc::held_elsewhere);
-  EXPECT_THAT(refused.message(), HasSubstr("'b' is held (of 'a', 'b' and 'c')"));
+  EXPECT_THAT(refused.message(), HasSubstr("'b' of 'a', 'b' and 'c' is held (at least)"));
   EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "a") && no_keys_left(*fleet, "c"); }))
       << "a key of the refused lock was left behind";
   // Nodes 3 and 4 did set all three keys (the round was decided before they answered), and

@@ -68,7 +68,7 @@ TEST_F(MultiResourceTest, TheRefusalNamesTheResourcesTheNodesFoundHeld) {
   nodes[1]->answer_int(-3);  // "c" there
   ASSERT_TRUE(outcome.has_value());
   EXPECT_EQ(outcome->error(), errc::held_elsewhere);
-  EXPECT_THAT(outcome->message(), HasSubstr("'b' and 'c' are held (of 'a', 'b' and 'c')"));
+  EXPECT_THAT(outcome->message(), HasSubstr("'b' and 'c' of 'a', 'b' and 'c' are held (at least)"));
   EXPECT_EQ(outcome->tally().refused(), 2u);
 }
 

@@ -45,6 +45,20 @@ reply parse(const std::string& wire) {
   return out;
 }
 
+TEST(Resp, ErrorRepliesThatNoRetryFixesAreTold) {
+  for (const char* refused :
+       {"WRONGPASS invalid username-password pair or user is disabled.",
+        "NOAUTH Authentication required.", "NOPERM this user has no permissions to run the 'set'",
+        "ERR DB index is out of range",
+        "ERR The user executing the script can't run this command or subcommand script: abc, on "
+        "@user_script:18."})
+    EXPECT_TRUE(refuses_configuration(refused)) << refused;
+  for (const char* passing : {"OOM command not allowed", "BUSY Redis is busy running a script",
+                              "LOADING Redis is loading the dataset in memory",
+                              "WRONGTYPE Operation against a key holding the wrong kind of value"})
+    EXPECT_FALSE(refuses_configuration(passing)) << passing;
+}
+
 TEST(Resp, DecodesEveryReplyType) {
   EXPECT_TRUE(parse("+OK\r\n").is_status("OK"));
   reply err = parse("-NOSCRIPT No matching script.\r\n");

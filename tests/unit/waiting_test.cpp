@@ -10,6 +10,7 @@ namespace {
 
 using detail::key_notice;
 using std::chrono::microseconds;
+using std::chrono::nanoseconds;
 using ::testing::ElementsAre;
 
 // Records what the engine asks to watch.
@@ -241,6 +242,48 @@ TEST_F(WaitingTest, AWakeNeverOutlivesTheWaitBudget) {
   EXPECT_THAT(watch.unwatched, ElementsAre("redlock:job"));
   eng->notice("redlock:job", key_notice::released);
   EXPECT_FALSE(nodes[0]->has_pending());
+}
+
+// A wake whose drawn delay would pass the budget comes just before it ends instead: a release
+// heard while the last attempt was out, and one heard while listening out the budget.
+TEST_F(WaitingTest, AWakeDrawnPastTheBudgetComesBeforeItEnds) {
+  watch.delivering = true;
+  acquire_options o = waiting();
+  o.wait = milliseconds(2);
+  acquire("job", o);
+  // 1,000 listening: a delay drawn from [0, 100 ms], far past a 2 ms budget.
+  eng->notice("redlock:job", key_notice::released, 1000);  // while the attempt is out
+  refuse_everywhere();
+  EXPECT_FALSE(outcome.has_value());
+  timers.advance(milliseconds(2) - nanoseconds(1));
+  ASSERT_TRUE(nodes[0]->has_pending()) << "the release heard during the attempt was dropped";
+  refuse_everywhere();
+  timers.advance(nanoseconds(1));  // the end of the budget
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::held_elsewhere);
+
+  o.wait = milliseconds(100);
+  acquire("job", o);
+  refuse_everywhere();  // no retry fits: listens out the budget
+  timers.advance(milliseconds(95));
+  eng->notice("redlock:job", key_notice::released, 1000);
+  timers.advance(milliseconds(5) - nanoseconds(1));
+  ASSERT_TRUE(nodes[0]->has_pending()) << "the release heard while listening was dropped";
+  grant_everywhere();
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+}
+
+// Listening out the budget is for a lock held elsewhere, which a release can free; an outage
+// with no retry left fails at once.
+TEST_F(WaitingTest, OnlyAHeldLockIsListenedForPastTheLastRetry) {
+  watch.delivering = true;
+  acquire_options o = waiting();
+  o.wait = milliseconds(100);
+  acquire("job", o);
+  for (auto& n : nodes)
+    n->fail(errc::node_down, "connection refused", false);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
 }
 
 // However many listen (or a hostile count says), a wake-up is never slower than the retry.
