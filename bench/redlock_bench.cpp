@@ -1030,7 +1030,9 @@ row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases, 
 // fallback). ops counts acquisitions; the samples are the hand-off latency (from one owner's
 // release to the next owner's grant); fairness is Jain's index over the clients'
 // acquisitions (1.0: all equal); commands_per_grant counts every request the clients sent
-// to the nodes (SETs, releases, clean-ups) per acquisition.
+// to the nodes (SETs, releases, clean-ups) per acquisition, from the moment every client is
+// connected to every node (the handshakes, about ten requests per connection, are not
+// contention: at W = 64 they alone came to several commands per grant).
 row measure_contention(const std::vector<std::string>& urls, int clients, double seconds) {
   struct contender {
     std::optional<redlock::async_client> client;
@@ -1043,8 +1045,7 @@ row measure_contention(const std::vector<std::string>& urls, int clients, double
   std::vector<double> handoffs;
   std::size_t errors = 0;
   std::optional<clock_type::time_point> released_at;
-  auto until = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
-                                       std::chrono::duration<double>(seconds));
+  clock_type::time_point until;
   std::vector<std::unique_ptr<contender>> all;
   std::function<void(contender&)> take = [&](contender& c) {
     if (clock_type::now() >= until) return;
@@ -1090,17 +1091,41 @@ row measure_contention(const std::vector<std::string>& urls, int clients, double
     c->hold.data = &on_hold_end[static_cast<std::size_t>(i)];
     all.push_back(std::move(c));
   }
+  // Every client connected to every node (or 10 s) before the clock starts.
+  auto requests_sent = [&](bool* all_connected) {
+    std::uint64_t sent = 0;
+    *all_connected = true;
+    for (auto& c : all) {
+      if (auto h = c->client->health()) {
+        for (const redlock::node_health& n : *h) {
+          sent += n.requests;
+          *all_connected = *all_connected && n.state == redlock::node_state::connected;
+        }
+      }
+    }
+    return sent;
+  };
+  uv_timer_t tick;
+  uv_timer_init(&loop, &tick);
+  uv_timer_start(
+      &tick, [](uv_timer_t*) {}, 1, 1);
+  bool connected = false;
+  std::uint64_t handshakes = requests_sent(&connected);
+  for (auto give_up = clock_type::now() + std::chrono::seconds(10);
+       !connected && clock_type::now() < give_up;) {
+    uv_run(&loop, UV_RUN_ONCE);
+    handshakes = requests_sent(&connected);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+  until = clock_type::now() +
+          std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
   for (auto& c : all)
     take(*c);
   uv_run(&loop, UV_RUN_DEFAULT);
   std::vector<std::size_t> wins;
-  std::uint64_t requests = 0;
+  std::uint64_t requests = requests_sent(&connected) - handshakes;
   for (auto& c : all) {
     wins.push_back(c->wins);
-    if (auto h = c->client->health()) {
-      for (const redlock::node_health& n : *h)
-        requests += n.requests;
-    }
     uv_close(reinterpret_cast<uv_handle_t*>(&c->hold), nullptr);
     c->client.reset();
   }
