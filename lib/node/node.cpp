@@ -414,6 +414,8 @@ void node::schedule_reconnect() {
   ++consecutive_failures_;
   auto cap = config_.reconnect_min * (std::int64_t{1} << doublings);
   if (cap > config_.reconnect_max || cap.count() <= 0) cap = config_.reconnect_max;
+  if (config_.subscriber && status_.last_error == errc::config_refused)
+    cap = std::max(cap, config_.refused_backoff);
   std::uniform_int_distribution<std::int64_t> pick(cap.count() / 2, cap.count());
   uv_timer_start(
       backoff_timer_.get(),

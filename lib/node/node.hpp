@@ -74,6 +74,11 @@ struct node_config {
   bool subscriber = false;
   // Subscriber mode: a PING after this long without a byte from the server.
   std::chrono::milliseconds keepalive{1000};
+  // Subscriber mode: the reconnect delay after the server refused us for good (NOPERM on the
+  // channels, a wrong password): waiters fall back to their retry delay meanwhile, so this
+  // need not be quick, and reconnecting every reconnect_max would only churn connections
+  // (and the server's log) for as long as the ACL stays as it is.
+  std::chrono::milliseconds refused_backoff{30'000};
 
   static node_config from(endpoint where, const client_options& options, std::uint64_t seed,
                           std::shared_ptr<const tls_context> tls);

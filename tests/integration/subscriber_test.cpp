@@ -283,6 +283,27 @@ TEST_F(SubscriberTest, TheKeepAliveFindsAPausedServerAndTheSubscriptionComesBack
   EXPECT_EQ(s.messages[0].payload, "back");
 }
 
+// A server that refuses the subscription for good (NOPERM: the ACL grants no channel) is not
+// asked again every reconnect_max (200 ms here) but after refused_backoff: the connection
+// does not churn while the ACL stays as it is.
+TEST_F(SubscriberTest, ARefusedSubscriptionIsNotRetriedAtTheReconnectPace) {
+  node_options n;
+  n.acl_users = {"user nochannels on >pw ~* resetchannels +@all"};
+  start_fleet(1, n);
+  std::string url = "redis://nochannels:pw@127.0.0.1:" + std::to_string(fleet->port(0));
+  subscriber& s =
+      loop.add(url, [](detail::node_config& c) { c.refused_backoff = milliseconds(3000); });
+  s.subscribe(news);
+  ASSERT_TRUE(loop.run_until([&] { return s.node->status().last_error == errc::config_refused; }));
+  EXPECT_THAT(s.health().last_error, HasSubstr("NOPERM"));
+  loop.run_for(milliseconds(1000));  // five reconnect_max periods
+  EXPECT_EQ(s.health().reconnects, 0u);
+  EXPECT_TRUE(s.confirmed.empty());
+  // Within refused_backoff (the wait is drawn from its second half) it asks again, and is
+  // refused again.
+  ASSERT_TRUE(loop.run_until([&] { return s.health().reconnects >= 1; }, milliseconds(4000)));
+}
+
 // With nothing subscribed the server answers PING with +PONG instead of ["pong", ""]: both
 // are accepted, each in its context.
 TEST_F(SubscriberTest, TheKeepAliveWorksWithAndWithoutSubscriptions) {
