@@ -1,0 +1,131 @@
+// The latency and throughput measurers on the async and the blocking client.
+#include "latency.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+namespace redlock::bench {
+namespace {
+
+redlock::client_options throughput_options(const std::vector<std::string>& urls) {
+  redlock::client_options options = client_options_for(urls);
+  options.node_timeout = milliseconds(1000);  // queues get long at 256 in flight
+  return options;
+}
+
+}  // namespace
+
+async_latency_measurer::async_latency_measurer(const std::vector<std::string>& urls,
+                                               std::string scenario, std::string fault,
+                                               bool time_failures, bool fenced)
+    : measurer(scenario, "async_client", urls.size(), fault),
+      client_(client_options_for(urls)),
+      prefix_(scenario + ":" + fault + (fenced ? ":fenced:" : ":")),
+      time_failures_(time_failures) {
+  fencing = fenced;
+  acquire_.fencing = fenced;
+}
+
+double async_latency_measurer::one_us() {
+  until_ = clock_type::now() + std::chrono::hours(1);
+  remaining_ = 1;
+  auto start = clock_type::now();
+  next();
+  client_.run();
+  remaining_ = -1;
+  return micros(last_ - start);
+}
+
+void async_latency_measurer::run_for(clock_type::duration slice) {
+  until_ = clock_type::now() + slice;
+  next();
+  client_.run();  // returns once the last release is done
+}
+
+void async_latency_measurer::next() {
+  if (clock_type::now() >= until_ || remaining_ == 0) return;
+  if (remaining_ > 0) --remaining_;
+  std::string resource = prefix_ + std::to_string(next_++);
+  std::vector<std::string> all;
+  for (std::size_t k = 0; k < resources; ++k)
+    all.push_back(resource + ":" + std::to_string(k));
+  auto start = clock_type::now();
+  auto granted = [this, start](redlock::result<redlock::lease> r) {
+    last_ = clock_type::now();
+    if (!r) {
+      if (time_failures_) sample(clock_type::now() - start);
+      error();
+      next();
+      return;
+    }
+    sample(clock_type::now() - start);
+    (void)client_->release(std::move(*r), [this](redlock::result<void> released) {
+      if (!released) error();
+      next();
+    });
+  };
+  auto started = resources == 0
+                     ? client_->acquire(resource, acquire_, std::move(granted))
+                     : client_->acquire_all(std::move(all), acquire_, std::move(granted));
+  if (!started) throw std::runtime_error(started.message());
+}
+
+blocking_latency_measurer::blocking_latency_measurer(const std::vector<std::string>& urls)
+    : measurer("latency", "client", urls.size()) {
+  auto made = redlock::client::create(client_options_for(urls));
+  if (!made) throw std::runtime_error(made.message());
+  client_.emplace(std::move(*made));
+}
+
+void blocking_latency_measurer::run_for(clock_type::duration slice) {
+  auto until = clock_type::now() + slice;
+  while (clock_type::now() < until) {
+    auto start = clock_type::now();
+    redlock::result<redlock::lease> r = client_->acquire("latency:" + std::to_string(next_++));
+    auto took = clock_type::now() - start;
+    if (!r) {
+      error();
+      continue;
+    }
+    sample(took);
+    if (!r->release()) error();
+  }
+}
+
+throughput_measurer::throughput_measurer(const std::vector<std::string>& urls, int concurrency)
+    : measurer("throughput", "async_client", urls.size()), client_(throughput_options(urls)) {
+  concurrency_ = concurrency;
+}
+
+void throughput_measurer::run_for(clock_type::duration slice) {
+  until_ = clock_type::now() + slice;
+  for (int c = 0; c < concurrency_; ++c)
+    chain(c);
+  client_.run();  // returns once every chain has stopped
+}
+
+void throughput_measurer::chain(int lane) {
+  if (clock_type::now() >= until_) return;
+  auto start = clock_type::now();
+  std::string key = "throughput:" + std::to_string(concurrency_) + ":" + std::to_string(lane) +
+                    ":" + std::to_string(next_++);
+  auto started = client_->acquire(key, {}, [this, lane, start](redlock::result<redlock::lease> r) {
+    if (!r) {
+      error();
+      chain(lane);
+      return;
+    }
+    sample(clock_type::now() - start);
+    (void)client_->release(std::move(*r), [this, lane](redlock::result<void> released) {
+      if (released) {
+        count_ops();
+      } else {
+        error();
+      }
+      chain(lane);
+    });
+  });
+  if (!started) throw std::runtime_error(started.message());
+}
+
+}  // namespace redlock::bench
