@@ -8,27 +8,11 @@
 -- A SET that fails halfway (out of memory) is undone before its error is returned, so an
 -- error reply means that no key of ours is left.
 -- KEYS = the lock keys, ARGV[1] = token, ARGV[2] = ttl in ms, ARGV[3] = "tell" (optional)
-
--- Whether a key is there (of any type: GET says WRONGTYPE). Any other error (a command the
--- user's ACL denies) stops the script, so that a refusal is never read as "held".
-local function taken(key)
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' and value.err then
-    if string.find(value.err, 'WRONGTYPE', 1, true) then return true end
-    error(value)
-  end
-  return value ~= false
-end
-for i = 1, #KEYS do
-  if taken(KEYS[i]) then return -i end
-end
-for i = 1, #KEYS do
-  local set = redis.pcall('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
-  if type(set) == 'table' and set.err then
-    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
-    return set
-  end
-end
+-- first_taken() and set_all(): prelude.lua
+local held = first_taken(#KEYS)
+if held then return -held end
+local failed = set_all(#KEYS, ARGV[1], ARGV[2])
+if failed then return failed end
 if ARGV[3] == 'tell' then
   for i = 1, #KEYS do redis.pcall('PUBLISH', KEYS[i], 'taken') end
 end

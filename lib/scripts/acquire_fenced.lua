@@ -6,29 +6,9 @@
 -- is undone), so an error reply means that no key of ours is left.
 -- KEYS[1..n] = the lock keys, KEYS[n+1] = fence hash (the key prefix itself)
 -- ARGV[1] = token, ARGV[2] = ttl in milliseconds, ARGV[2+i] = resource i (its hash field)
-
--- Whether a key is there (of any type: GET says WRONGTYPE). Any other error (a command the
--- user's ACL denies) stops the script, so that a refusal is never read as "held".
-local function taken(key)
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' and value.err then
-    if string.find(value.err, 'WRONGTYPE', 1, true) then return true end
-    error(value)
-  end
-  return value ~= false
-end
+-- first_taken(), set_all() and less(): prelude.lua
 local n = #KEYS - 1
 local hash = KEYS[n + 1]
--- For decimal numbers without leading zeros: digits compared byte by byte, since Lua's `<`
--- on strings follows the server's locale.
-local function less(a, b)
-  if #a ~= #b then return #a < #b end
-  for i = 1, #a do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return false
-end
 local highest = '0'
 for i = 1, n do
   local stored = redis.call('HGET', hash, ARGV[2 + i]) or '0'
@@ -39,14 +19,8 @@ for i = 1, n do
   end
   if less(highest, stored) then highest = stored end
 end
-for i = 1, n do
-  if taken(KEYS[i]) then return -i end
-end
-for i = 1, n do
-  local set = redis.pcall('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
-  if type(set) == 'table' and set.err then
-    for j = 1, i - 1 do redis.call('DEL', KEYS[j]) end
-    return set
-  end
-end
+local held = first_taken(n)
+if held then return -held end
+local failed = set_all(n, ARGV[1], ARGV[2])
+if failed then return failed end
 return highest

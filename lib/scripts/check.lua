@@ -2,16 +2,7 @@
 -- still holds our token. Returns that PTTL (>= 0 ms, or -1: none expires), -2 when any key is
 -- not ours.
 -- KEYS = the lock keys, ARGV[1] = token
-
--- GET that reads a key of another type as not ours (false), and stops the script on any
--- other error (a command the user's ACL denies), so that a refusal is never read as "gone".
-local function get(key)
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' and value.err and not string.find(value.err, 'WRONGTYPE', 1, true) then
-    error(value)
-  end
-  return type(value) == 'string' and value
-end
+-- get(): prelude.lua
 local least = -1
 for i = 1, #KEYS do
   if get(KEYS[i]) ~= ARGV[1] then return -2 end

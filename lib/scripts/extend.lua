@@ -2,16 +2,7 @@
 -- every key still holds our token. A key that is gone stays gone (PEXPIRE never creates one),
 -- and the others keep their ttl. Returns 1 when extended, 0 when any key is not ours.
 -- KEYS = the lock keys, ARGV[1] = token, ARGV[2] = ttl in milliseconds
-
--- GET that reads a key of another type as not ours (false), and stops the script on any
--- other error (a command the user's ACL denies), so that a refusal is never read as "gone".
-local function get(key)
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' and value.err and not string.find(value.err, 'WRONGTYPE', 1, true) then
-    error(value)
-  end
-  return type(value) == 'string' and value
-end
+-- get(): prelude.lua
 for i = 1, #KEYS do
   if get(KEYS[i]) ~= ARGV[1] then return 0 end
 end

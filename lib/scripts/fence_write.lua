@@ -5,20 +5,12 @@
 -- KEYS[1..n] = the lock keys, KEYS[n+1] = fence hash (the key prefix itself)
 -- ARGV[1] = token, ARGV[1+i] = resource i (its hash field),
 -- ARGV[n+2] = fence (decimal, no leading 0)
+-- get() and less(): prelude.lua
 local n = #KEYS - 1
 local hash = KEYS[n + 1]
 local fence = ARGV[n + 2]
 for i = 1, n do
-  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
-end
--- Digits compared byte by byte: Lua's `<` on strings follows the server's locale.
-local function less(a, b)
-  if #a ~= #b then return #a < #b end
-  for i = 1, #a do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return false
+  if get(KEYS[i]) ~= ARGV[1] then return 0 end
 end
 for i = 1, n do
   local stored = redis.call('HGET', hash, ARGV[1 + i]) or '0'

@@ -9,16 +9,7 @@
 -- for it (the cleaner included) would only loop. pcall: a user whose ACL allows neither
 -- still releases.
 -- KEYS = the lock keys, ARGV[1] = token, ARGV[2] = "quiet" for a clean-up (optional)
-
--- GET that reads a key of another type as not ours (false), and stops the script on any
--- other error (a command the user's ACL denies), so that a refusal is never read as "gone".
-local function get(key)
-  local value = redis.pcall('GET', key)
-  if type(value) == 'table' and value.err and not string.find(value.err, 'WRONGTYPE', 1, true) then
-    error(value)
-  end
-  return type(value) == 'string' and value
-end
+-- get(): prelude.lua
 local deleted = 0
 for i = 1, #KEYS do
   if get(KEYS[i]) == ARGV[1] then

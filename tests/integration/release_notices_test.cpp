@@ -12,7 +12,7 @@
 #include "endpoint.hpp"
 #include "engine.hpp"
 #include "fixture.hpp"
-#include "loop.hpp"
+#include "loop_runner.hpp"
 #include "release_notices.hpp"
 
 namespace redlock::testing {
@@ -28,53 +28,35 @@ class ReleaseNoticesTest : public fleet_test {
     fleet_test::SetUp();
     if (IsSkipped()) return;
     start_fleet(2);
-    ASSERT_EQ(uv_loop_init(&loop_), 0);
-    uv_timer_init(&loop_, &tick_);
-    services_ = std::make_unique<detail::loop_services>(&loop_, clock_);
+    loop_ = std::make_unique<loop_runner>();
     client_options o = options_for(*fleet);
     // No command nodes: only notice() is called on the engine, and no acquire watches a key.
-    engine_ = std::make_unique<detail::engine>(
-        detail::engine_config::from(o), std::vector<detail::node_link*>{}, clock_, *services_);
+    engine_ = std::make_unique<detail::engine>(detail::engine_config::from(o),
+                                               std::vector<detail::node_link*>{}, loop_->clock(),
+                                               loop_->services());
     std::vector<detail::node_config> subscribers;
     for (const std::string& url : fleet->urls()) {
       result<detail::endpoint> where = detail::parse_endpoint(url);
       ASSERT_TRUE(where) << where.message();
       subscribers.push_back(detail::node_config::from(*where, o, 1, nullptr));
     }
-    notices_ = std::make_unique<detail::release_notices>(&loop_, *services_, clock_,
-                                                         std::move(subscribers), *engine_, linger);
+    notices_ = std::make_unique<detail::release_notices>(
+        loop_->loop(), loop_->services(), loop_->clock(), std::move(subscribers), *engine_, linger);
   }
   void TearDown() override {
     if (notices_) {
       bool closed = false;
       notices_->close([&] { closed = true; });
       run_until([&] { return closed; });
-      services_->close({});
-      uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      notices_.reset();
-      engine_.reset();
-      services_.reset();
-      EXPECT_EQ(uv_loop_close(&loop_), 0);
     }
+    notices_.reset();
+    engine_.reset();
+    loop_.reset();
     fleet_test::TearDown();
   }
 
-  bool run_until(const std::function<bool()>& condition, milliseconds limit = milliseconds(5000)) {
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 2, 2);
-    auto until = std::chrono::steady_clock::now() + limit;
-    bool held = condition();
-    while (!held && std::chrono::steady_clock::now() < until) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      held = condition();
-    }
-    uv_timer_stop(&tick_);
-    return held;
-  }
-  void run_for(milliseconds d) {
-    run_until([] { return false; }, d);
-  }
+  bool run_until(const std::function<bool()>& condition) { return loop_->run_until(condition); }
+  void run_for(milliseconds d) { loop_->run_for(d); }
   // Whether every node counts `subscribed` connections on the channel `key`.
   bool subscribed_everywhere(const std::string& key, const std::string& subscribed) const {
     for (std::size_t i = 0; i < fleet->size(); ++i) {
@@ -90,10 +72,7 @@ class ReleaseNoticesTest : public fleet_test {
     return at == std::string::npos ? 0 : std::stoll(stats.substr(at + 24));
   }
 
-  uv_loop_t loop_{};
-  uv_timer_t tick_{};
-  detail::steady_clock_source clock_;
-  std::unique_ptr<detail::loop_services> services_;
+  std::unique_ptr<loop_runner> loop_;
   std::unique_ptr<detail::engine> engine_;
   std::unique_ptr<detail::release_notices> notices_;
 };

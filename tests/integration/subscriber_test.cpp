@@ -12,7 +12,7 @@
 
 #include "endpoint.hpp"
 #include "fixture.hpp"
-#include "loop.hpp"
+#include "loop_runner.hpp"
 #include "node/node.hpp"
 #include "scripted_server.hpp"
 
@@ -51,26 +51,15 @@ struct subscriber {
   }
 };
 
-// A libuv loop on the test's thread with its scheduler and nodes. The nodes' handles do not
-// keep a loop alive, so a referenced tick timer keeps uv_run waiting while a test waits.
-class test_loop {
+// The test's loop (tests/support/loop_runner.hpp) with its subscriber nodes, closed first.
+class test_loop : public loop_runner {
  public:
-  test_loop() {
-    EXPECT_EQ(uv_loop_init(&loop_), 0);
-    uv_timer_init(&loop_, &tick_);
-    services_ = std::make_unique<detail::loop_services>(&loop_, clock_);
-  }
+  test_loop() = default;
   ~test_loop() {
     std::size_t open = nodes_.size();
     for (subscriber& s : nodes_)
       s.node->close([&] { --open; });
     run_until([&] { return open == 0; });
-    services_->close({});
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    nodes_.clear();
-    services_.reset();
-    EXPECT_EQ(uv_loop_close(&loop_), 0);
   }
   test_loop(const test_loop&) = delete;
   test_loop& operator=(const test_loop&) = delete;
@@ -89,7 +78,7 @@ class test_loop {
     config.subscriber = true;
     if (adjust) adjust(config);
     subscriber& s = nodes_.emplace_back();
-    s.node = std::make_unique<detail::node>(&loop_, *services_, clock_, std::move(config));
+    s.node = std::make_unique<detail::node>(loop(), services(), clock(), std::move(config));
     s.node->on_push({[&s](const push& m) {
                        s.listener_ran_inside_call += s.inside_call ? 1 : 0;
                        s.messages.push_back(m);
@@ -106,28 +95,7 @@ class test_loop {
     return s;
   }
 
-  // Runs the loop until `condition` holds or `limit` passes; returns whether it held.
-  bool run_until(const std::function<bool()>& condition, milliseconds limit = milliseconds(5000)) {
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 2, 2);
-    auto until = std::chrono::steady_clock::now() + limit;
-    bool held = condition();
-    while (!held && std::chrono::steady_clock::now() < until) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      held = condition();
-    }
-    uv_timer_stop(&tick_);
-    return held;
-  }
-  void run_for(milliseconds d) {
-    run_until([] { return false; }, d);
-  }
-
  private:
-  uv_loop_t loop_{};
-  uv_timer_t tick_{};
-  detail::steady_clock_source clock_;
-  std::unique_ptr<detail::loop_services> services_;
   std::list<subscriber> nodes_;  // a list: listeners keep references to its elements
 };
 
