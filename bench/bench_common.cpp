@@ -154,6 +154,16 @@ loop_client::~loop_client() {
   uv_loop_close(&loop_);
 }
 
+void loop_client::wait_ready(const char* scenario) {
+  std::optional<redlock::result<void>> ready;
+  auto started = client_->wait_ready(std::chrono::seconds(10),
+                                     [&](redlock::result<void> r) { ready.emplace(std::move(r)); });
+  if (!started) throw std::runtime_error(started.message());
+  run();
+  if (!ready || !*ready)
+    throw std::runtime_error(std::string(scenario) + ": the nodes are not ready");
+}
+
 void loop_client::run_for(milliseconds d) {
   uv_timer_t stop;
   uv_timer_init(&loop_, &stop);

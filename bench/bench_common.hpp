@@ -185,6 +185,9 @@ class loop_client {
   bool run_once() { return uv_run(&loop_, UV_RUN_ONCE) != 0; }
   // Runs the loop for `d` (held leases keep it alive meanwhile).
   void run_for(milliseconds d);
+  // Runs the loop until a majority of the nodes is ready (10 s at most), so that what is
+  // measured next is not the handshakes; throws, naming `scenario`, if they are not.
+  void wait_ready(const char* scenario);
 
  private:
   uv_loop_t loop_;

@@ -38,13 +38,7 @@ struct burst_measurer::outcome {
 
 burst_measurer::burst_measurer(const std::vector<std::string>& urls)
     : client_(client_options_for(urls)), nodes_(urls.size()) {
-  // Connected first: the bursts measure the queue, not the handshakes.
-  std::optional<redlock::result<void>> ready;
-  auto started = client_->wait_ready(std::chrono::seconds(10),
-                                     [&](redlock::result<void> r) { ready.emplace(std::move(r)); });
-  if (!started) throw std::runtime_error(started.message());
-  client_.run();
-  if (!ready || !*ready) throw std::runtime_error("burst: the nodes are not ready");
+  client_.wait_ready("burst");  // the bursts measure the queue, not the handshakes
 }
 
 row burst_measurer::run(std::size_t burst, milliseconds wait) {

@@ -51,12 +51,7 @@ row measure_keepalive(const std::vector<std::string>& urls, std::size_t leases, 
   redlock::client_options client_options = client_options_for(urls);
   client_options.node_timeout = node_timeout;
   loop_client client(client_options);
-  std::optional<redlock::result<void>> ready;
-  auto started = client->wait_ready(std::chrono::seconds(10),
-                                    [&](redlock::result<void> r) { ready.emplace(std::move(r)); });
-  if (!started) throw std::runtime_error(started.message());
-  client.run();
-  if (!ready || !*ready) throw std::runtime_error("keepalive: the nodes are not ready");
+  client.wait_ready("keepalive");
 
   redlock::acquire_options options;
   options.ttl = ttl;
