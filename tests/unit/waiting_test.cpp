@@ -39,6 +39,14 @@ class WaitingTest : public EngineTest {
     o.wait = milliseconds(20000);
     return o;
   }
+  // An acquire of "job" with a wait budget of `budget`, its key's releases reaching us
+  // already (the subscription confirmed).
+  void wait_for_job(milliseconds budget) {
+    watch.delivering = true;
+    acquire_options o = waiting();
+    o.wait = budget;
+    acquire("job", o);
+  }
   // A waiter's SET is acquire.lua: 1 = set, -1 = KEYS[1] is another owner's.
   void refuse_everywhere() {
     for (auto& n : nodes)
@@ -213,10 +221,7 @@ TEST_F(WaitingTest, ASubscriptionConfirmedAfterTheFirstAttemptWakesTheWaiterOnce
 // With no retry left in the budget (5 s retry delay, 100 ms budget), a waiter still listens
 // until the budget ends: a release then wakes it for one more attempt.
 TEST_F(WaitingTest, AWaiterWithNoRetryLeftListensUntilItsBudgetEnds) {
-  watch.delivering = true;
-  acquire_options o = waiting();
-  o.wait = milliseconds(100);
-  acquire("job", o);
+  wait_for_job(milliseconds(100));
   refuse_everywhere();
   EXPECT_FALSE(outcome.has_value());
   EXPECT_EQ(timers.next_delay(), milliseconds(100));
@@ -229,10 +234,7 @@ TEST_F(WaitingTest, AWaiterWithNoRetryLeftListensUntilItsBudgetEnds) {
 }
 
 TEST_F(WaitingTest, AWakeNeverOutlivesTheWaitBudget) {
-  watch.delivering = true;
-  acquire_options o = waiting();
-  o.wait = milliseconds(100);
-  acquire("job", o);
+  wait_for_job(milliseconds(100));
   refuse_everywhere();  // 5 s retry delay > 100 ms budget: listens until the budget ends
   EXPECT_FALSE(outcome.has_value());
   timers.advance(milliseconds(100));
@@ -247,10 +249,7 @@ TEST_F(WaitingTest, AWakeNeverOutlivesTheWaitBudget) {
 // A wake whose drawn delay would pass the budget comes just before it ends instead: a release
 // heard while the last attempt was out, and one heard while listening out the budget.
 TEST_F(WaitingTest, AWakeDrawnPastTheBudgetComesBeforeItEnds) {
-  watch.delivering = true;
-  acquire_options o = waiting();
-  o.wait = milliseconds(2);
-  acquire("job", o);
+  wait_for_job(milliseconds(2));
   // 1,000 listening: a delay drawn from [0, 100 ms], far past a 2 ms budget.
   eng->notice("redlock:job", key_notice::released, 1000);  // while the attempt is out
   refuse_everywhere();
@@ -262,8 +261,7 @@ TEST_F(WaitingTest, AWakeDrawnPastTheBudgetComesBeforeItEnds) {
   ASSERT_TRUE(outcome.has_value());
   EXPECT_EQ(outcome->error(), errc::held_elsewhere);
 
-  o.wait = milliseconds(100);
-  acquire("job", o);
+  wait_for_job(milliseconds(100));
   refuse_everywhere();  // no retry fits: listens out the budget
   timers.advance(milliseconds(95));
   eng->notice("redlock:job", key_notice::released, 1000);
@@ -276,10 +274,7 @@ TEST_F(WaitingTest, AWakeDrawnPastTheBudgetComesBeforeItEnds) {
 // Listening out the budget is for a lock held elsewhere, which a release can free; an outage
 // with no retry left fails at once.
 TEST_F(WaitingTest, OnlyAHeldLockIsListenedForPastTheLastRetry) {
-  watch.delivering = true;
-  acquire_options o = waiting();
-  o.wait = milliseconds(100);
-  acquire("job", o);
+  wait_for_job(milliseconds(100));
   for (auto& n : nodes)
     n->fail(errc::node_down, "connection refused", false);
   ASSERT_TRUE(outcome.has_value());
