@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <unordered_map>
 #include <utility>
 
+#include "options.hpp"
 #include "quorum.hpp"
 #include "quoted.hpp"
 #include "scripts.hpp"
@@ -38,6 +40,9 @@ struct engine::acquire_op {
   bool heard_release = false;  // while the current attempt was out
   bool woken = false;          // its next attempt is a notification's, not the retry delay's
   std::size_t listening = 1;   // clients listening for the key, as the last release said
+  std::string teller;          // who its acquire.lua says took the lock ("taken <teller>")
+  bool refused = false;        // its last attempt was refused (held_elsewhere)
+  int splits = 0;              // split votes since the last release heard (split_vote)
   scheduler::timer_id next_attempt = 0;  // while waiting for it
   steady::time_point next_attempt_at;
   steady::time_point fallback_at;  // the retry-delay attempt a wake replaced
@@ -102,13 +107,40 @@ std::optional<std::uint64_t> parse_fence(const std::string& text) {
   return value;
 }
 
-// acquire.lua and acquire_fenced.lua refuse with -i when KEYS[i] is another owner's: the
-// value is then i, the resource's place in the lock (1-based).
+// acquire.lua and acquire_fenced.lua refuse with {-i, token} when KEYS[i] is another owner's
+// (token '' for a key of another type). The vote's value keeps both: i, the resource's place in
+// the lock (1-based, at most max_resources), in its low bits, and above them a fingerprint of
+// the owner's token (0: unknown), which tells a split vote from a lock one owner holds.
+constexpr int refusal_index_bits = 10;
+static_assert(max_resources < (std::size_t{1} << refusal_index_bits));
+
+std::size_t refused_index(std::uint64_t value) {
+  return static_cast<std::size_t>(value & ((std::uint64_t{1} << refusal_index_bits) - 1));
+}
+std::uint64_t refused_owner(std::uint64_t value) {
+  return value >> refusal_index_bits;
+}
+
+// FNV-1a, shifted to leave room for the index; never 0 (that is "unknown").
+std::uint64_t owner_fingerprint(std::string_view token) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (char c : token) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  h >>= refusal_index_bits;
+  return h == 0 ? 1 : h;
+}
+
 vote judge_held(const reply& r, std::optional<std::uint64_t>& held) {
-  if (r.kind != reply::type::integer || r.integer >= 0 ||
-      r.integer == std::numeric_limits<long long>::min())
+  if (r.kind != reply::type::array || r.elements.size() != 2) return vote::failed;
+  const reply& index = r.elements[0];
+  const reply& owner = r.elements[1];
+  if (index.kind != reply::type::integer || index.integer >= 0 ||
+      index.integer < -static_cast<long long>(max_resources) || owner.kind != reply::type::string)
     return vote::failed;
-  held = static_cast<std::uint64_t>(-r.integer);
+  std::uint64_t fingerprint = owner.text.empty() ? 0 : owner_fingerprint(owner.text);
+  held = fingerprint << refusal_index_bits | static_cast<std::uint64_t>(-index.integer);
   return vote::refused;
 }
 
@@ -156,6 +188,7 @@ engine::engine(engine_config config, std::vector<node_link*> nodes, const clock&
       clock_(clock),
       timers_(timers),
       rng_(config_.seed),
+      teller_prefix_(random_token().substr(0, 16) + ":"),
       debts_(nodes.size(), release_ledger(config_.max_debt_per_node)),
       paid_at_(nodes.size()),
       payment_due_(nodes.size(), false) {
@@ -240,6 +273,7 @@ std::uint64_t engine::acquire(std::vector<std::string> resources, const acquire_
     // Before the first attempt: a release published after our refusal is then heard (or,
     // when the subscription is confirmed only later, the confirmation wakes us instead).
     op->watched = true;
+    op->teller = teller_prefix_ + std::to_string(op->id);
     for (const std::string& key : op->keys) {
       op->covered.push_back(watch_->watch(key));
       watched_[key].push_back(op);
@@ -253,6 +287,7 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   ++op->attempts;
   ++counters_.attempts;
   op->heard_release = false;
+  op->refused = false;
   auto lock = std::make_shared<lock_record>(op->resources, op->keys, random_token(),
                                             op->options.ttl, env_.nodes.size());
   round::spec s;
@@ -279,8 +314,49 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   // The round is work in flight until every node answered, after its decision too: a late
   // answer may call for a clean-up, and closing must not drop it.
   begin();
-  l.complete = [this](const round&) { end(); };
+  l.complete = [this, op, attempt = op->attempts](const round& r) {
+    on_acquire_complete(op, attempt, r);
+    end();
+  };
   round::run(env_, std::move(s), std::move(l));
+}
+
+// A waiter refused in a split vote tries again soon instead of after its retry delay: every
+// contender lost that round and their clean-ups are quiet, so no release will wake it. The
+// draw's spread doubles with each split until a release is heard (randomized back-off: a split
+// again, or another owner's leftover key on a minority, costs few rounds), and a contender
+// that takes the lock first still sends the waiter back to waiting (key_notice::taken).
+void engine::on_acquire_complete(const std::shared_ptr<acquire_op>& op, int attempt,
+                                 const round& r) {
+  if (op->cancelled || !op->watched || !op->refused || op->attempts != attempt ||
+      op->next_attempt == 0 || op->woken || closing_ || !split_vote(r))
+    return;
+  steady::time_point now = clock_.now();
+  // After about one round, the others' clean-ups (sent when they lost) have landed.
+  nanoseconds delay = within_budget(*op, (now - r.start()) + wake_delay(op->listening, op->splits));
+  op->splits = std::min(op->splits + 1, max_split_doublings);
+  if (now + delay < op->next_attempt_at) schedule_attempt(op, delay, true);
+}
+
+// Whether a refused acquire's complete round shows that no other owner holds a majority
+// either: each refusal names its owner (judge_held), and a node that failed may be anyone's.
+// A refusal whose owner is unknown (a key of another type) never makes a split.
+bool engine::split_vote(const round& r) const {
+  std::size_t needed = quorum_of(env_.nodes.size());
+  std::unordered_map<std::uint64_t, std::size_t> refusals_by_owner;
+  std::size_t failed = 0;
+  for (std::size_t i = 0; i < r.reports().size(); ++i) {
+    vote v = r.reports()[i].vote;
+    if (v == vote::failed) ++failed;
+    if (v == vote::unanswered && r.asked(i)) return false;
+    if (v != vote::refused) continue;
+    std::uint64_t owner = r.values()[i] ? refused_owner(*r.values()[i]) : 0;
+    if (owner == 0) return false;
+    ++refusals_by_owner[owner];
+  }
+  if (refusals_by_owner.empty()) return false;
+  return std::all_of(refusals_by_owner.begin(), refusals_by_owner.end(),
+                     [&](const auto& owner) { return owner.second + failed < needed; });
 }
 
 void engine::on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
@@ -359,20 +435,20 @@ step engine::acquire_step(const acquire_op& op, const lock_record& lock) const {
   }
   // Several resources are set all or nothing; a waiter's acquire tells the other waiters
   // when it takes the keys (acquire.lua).
-  return {op.watched ? script_call(acquire_script, lock.keys, {lock.token, ttl, "tell"})
+  return {op.watched ? script_call(acquire_script, lock.keys, {lock.token, ttl, "tell", op.teller})
                      : script_call(acquire_script, lock.keys, {lock.token, ttl}),
           judge_acquire};
 }
 
 // "'b' of 'a', 'b' and 'c' is held (at least)" for the resources that refusing nodes named
-// (acquire.lua's -i), or "one of 'a' and 'b' at least is held" when none did.
+// (acquire.lua's {-i, token}), or "one of 'a' and 'b' at least is held" when none did.
 std::string engine::held_by_others(const acquire_op& op, const round& r) {
   std::vector<bool> named(op.resources.size(), false);
   for (std::size_t i = 0; i < r.reports().size(); ++i) {
-    const std::optional<std::uint64_t>& index = r.values()[i];
-    if (r.reports()[i].vote == vote::refused && index && *index >= 1 &&
-        *index <= op.resources.size())
-      named[*index - 1] = true;
+    const std::optional<std::uint64_t>& value = r.values()[i];
+    if (r.reports()[i].vote != vote::refused || !value) continue;
+    std::size_t index = refused_index(*value);
+    if (index >= 1 && index <= op.resources.size()) named[index - 1] = true;
   }
   std::vector<std::string> held;
   for (std::size_t k = 0; k < named.size(); ++k) {
@@ -478,11 +554,12 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   lock->attempt_lost = true;
   send_release(lock, lock->may_hold, rule::every_answer, nullptr);
   op->last_tally = r.tally(op->attempts);
+  op->refused = error == errc::held_elsewhere;
 
   // A release heard while this attempt was out may have freed the lock after our SET was
   // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
   bool woken = op->heard_release;
-  nanoseconds delay = woken ? within_budget(*op, wake_delay(op->listening)) : retry_delay();
+  nanoseconds delay = woken ? within_budget(*op, wake_delay(op->listening, 0)) : retry_delay();
   bool may_retry = is_retryable(error) && !closing_ && op->attempts < op->options.max_attempts;
   if (may_retry && clock_.now() + delay < op->deadline) {
     schedule_attempt(op, delay, woken);
@@ -541,12 +618,12 @@ nanoseconds engine::within_budget(const acquire_op& op, nanoseconds delay) const
   return std::max(nanoseconds::zero(), std::min(delay, left));
 }
 
-nanoseconds engine::wake_delay(std::size_t listening) {
+nanoseconds engine::wake_delay(std::size_t listening, int doublings) {
   // Capped at the retry delay, so that a count from a hostile server (or a crowd of
   // lingering listeners) cannot make a wake-up slower than not being woken at all.
   auto slots = static_cast<nanoseconds::rep>(std::clamp<std::size_t>(listening, 1, 1000));
   nanoseconds::rep widest =
-      std::min(nanoseconds(config_.wake_spread).count() * slots,
+      std::min((nanoseconds(config_.wake_spread).count() * slots) << doublings,
                std::max<nanoseconds::rep>(nanoseconds(config_.retry_delay).count(), 1));
   std::uniform_int_distribution<nanoseconds::rep> spread(0, widest);
   return nanoseconds(spread(rng_));
@@ -554,7 +631,8 @@ nanoseconds engine::wake_delay(std::size_t listening) {
 
 // ---- waiting by notification ----------------------------------------------------------------
 
-void engine::notice(const std::string& key, key_notice what, std::size_t listening) {
+void engine::notice(const std::string& key, key_notice what, std::size_t listening,
+                    std::string_view teller) {
   auto it = watched_.find(key);
   if (closing_ || it == watched_.end()) return;
   steady::time_point now = clock_.now();
@@ -568,6 +646,8 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
       continue;
     }
     if (what == key_notice::taken) {
+      // Our own attempt's notice (heard after its refusal elsewhere) tells nothing new.
+      if (!teller.empty() && teller == op->teller) continue;
       // Someone else won the release we were woken by: wait for the next one (or the retry
       // delay) instead of sending a round that must fail.
       op->heard_release = false;
@@ -585,12 +665,13 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
       *covered = true;
     }
     op->listening = what == key_notice::released ? listening : 1;
+    if (what == key_notice::released) op->splits = 0;
     if (op->next_attempt == 0) {
       op->heard_release = true;  // an attempt is out: its refusal retries soon
       continue;
     }
     if (op->woken) continue;  // every node publishes the release: one draw per wake, not N
-    nanoseconds delay = within_budget(*op, wake_delay(op->listening));
+    nanoseconds delay = within_budget(*op, wake_delay(op->listening, 0));
     if (op->next_attempt_at > now + delay && now + delay < op->deadline)
       schedule_attempt(op, delay, true);
   }

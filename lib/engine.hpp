@@ -13,6 +13,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -89,7 +90,9 @@ class engine {
   // acquires), and woken by notice().
   void set_key_watch(key_watch* watch) { watch_ = watch; }
   // `listening`: for released, how many clients listen for the key's releases (>= 1).
-  void notice(const std::string& key, key_notice what, std::size_t listening = 1);
+  // `teller`: for taken, who took it (acquire.lua's "taken <teller>"; empty: unknown).
+  void notice(const std::string& key, key_notice what, std::size_t listening = 1,
+              std::string_view teller = {});
   // One extend per lock at a time: a call made while one is in flight waits for it.
   void extend(std::shared_ptr<lock_record> lock, std::chrono::milliseconds ttl, done_callback done);
   // Automatic extensions of many held locks due together (the keeper's batches): one script
@@ -150,11 +153,15 @@ class engine {
   // `woken`: called for by a notification.
   void schedule_attempt(const std::shared_ptr<acquire_op>& op, std::chrono::nanoseconds delay,
                         bool woken);
-  std::chrono::nanoseconds retry_delay();                      // retry_delay + jitter
-  std::chrono::nanoseconds wake_delay(std::size_t listening);  // within wake_spread each
+  std::chrono::nanoseconds retry_delay();  // retry_delay + jitter
+  // Within wake_spread per client listening, doubled `doublings` times (split votes).
+  std::chrono::nanoseconds wake_delay(std::size_t listening, int doublings);
+  static constexpr int max_split_doublings = 20;
   std::chrono::nanoseconds within_budget(const acquire_op& op,
                                          std::chrono::nanoseconds delay) const;
   void unwatch(const std::shared_ptr<acquire_op>& op);
+  void on_acquire_complete(const std::shared_ptr<acquire_op>& op, int attempt, const round& r);
+  bool split_vote(const round& r) const;
   void on_acquire_decided(const std::shared_ptr<acquire_op>& op, const round& r,
                           const std::shared_ptr<lock_record>& lock);
   void abandon(const std::shared_ptr<lock_record>& lock);
@@ -208,6 +215,8 @@ class engine {
   scheduler& timers_;
   round_env env_;
   std::mt19937_64 rng_;
+  // Unique to this engine: a waiter's teller is this and its acquire's id.
+  std::string teller_prefix_;
   bool closing_ = false;
   std::size_t in_flight_ = 0;
   std::size_t background_ = 0;

@@ -28,8 +28,11 @@ release_notices::release_notices(uv_loop_t* loop, loop_services& services, const
     std::size_t i = nodes_.size() - 1;
     node::push_listener listener;
     listener.message = [this](const push& p) {
-      if (p.payload == "taken") {
-        engine_.notice(p.channel, key_notice::taken);
+      if (p.payload.rfind("taken", 0) == 0) {
+        // "taken <teller>" (acquire.lua); a bare "taken" names nobody.
+        std::string_view teller(p.payload);
+        teller.remove_prefix(std::min(teller.size(), sizeof "taken"));
+        engine_.notice(p.channel, key_notice::taken, 1, teller);
       } else if (p.payload.rfind("released", 0) == 0) {
         engine_.notice(p.channel, key_notice::released, listening_in(p.payload));
       }

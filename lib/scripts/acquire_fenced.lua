@@ -1,8 +1,8 @@
 -- Fenced acquire, all or nothing: the lock's keys set (as acquire.lua) and the resources'
 -- stored fences read in the same script, so a grant here is ordered after every fence
 -- write-back this node acknowledged before it. Returns the largest stored fence among the
--- resources as a decimal string ("0": none yet) when every key was set, -i when KEYS[i] is
--- another owner's. Everything that can fail runs before the SETs (and a SET failing halfway
+-- resources as a decimal string ("0": none yet) when every key was set, {-i, token} when
+-- KEYS[i] is another owner's (as acquire.lua). Everything that can fail runs before the SETs (and a SET failing halfway
 -- is undone), so an error reply means that no key of ours is left.
 -- KEYS[1..n] = the lock keys, KEYS[n+1] = fence hash (the key prefix itself)
 -- ARGV[1] = token, ARGV[2] = ttl in milliseconds, ARGV[2+i] = resource i (its hash field)
@@ -19,8 +19,8 @@ for i = 1, n do
   end
   if less(highest, stored) then highest = stored end
 end
-local held = first_taken(n)
-if held then return -held end
+local held, owner = first_taken(n)
+if held then return {-held, owner} end
 local failed = set_all(n, ARGV[1], ARGV[2])
 if failed then return failed end
 return highest

@@ -33,10 +33,11 @@ local function less(a, b)
   return false
 end
 
--- For the acquires: the first of KEYS[1..n] that is there (see taken()), or nil.
+-- For the acquires: the first of KEYS[1..n] that is there (see taken()) and its owner's token
+-- ('' for a key of another type), or nil.
 local function first_taken(n)
   for i = 1, n do
-    if taken(KEYS[i]) then return i end
+    if taken(KEYS[i]) then return i, get(KEYS[i]) or '' end
   end
 end
 

@@ -121,6 +121,22 @@ TEST_F(WaitingTest, AWaitersOwnCleanUpDoesNotWakeIt) {
   EXPECT_TRUE(eventually([&] { return fleet->command(2, {"GET", "redlock:job"}) == "(nil)"; }));
 }
 
+// Two other owners each hold the key on one of the three servers until it expires (contenders
+// that lost, say): nobody holds a majority and no release will come. The waiter tries again on
+// a growing back-off instead of its 5 s retry delay, and gets the lock soon after they expire.
+TEST_F(WaitingTest, ASplitVoteIsTriedAgainSoonNotAfterTheRetryDelay) {
+  start_fleet(3);
+  fleet->command(1, {"SET", "redlock:job", "owner-b", "PX", "300"});
+  fleet->command(2, {"SET", "redlock:job", "owner-c", "PX", "300"});
+  client waiter = make_slow_retrying_client();
+  auto started = steady_clock::now();
+  result<lease> got = waiter.acquire("job", waiting_up_to(milliseconds(20000)));
+  ASSERT_TRUE(got) << got.message();
+  EXPECT_LT(steady_clock::now() - started, milliseconds(3000));
+  EXPECT_GE(got.tally().attempts(), 2);
+  EXPECT_TRUE(every_node_has("redlock:job", got->token()));
+}
+
 // One release, several clients waiting: one of them gets the lock at once, the others keep
 // waiting (none fails, none is granted alongside it), and each release hands the lock on.
 TEST_F(WaitingTest, EachReleaseHandsTheLockToOneOfTheWaitingClients) {

@@ -138,6 +138,17 @@ class fake_node final : public detail::node_link {
     r.integer = v;
     answer(std::move(r));
   }
+  // acquire.lua's refusal: KEYS[index] is there, `owner`'s token in it.
+  void answer_refusal(long long index, std::string owner) {
+    detail::reply r;
+    r.kind = detail::reply::type::array;
+    r.elements.resize(2);
+    r.elements[0].kind = detail::reply::type::integer;
+    r.elements[0].integer = -index;
+    r.elements[1].kind = detail::reply::type::string;
+    r.elements[1].text = std::move(owner);
+    answer(std::move(r));
+  }
   void answer_error_reply(std::string text) {
     detail::reply r;
     r.kind = detail::reply::type::error;

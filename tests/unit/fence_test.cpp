@@ -82,7 +82,7 @@ TEST_F(FenceTest, FenceIsTheLargestOverTheGrantingMajorityPlusOne) {
   make(5);
   acquire("r", fenced());
   grant(0, "3");
-  nodes[1]->answer_int(-1);  // another owner's key (KEYS[1]): its fence is not read
+  nodes[1]->answer_refusal(1, "other");  // another owner's key (KEYS[1]): its fence is not read
   grant(2, "17");
   EXPECT_FALSE(outcome.has_value());
   grant(3, "0");  // never fenced on this node
@@ -138,7 +138,7 @@ TEST_F(FenceTest, AWriteBackFailingOnAMajorityFailsTheAcquireAndReleasesEverywhe
   acquire("r", fenced());
   grant(0, "1");
   grant(1, "1");
-  nodes[2]->answer_int(-1);
+  nodes[2]->answer_refusal(1, "other");
   grant(3, "1");
   // Decided with {0, 1, 3}; node 4 has not answered the first step: its SET may still run.
   nodes[0]->answer_int(1);

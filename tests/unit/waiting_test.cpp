@@ -47,10 +47,10 @@ class WaitingTest : public EngineTest {
     o.wait = budget;
     acquire("job", o);
   }
-  // A waiter's SET is acquire.lua: 1 = set, -1 = KEYS[1] is another owner's.
+  // A waiter's SET is acquire.lua: 1 = set, {-1, token} = KEYS[1] is another owner's.
   void refuse_everywhere() {
     for (auto& n : nodes)
-      n->answer_int(-1);
+      n->answer_refusal(1, "holder");
   }
   void grant_everywhere() {
     for (auto& n : nodes)
@@ -74,12 +74,13 @@ TEST_F(WaitingTest, AnAcquireWithAWaitBudgetIsWatchedBeforeItsFirstAttemptUntilI
 TEST_F(WaitingTest, AWatchedAcquireSetsTheKeyWithTheAnnouncingScript) {
   acquire("job", waiting());
   auto args = args_of(nodes[0]->pending().wire);
-  ASSERT_EQ(args.size(), 7u);
+  ASSERT_EQ(args.size(), 8u);
   EXPECT_EQ(args[0], "EVALSHA");
   EXPECT_EQ(args[1], detail::acquire_script.sha1);
   EXPECT_EQ(args[3], "redlock:job");
   EXPECT_EQ(args[5], "10000");  // a single attempt's SET: EngineTest.SendsSetNxPxToEveryNodeAtOnce
   EXPECT_EQ(args[6], "tell");
+  EXPECT_FALSE(args[7].empty());  // the teller, this waiter
 }
 
 TEST_F(WaitingTest, OneAttemptOnlyIsNotWatched) {
@@ -343,6 +344,103 @@ TEST_F(WaitingTest, ManyWaitersWokenAtOnceSpreadTheirAttempts) {
       refuse_everywhere();
   }
   EXPECT_GE(ticks_with_attempts, 8);
+}
+
+// Each of three contenders took one node: nobody holds a majority and every clean-up is quiet,
+// so no release will come. The waiter tries again soon, not after its 5 s retry delay.
+TEST_F(WaitingTest, ASplitVoteIsTriedAgainSoonNotAfterTheRetryDelay) {
+  wait_for_job(milliseconds(20000));
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_refusal(1, "b");
+  nodes[2]->answer_refusal(1, "c");
+  ASSERT_FALSE(outcome.has_value());
+  EXPECT_LE(timers.next_delay(), microseconds(100));
+  timers.advance(microseconds(100));
+  nodes[0]->answer_int(1);  // the clean-up of our key there
+  ASSERT_TRUE(nodes[0]->has_pending());
+  grant_everywhere();
+  ASSERT_TRUE(outcome && *outcome) << (outcome ? outcome->message() : "");
+  EXPECT_EQ(outcome->tally().attempts(), 2);
+}
+
+// One owner on a majority holds the lock: its release is what the waiter waits for.
+TEST_F(WaitingTest, OneOwnerOnAMajorityIsWaitedForNotTriedAgainSoon) {
+  wait_for_job(milliseconds(20000));
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_refusal(1, "b");
+  nodes[2]->answer_refusal(1, "b");
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+}
+
+// A node that failed may hold the key of either owner: no split can be told.
+TEST_F(WaitingTest, AFailedNodeMayBeAnyOwnersSoNoSplitIsTold) {
+  wait_for_job(milliseconds(20000));
+  nodes[0]->answer_refusal(1, "b");
+  nodes[1]->answer_refusal(1, "c");
+  nodes[2]->fail(errc::node_timeout, "timed out", true);
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+}
+
+// A key of another type names no owner: no split either.
+TEST_F(WaitingTest, ARefusalWithNoOwnerTellsNoSplit) {
+  wait_for_job(milliseconds(20000));
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_refusal(1, "b");
+  nodes[2]->answer_refusal(1, "");
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+}
+
+// Split after split (or a leftover key on a minority that never goes): each try's spread
+// doubles, up to the retry delay; a release heard starts it again from one slot.
+TEST_F(WaitingTest, SplitsAgainBackOffUntilAReleaseIsHeard) {
+  wait_for_job(milliseconds(600000));
+  auto split = [&] {
+    nodes[0]->answer_int(1);
+    nodes[1]->answer_refusal(1, "b");
+    nodes[2]->answer_refusal(1, "c");
+    nodes[0]->answer_int(1);  // the clean-up
+  };
+  nanoseconds longest{0};
+  for (int k = 0; k < 24; ++k) {
+    split();
+    nanoseconds delay = timers.next_delay();
+    EXPECT_LE(delay, std::min<nanoseconds>(microseconds(100 << k), milliseconds(5000)))
+        << "split " << k;
+    longest = std::max(longest, delay);
+    timers.advance(delay);
+    ASSERT_TRUE(nodes[0]->has_pending()) << "split " << k;
+  }
+  EXPECT_GT(longest, milliseconds(100));  // it did back off
+  eng->notice("redlock:job", key_notice::released);
+  split();
+  EXPECT_LE(timers.next_delay(), microseconds(100));
+}
+
+// The waiter's own SET, heard after its round was refused elsewhere, is not another's taking.
+TEST_F(WaitingTest, AWaitersOwnTakingDoesNotSendItBackToWaiting) {
+  wait_for_job(milliseconds(20000));
+  std::string teller = args_of(nodes[0]->pending().wire).at(7);
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_refusal(1, "b");
+  nodes[2]->answer_refusal(1, "c");
+  nodes[0]->answer_int(1);
+  ASSERT_LE(timers.next_delay(), microseconds(100));
+  eng->notice("redlock:job", key_notice::taken, 1, teller);
+  EXPECT_LE(timers.next_delay(), microseconds(100));
+  eng->notice("redlock:job", key_notice::taken, 1, "someone else:1");
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
+}
+
+// Another contender that takes the lock after the split sends the waiter back to waiting.
+TEST_F(WaitingTest, AfterASplitAnotherTakingTheLockSendsTheWaiterBackToWaiting) {
+  wait_for_job(milliseconds(20000));
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_refusal(1, "b");
+  nodes[2]->answer_refusal(1, "c");
+  nodes[0]->answer_int(1);
+  EXPECT_LE(timers.next_delay(), microseconds(100));
+  eng->notice("redlock:job", key_notice::taken);
+  EXPECT_EQ(timers.next_delay(), milliseconds(5000));
 }
 
 }  // namespace
