@@ -43,6 +43,7 @@ struct engine::acquire_op {
   std::string teller;          // who its acquire.lua says took the lock ("taken <teller>")
   bool refused = false;        // its last attempt was refused (held_elsewhere)
   int splits = 0;              // split votes since the last release heard (split_vote)
+  bool backing_off = false;    // its next attempt is a split vote's (on_acquire_complete)
   scheduler::timer_id next_attempt = 0;  // while waiting for it
   steady::time_point next_attempt_at;
   steady::time_point fallback_at;  // the retry-delay attempt a wake replaced
@@ -237,6 +238,12 @@ std::optional<std::size_t> engine::duplicate_of(std::size_t node) const {
 }
 
 exclusion engine::excluded(std::size_t node) const {
+  const link_status& s = env_.nodes[node]->status();
+  steady::time_point now = clock_.now();
+  if (s.quarantined_until > now) {
+    return {errc::quarantined,
+            s.quarantine_reason + "; it votes again in " + millis(s.quarantined_until - now)};
+  }
   std::optional<std::size_t> first = duplicate_of(node);
   if (!first) return {};
   return {errc::duplicate_server, "same server (run_id " +
@@ -324,8 +331,10 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
 // A waiter refused in a split vote tries again soon instead of after its retry delay: every
 // contender lost that round and their clean-ups are quiet, so no release will wake it. The
 // draw's spread doubles with each split until a release is heard (randomized back-off: a split
-// again, or another owner's leftover key on a minority, costs few rounds), and a contender
-// that takes the lock first still sends the waiter back to waiting (key_notice::taken).
+// again, or another owner's leftover key on a minority, costs few rounds). Another's `taken`
+// does not call it off: the contenders of one split back off together, and each would hear
+// the others' `taken` of their next, possibly split again, attempts; standing down on it left
+// all of them waiting for their retry delay (a 5 s stall in EachReleaseHandsTheLockTo...).
 void engine::on_acquire_complete(const std::shared_ptr<acquire_op>& op, int attempt,
                                  const round& r) {
   if (op->cancelled || !op->watched || !op->refused || op->attempts != attempt ||
@@ -335,7 +344,10 @@ void engine::on_acquire_complete(const std::shared_ptr<acquire_op>& op, int atte
   // After about one round, the others' clean-ups (sent when they lost) have landed.
   nanoseconds delay = within_budget(*op, (now - r.start()) + wake_delay(op->listening, op->splits));
   op->splits = std::min(op->splits + 1, max_split_doublings);
-  if (now + delay < op->next_attempt_at) schedule_attempt(op, delay, true);
+  if (now + delay < op->next_attempt_at) {
+    schedule_attempt(op, delay, true);
+    op->backing_off = true;
+  }
 }
 
 // Whether a refused acquire's complete round shows that no other owner holds a majority
@@ -579,6 +591,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
 void engine::schedule_attempt(const std::shared_ptr<acquire_op>& op, nanoseconds delay,
                               bool woken) {
   op->woken = woken;
+  op->backing_off = false;
   op->give_up.reset();
   if (!woken) op->fallback_at = clock_.now() + delay;
   if (op->next_attempt != 0) {
@@ -651,7 +664,7 @@ void engine::notice(const std::string& key, key_notice what, std::size_t listeni
       // Someone else won the release we were woken by: wait for the next one (or the retry
       // delay) instead of sending a round that must fail.
       op->heard_release = false;
-      if (op->next_attempt == 0 || !op->woken) continue;
+      if (op->next_attempt == 0 || !op->woken || op->backing_off) continue;
       // Back to the retry it had before the wake (or a fresh one), within the budget; past
       // the budget the woken attempt stays, the last chance to get the lock.
       steady::time_point fallback = op->fallback_at > now ? op->fallback_at : now + retry_delay();

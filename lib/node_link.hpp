@@ -49,6 +49,10 @@ struct link_status {
   std::string last_detail;
   // The server of the current connection; null while not ready.
   std::shared_ptr<const server_info> server;
+  // Until when the endpoint's server may not vote (restarted recently: quarantine.hpp), and
+  // why; kept across connections.
+  steady::time_point quarantined_until{};
+  std::string quarantine_reason;
 };
 
 class node_link {

@@ -65,7 +65,8 @@ result<checked_options> check_client_options(client_options options) {
                  positive("reconnect_min", options.reconnect_min),
                  positive("reconnect_max", options.reconnect_max),
                  not_negative("retry_delay", options.retry_delay),
-                 not_negative("retry_jitter", options.retry_jitter)}) {
+                 not_negative("retry_jitter", options.retry_jitter),
+                 positive("quarantine.max_ttl", options.quarantine.max_ttl)}) {
     if (!r) return fail(r);
   }
   if (options.reconnect_max < options.reconnect_min) {
@@ -85,6 +86,11 @@ result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& clie
   if (ttl <= client.node_timeout) {
     return bad("ttl", "must be larger than node_timeout (" + ms_text(client.node_timeout) +
                           ") (got " + ms_text(ttl) + ")");
+  }
+  if (client.quarantine.enabled && ttl > client.quarantine.max_ttl) {
+    return bad("ttl", "must be at most quarantine.max_ttl (" + ms_text(client.quarantine.max_ttl) +
+                          "), the longest ttl the quarantine of restarted servers covers (got " +
+                          ms_text(ttl) + ")");
   }
   return {};
 }

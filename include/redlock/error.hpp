@@ -76,7 +76,11 @@ namespace redlock {
   X(config_refused, 27, false, "node refused the client's credentials, permissions or db")      \
   /* Per-node: this endpoint reaches the same server (same run_id) as another endpoint, so  */  \
   /* it does not vote: one server, one vote. The detail names both endpoints.               */  \
-  X(duplicate_server, 28, false, "endpoint names the same server as another endpoint")
+  X(duplicate_server, 28, false, "endpoint names the same server as another endpoint")          \
+  /* Per-node: the server (re)started less than the longest ttl plus drift ago, so it may   */  \
+  /* have forgotten locks it granted before; it does not vote until then, and still gets    */  \
+  /* releases (client_options::quarantine). The detail says why and for how long.           */  \
+  X(quarantined, 29, true, "node restarted recently and does not vote yet")
 
 enum class errc : int {
 #define REDLOCK_ERRC_ENUM(name, value, retryable, message) name = value,

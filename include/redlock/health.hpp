@@ -34,6 +34,10 @@ struct node_health {
   // Set when this endpoint reaches the same server (same run_id) as an earlier connected
   // endpoint, which it names: this one does not vote (errc::duplicate_server).
   std::string duplicate_of;
+  // How much longer the server does not vote because it (re)started recently, and why
+  // (client_options::quarantine); zero and empty once it votes.
+  std::chrono::milliseconds quarantine_left{0};
+  std::string quarantine_reason;
   // Releases this node may still need (its keys may be there) that could not be delivered
   // yet, and how many of those were given up so far (the per-node cap of 4096 was full; the
   // one whose key expires first goes). Dropped keys expire after their ttl.

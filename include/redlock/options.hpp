@@ -36,6 +36,21 @@ struct tls_options {
   bool insecure_skip_verify = false;
 };
 
+// Restarted-node quarantine (docs/safety.md, "Restarts"). A server restarted without
+// persistence has forgotten the locks it granted, and its vote could hand one out again. With
+// the quarantine on, a server that may have (re)started less than max_ttl plus drift ago (by
+// its uptime_in_seconds, or a new run_id seen on its endpoint) does not vote in acquires,
+// extends or ownership checks until then (errc::quarantined in the tally, and
+// node_health::quarantine_left); it still gets releases. A fleet started just now therefore
+// grants nothing for max_ttl: turn the quarantine off only for servers that persist every
+// write (appendfsync always) or that have never granted a lock of a running holder.
+struct quarantine_options {
+  bool enabled = true;
+  // The longest ttl any client of these servers uses. With the quarantine on, an acquire or
+  // extend with a longer ttl is refused (invalid_option). > 0 and at most one year.
+  std::chrono::milliseconds max_ttl{60'000};
+};
+
 struct client_options {
   // One URL per independent Redis master (not replicas of each other):
   //   redis://[user[:password]@]host[:port][/db]    host: name, IPv4 or [IPv6]; port 6379
@@ -70,6 +85,8 @@ struct client_options {
 
   // For every rediss:// endpoint.
   tls_options tls;
+
+  quarantine_options quarantine;
 };
 
 // Auto-extension: the client keeps the lock alive on its own loop, one extend round at a

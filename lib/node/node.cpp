@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "quarantine.hpp"
+#include "quorum.hpp"
 #include "scripts.hpp"
 
 namespace redlock::detail {
@@ -18,14 +20,19 @@ using std::chrono::microseconds;
 
 node_config node_config::from(endpoint where, const client_options& options, std::uint64_t seed,
                               std::shared_ptr<const tls_context> tls) {
-  return {std::move(where),
-          options.node_timeout,
-          options.connect_timeout,
-          options.reconnect_min,
-          options.reconnect_max,
-          seed,
-          512,
-          std::move(tls)};
+  node_config c{std::move(where),
+                options.node_timeout,
+                options.connect_timeout,
+                options.reconnect_min,
+                options.reconnect_max,
+                seed,
+                512,
+                std::move(tls)};
+  if (options.quarantine.enabled) {
+    c.quarantine = options.quarantine.max_ttl +
+                   drift_allowance(options.quarantine.max_ttl, options.drift_factor);
+  }
+  return c;
 }
 
 // A host-name lookup in libuv's thread pool. It cannot be called off once started, so an
@@ -260,6 +267,7 @@ void node::handshake_reply(request_kind kind, const reply& value) {
           return;
         }
         status_.server = std::make_shared<const server_info>(parse_server_info(value.text));
+        note_server();
         break;
       case request_kind::script_load:
         if (value.kind != reply::type::string) {
@@ -274,6 +282,19 @@ void node::handshake_reply(request_kind kind, const reply& value) {
   // Ready once every handshake reply is in (the last step is SCRIPT LOAD, or INFO for a
   // subscriber).
   if (requests_.in_flight() == 0) become_ready();
+}
+
+// The handshake's INFO told who the server is: until when it may not vote, if it (re)started
+// recently or is not the server this endpoint reached before.
+void node::note_server() {
+  if (config_.quarantine.count() > 0) {
+    quarantine q =
+        quarantine_after_handshake(*status_.server, last_run_id_, clock_.now(), config_.quarantine,
+                                   {status_.quarantined_until, status_.quarantine_reason});
+    status_.quarantined_until = q.until;
+    status_.quarantine_reason = std::move(q.reason);
+  }
+  last_run_id_ = status_.server->run_id;
 }
 
 void node::become_ready() {
@@ -504,6 +525,11 @@ node_health node::health() const {
     h.run_id = status_.server->run_id;
     h.redis_version = status_.server->redis_version;
     h.uptime = status_.server->uptime;
+  }
+  if (status_.quarantined_until > clock_.now()) {
+    h.quarantine_left =
+        std::chrono::ceil<std::chrono::milliseconds>(status_.quarantined_until - clock_.now());
+    h.quarantine_reason = status_.quarantine_reason;
   }
   h.reconnects = reconnects_;
   h.requests = requests_sent_;

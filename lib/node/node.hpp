@@ -79,6 +79,9 @@ struct node_config {
   // need not be quick, and reconnecting every reconnect_max would only churn connections
   // (and the server's log) for as long as the ACL stays as it is.
   std::chrono::milliseconds refused_backoff{30'000};
+  // How long a (re)started server may not vote (quarantine.hpp): the longest ttl plus its
+  // drift; zero with the quarantine off.
+  steady::duration quarantine{0};
 
   static node_config from(endpoint where, const client_options& options, std::uint64_t seed,
                           std::shared_ptr<const tls_context> tls);
@@ -148,6 +151,7 @@ class node final : public node_link {
   result<void> refuse_unless_subscriber(const char* what) const;
   void write_subscription(request_kind kind, const subscription& s);
   void handshake_reply(request_kind kind, const reply& value);
+  void note_server();
   void become_ready();
   void changed();
   // Ends the connection: requests in flight fail with `code` (each may have run), the node
@@ -173,6 +177,7 @@ class node final : public node_link {
   node_config config_;
   std::string name_;
   std::mt19937_64 rng_;
+  std::string last_run_id_;  // of the server the last handshake reached
 
   state state_ = state::down;
   std::shared_ptr<stream> stream_;  // while connecting or ready
