@@ -185,6 +185,9 @@ std::string prometheus_text(const client_metrics& m, const std::vector<node_heal
   out.per_node("redlock_node_dropped_releases_total", "counter",
                "Owed releases given up (the per-node cap was full, or sending cannot help).", nodes,
                [](const node_health& n) { return n.dropped_releases; });
+  out.per_node("redlock_node_quarantine_seconds", "gauge",
+               "How much longer the node does not vote: its server (re)started recently.", nodes,
+               [](const node_health& n) { return seconds_text(n.quarantine_left); });
   return out.take();
 }
 

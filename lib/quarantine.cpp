@@ -19,8 +19,8 @@ quarantine quarantine_after_handshake(const server_info& server, const std::stri
              " s (uptime_in_seconds) at the handshake";
   if (!previous_run_id.empty() && server.run_id != previous_run_id && seen_at + period > q.until) {
     q.until = seen_at + period;
-    q.reason = "the endpoint reached a new server (run_id " + short_id(server.run_id) +
-               ", was " + short_id(previous_run_id) + ")";
+    q.reason = "the endpoint reached a new server (run_id " + short_id(server.run_id) + ", was " +
+               short_id(previous_run_id) + ")";
   }
   if (earlier.until > q.until) return earlier;
   return q;

@@ -115,6 +115,11 @@ class fake_node final : public detail::node_link {
     if (changed_) changed_();
   }
   void reconnect() { connect(status_.server ? status_.server->run_id : "server-" + name_); }
+  // The node's server may not vote until `until` (quarantine.hpp).
+  void quarantine(detail::steady::time_point until, std::string reason) {
+    status_.quarantined_until = until;
+    status_.quarantine_reason = std::move(reason);
+  }
   // The connection failed (e.g. the handshake was refused); tells the engine.
   void disconnect(std::error_code code, std::string detail) {
     status_.ready = false;

@@ -64,6 +64,8 @@ TEST(ClientOptions, EachBadValueIsRefusedByName) {
        "invalid option drift_factor: must be in [0, 0.5) (got 0.5)"},
       {"drift NaN", [](client_options& o) { o.drift_factor = std::nan(""); }, errc::invalid_option,
        "invalid option drift_factor"},
+      {"quarantine.max_ttl 0", [](client_options& o) { o.quarantine.max_ttl = milliseconds(0); },
+       errc::invalid_option, "invalid option quarantine.max_ttl: must be > 0 ms (got 0 ms)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -74,6 +76,19 @@ TEST(ClientOptions, EachBadValueIsRefusedByName) {
     EXPECT_EQ(checked.error(), c.code);
     EXPECT_THAT(checked.message(), HasSubstr(c.message));
   }
+}
+
+// With the quarantine off, ttls are not bound by its max_ttl (only by a year).
+TEST(AcquireOptions, ALongTtlIsAllowedWithTheQuarantineOff) {
+  client_options c = three_nodes();
+  acquire_options a;
+  a.ttl = std::chrono::hours(24);
+  EXPECT_FALSE(check_acquire({"r"}, a, c));
+  c.quarantine.enabled = false;
+  EXPECT_TRUE(check_acquire({"r"}, a, c));
+  c.quarantine.enabled = true;
+  c.quarantine.max_ttl = std::chrono::hours(24);
+  EXPECT_TRUE(check_acquire({"r"}, a, c));
 }
 
 TEST(ClientOptions, DriftZeroIsAllowed) {
@@ -104,6 +119,10 @@ TEST(AcquireOptions, EachBadValueIsRefusedByName) {
   expect_bad("r", a, "invalid option ttl: must be larger than node_timeout (50 ms) (got 50 ms)");
   a.ttl = std::chrono::hours(24 * 366);
   expect_bad("r", a, "invalid option ttl: must be at most one year");
+  a.ttl = milliseconds(60'001);
+  expect_bad("r", a,
+             "invalid option ttl: must be at most quarantine.max_ttl (60000 ms), the longest ttl "
+             "the quarantine of restarted servers covers (got 60001 ms)");
   a = {};
   a.wait = milliseconds(-1);
   expect_bad("r", a, "invalid option wait: must be >= 0 ms (got -1 ms)");

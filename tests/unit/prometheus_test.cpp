@@ -41,6 +41,7 @@ node_health one_node() {
   n.dropped_releases = 0;
   n.latency_p50 = microseconds(80);
   n.latency_p99 = microseconds(1200);
+  n.quarantine_left = std::chrono::milliseconds(1500);
   return n;
 }
 
@@ -117,6 +118,9 @@ redlock_node_owed_releases{endpoint="redis://10.0.0.1:6379"} 3
 # HELP redlock_node_dropped_releases_total Owed releases given up (the per-node cap was full, or sending cannot help).
 # TYPE redlock_node_dropped_releases_total counter
 redlock_node_dropped_releases_total{endpoint="redis://10.0.0.1:6379"} 0
+# HELP redlock_node_quarantine_seconds How much longer the node does not vote: its server (re)started recently.
+# TYPE redlock_node_quarantine_seconds gauge
+redlock_node_quarantine_seconds{endpoint="redis://10.0.0.1:6379"} 1.5
 )";
   EXPECT_EQ(prometheus_text(small_metrics(), {one_node()}), expected);
 }

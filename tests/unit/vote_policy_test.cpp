@@ -57,6 +57,41 @@ TEST_F(EngineTest, ReleaseReachesADuplicateEndpointButItDoesNotConfirm) {
   ASSERT_TRUE(released.ready() && *released);
 }
 
+// A server that restarted recently (quarantine.hpp) does not vote in acquires or extends: it
+// is not asked, its vote is failed with errc::quarantined and the reason, until the
+// quarantine ends; its releases still reach it.
+TEST_F(EngineTest, AQuarantinedServerDoesNotVoteButGetsReleases) {
+  make(3);
+  nodes[1]->quarantine(clock.now() + milliseconds(1500), "the server had been up 0 s");
+  acquire("r");
+  EXPECT_EQ(nodes[1]->sent(), 0u);
+  nodes[0]->answer_ok();
+  nodes[2]->answer_ok();
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  const node_report& q = outcome->tally().nodes()[1];
+  EXPECT_EQ(q.vote, vote::failed);
+  EXPECT_EQ(q.error, errc::quarantined);
+  EXPECT_THAT(q.detail, HasSubstr("the server had been up 0 s; it votes again in 1500.0 ms"));
+  auto lock = outcome->value();
+
+  auto extended = extend(lock, milliseconds(10000));
+  EXPECT_EQ(nodes[1]->sent(), 0u);
+  nodes[0]->answer_int(1);
+  nodes[2]->fail(errc::node_timeout, "no reply within 50 ms", true);
+  ASSERT_TRUE(extended.ready());
+  EXPECT_FALSE(*extended);  // one vote of two needed: the quarantined one does not count
+
+  clock.advance(milliseconds(1500));  // the quarantine is over
+  auto again = extend(lock, milliseconds(10000));
+  ASSERT_TRUE(nodes[1]->has_pending());
+  for (auto& n : nodes)
+    if (n->has_pending()) n->answer_int(1);
+
+  nodes[1]->quarantine(clock.now() + milliseconds(1000), "restarted");
+  eng->release(lock, nullptr);
+  EXPECT_TRUE(release_pending(1, *lock));
+}
+
 // A wrong password on a majority: no retry can help, so the wait budget is not spent on it.
 TEST_F(EngineTest, RefusedCredentialsOnAMajorityAreMisconfiguredWithoutRetrying) {
   make(3);
