@@ -30,6 +30,10 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// Where the build put the clock-shift shim (the redlock_clock_shift target).
+constexpr const char* built_clock_shift_library = REDLOCK_CLOCK_SHIFT_LIBRARY;
+constexpr const char* clock_shift_file_name = "clock_shift_ms";
+
 // A node that needs more attempts than this to find a free port has a bigger problem than a
 // race with another process.
 constexpr int max_port_attempts = 5;
@@ -471,15 +475,40 @@ void close_inherited_fds(long max_fd) {
   }
 }
 
-// Forks and execs argv with stdout and stderr appended to output_fd. The child dies with the
-// forking thread (PR_SET_PDEATHSIG) so a crashed test cannot leak servers. Everything the child
-// needs is prepared before fork(): only async-signal-safe calls happen between fork and exec.
-pid_t spawn_process(std::vector<std::string> argv_strings, int output_fd, bool die_with_parent) {
+// This process's environment with each "NAME=value" of `changes` put in place of NAME's entry.
+std::vector<std::string> environment_with(const std::vector<std::string>& changes) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const auto same_name = [&](const std::string& change) {
+      const std::size_t eq = change.find('=');
+      return entry.compare(0, eq + 1, change, 0, eq + 1) == 0;
+    };
+    if (std::none_of(changes.begin(), changes.end(), same_name)) {
+      env.push_back(entry);
+    }
+  }
+  env.insert(env.end(), changes.begin(), changes.end());
+  return env;
+}
+
+// Forks and execs argv with stdout and stderr appended to output_fd, in this process's
+// environment changed by env_changes ("NAME=value" entries). The child dies with the forking
+// thread (PR_SET_PDEATHSIG) so a crashed test cannot leak servers. Everything the child needs is
+// prepared before fork(): only async-signal-safe calls happen between fork and exec.
+pid_t spawn_process(std::vector<std::string> argv_strings, int output_fd, bool die_with_parent,
+                    const std::vector<std::string>& env_changes = {}) {
   std::vector<char*> argv;
   for (auto& s : argv_strings) {
     argv.push_back(s.data());
   }
   argv.push_back(nullptr);
+  std::vector<std::string> env_strings = environment_with(env_changes);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) {
+    envp.push_back(s.data());
+  }
+  envp.push_back(nullptr);
   const long max_fd =
       std::min(::sysconf(_SC_OPEN_MAX) > 0 ? ::sysconf(_SC_OPEN_MAX) : 1024L, 65536L);
   const pid_t parent = ::getpid();
@@ -518,7 +547,7 @@ pid_t spawn_process(std::vector<std::string> argv_strings, int output_fd, bool d
     ::_exit(126);
   }
   close_inherited_fds(max_fd);
-  ::execv(argv[0], argv.data());
+  ::execve(argv[0], argv.data(), envp.data());
   ::_exit(127);
 }
 
@@ -764,6 +793,16 @@ redis_fleet::redis_fleet(std::size_t n, node_options options) : options_(std::mo
     throw std::invalid_argument("redis_fleet: tls_auth_clients \"" + options_.tls_auth_clients +
                                 "\" is none of \"no\", \"yes\" and \"optional\"");
   }
+  if (options_.clock_shift) {
+    std::error_code ec;
+    // Canonical, as /proc/<pid>/maps names it (start_nodes() checks that the shim is loaded).
+    clock_shift_library_ = std::filesystem::canonical(built_clock_shift_library, ec).string();
+    if (ec) {
+      throw std::runtime_error("redis_fleet: the clock-shift shim " +
+                               std::string(built_clock_shift_library) + " is missing (" +
+                               ec.message() + "); build the redlock_clock_shift target");
+    }
+  }
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
   templ += "/redlock-fleet-XXXXXX";
@@ -966,7 +1005,14 @@ void redis_fleet::spawn(std::size_t i) {
   if (log_fd.get() < 0) {
     throw std::runtime_error(errno_message("open " + log, errno));
   }
-  nd.pid = spawn_process({server_, nd.dir + "/redis.conf"}, log_fd.get(), true);
+  std::vector<std::string> env;
+  if (options_.clock_shift) {
+    const char* preload = std::getenv("LD_PRELOAD");
+    env.push_back("LD_PRELOAD=" + clock_shift_library_ +
+                  (preload != nullptr && *preload != '\0' ? std::string(":") + preload : ""));
+    env.push_back("REDLOCK_CLOCK_SHIFT_FILE=" + clock_shift_file(i));
+  }
+  nd.pid = spawn_process({server_, nd.dir + "/redis.conf"}, log_fd.get(), true, env);
   nd.paused = false;
 }
 
@@ -1046,6 +1092,22 @@ void redis_fleet::start_nodes(const std::vector<std::size_t>& which, bool may_ch
         }
       }
       std::this_thread::sleep_for(probe_interval);
+    }
+  }
+
+  // ld.so only warns (into the log) about an LD_PRELOAD it cannot load, and runs the server
+  // without it; a node whose clock cannot be shifted must not pass for one that can.
+  if (options_.clock_shift) {
+    for (const auto& a : attempts) {
+      node& nd = at(a.node);
+      const std::string maps = read_file("/proc/" + std::to_string(nd.pid) + "/maps");
+      if (maps.find(clock_shift_library_) == std::string::npos) {
+        stop(nd);
+        throw std::runtime_error("redis_fleet: node " + std::to_string(a.node) +
+                                 " runs without the clock-shift shim " + clock_shift_library_ +
+                                 "; log:\n" +
+                                 last_lines(read_file(log_path(a.node), a.log_offset), 20));
+      }
     }
   }
 }
@@ -1149,6 +1211,31 @@ void redis_fleet::resume(std::size_t i) {
     }
   }
   nd.paused = false;
+}
+
+std::string redis_fleet::clock_shift_file(std::size_t i) const {
+  const node& nd = at(i);
+  if (!options_.clock_shift) {
+    throw std::logic_error("redis_fleet: started without node_options::clock_shift");
+  }
+  return nd.dir + "/" + clock_shift_file_name;
+}
+
+void redis_fleet::shift_clock(std::size_t i, std::chrono::milliseconds offset) {
+  const std::string path = clock_shift_file(i);
+  // The shim may read at any moment: it must see the old number or the new one, never half.
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << offset.count() << "\n";
+    out.close();
+    if (!out) {
+      throw std::runtime_error("redis_fleet: cannot write " + temp);
+    }
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error(errno_message("rename " + temp + " to " + path, errno));
+  }
 }
 
 void redis_fleet::restart(std::size_t i) {

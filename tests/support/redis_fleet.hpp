@@ -33,6 +33,16 @@
 //   fleet.tls_url(0);                     // "rediss://127.0.0.1:<tls_port(0)>"
 //   fleet.certs().ca_cert;                // the CA a client must trust
 //
+// Clock jumps (node_options::clock_shift): each node runs under the clock-shift shim
+// (tests/support/clock_shift.c, LD_PRELOAD), which adds an offset to the wall clock that redis
+// reads (gettimeofday, time, CLOCK_REALTIME), and with it to every key expiry; the monotonic clock
+// is left alone. shift_clock() sets a node's offset while it runs, as a real clock jump would:
+//
+//   node_options o;
+//   o.clock_shift = true;
+//   redis_fleet fleet(3, o);
+//   fleet.shift_clock(0, std::chrono::seconds(30));  // node 0 lives 30 s ahead: PX 20000 keys die
+//
 // Not thread-safe, except that the const members (command(), call(), keys(), ...) may run
 // concurrently with each other.
 #pragma once
@@ -79,6 +89,9 @@ struct node_options {
   // tls-auth-clients: "no" (the default here), "yes" (mutual TLS: a client certificate signed by
   // certs().ca_cert, e.g. certs().client_cert, is required) or "optional" (checked if sent).
   std::string tls_auth_clients = "no";
+  // Run each node under the clock-shift shim, with its offset in clock_shift_file(i) (0 until
+  // shift_clock() writes one), so that shift_clock() can move the node's wall clock.
+  bool clock_shift = false;
 };
 
 // The connection to a node failed: refused (node killed), reset, closed early or a protocol
@@ -161,6 +174,19 @@ class redis_fleet {
   // Kills the node if running, starts it again on the same port (reserved meanwhile) and dir,
   // and waits until it is ready; with persistence the AOF is reloaded first.
   void restart(std::size_t i);
+  // Moves node i's wall clock by `offset` from the real time (negative: back), replacing any
+  // earlier offset; zero undoes the shift. The file is replaced atomically (a temp file renamed
+  // over it); the node reads it again on its first clock read at least 10 ms after its last
+  // reading, so poll for the effect rather than expect it on the very next command. Also works
+  // while the node is down or paused, and lasts across restart() (a node started with a shift
+  // has it from its first clock read). Throws std::logic_error unless options.clock_shift,
+  // std::runtime_error if the file cannot be written.
+  void shift_clock(std::size_t i, std::chrono::milliseconds offset);
+  // The node's offset file, which the shim reads (REDLOCK_CLOCK_SHIFT_FILE); it holds decimal
+  // milliseconds, and a missing file means no shift. Throws std::logic_error unless
+  // options.clock_shift.
+  std::string clock_shift_file(std::size_t i) const;
+
   // False once the node was killed or exited on its own (a paused node is running).
   bool running(std::size_t i) const;
   bool paused(std::size_t i) const;
@@ -215,6 +241,7 @@ class redis_fleet {
 
   node_options options_;
   std::string server_;
+  std::string clock_shift_library_;  // options.clock_shift only
   std::string dir_;
   bool ipv6_ = false;
   std::vector<node> nodes_;

@@ -773,6 +773,128 @@ TEST_F(RedisFleetTlsTest, TlsFleetLeavesNothingBehind) {
   EXPECT_EQ(rt::open_fd_count(), fds_before) << "both ports' reservations must be closed";
 }
 
+// The clock-shift shim (node_options::clock_shift, tests/support/clock_shift.c): a node whose
+// wall clock jumps while it runs, as in the negative control "a forward clock jump on one node".
+
+class RedisFleetClockShiftTest : public RedisFleetTest {
+ protected:
+  static rt::node_options shifted() {
+    rt::node_options o;
+    o.clock_shift = true;
+    return o;
+  }
+};
+
+// How far node i's wall clock (TIME) is ahead of ours: the range that one round trip allows.
+struct clock_skew {
+  milliseconds low;
+  milliseconds high;
+};
+
+clock_skew server_clock_skew(const rt::redis_fleet& fleet, std::size_t i) {
+  using std::chrono::system_clock;
+  const auto before = system_clock::now();
+  const rt::reply t = fleet.call(i, {"TIME"});
+  const auto after = system_clock::now();
+  if (t.type != rt::reply::kind::array || t.elements.size() != 2) {
+    throw std::runtime_error("TIME replied " + t.render());
+  }
+  const long long usec = std::stoll(t.elements[1].str);
+  if (usec < 0 || usec >= 1000000) {  // a shift that forgot to carry or borrow
+    throw std::runtime_error("TIME replied " + t.elements[0].str + " s and " + t.elements[1].str +
+                             " us");
+  }
+  const system_clock::time_point server(std::chrono::seconds(std::stoll(t.elements[0].str)) +
+                                        std::chrono::microseconds(usec));
+  return {std::chrono::floor<milliseconds>(server - after),
+          std::chrono::ceil<milliseconds>(server - before)};
+}
+
+std::string describe(const clock_skew& s) {
+  return "node clock ahead by " + std::to_string(s.low.count()) + ".." +
+         std::to_string(s.high.count()) + " ms";
+}
+
+// Whether node i's wall clock is `offset` ahead of ours, give or take the round trip and 50 ms
+// (a sub-second part lost or a second carried wrongly is off by 500 ms or more).
+bool clock_ahead_by(const rt::redis_fleet& fleet, std::size_t i, milliseconds offset) {
+  const clock_skew s = server_clock_skew(fleet, i);
+  return s.low - milliseconds(50) <= offset && offset <= s.high + milliseconds(50);
+}
+
+TEST_F(RedisFleetClockShiftTest, TimeJumpsByTheOffsetForwardAndBack) {
+  rt::redis_fleet fleet(2, shifted());
+  // With the shim loaded but no offset file yet, the clock is the real one.
+  EXPECT_TRUE(clock_ahead_by(fleet, 0, milliseconds(0))) << describe(server_clock_skew(fleet, 0));
+
+  // Sub-second parts of .999 s make the microseconds carry into the seconds (forward) or borrow
+  // from them (back) for all but 1 ms of each real second; TIME then shows whether they did.
+  fleet.shift_clock(0, milliseconds(30999));
+  EXPECT_TRUE(rt::eventually([&] { return clock_ahead_by(fleet, 0, milliseconds(30999)); },
+                             milliseconds(2000)))
+      << describe(server_clock_skew(fleet, 0));
+  EXPECT_TRUE(clock_ahead_by(fleet, 1, milliseconds(0)))
+      << "node 1 was not shifted: " << describe(server_clock_skew(fleet, 1));
+
+  fleet.shift_clock(0, milliseconds(-1999));
+  EXPECT_TRUE(rt::eventually([&] { return clock_ahead_by(fleet, 0, milliseconds(-1999)); },
+                             milliseconds(2000)))
+      << describe(server_clock_skew(fleet, 0));
+
+  fleet.shift_clock(0, milliseconds(0));
+  EXPECT_TRUE(
+      rt::eventually([&] { return clock_ahead_by(fleet, 0, milliseconds(0)); }, milliseconds(2000)))
+      << describe(server_clock_skew(fleet, 0));
+}
+
+TEST_F(RedisFleetClockShiftTest, ForwardJumpExpiresKeysOnThatNodeOnly) {
+  rt::redis_fleet fleet(2, shifted());
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    ASSERT_EQ(fleet.command(i, {"SET", "k", "v", "PX", "20000"}), "OK");
+    ASSERT_EQ(fleet.command(i, {"SET", "idle", "v", "PX", "20000"}), "OK");  // never read again
+  }
+  EXPECT_GT(fleet.call(0, {"PTTL", "k"}).integer, 15000) << "no shift yet";
+
+  fleet.shift_clock(0, std::chrono::seconds(30));  // 10 s past both keys' expiry
+  EXPECT_TRUE(rt::eventually(
+      [&] {
+        return fleet.call(0, {"GET", "k"}).type == rt::reply::kind::nil;
+      },
+      milliseconds(2000)));
+  EXPECT_EQ(fleet.command(0, {"PTTL", "k"}), "-2");
+  // The active expire cycle runs on the shifted clock too: "idle" goes without being touched.
+  EXPECT_TRUE(
+      rt::eventually([&] { return fleet.command(0, {"DBSIZE"}) == "0"; }, milliseconds(2000)))
+      << fleet.command(0, {"DBSIZE"}) << " keys left";
+  // So another owner can take the key there, and only there.
+  EXPECT_EQ(fleet.command(0, {"SET", "k", "w", "NX", "PX", "20000"}), "OK");
+
+  EXPECT_EQ(fleet.command(1, {"GET", "k"}), "v") << "node 1 runs the shim without a shift";
+  EXPECT_GT(fleet.call(1, {"PTTL", "k"}).integer, 15000);
+  EXPECT_EQ(fleet.command(1, {"DBSIZE"}), "2");
+  EXPECT_EQ(fleet.command(1, {"SET", "k", "w", "NX", "PX", "20000"}), "(nil)");
+}
+
+TEST_F(RedisFleetClockShiftTest, ShiftWrittenWhileDownHoldsFromTheRestart) {
+  rt::redis_fleet fleet(1, shifted());
+  const std::string file = fleet.clock_shift_file(0);
+  EXPECT_EQ(file, fleet.node_dir(0) + "/clock_shift_ms");
+  EXPECT_FALSE(std::filesystem::exists(file)) << "no offset until shift_clock()";
+  fleet.kill(0);
+  fleet.shift_clock(0, std::chrono::seconds(30));
+  EXPECT_EQ(slurp(file), "30000\n");
+  EXPECT_FALSE(std::filesystem::exists(file + ".tmp"));
+  fleet.restart(0);
+  // The shim reads the file on the server's first clock read, so no waiting here.
+  EXPECT_TRUE(clock_ahead_by(fleet, 0, milliseconds(30000)))
+      << describe(server_clock_skew(fleet, 0));
+  EXPECT_THROW(fleet.shift_clock(1, milliseconds(1)), std::out_of_range);
+
+  rt::redis_fleet plain(1);
+  EXPECT_THROW(plain.shift_clock(0, milliseconds(1)), std::logic_error);
+  EXPECT_THROW(plain.clock_shift_file(0), std::logic_error);
+}
+
 TEST(RunProgramTest, ReportsStatusOutputAndTimeout) {
   const auto echo = rt::run_program({"sh", "-c", "echo out; echo err >&2; exit 4"});
   EXPECT_FALSE(echo.ok());
