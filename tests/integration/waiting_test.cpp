@@ -124,7 +124,7 @@ TEST_F(WaitingTest, AWaitersOwnCleanUpDoesNotWakeIt) {
 // Two other owners each hold the key on one of the three servers until it expires (contenders
 // that lost, say): nobody holds a majority and no release will come. The waiter tries again on
 // a growing back-off instead of its 5 s retry delay, and gets the lock soon after they expire.
-TEST_F(WaitingTest, ASplitVoteIsTriedAgainSoonNotAfterTheRetryDelay) {
+TEST_F(WaitingTest, ASplitBetweenTwoOtherOwnersIsTriedAgainSoonNotAfterTheRetryDelay) {
   start_fleet(3);
   fleet->command(1, {"SET", "redlock:job", "owner-b", "PX", "300"});
   fleet->command(2, {"SET", "redlock:job", "owner-c", "PX", "300"});
