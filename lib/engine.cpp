@@ -19,7 +19,7 @@ using std::chrono::nanoseconds;
 
 engine_config engine_config::from(const client_options& options) {
   engine_config c{options.drift_factor, options.retry_delay, options.retry_jitter,
-                  options.key_prefix};
+                  options.key_prefix, options.risky_nodes_vote};
   return c;
 }
 
@@ -243,6 +243,12 @@ exclusion engine::excluded(std::size_t node) const {
   if (s.quarantined_until > now) {
     return {errc::quarantined,
             s.quarantine_reason + "; it votes again in " + millis(s.quarantined_until - now)};
+  }
+  if (!config_.risky_nodes_vote && s.server && !s.server->key_loss_risks.empty()) {
+    std::string risks;
+    for (const std::string& r : s.server->key_loss_risks)
+      risks += (risks.empty() ? "" : "; ") + r;
+    return {errc::unsafe_server, risks + " (see client_options::risky_nodes_vote)"};
   }
   std::optional<std::size_t> first = duplicate_of(node);
   if (!first) return {};
@@ -904,7 +910,7 @@ void engine::batch_count_exclusions(extend_batch& b, const round& r) {
     const node_report& report = r.reports()[i];
     if (b.counted[i] || report.vote != vote::failed) continue;
     b.counted[i] = true;
-    bool permanent = report.error == errc::duplicate_server || report.error == errc::config_refused;
+    bool permanent = is_permanent(report.error);
     for (extend_batch::share& sh : b.shares) {
       sh.reports[i] = report;
       sh.votes->record(vote::failed, permanent);
@@ -929,7 +935,7 @@ void engine::batch_answered(extend_batch& b, const round& r, std::size_t node,
   const reply& value = answer.value;
   bool whole =
       !answer.error && report.vote == vote::granted && value.elements.size() == b.shares.size();
-  bool permanent = report.error == errc::duplicate_server || report.error == errc::config_refused;
+  bool permanent = is_permanent(report.error);
   for (std::size_t k = 0; k < b.shares.size(); ++k) {
     extend_batch::share& sh = b.shares[k];
     vote said = vote::failed;

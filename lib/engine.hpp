@@ -53,6 +53,7 @@ struct engine_config {
   std::chrono::milliseconds retry_delay;
   std::chrono::milliseconds retry_jitter;
   std::string key_prefix;
+  bool risky_nodes_vote = false;
   // The engine's own.
   std::uint64_t seed = 0;                // of the retry-jitter PRNG
   std::size_t max_debt_per_node = 4096;  // releases kept for a node that could not take them

@@ -8,20 +8,25 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "clock.hpp"
 #include "resp.hpp"
 
 namespace redlock::detail {
 
-// What a connection's handshake learned from `INFO server`.
+// What a connection's handshake learned from `INFO`.
 struct server_info {
   std::string run_id;  // 40 hex digits, new on every server start
   std::string redis_version;
   std::chrono::seconds uptime{0};  // uptime_in_seconds at the handshake
+  // Settings under which the server can lose our keys other than by a restart, one sentence
+  // each ("maxmemory_policy is allkeys-lru: ..."): an evicting maxmemory_policy, a role other
+  // than master, cluster_enabled:1.
+  std::vector<std::string> key_loss_risks;
 };
 
-// Parses the `INFO server` text; an empty run_id means the reply had none.
+// Parses the `INFO` text; an empty run_id means the reply had none.
 server_info parse_server_info(std::string_view info);
 
 // The outcome of one request to one node.

@@ -4,13 +4,9 @@
 
 namespace redlock::detail {
 
-namespace {
-
 bool is_permanent(std::error_code e) {
-  return e == errc::config_refused || e == errc::duplicate_server;
+  return e == errc::config_refused || e == errc::duplicate_server || e == errc::unsafe_server;
 }
-
-}  // namespace
 
 bool permanent_failure(const node_answer& answer) {
   if (answer.error) return is_permanent(answer.error);

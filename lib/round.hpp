@@ -42,7 +42,10 @@ struct exclusion {
   std::string detail;
 };
 
-// A failure no retry fixes: config_refused or duplicate_server, or an error reply that refuses
+// A per-node code no retry fixes: config_refused, duplicate_server, unsafe_server.
+bool is_permanent(std::error_code e);
+
+// A failure no retry fixes: an is_permanent() code, or an error reply that refuses
 // our credentials, permissions or db.
 bool permanent_failure(const node_answer& answer);
 

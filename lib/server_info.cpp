@@ -5,9 +5,11 @@
 
 namespace redlock::detail {
 
-// INFO's text is "# Server\r\nredis_version:7.0.15\r\n...run_id:<40 hex>\r\n...".
+// INFO's text is "# Server\r\nredis_version:7.0.15\r\n...run_id:<40 hex>\r\n...", then the
+// other sections (Memory, Replication, Cluster, ...).
 server_info parse_server_info(std::string_view info) {
   server_info out;
+  auto risk = [&](std::string sentence) { out.key_loss_risks.push_back(std::move(sentence)); };
   while (!info.empty()) {
     std::size_t eol = info.find('\n');
     std::string_view line = info.substr(0, eol);
@@ -19,6 +21,15 @@ server_info parse_server_info(std::string_view info) {
     std::string_view value = line.substr(colon + 1);
     if (name == "run_id") {
       out.run_id = std::string(value);
+    } else if (name == "maxmemory_policy" && value != "noeviction") {
+      risk("maxmemory_policy is " + std::string(value) +
+           ": under maxmemory the server evicts keys, ours included, before their ttl");
+    } else if (name == "role" && value != "master") {
+      risk("role is " + std::string(value) +
+           ": a replica is not an independent master (its keys come from its master)");
+    } else if (name == "cluster_enabled" && value == "1") {
+      risk("cluster_enabled is 1: Redlock needs independent masters, not the nodes of one "
+           "Redis Cluster");
     } else if (name == "redis_version") {
       out.redis_version = std::string(value);
     } else if (name == "uptime_in_seconds") {

@@ -80,7 +80,11 @@ namespace redlock {
   /* Per-node: the server (re)started less than the longest ttl plus drift ago, so it may   */  \
   /* have forgotten locks it granted before; it does not vote until then, and still gets    */  \
   /* releases (client_options::quarantine). The detail says why and for how long.           */  \
-  X(quarantined, 29, true, "node restarted recently and does not vote yet")
+  X(quarantined, 29, true, "node restarted recently and does not vote yet")                     \
+  /* Per-node: the server's settings can lose our keys (node_health::key_loss_risks: an     */  \
+  /* evicting maxmemory_policy, a replica, a Cluster node), so it does not vote unless      */  \
+  /* client_options::risky_nodes_vote. Fix the server's configuration; no retry helps.     */   \
+  X(unsafe_server, 30, false, "the server's settings can lose the lock's keys")
 
 enum class errc : int {
 #define REDLOCK_ERRC_ENUM(name, value, retryable, message) name = value,

@@ -34,6 +34,11 @@ struct node_health {
   // Set when this endpoint reaches the same server (same run_id) as an earlier connected
   // endpoint, which it names: this one does not vote (errc::duplicate_server).
   std::string duplicate_of;
+  // Settings under which the server can lose our keys other than by a restart, one sentence
+  // each: a maxmemory_policy other than noeviction, a role other than master, cluster_enabled.
+  // Such a server does not vote unless client_options::risky_nodes_vote
+  // (errc::unsafe_server).
+  std::vector<std::string> key_loss_risks;
   // How much longer the server does not vote because it (re)started recently, and why
   // (client_options::quarantine); zero and empty once it votes.
   std::chrono::milliseconds quarantine_left{0};

@@ -87,6 +87,11 @@ struct client_options {
   tls_options tls;
 
   quarantine_options quarantine;
+
+  // Whether a server whose settings can lose our keys (node_health::key_loss_risks: an
+  // evicting maxmemory_policy, a role other than master, cluster_enabled) may vote. By
+  // default it may not: its vote fails with errc::unsafe_server, naming the setting.
+  bool risky_nodes_vote = false;
 };
 
 // Auto-extension: the client keeps the lock alive on its own loop, one extend round at a

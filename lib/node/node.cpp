@@ -174,9 +174,10 @@ void node::on_connected() {
   }
   if (e.db != 0) step(request_kind::select, encode_command({"SELECT", std::to_string(e.db)}));
   step(request_kind::ping, encode_command({"PING"}));
-  // Who the server is: one server must not vote twice under two endpoints (run_id), and a
-  // server that restarted recently can be told (uptime).
-  step(request_kind::info, encode_command({"INFO", "server"}));
+  // Who the server is: one server must not vote twice under two endpoints (run_id), a server
+  // that restarted recently can be told (uptime), and so can settings that lose keys
+  // (maxmemory_policy, role, cluster_enabled). INFO with no section: every version has it.
+  step(request_kind::info, encode_command({"INFO"}));
   // A fresh or restarted server would answer a burst of EVALSHA with NOSCRIPT and do the
   // work twice: load the scripts first. A subscriber runs no scripts.
   if (config_.subscriber) return;
@@ -263,7 +264,7 @@ void node::handshake_reply(request_kind kind, const reply& value) {
         break;
       case request_kind::info:
         if (value.kind != reply::type::string) {
-          drop(errc::unexpected_reply, "INFO server answered " + value.describe());
+          drop(errc::unexpected_reply, "INFO answered " + value.describe());
           return;
         }
         status_.server = std::make_shared<const server_info>(parse_server_info(value.text));
@@ -525,6 +526,7 @@ node_health node::health() const {
     h.run_id = status_.server->run_id;
     h.redis_version = status_.server->redis_version;
     h.uptime = status_.server->uptime;
+    h.key_loss_risks = status_.server->key_loss_risks;
   }
   if (status_.quarantined_until > clock_.now()) {
     h.quarantine_left =

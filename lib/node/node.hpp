@@ -2,7 +2,7 @@
 // TLS) with hiredis's reply reader, and the pipeline of its requests.
 //
 // Lifecycle: connecting (resolve, connect, TLS handshake, then AUTH, SELECT, PING,
-// INFO server and SCRIPT LOAD pipelined) -> ready -> down (backoff timer) -> connecting ...
+// INFO and SCRIPT LOAD pipelined) -> ready -> down (backoff timer) -> connecting ...
 // until close(). A request's reply deadline (node_timeout) counts from when it was written;
 // when one passes, the connection is recycled and every request in flight on it fails (each
 // may have run), while requests not yet written wait for the next connection. While the node

@@ -20,7 +20,7 @@ namespace redlock::detail {
 class reply_reader {
  public:
   // Replies (or one reply still incomplete) larger than this fail the reader: none of ours
-  // comes near it (INFO server is about 2 kB).
+  // comes near it (INFO is about 5 kB).
   static constexpr std::size_t max_reply_bytes = 1 << 20;
 
   reply_reader();

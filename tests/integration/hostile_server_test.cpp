@@ -124,7 +124,7 @@ TEST_F(HostileServerTest, ExtraReplyInTheHandshakeNeverVotes) {
   EXPECT_NE(held.tally().nodes()[2].vote, vote::granted);
   EXPECT_TRUE(eventually([&] {
     auto h = locks.health();
-    return h && (*h)[2].last_error.find("INFO server answered OK") != std::string::npos;
+    return h && (*h)[2].last_error.find("INFO answered OK") != std::string::npos;
   }));
 }
 

@@ -110,6 +110,9 @@ class fake_node final : public detail::node_link {
   void connect(const std::string& run_id) {
     auto server = std::make_shared<detail::server_info>();
     server->run_id = run_id;
+    connect(std::move(server));
+  }
+  void connect(std::shared_ptr<const detail::server_info> server) {
     status_.ready = true;
     status_.server = std::move(server);
     if (changed_) changed_();

@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "node_link.hpp"
@@ -12,6 +13,24 @@ TEST(ServerInfo, ReadsRunIdVersionAndUptime) {
   EXPECT_EQ(s.redis_version, "7.0.15");
   EXPECT_EQ(s.run_id, "8d3ac6f0b4b5e3a4b0c1d2e3f4a5b6c7d8e9f0a1");
   EXPECT_EQ(s.uptime, std::chrono::seconds(42));
+}
+
+// A master with noeviction outside a Cluster loses no key but by a restart: no risk named.
+TEST(ServerInfo, AnIndependentNonEvictingMasterHasNoKeyLossRisk) {
+  server_info s = parse_server_info(
+      "# Server\r\nrun_id:a\r\n# Memory\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
+      "# Replication\r\nrole:master\r\n# Cluster\r\ncluster_enabled:0\r\n");
+  EXPECT_TRUE(s.key_loss_risks.empty());
+}
+
+TEST(ServerInfo, NamesEachSettingThatCanLoseKeys) {
+  server_info s = parse_server_info(
+      "# Memory\r\nmaxmemory_policy:volatile-lru\r\n# Replication\r\nrole:slave\r\n"
+      "# Cluster\r\ncluster_enabled:1\r\n");
+  ASSERT_EQ(s.key_loss_risks.size(), 3u);
+  EXPECT_THAT(s.key_loss_risks[0], ::testing::HasSubstr("maxmemory_policy is volatile-lru"));
+  EXPECT_THAT(s.key_loss_risks[1], ::testing::HasSubstr("role is slave"));
+  EXPECT_THAT(s.key_loss_risks[2], ::testing::HasSubstr("cluster_enabled is 1"));
 }
 
 TEST(ServerInfo, MissingOrMalformedFieldsStayEmpty) {

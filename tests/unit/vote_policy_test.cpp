@@ -92,6 +92,41 @@ TEST_F(EngineTest, AQuarantinedServerDoesNotVoteButGetsReleases) {
   EXPECT_TRUE(release_pending(1, *lock));
 }
 
+// A server whose settings can lose our keys does not vote (errc::unsafe_server, permanent:
+// a majority of them is misconfigured), unless risky_nodes_vote.
+TEST_F(EngineTest, AServerThatCanLoseKeysDoesNotVoteUnlessAllowed) {
+  make(3);
+  auto risky = std::make_shared<detail::server_info>();
+  risky->run_id = "risky";
+  risky->key_loss_risks = {"role is slave: a replica is not an independent master"};
+  nodes[1]->connect(risky);
+  nodes[2]->connect(risky);  // (same run_id: the duplicate check comes after it)
+  acquire("r");
+  EXPECT_EQ(nodes[1]->sent(), 0u);
+  nodes[0]->answer_ok();
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::misconfigured);
+  const node_report& n = outcome->tally().nodes()[1];
+  EXPECT_EQ(n.error, errc::unsafe_server);
+  EXPECT_THAT(n.detail, HasSubstr("role is slave"));
+  EXPECT_THAT(n.detail, HasSubstr("risky_nodes_vote"));
+}
+
+TEST_F(EngineTest, RiskyNodesVoteWhenAllowed) {
+  detail::engine_config config = defaults();
+  config.risky_nodes_vote = true;
+  make(3, config);
+  auto risky = std::make_shared<detail::server_info>();
+  risky->run_id = "risky";
+  risky->key_loss_risks = {"maxmemory_policy is allkeys-lru"};
+  nodes[1]->connect(risky);
+  acquire("r");
+  nodes[1]->answer_ok();
+  nodes[0]->answer_ok();
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->tally().nodes()[1].vote, vote::granted);
+}
+
 // A wrong password on a majority: no retry can help, so the wait budget is not spent on it.
 TEST_F(EngineTest, RefusedCredentialsOnAMajorityAreMisconfiguredWithoutRetrying) {
   make(3);
