@@ -28,8 +28,9 @@ server_info parse_server_info(std::string_view info) {
       risk("role is " + std::string(value) +
            ": a replica is not an independent master (its keys come from its master)");
     } else if (name == "cluster_enabled" && value == "1") {
-      risk("cluster_enabled is 1: Redlock needs independent masters, not the nodes of one "
-           "Redis Cluster");
+      risk(
+          "cluster_enabled is 1: Redlock needs independent masters, not the nodes of one "
+          "Redis Cluster");
     } else if (name == "redis_version") {
       out.redis_version = std::string(value);
     } else if (name == "uptime_in_seconds") {
