@@ -534,6 +534,11 @@ std::string liveness_gap::describe() const {
          at(to) + " with a healthy majority and an acquire in flight, but no holder";
 }
 
+std::string leftover_key::describe() const {
+  return "leftover key " + q(key) + " on " + q(node) +
+         " after every client stopped and the longest ttl passed";
+}
+
 // ---- rule 6 ----
 
 std::vector<unsafe_resume> find_unsafe_resumes(const history_model& model,
@@ -594,7 +599,7 @@ std::size_t report::violations() const noexcept {
 }
 
 std::size_t report::liveness_failures() const noexcept {
-  return budget_overruns.size() + liveness_gaps.size();
+  return budget_overruns.size() + liveness_gaps.size() + leftover_keys.size();
 }
 
 std::vector<std::string> report::descriptions() const {
@@ -610,6 +615,7 @@ std::vector<std::string> report::descriptions() const {
   add(unsafe_resumes);
   add(budget_overruns);
   add(liveness_gaps);
+  add(leftover_keys);
   for (const std::string& e : model.errors)
     out.push_back("history error: " + e);
   return out;
@@ -747,6 +753,12 @@ std::string json_of(const liveness_gap& g) {
   return j.add("description", g.describe()).object();
 }
 
+std::string json_of(const leftover_key& k) {
+  json_members j;
+  j.add("node", k.node).add("key", k.key);
+  return j.add("description", k.describe()).object();
+}
+
 std::string json_of(const unknown_call& u) {
   json_members j;
   j.add("client", u.client).add("call", u.call).add("op", to_string(u.op));
@@ -780,6 +792,7 @@ std::string report::to_json(std::string_view extra_members) const {
       .raw("unsafe_resumes", json_list(unsafe_resumes))
       .raw("budget_overruns", json_list(budget_overruns))
       .raw("liveness_gaps", json_list(liveness_gaps))
+      .raw("leftover_keys", json_list(leftover_keys))
       .raw("unknown_calls", json_list(model.unknown))
       .add("history_error_list", model.errors);
   std::string body = j.object();

@@ -199,6 +199,14 @@ struct unsafe_resume {
   std::string describe() const;
 };
 
+// Rule 5c: a lock key still on a node at the end of a run, after every client stopped and the
+// longest ttl passed (the driver looks and fills report::leftover_keys).
+struct leftover_key {
+  std::string node;  // the node, as the driver names it (e.g. its URL)
+  std::string key;
+  std::string describe() const;
+};
+
 // ---- The rules, one function each ---------------------------------------------------------
 
 // Rule 1. Every overlapping pair, once; zero-length overlaps do not count.
@@ -289,12 +297,13 @@ struct report {
   std::vector<unsafe_resume> unsafe_resumes;
   std::vector<budget_overrun> budget_overruns;
   std::vector<liveness_gap> liveness_gaps;
+  std::vector<leftover_key> leftover_keys;  // filled by the driver, not by check()
 
   std::size_t grants() const noexcept { return model.grants; }
   std::size_t unknown() const noexcept { return model.unknown.size(); }
   // overlaps + fence inversions + lost updates + stale writes + unsafe resumes.
   std::size_t violations() const noexcept;
-  // budget overruns + liveness gaps.
+  // budget overruns + liveness gaps + leftover keys.
   std::size_t liveness_failures() const noexcept;
   std::size_t history_errors() const noexcept { return model.errors.size(); }
 
