@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -23,7 +24,9 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 volatile std::sig_atomic_t stop_requested = 0;
-extern "C" void on_sigterm(int) { stop_requested = 1; }
+extern "C" void on_sigterm(int) {
+  stop_requested = 1;
+}
 
 // Where a lease's on_lost writes its record: the token is known only once acquire returned,
 // so a signal that fires before then waits here.
@@ -67,9 +70,9 @@ struct dropped_lease {
 };
 
 std::string words(const tally& t) {
-  return std::to_string(t.granted()) + " granted, " + std::to_string(t.refused()) +
-         " refused, " + std::to_string(t.failed()) + " failed, " +
-         std::to_string(t.unanswered()) + " unanswered of " + std::to_string(t.nodes().size());
+  return std::to_string(t.granted()) + " granted, " + std::to_string(t.refused()) + " refused, " +
+         std::to_string(t.failed()) + " failed, " + std::to_string(t.unanswered()) +
+         " unanswered of " + std::to_string(t.nodes().size());
 }
 
 std::string error_name(const result_base& r) {
@@ -109,7 +112,8 @@ class client_loop {
 
   void step() {
     if (held_.empty() || (held_.size() < 2 && chance(0.35))) return acquire();
-    std::size_t pick = static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(held_.size()) - 1));
+    std::size_t pick =
+        static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(held_.size()) - 1));
     held_lease& h = held_[pick];
     double roll = std::uniform_real_distribution<double>(0, 1)(rng_);
     if (steady_clock::now() >= h.recorded_until) roll = 0.9;  // expired: release or drop it
@@ -127,10 +131,14 @@ class client_loop {
 
   void acquire() {
     std::vector<std::string> names;
-    std::size_t first = static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(o_.resources) - 1));
+    std::size_t first =
+        static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(o_.resources) - 1));
     names.push_back(resource(first));
     if (o_.resources >= 2 && chance(0.15)) {
-      std::size_t second = (first + 1 + static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(o_.resources) - 2))) % o_.resources;
+      std::size_t second =
+          (first + 1 +
+           static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(o_.resources) - 2))) %
+          o_.resources;
       names.push_back(resource(second));
     }
     acquire_options a;
@@ -148,7 +156,8 @@ class client_loop {
 
     const std::uint64_t id = ++call_;
     out_->write(acquire_call(id, names, a.ttl, a.wait, a.fencing));
-    result<lease> r = names.size() == 1 ? locks_.acquire(names[0], a) : locks_.acquire_all(names, a);
+    result<lease> r =
+        names.size() == 1 ? locks_.acquire(names[0], a) : locks_.acquire_all(names, a);
     if (!r) {
       out_->write(failure{id, error_name(r), r.message(), std::nullopt});
       return;
@@ -171,8 +180,9 @@ class client_loop {
       std::this_thread::sleep_for(nap);
       const time_point sent = steady_clock::now();
       if (h.held.lost() || sent + write_margin >= h.recorded_until) return;
-      write_result w = h.fenced ? store_.write_fenced(name, *read + 1, *h.held.fence(), h.held.token())
-                                : store_.write(name, *read + 1);
+      write_result w = h.fenced
+                           ? store_.write_fenced(name, *read + 1, *h.held.fence(), h.held.token())
+                           : store_.write(name, *read + 1);
       effect e;
       e.token = h.held.token();
       e.resource = name;

@@ -21,7 +21,9 @@ end
 return 0
 )lua";
 
-std::string counter_key(const std::string& resource) { return "counter:" + resource; }
+std::string counter_key(const std::string& resource) {
+  return "counter:" + resource;
+}
 
 }  // namespace
 
@@ -41,8 +43,8 @@ write_result counter_store::write(const std::string& resource, std::int64_t valu
 
 write_result counter_store::write_fenced(const std::string& resource, std::int64_t value,
                                          std::uint64_t fence, const std::string& token) {
-  auto r = link_.call({"EVAL", fenced_write_script, "2", counter_key(resource),
-                       "fence:" + resource, std::to_string(value), std::to_string(fence), token});
+  auto r = link_.call({"EVAL", fenced_write_script, "2", counter_key(resource), "fence:" + resource,
+                       std::to_string(value), std::to_string(fence), token});
   if (!r || r->type != store_reply::kind::integer) return write_result::unknown;
   return r->integer == 1 ? write_result::accepted : write_result::refused;
 }

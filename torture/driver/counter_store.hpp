@@ -26,8 +26,8 @@ class counter_store {
   // The counter of `resource` (0 when never written).
   outcome<std::int64_t> read(const std::string& resource);
   write_result write(const std::string& resource, std::int64_t value);
-  write_result write_fenced(const std::string& resource, std::int64_t value,
-                            std::uint64_t fence, const std::string& token);
+  write_result write_fenced(const std::string& resource, std::int64_t value, std::uint64_t fence,
+                            const std::string& token);
 
  private:
   store_link& link_;

@@ -137,8 +137,8 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       return fail("unknown flag '" + flag + "'");
     }
   }
-  if (o.client_mode && (o.name.empty() || o.history_path.empty() || o.endpoints.empty() ||
-                        o.store_port == 0))
+  if (o.client_mode &&
+      (o.name.empty() || o.history_path.empty() || o.endpoints.empty() || o.store_port == 0))
     return fail("--client-mode needs --name, --history, --endpoints and --store-port");
   return o;
 }

@@ -14,7 +14,9 @@
 
 namespace redlock::torture {
 
-store_link::~store_link() { close_fd(); }
+store_link::~store_link() {
+  close_fd();
+}
 
 void store_link::close_fd() noexcept {
   if (fd_ >= 0) ::close(fd_);
