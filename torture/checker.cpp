@@ -460,11 +460,18 @@ std::string stale_write::describe() const {
 
 // ---- rule 5 ----
 
-std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b) {
+std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b,
+                                                 const std::vector<pause>& pauses) {
   std::vector<budget_overrun> out;
   for (const call_record& c : model.calls) {
     if (!c.completed) continue;
     nanoseconds took = *c.completed - c.invoked;
+    for (const pause& p : pauses) {
+      if (p.client != c.client) continue;
+      const time_point from = std::max(p.span.from, c.invoked);
+      const time_point to = std::min(p.span.to, *c.completed);
+      if (from < to) took -= to - from;
+    }
     std::optional<nanoseconds> budget;
     if (c.what.op == op::acquire) {
       budget = c.what.wait + c.what.ttl + b.acquire_slack;
@@ -810,7 +817,7 @@ report check(const std::vector<record>& records, const check_options& options) {
   } else {
     r.stale_writes = find_stale_writes(r.model.effects, &r.model.errors);
   }
-  r.budget_overruns = find_budget_overruns(r.model, options.budgets);
+  r.budget_overruns = find_budget_overruns(r.model, options.budgets, options.pauses);
   if (!options.healthy.empty())
     r.liveness_gaps = find_liveness_gaps(r.model, options.healthy, options.max_gap);
   r.unsafe_resumes = find_unsafe_resumes(r.model, options.pauses);

@@ -226,6 +226,12 @@ std::vector<lost_update> find_lost_updates(const std::vector<effect_record>& eff
 std::vector<stale_write> find_stale_writes(const std::vector<effect_record>& effects,
                                            std::vector<std::string>* errors = nullptr);
 
+// A client that was stopped (SIGSTOP) during [span.from, span.to), as the driver recorded it.
+struct pause {
+  std::string client;
+  interval span;
+};
+
 // The budgets of rule 5a.
 struct budgets {
   // An acquire must complete within wait + ttl + acquire_slack.
@@ -234,8 +240,11 @@ struct budgets {
   std::optional<std::chrono::nanoseconds> other_calls;
 };
 
-// Rule 5a. Calls without completion are not checked (they are unknown).
-std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b);
+// Rule 5a. Calls without completion are not checked (they are unknown). The time the call's
+// client spent stopped (`pauses`, by the driver) is not counted against its budget: took_ms is
+// the time it ran.
+std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b,
+                                                 const std::vector<pause>& pauses = {});
 
 // Rule 5b. For each resource R:
 //   covered(R) = union of [claim.start, claim.possible_end] of R's claims and
@@ -248,12 +257,6 @@ std::vector<budget_overrun> find_budget_overruns(const history_model& model, con
 std::vector<liveness_gap> find_liveness_gaps(const history_model& model,
                                              const std::vector<interval>& healthy,
                                              std::chrono::nanoseconds bound);
-
-// A client that was stopped (SIGSTOP) during [span.from, span.to), as the driver recorded it.
-struct pause {
-  std::string client;
-  interval span;
-};
 
 // Rule 6. For each pause P of client C and claim K of C with P.from < K.end < P.to (its
 // validity ran out while it was stopped, before it was released or declared lost): each
