@@ -144,7 +144,7 @@ class client_loop {
     acquire_options a;
     a.ttl = random_ttl();
     a.wait = chance(0.5) ? milliseconds(0) : milliseconds(uniform(50, max_wait.count()));
-    a.fencing = chance(o_.effects == effect_mode::fenced ? 0.7 : 0.3);
+    a.fencing = o_.fencing != 0 && chance(o_.effects == effect_mode::fenced ? 0.7 : 0.3);
     const bool auto_extended = chance(0.2);
     if (auto_extended) {
       a.auto_extend.enabled = true;

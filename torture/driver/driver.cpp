@@ -56,10 +56,14 @@ int run_driver(run_options o, const std::string& self) {
   if (!o.seed_given)
     o.seed = static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count()) ^
              static_cast<std::uint64_t>(::getpid());
-  if (o.scenario == scenario::restart_no_persistence) o.persistence = false;
+  if (o.scenario == scenario::restart_no_persistence) {
+    o.persistence = false;
+    if (o.fencing == -1) o.fencing = 0;
+    if (o.fencing == 0) o.effects = effect_mode::unfenced;
+  }
   std::printf(
       "redlock-torture: seed %llu, scenario %s, %zu nodes, %zu clients, %zu resources, "
-      "%lld s, effects %s, persistence %s, quarantine %s\n",
+      "%lld s, effects %s, fencing %s, persistence %s, quarantine %s\n",
       static_cast<unsigned long long>(o.seed), to_string(o.scenario), o.nodes, o.clients,
       o.resources, static_cast<long long>(o.duration.count() / 1000),
       o.effects == effect_mode::fenced ? "fenced" : "unfenced", o.persistence ? "on" : "off",
@@ -85,6 +89,7 @@ int run_driver(run_options o, const std::string& self) {
       "--resources",  std::to_string(o.resources),
       "--effects",    o.effects == effect_mode::fenced ? "fenced" : "unfenced"};
   if (!o.quarantine) base.push_back("--no-quarantine");
+  if (o.fencing == 0) base.push_back("--no-fencing");
 
   // A fleet started just now is quarantined for max_ttl (plus drift and uptime rounding):
   // start the clients once it can vote.
@@ -135,6 +140,7 @@ int run_driver(run_options o, const std::string& self) {
   pause_list += "]";
   const std::string extra =
       "\"seed\":" + std::to_string(o.seed) + ",\"scenario\":" + json_quote(to_string(o.scenario)) +
+      ",\"fencing\":" + (o.fencing == 0 ? "false" : "true") +
       ",\"quarantine\":" + (o.quarantine ? "true" : "false") +
       ",\"persistence\":" + (o.persistence ? "true" : "false") +
       ",\"effects\":" + json_quote(o.effects == effect_mode::fenced ? "fenced" : "unfenced") +

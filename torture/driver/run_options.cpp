@@ -21,7 +21,8 @@ std::string usage() {
   return "usage: redlock-torture [--scenario healthy|faults|restart-no-persistence]\n"
          "         [--nodes N] [--clients K] [--resources R] [--seconds S] [--seed X]\n"
          "         [--effects fenced|unfenced] [--persistence] [--no-quarantine]\n"
-         "         [--client-pauses|--no-client-pauses] [--fault-interval-ms MS]\n"
+         "         [--fencing|--no-fencing] [--client-pauses|--no-client-pauses] "
+         "[--fault-interval-ms MS]\n"
          "         [--json FILE] [--dir DIR] [--expect-violation] [--verbose]\n";
 }
 
@@ -123,6 +124,10 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       o.persistence = true;
     } else if (flag == "--no-quarantine") {
       o.quarantine = false;
+    } else if (flag == "--fencing") {
+      o.fencing = 1;
+    } else if (flag == "--no-fencing") {
+      o.fencing = 0;
     } else if (flag == "--client-pauses") {
       o.client_pauses = 1;
     } else if (flag == "--no-client-pauses") {

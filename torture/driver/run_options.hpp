@@ -43,6 +43,9 @@ struct run_options {
   std::string dir;  // empty: a fresh temp dir
   bool expect_violation = false;
   std::chrono::milliseconds fault_interval{700};
+  // Fenced acquires: 1 on, 0 off, -1 on except in restart_no_persistence (whose restarts
+  // lose the fence numbers, docs/safety.md: the quarantine does not repair them).
+  int fencing = -1;
   int client_pauses = -1;  // -1: on in fenced runs only (unfenced work cannot survive them)
   bool verbose = false;
 
