@@ -66,8 +66,8 @@ int run_driver(run_options o, const std::string& self) {
       "%lld s, effects %s, fencing %s, persistence %s, quarantine %s\n",
       static_cast<unsigned long long>(o.seed), to_string(o.scenario), o.nodes, o.clients,
       o.resources, static_cast<long long>(o.duration.count() / 1000),
-      o.effects == effect_mode::fenced ? "fenced" : "unfenced", o.persistence ? "on" : "off",
-      o.quarantine ? "on" : "off");
+      o.effects == effect_mode::fenced ? "fenced" : "unfenced", o.fencing == 0 ? "off" : "on",
+      o.persistence ? "on" : "off", o.quarantine ? "on" : "off");
   std::fflush(stdout);
   ::signal(SIGPIPE, SIG_IGN);
 
