@@ -97,8 +97,13 @@ class client_loop {
       std::this_thread::sleep_for(milliseconds(uniform(0, 15)));
     }
     for (auto& h : held_)
-      release(h);
+      release(h.held);
     held_.clear();
+    // Destroying a lease releases it: one still valid by its history is released as a
+    // recorded call, so that its claim ends there (a silent release would let the next
+    // holder in while the history says this one still holds).
+    for (auto& d : dropped_)
+      if (steady_clock::now() < d.forget_at) release(d.held);
     dropped_.clear();
   }
 
@@ -121,11 +126,11 @@ class client_loop {
     if (roll < 0.60) return extend(h, pick);
     if (roll < 0.70) return check(h, pick);
     if (roll < 0.95 || h.auto_extended) {
-      release(h);
+      release(h.held);
       held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(pick));
       return;
     }
-    dropped_.push_back({std::move(h.held), h.recorded_until + std::chrono::seconds(2)});
+    dropped_.push_back({std::move(h.held), h.recorded_until + std::chrono::milliseconds(100)});
     held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(pick));
   }
 
@@ -224,15 +229,15 @@ class client_loop {
 
   // A lost lease is still released (it deletes what is left of its keys).
   void drop_lost(std::size_t pick) {
-    release(held_[pick]);
+    release(held_[pick].held);
     held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(pick));
   }
 
-  void release(held_lease& h) {
+  void release(lease& held) {
     const std::uint64_t id = ++call_;
-    const std::string token = h.held.token();
+    const std::string token = held.token();
     out_->write(release_call(id, token));
-    result<void> r = h.held.release();
+    result<void> r = held.release();
     if (r) {
       out_->write(success{id, token, std::nullopt, std::nullopt, words(r.tally())});
     } else {
