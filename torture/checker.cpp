@@ -460,11 +460,18 @@ std::string stale_write::describe() const {
 
 // ---- rule 5 ----
 
-std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b) {
+std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b,
+                                                 const std::vector<pause>& pauses) {
   std::vector<budget_overrun> out;
   for (const call_record& c : model.calls) {
     if (!c.completed) continue;
     nanoseconds took = *c.completed - c.invoked;
+    for (const pause& p : pauses) {
+      if (p.client != c.client) continue;
+      const time_point from = std::max(p.span.from, c.invoked);
+      const time_point to = std::min(p.span.to, *c.completed);
+      if (from < to) took -= to - from;
+    }
     std::optional<nanoseconds> budget;
     if (c.what.op == op::acquire) {
       budget = c.what.wait + c.what.ttl + b.acquire_slack;
@@ -534,6 +541,11 @@ std::string liveness_gap::describe() const {
          at(to) + " with a healthy majority and an acquire in flight, but no holder";
 }
 
+std::string leftover_key::describe() const {
+  return "leftover key " + q(key) + " on " + q(node) +
+         " after every client stopped and the longest ttl passed";
+}
+
 // ---- rule 6 ----
 
 std::vector<unsafe_resume> find_unsafe_resumes(const history_model& model,
@@ -594,7 +606,7 @@ std::size_t report::violations() const noexcept {
 }
 
 std::size_t report::liveness_failures() const noexcept {
-  return budget_overruns.size() + liveness_gaps.size();
+  return budget_overruns.size() + liveness_gaps.size() + leftover_keys.size();
 }
 
 std::vector<std::string> report::descriptions() const {
@@ -610,6 +622,7 @@ std::vector<std::string> report::descriptions() const {
   add(unsafe_resumes);
   add(budget_overruns);
   add(liveness_gaps);
+  add(leftover_keys);
   for (const std::string& e : model.errors)
     out.push_back("history error: " + e);
   return out;
@@ -747,6 +760,12 @@ std::string json_of(const liveness_gap& g) {
   return j.add("description", g.describe()).object();
 }
 
+std::string json_of(const leftover_key& k) {
+  json_members j;
+  j.add("node", k.node).add("key", k.key);
+  return j.add("description", k.describe()).object();
+}
+
 std::string json_of(const unknown_call& u) {
   json_members j;
   j.add("client", u.client).add("call", u.call).add("op", to_string(u.op));
@@ -780,6 +799,7 @@ std::string report::to_json(std::string_view extra_members) const {
       .raw("unsafe_resumes", json_list(unsafe_resumes))
       .raw("budget_overruns", json_list(budget_overruns))
       .raw("liveness_gaps", json_list(liveness_gaps))
+      .raw("leftover_keys", json_list(leftover_keys))
       .raw("unknown_calls", json_list(model.unknown))
       .add("history_error_list", model.errors);
   std::string body = j.object();
@@ -797,7 +817,7 @@ report check(const std::vector<record>& records, const check_options& options) {
   } else {
     r.stale_writes = find_stale_writes(r.model.effects, &r.model.errors);
   }
-  r.budget_overruns = find_budget_overruns(r.model, options.budgets);
+  r.budget_overruns = find_budget_overruns(r.model, options.budgets, options.pauses);
   if (!options.healthy.empty())
     r.liveness_gaps = find_liveness_gaps(r.model, options.healthy, options.max_gap);
   r.unsafe_resumes = find_unsafe_resumes(r.model, options.pauses);

@@ -199,6 +199,14 @@ struct unsafe_resume {
   std::string describe() const;
 };
 
+// Rule 5c: a lock key still on a node at the end of a run, after every client stopped and the
+// longest ttl passed (the driver looks and fills report::leftover_keys).
+struct leftover_key {
+  std::string node;  // the node, as the driver names it (e.g. its URL)
+  std::string key;
+  std::string describe() const;
+};
+
 // ---- The rules, one function each ---------------------------------------------------------
 
 // Rule 1. Every overlapping pair, once; zero-length overlaps do not count.
@@ -218,6 +226,12 @@ std::vector<lost_update> find_lost_updates(const std::vector<effect_record>& eff
 std::vector<stale_write> find_stale_writes(const std::vector<effect_record>& effects,
                                            std::vector<std::string>* errors = nullptr);
 
+// A client that was stopped (SIGSTOP) during [span.from, span.to), as the driver recorded it.
+struct pause {
+  std::string client;
+  interval span;
+};
+
 // The budgets of rule 5a.
 struct budgets {
   // An acquire must complete within wait + ttl + acquire_slack.
@@ -226,8 +240,11 @@ struct budgets {
   std::optional<std::chrono::nanoseconds> other_calls;
 };
 
-// Rule 5a. Calls without completion are not checked (they are unknown).
-std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b);
+// Rule 5a. Calls without completion are not checked (they are unknown). The time the call's
+// client spent stopped (`pauses`, by the driver) is not counted against its budget: took_ms is
+// the time it ran.
+std::vector<budget_overrun> find_budget_overruns(const history_model& model, const budgets& b,
+                                                 const std::vector<pause>& pauses = {});
 
 // Rule 5b. For each resource R:
 //   covered(R) = union of [claim.start, claim.possible_end] of R's claims and
@@ -240,12 +257,6 @@ std::vector<budget_overrun> find_budget_overruns(const history_model& model, con
 std::vector<liveness_gap> find_liveness_gaps(const history_model& model,
                                              const std::vector<interval>& healthy,
                                              std::chrono::nanoseconds bound);
-
-// A client that was stopped (SIGSTOP) during [span.from, span.to), as the driver recorded it.
-struct pause {
-  std::string client;
-  interval span;
-};
 
 // Rule 6. For each pause P of client C and claim K of C with P.from < K.end < P.to (its
 // validity ran out while it was stopped, before it was released or declared lost): each
@@ -289,12 +300,13 @@ struct report {
   std::vector<unsafe_resume> unsafe_resumes;
   std::vector<budget_overrun> budget_overruns;
   std::vector<liveness_gap> liveness_gaps;
+  std::vector<leftover_key> leftover_keys;  // filled by the driver, not by check()
 
   std::size_t grants() const noexcept { return model.grants; }
   std::size_t unknown() const noexcept { return model.unknown.size(); }
   // overlaps + fence inversions + lost updates + stale writes + unsafe resumes.
   std::size_t violations() const noexcept;
-  // budget overruns + liveness gaps.
+  // budget overruns + liveness gaps + leftover keys.
   std::size_t liveness_failures() const noexcept;
   std::size_t history_errors() const noexcept { return model.errors.size(); }
 

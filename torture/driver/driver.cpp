@@ -1,0 +1,182 @@
+#include "driver.hpp"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "client_fleet.hpp"
+#include "fault_runner.hpp"
+#include "flat_json.hpp"
+#include "redis_fleet.hpp"
+
+namespace redlock::torture {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+std::string make_dir(const std::string& wanted) {
+  if (!wanted.empty()) return wanted;
+  std::string pattern = "/tmp/redlock-torture-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+std::string join(const std::vector<std::string>& parts, char sep) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    out += (i > 0 ? std::string(1, sep) : "") + parts[i];
+  return out;
+}
+
+// Lock keys still on the nodes: every key under the prefix but the fence hash (the prefix
+// itself).
+std::vector<leftover_key> leftover_keys(const testing::redis_fleet& nodes) {
+  std::vector<leftover_key> out;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    try {
+      for (const std::string& k : nodes.keys(i, "redlock:?*"))
+        out.push_back({nodes.url(i), k});
+    } catch (const std::exception& e) {
+      out.push_back({nodes.url(i), std::string("(cannot list keys: ") + e.what() + ")"});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_driver(run_options o, const std::string& self) {
+  if (!o.seed_given)
+    o.seed = static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count()) ^
+             static_cast<std::uint64_t>(::getpid());
+  if (o.scenario == scenario::restart_no_persistence) {
+    o.persistence = false;
+    if (o.fencing == -1) o.fencing = 0;
+    if (o.fencing == 0) o.effects = effect_mode::unfenced;
+  }
+  std::printf(
+      "redlock-torture: seed %llu, scenario %s, %zu nodes, %zu clients, %zu resources, "
+      "%lld s, effects %s, fencing %s, persistence %s, quarantine %s\n",
+      static_cast<unsigned long long>(o.seed), to_string(o.scenario), o.nodes, o.clients,
+      o.resources, static_cast<long long>(o.duration.count() / 1000),
+      o.effects == effect_mode::fenced ? "fenced" : "unfenced", o.fencing == 0 ? "off" : "on",
+      o.persistence ? "on" : "off", o.quarantine ? "on" : "off");
+  std::fflush(stdout);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  const std::string dir = make_dir(o.dir);
+  testing::node_options node_opts;
+  node_opts.persistence = o.persistence;
+  testing::redis_fleet nodes(o.nodes, node_opts);
+  testing::redis_fleet store(1);
+  std::vector<std::unique_ptr<testing::fault_proxy>> proxies;
+  std::vector<std::string> endpoints;
+  for (std::size_t i = 0; i < o.nodes; ++i) {
+    proxies.push_back(std::make_unique<testing::fault_proxy>(nodes.port(i)));
+    endpoints.push_back(proxies.back()->url());
+  }
+
+  std::vector<std::string> base = {
+      "--endpoints",  join(endpoints, ','),
+      "--store-port", std::to_string(store.port(0)),
+      "--resources",  std::to_string(o.resources),
+      "--effects",    o.effects == effect_mode::fenced ? "fenced" : "unfenced"};
+  if (!o.quarantine) base.push_back("--no-quarantine");
+  if (o.fencing == 0) base.push_back("--no-fencing");
+
+  // A fleet started just now is quarantined for max_ttl (plus drift and uptime rounding):
+  // start the clients once it can vote.
+  if (o.quarantine) std::this_thread::sleep_for(max_ttl + milliseconds(1100));
+  client_fleet clients(self, dir, base, o.seed);
+  clients.start(o.clients);
+  const time_point started = steady_clock::now();
+  fault_runner faults(o, nodes, proxies, clients);
+  faults.run_until(started + o.duration);
+  faults.settle();
+  const time_point faults_over = steady_clock::now();
+  const std::size_t killed_at_end = clients.stop_all(milliseconds(3000));
+
+  // Every lock of a stopped client has expired after the longest ttl (a restarted node
+  // reloads its keys with their expiry).
+  std::this_thread::sleep_for(max_ttl + milliseconds(500));
+  std::vector<leftover_key> leftovers = leftover_keys(nodes);
+
+  std::vector<record> all;
+  std::size_t skipped = 0;
+  for (const std::string& path : clients.histories()) {
+    auto h = read_history(path);
+    if (!h) {
+      std::fprintf(stderr, "redlock-torture: %s\n", h.error().c_str());
+      return 2;
+    }
+    skipped += h->skipped;
+    if (h->skipped && o.verbose) std::fprintf(stderr, "skipped: %s\n", h->skipped_reason.c_str());
+    all.insert(all.end(), h->records.begin(), h->records.end());
+  }
+
+  check_options c;
+  c.effects = o.effects;
+  c.budgets.acquire_slack = milliseconds(500);
+  c.budgets.other_calls = milliseconds(2000);
+  c.pauses = clients.pauses();
+  // The first second the clients connect; the last span the clients are being stopped.
+  c.healthy = faults.healthy(started + milliseconds(1000), faults_over);
+  c.max_gap = max_ttl + max_wait + milliseconds(500);
+  report r = check(all, c);
+  r.leftover_keys = std::move(leftovers);
+
+  std::string pause_list = "[";
+  for (std::size_t i = 0; i < c.pauses.size(); ++i)
+    pause_list += std::string(i > 0 ? "," : "") + "{\"client\":" + json_quote(c.pauses[i].client) +
+                  ",\"from\":" + std::to_string(to_nanos(c.pauses[i].span.from)) +
+                  ",\"to\":" + std::to_string(to_nanos(c.pauses[i].span.to)) + "}";
+  pause_list += "]";
+  const std::string extra =
+      "\"seed\":" + std::to_string(o.seed) + ",\"scenario\":" + json_quote(to_string(o.scenario)) +
+      ",\"fencing\":" + (o.fencing == 0 ? "false" : "true") +
+      ",\"quarantine\":" + (o.quarantine ? "true" : "false") +
+      ",\"persistence\":" + (o.persistence ? "true" : "false") +
+      ",\"effects\":" + json_quote(o.effects == effect_mode::fenced ? "fenced" : "unfenced") +
+      ",\"fault_count\":" + std::to_string(faults.faults().size()) +
+      ",\"faults\":" + faults.faults_json() + ",\"pauses\":" + pause_list +
+      ",\"histories\":" + std::to_string(clients.histories().size()) +
+      ",\"skipped_lines\":" + std::to_string(skipped) +
+      ",\"clients_killed_at_stop\":" + std::to_string(killed_at_end) +
+      ",\"dir\":" + json_quote(dir);
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << r.to_json(extra) << "\n";
+    if (!out) {
+      std::fprintf(stderr, "redlock-torture: cannot write %s\n", o.json_path.c_str());
+      return 2;
+    }
+  }
+
+  const std::vector<std::string> lines = r.descriptions();
+  const std::size_t shown = o.verbose ? lines.size() : std::min<std::size_t>(lines.size(), 10);
+  for (std::size_t i = 0; i < shown; ++i)
+    std::printf("  %s\n", lines[i].c_str());
+  if (shown < lines.size()) std::printf("  ... and %zu more\n", lines.size() - shown);
+  std::printf("redlock-torture: %s, faults %zu, pauses %zu, seed %llu, histories in %s\n",
+              r.summary().c_str(), faults.faults().size(), c.pauses.size(),
+              static_cast<unsigned long long>(o.seed), dir.c_str());
+
+  const bool clean_liveness = r.liveness_failures() == 0 && r.history_errors() == 0;
+  if (o.expect_violation) {
+    const bool found = r.violations() > 0;
+    std::printf("redlock-torture: %s (a violation was expected)\n", found ? "PASS" : "FAIL");
+    return found && r.history_errors() == 0 ? 0 : 1;
+  }
+  const bool pass = r.violations() == 0 && clean_liveness;
+  std::printf("redlock-torture: %s\n", pass ? "PASS" : "FAIL");
+  return pass ? 0 : 1;
+}
+
+}  // namespace redlock::torture

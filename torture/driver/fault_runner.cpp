@@ -1,0 +1,262 @@
+#include "fault_runner.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "flat_json.hpp"
+
+namespace redlock::torture {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// After a node fault ends, the clients' connections come back within their reconnect backoff
+// (client_options::reconnect_max, 1 s) and a node timeout.
+constexpr milliseconds reconnect_time{1200};
+// A restarted node's quarantine, as a client sees it: max_ttl + drift, and up to a second more
+// because uptime_in_seconds counts whole seconds down.
+constexpr milliseconds quarantine_time = max_ttl + milliseconds(1100);
+// A client killed or paused may hold keys (auto-extended after its last record) for a ttl.
+constexpr milliseconds disturbance_time = max_ttl + milliseconds(300);
+
+}  // namespace
+
+fault_runner::fault_runner(const run_options& o, testing::redis_fleet& nodes,
+                           std::vector<std::unique_ptr<testing::fault_proxy>>& proxies,
+                           client_fleet& clients)
+    : o_(o),
+      nodes_(nodes),
+      proxies_(proxies),
+      clients_(clients),
+      rng_(o.seed ^ 0x9e3779b97f4a7c15ULL),
+      unavailable_(nodes.size()),
+      busy_until_(nodes.size()),
+      down_(nodes.size(), false),
+      client_busy_until_(clients.size()) {}
+
+void fault_runner::note(std::string kind, std::string target, std::int64_t ms) {
+  faults_.push_back({steady_clock::now(), std::move(kind), std::move(target), ms});
+  if (o_.verbose) {
+    const fault_event& f = faults_.back();
+    std::fprintf(stderr, "fault %s %s %lld ms\n", f.kind.c_str(), f.target.c_str(),
+                 static_cast<long long>(f.ms));
+  }
+}
+
+void fault_runner::unavailable(std::size_t node, time_point from, time_point to) {
+  unavailable_[node].push_back({from, to});
+}
+
+void fault_runner::later(time_point at, std::function<void()> action) {
+  due_.emplace(at, std::move(action));
+}
+
+void fault_runner::run_due(time_point now) {
+  while (!due_.empty() && due_.begin()->first <= now) {
+    auto action = std::move(due_.begin()->second);
+    due_.erase(due_.begin());
+    action();
+  }
+}
+
+void fault_runner::restart_node(std::size_t i) {
+  const time_point from = steady_clock::now();
+  nodes_.restart(i);
+  down_[i] = false;
+  const time_point ready = steady_clock::now();
+  const bool forgets = !o_.persistence;
+  unavailable(i, from,
+              ready + reconnect_time + (o_.quarantine ? quarantine_time : milliseconds(0)));
+  if (forgets) next_data_loss_ = ready + quarantine_time + milliseconds(1000);
+  busy_until_[i] = std::max(busy_until_[i], ready + reconnect_time);
+}
+
+void fault_runner::run_until(time_point end) {
+  time_point next = steady_clock::now() + o_.fault_interval;
+  while (steady_clock::now() < end) {
+    const time_point now = steady_clock::now();
+    run_due(now);
+    if (now >= next && o_.scenario != scenario::healthy) {
+      const auto base = o_.fault_interval.count();
+      if (o_.scenario == scenario::faults) {
+        random_fault(now);
+        next = now + milliseconds(uniform(base / 2, base + base / 2));
+      } else {
+        restart_cycle(now);
+        next = now + milliseconds(2200);
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+void fault_runner::random_fault(time_point now) {
+  const bool pauses =
+      o_.client_pauses == 1 || (o_.client_pauses == -1 && o_.effects == effect_mode::fenced);
+  // Node faults on a free node; client faults on a client that is not paused.
+  std::vector<std::size_t> free_nodes;
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (busy_until_[i] <= now && !down_[i]) free_nodes.push_back(i);
+  const bool any_down = std::find(down_.begin(), down_.end(), true) != down_.end();
+  const std::int64_t kind = uniform(0, 99);
+  if (kind < 50 && !free_nodes.empty()) {
+    const std::size_t i = free_nodes[static_cast<std::size_t>(
+        uniform(0, static_cast<std::int64_t>(free_nodes.size()) - 1))];
+    const std::string name = node_name(i);
+    const bool may_kill = !any_down && now >= next_data_loss_;
+    if (kind < 20 && may_kill) {
+      const time_point killed = steady_clock::now();
+      nodes_.kill(i);
+      down_[i] = true;
+      if (kind < 10) {
+        note("node_kill_restart", name);
+        restart_node(i);
+      } else {
+        const std::int64_t delay = uniform(300, 2500);
+        note("node_kill_restart_later", name, delay);
+        busy_until_[i] = killed + milliseconds(delay);
+        next_data_loss_ = killed + milliseconds(delay) + quarantine_time + milliseconds(1000);
+        later(killed + milliseconds(delay), [this, i] { restart_node(i); });
+      }
+      return;
+    }
+    if (kind < 32) {
+      const std::int64_t ms = uniform(200, 1500);
+      note("node_stop", name, ms);
+      const time_point from = steady_clock::now();
+      nodes_.pause(i);
+      busy_until_[i] = from + milliseconds(ms) + reconnect_time;
+      unavailable(i, from, from + milliseconds(ms) + reconnect_time);
+      later(from + milliseconds(ms), [this, i] {
+        if (nodes_.paused(i)) nodes_.resume(i);
+      });
+      return;
+    }
+    if (kind < 42) {
+      const std::int64_t ms = uniform(200, 1000);
+      note("node_client_pause", name, ms);
+      const time_point from = steady_clock::now();
+      try {
+        (void)nodes_.call(i, {"CLIENT", "PAUSE", std::to_string(ms)});
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "CLIENT PAUSE on %s failed: %s\n", name.c_str(), e.what());
+      }
+      busy_until_[i] = from + milliseconds(ms) + reconnect_time;
+      unavailable(i, from, from + milliseconds(ms) + reconnect_time);
+      return;
+    }
+    note("node_script_flush", name);
+    try {
+      (void)nodes_.call(i, {"SCRIPT", "FLUSH"});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "SCRIPT FLUSH on %s failed: %s\n", name.c_str(), e.what());
+    }
+    return;
+  }
+  // A client fault.
+  std::vector<std::size_t> free_clients;
+  for (std::size_t c = 0; c < clients_.size(); ++c)
+    if (client_busy_until_[c] <= now && !clients_.paused(c)) free_clients.push_back(c);
+  if (free_clients.empty()) return;
+  const std::size_t c = free_clients[static_cast<std::size_t>(
+      uniform(0, static_cast<std::int64_t>(free_clients.size()) - 1))];
+  if (pauses && kind < 85) {
+    const std::int64_t ms = uniform(100, 2500);
+    note("client_pause", clients_.name(c), ms);
+    clients_.pause(c);
+    const time_point from = steady_clock::now();
+    disturbed_.push_back({from, from + milliseconds(ms) + disturbance_time});
+    client_busy_until_[c] = from + milliseconds(ms) + milliseconds(500);
+    later(from + milliseconds(ms), [this, c] { clients_.resume(c); });
+    return;
+  }
+  note("client_kill", clients_.name(c));
+  const time_point from = steady_clock::now();
+  clients_.kill_and_replace(c);
+  disturbed_.push_back({from, from + disturbance_time});
+  client_busy_until_[c] = from + milliseconds(1000);
+}
+
+void fault_runner::restart_cycle(time_point now) {
+  (void)now;
+  const std::size_t n = nodes_.size();
+  const std::size_t y = cycle_ % n;
+  const std::size_t x = (cycle_ + 1) % n;
+  ++cycle_;
+  note("proxy_blackhole", node_name(y), 1100);
+  const time_point from = steady_clock::now();
+  proxies_[y]->blackhole();
+  const time_point restart_at = from + milliseconds(1100);
+  unavailable(y, from, restart_at + reconnect_time);
+  later(restart_at, [this, x, y] {
+    note("node_kill_restart", node_name(x));
+    nodes_.kill(x);
+    down_[x] = true;
+    restart_node(x);
+    note("proxy_pass", node_name(y));
+    proxies_[y]->pass();
+  });
+}
+
+void fault_runner::settle() {
+  due_.clear();
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_.paused(i)) nodes_.resume(i);
+    if (down_[i] || !nodes_.running(i)) restart_node(i);
+    if (proxies_[i]->current() != testing::fault_proxy::mode::pass) proxies_[i]->pass();
+  }
+  for (std::size_t c = 0; c < clients_.size(); ++c)
+    clients_.resume(c);
+}
+
+std::vector<interval> fault_runner::healthy(time_point from, time_point to) const {
+  // Sweep the edges of every node's unavailable spans and the disturbances.
+  std::vector<std::pair<time_point, int>> edges;  // +1 one more node out, -1 one back
+  for (const auto& spans : unavailable_)
+    for (const interval& s : spans) {
+      edges.push_back({s.from, +1});
+      edges.push_back({s.to, -1});
+    }
+  const int big = 1'000'000;  // a disturbance counts as every node out
+  for (const interval& s : disturbed_) {
+    edges.push_back({s.from, +big});
+    edges.push_back({s.to, -big});
+  }
+  std::sort(edges.begin(), edges.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const int n = static_cast<int>(nodes_.size());
+  const int quorum = n / 2 + 1;
+  // Overlapping spans of one node count twice; a node counted out twice is still one node, so
+  // the count is an over-estimate of the nodes out: healthy is then under-estimated (safe).
+  std::vector<interval> out;
+  int down = 0;
+  time_point cursor = from;
+  auto emit = [&](time_point a, time_point b) {
+    a = std::max(a, from);
+    b = std::min(b, to);
+    if (a < b && n - down >= quorum) out.push_back({a, b});
+  };
+  for (const auto& e : edges) {
+    emit(cursor, e.first);
+    cursor = std::max(cursor, e.first);
+    down += e.second;
+  }
+  emit(cursor, to);
+  return out;
+}
+
+std::string fault_runner::faults_json() const {
+  std::string out = "[";
+  for (std::size_t i = 0; i < faults_.size(); ++i) {
+    const fault_event& f = faults_[i];
+    out += (i > 0 ? "," : "");
+    out += "{\"t\":" + std::to_string(to_nanos(f.t)) + ",\"kind\":" + json_quote(f.kind) +
+           ",\"target\":" + json_quote(f.target) + ",\"ms\":" + std::to_string(f.ms) + "}";
+  }
+  return out + "]";
+}
+
+}  // namespace redlock::torture

@@ -1,0 +1,91 @@
+// fault_runner: the faults of a torture run, from a seeded schedule, acted out on the real
+// processes (nodes, their proxies, the client processes), and what the driver knows from them:
+// the list of faults (for the report) and when a majority of the nodes could vote (the
+// checker's healthy intervals, rule 5b).
+//
+// Schedules (run_options::scenario):
+//   healthy: none.
+//   faults: every fault_interval (+-50%) one of: node SIGKILL + restart (at once or after a
+//     delay), node SIGSTOP/SIGCONT, CLIENT PAUSE, SCRIPT FLUSH, client SIGSTOP/SIGCONT (when
+//     client pauses are on), client SIGKILL + a new client. A node restart that loses data is
+//     only started when no other node is down and the last one's quarantine (max_ttl + drift,
+//     plus a second of uptime rounding) is over: the quarantine's argument assumes fewer than a
+//     majority lose keys within one max_ttl (docs/safety.md, "Restarts").
+//   restart_no_persistence: in cycles of about 2.2 s, node y is cut off (its proxy blackholes),
+//     clients get bare majorities without it, then node x is killed and restarted at once
+//     without persistence and y is let through again: with the quarantine off, x and y now
+//     form a majority that does not know the locks granted on x and z.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "checker.hpp"
+#include "client_fleet.hpp"
+#include "fault_proxy.hpp"
+#include "redis_fleet.hpp"
+#include "run_options.hpp"
+
+namespace redlock::torture {
+
+struct fault_event {
+  time_point t;
+  std::string kind;     // "node_kill_restart", "node_stop", "client_pause", ...
+  std::string target;   // "n2", "c3.1"
+  std::int64_t ms = 0;  // how long (pause, delay before restart), 0 when it does not apply
+};
+
+class fault_runner {
+ public:
+  fault_runner(const run_options& o, testing::redis_fleet& nodes,
+               std::vector<std::unique_ptr<testing::fault_proxy>>& proxies, client_fleet& clients);
+
+  // Runs the scenario's schedule until `end`.
+  void run_until(time_point end);
+  // Ends every fault still on: resumes nodes, restarts the ones down, lets proxies pass.
+  // (The clients are resumed by client_fleet::stop_all.)
+  void settle();
+
+  // When at least a majority of the nodes could vote, within [from, to), minus the times a
+  // client was killed or paused holding keys its history may not show.
+  std::vector<interval> healthy(time_point from, time_point to) const;
+  const std::vector<fault_event>& faults() const { return faults_; }
+  // The faults as a JSON array.
+  std::string faults_json() const;
+
+ private:
+  void random_fault(time_point now);
+  void restart_cycle(time_point now);
+  void note(std::string kind, std::string target, std::int64_t ms = 0);
+  void unavailable(std::size_t node, time_point from, time_point to);
+  void later(time_point at, std::function<void()> action);
+  void run_due(time_point now);
+  void restart_node(std::size_t i);  // restarts and marks the quarantine and reconnect time
+  std::string node_name(std::size_t i) const { return "n" + std::to_string(i + 1); }
+  std::int64_t uniform(std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng_);
+  }
+
+  const run_options& o_;
+  testing::redis_fleet& nodes_;
+  std::vector<std::unique_ptr<testing::fault_proxy>>& proxies_;
+  client_fleet& clients_;
+  std::mt19937_64 rng_;
+  std::vector<fault_event> faults_;
+  std::vector<std::vector<interval>> unavailable_;  // per node
+  std::vector<interval> disturbed_;                 // client kills and pauses
+  std::vector<time_point> busy_until_;              // per node: no new fault before
+  std::vector<bool> down_;                          // killed, restart pending
+  std::vector<time_point> client_busy_until_;
+  time_point next_data_loss_;  // no data-losing restart before
+  std::multimap<time_point, std::function<void()>> due_;
+  std::size_t cycle_ = 0;
+};
+
+}  // namespace redlock::torture

@@ -1,0 +1,151 @@
+#include "run_options.hpp"
+
+#include <cstdlib>
+#include <string>
+
+namespace redlock::torture {
+
+const char* to_string(scenario s) noexcept {
+  switch (s) {
+    case scenario::healthy:
+      return "healthy";
+    case scenario::faults:
+      return "faults";
+    case scenario::restart_no_persistence:
+      return "restart-no-persistence";
+  }
+  return "?";
+}
+
+std::string usage() {
+  return "usage: redlock-torture [--scenario healthy|faults|restart-no-persistence]\n"
+         "         [--nodes N] [--clients K] [--resources R] [--seconds S] [--seed X]\n"
+         "         [--effects fenced|unfenced] [--persistence] [--no-quarantine]\n"
+         "         [--fencing|--no-fencing] [--client-pauses|--no-client-pauses] "
+         "[--fault-interval-ms MS]\n"
+         "         [--json FILE] [--dir DIR] [--expect-violation] [--verbose]\n";
+}
+
+namespace {
+
+outcome<std::uint64_t> number(const std::string& flag, const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+    return fail(flag + ": not a number: '" + text + "'");
+  return static_cast<std::uint64_t>(std::strtoull(text.c_str(), nullptr, 10));
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  while (from <= text.size()) {
+    std::size_t at = text.find(sep, from);
+    if (at == std::string::npos) at = text.size();
+    if (at > from) out.push_back(text.substr(from, at - from));
+    from = at + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+outcome<run_options> parse_options(const std::vector<std::string>& args) {
+  run_options o;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& flag = args[i];
+    auto value = [&]() -> outcome<std::string> {
+      if (i + 1 >= args.size()) return fail(flag + " needs a value");
+      return args[++i];
+    };
+    auto count = [&](std::uint64_t lo, std::uint64_t hi) -> outcome<std::uint64_t> {
+      auto v = value();
+      if (!v) return fail(v.error());
+      auto n = number(flag, *v);
+      if (!n) return n;
+      if (*n < lo || *n > hi)
+        return fail(flag + ": " + *v + " is not in [" + std::to_string(lo) + ", " +
+                    std::to_string(hi) + "]");
+      return n;
+    };
+    if (flag == "--nodes" || flag == "--clients" || flag == "--resources") {
+      auto n = count(1, 64);
+      if (!n) return fail(n.error());
+      (flag == "--nodes" ? o.nodes : flag == "--clients" ? o.clients : o.resources) = *n;
+    } else if (flag == "--seconds") {
+      auto n = count(1, 86'400);
+      if (!n) return fail(n.error());
+      o.duration = std::chrono::milliseconds(static_cast<std::int64_t>(*n) * 1000);
+    } else if (flag == "--fault-interval-ms") {
+      auto n = count(50, 600'000);
+      if (!n) return fail(n.error());
+      o.fault_interval = std::chrono::milliseconds(static_cast<std::int64_t>(*n));
+    } else if (flag == "--seed") {
+      auto v = value();
+      if (!v) return fail(v.error());
+      auto n = number(flag, *v);
+      if (!n) return fail(n.error());
+      o.seed = *n;
+      o.seed_given = true;
+    } else if (flag == "--store-port") {
+      auto n = count(1, 65'535);
+      if (!n) return fail(n.error());
+      o.store_port = static_cast<std::uint16_t>(*n);
+    } else if (flag == "--scenario") {
+      auto v = value();
+      if (!v) return fail(v.error());
+      if (*v == "healthy") {
+        o.scenario = scenario::healthy;
+      } else if (*v == "faults") {
+        o.scenario = scenario::faults;
+      } else if (*v == "restart-no-persistence") {
+        o.scenario = scenario::restart_no_persistence;
+      } else {
+        return fail("--scenario: unknown scenario '" + *v + "'");
+      }
+    } else if (flag == "--effects") {
+      auto v = value();
+      if (!v) return fail(v.error());
+      if (*v == "fenced") {
+        o.effects = effect_mode::fenced;
+      } else if (*v == "unfenced") {
+        o.effects = effect_mode::unfenced;
+      } else {
+        return fail("--effects: 'fenced' or 'unfenced', not '" + *v + "'");
+      }
+    } else if (flag == "--json" || flag == "--dir" || flag == "--name" || flag == "--history" ||
+               flag == "--endpoints") {
+      auto v = value();
+      if (!v) return fail(v.error());
+      if (flag == "--json") o.json_path = *v;
+      if (flag == "--dir") o.dir = *v;
+      if (flag == "--name") o.name = *v;
+      if (flag == "--history") o.history_path = *v;
+      if (flag == "--endpoints") o.endpoints = split(*v, ',');
+    } else if (flag == "--persistence") {
+      o.persistence = true;
+    } else if (flag == "--no-quarantine") {
+      o.quarantine = false;
+    } else if (flag == "--fencing") {
+      o.fencing = 1;
+    } else if (flag == "--no-fencing") {
+      o.fencing = 0;
+    } else if (flag == "--client-pauses") {
+      o.client_pauses = 1;
+    } else if (flag == "--no-client-pauses") {
+      o.client_pauses = 0;
+    } else if (flag == "--expect-violation") {
+      o.expect_violation = true;
+    } else if (flag == "--verbose") {
+      o.verbose = true;
+    } else if (flag == "--client-mode") {
+      o.client_mode = true;
+    } else {
+      return fail("unknown flag '" + flag + "'");
+    }
+  }
+  if (o.client_mode &&
+      (o.name.empty() || o.history_path.empty() || o.endpoints.empty() || o.store_port == 0))
+    return fail("--client-mode needs --name, --history, --endpoints and --store-port");
+  return o;
+}
+
+}  // namespace redlock::torture

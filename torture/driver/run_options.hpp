@@ -1,0 +1,65 @@
+// The flags of redlock-torture, for both of its modes: the driver (the default) and a client
+// process (--client-mode, started by the driver). docs/torture.md lists every flag.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "checker.hpp"
+#include "outcome.hpp"
+
+namespace redlock::torture {
+
+// Bounds shared by the driver and the clients.
+constexpr std::chrono::milliseconds min_ttl{300};
+constexpr std::chrono::milliseconds max_ttl{1500};  // also quarantine.max_ttl
+constexpr std::chrono::milliseconds max_wait{1000};
+// The protected work stops writing this long before the validity the history holds.
+constexpr std::chrono::milliseconds write_margin{30};
+
+enum class scenario {
+  healthy,                 // no faults
+  faults,                  // the seeded random schedule of node and client faults
+  restart_no_persistence,  // the negative control (with --no-quarantine) and its twin
+};
+const char* to_string(scenario s) noexcept;
+
+struct run_options {
+  // The driver.
+  std::size_t nodes = 3;
+  std::size_t clients = 4;
+  std::size_t resources = 2;
+  std::chrono::milliseconds duration{20'000};
+  std::uint64_t seed = 0;
+  bool seed_given = false;
+  bool persistence = false;
+  bool quarantine = true;
+  effect_mode effects = effect_mode::fenced;
+  torture::scenario scenario = scenario::faults;
+  std::string json_path;
+  std::string dir;  // empty: a fresh temp dir
+  bool expect_violation = false;
+  std::chrono::milliseconds fault_interval{700};
+  // Fenced acquires: 1 on, 0 off, -1 on except in restart_no_persistence (whose restarts
+  // lose the fence numbers, docs/safety.md: the quarantine does not repair them).
+  int fencing = -1;
+  int client_pauses = -1;  // -1: on in fenced runs only (unfenced work cannot survive them)
+  bool verbose = false;
+
+  // A client process (--client-mode).
+  bool client_mode = false;
+  std::string name;
+  std::string history_path;
+  std::vector<std::string> endpoints;
+  std::uint16_t store_port = 0;
+};
+
+// Parses argv (without argv[0]). A failure names the flag.
+outcome<run_options> parse_options(const std::vector<std::string>& args);
+// The usage text.
+std::string usage();
+
+}  // namespace redlock::torture
