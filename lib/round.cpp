@@ -123,7 +123,20 @@ void round::on_answer(std::size_t node, bool excluded_at_start, node_answer answ
     reports_[node] = std::move(report_before);
     values_[node] = value_before;
   } else {
-    if (reply_vote != vote::failed && answer.server && !answer.server->run_id.empty()) {
+    if (reply_vote != vote::failed && env_.excluded && spec_.check_exclusions) {
+      // The node may have connected after the round started, and its handshake may show a
+      // server that must not vote (restarted recently, settings that lose keys): checked
+      // again at its answer. The listener still hears the reply's own vote (our key may be
+      // there, and gets the clean-up or the release).
+      exclusion ex = env_.excluded(node);
+      if (ex.error) {
+        counted_vote = vote::failed;
+        permanent = is_permanent(ex.error);
+        reports_[node].error = ex.error;
+        reports_[node].detail = ex.detail;
+      }
+    }
+    if (counted_vote != vote::failed && answer.server && !answer.server->run_id.empty()) {
       for (std::size_t j = 0; j < voted_server_.size(); ++j) {
         if (j == node || !voted_server_[j] || voted_server_[j]->run_id != answer.server->run_id)
           continue;

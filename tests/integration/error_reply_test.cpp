@@ -31,6 +31,7 @@ TEST_F(ErrorReplyTest, ReadonlyReplica) {
   ASSERT_EQ(fleet->command(0, {"REPLICAOF", "127.0.0.1", std::to_string(fleet->port(1))}), "OK");
   client_options o = options_for(*fleet);
   o.endpoints = {fleet->url(0)};
+  o.risky_nodes_vote = true;  // to reach the replica's own answer (KeyLossRiskTest.AReplica)
   client locks = make_client(o);
   std::string detail = failure_detail(locks, "job");
   EXPECT_THAT(detail, HasSubstr("node answered with an error"));
@@ -44,6 +45,7 @@ TEST_F(ErrorReplyTest, MasterdownReplicaOfADeadMaster) {
   ASSERT_EQ(fleet->command(0, {"REPLICAOF", "127.0.0.1", std::to_string(fleet->port(1))}), "OK");
   client_options o = options_for(*fleet);
   o.endpoints = {fleet->url(0)};
+  o.risky_nodes_vote = true;  // to reach the replica's own answer
   client locks = make_client(o);
   EXPECT_THAT(failure_detail(locks, "job"), HasSubstr("MASTERDOWN"));
 }

@@ -92,6 +92,24 @@ TEST_F(EngineTest, AQuarantinedServerDoesNotVoteButGetsReleases) {
   EXPECT_TRUE(release_pending(1, *lock));
 }
 
+// A round that started before the node's handshake: the handshake shows a server in
+// quarantine, so its answer does not count, and our key there still gets the release.
+TEST_F(EngineTest, AServerFoundQuarantinedAfterTheRoundStartedDoesNotCount) {
+  make(3);
+  acquire("r");
+  ASSERT_TRUE(nodes[1]->has_pending());
+  nodes[1]->quarantine(clock.now() + milliseconds(1000), "the server had been up 0 s");
+  nodes[1]->answer_ok();
+  nodes[0]->answer_ok();
+  EXPECT_FALSE(outcome.has_value());  // one vote of two so far
+  nodes[2]->answer_ok();
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->tally().nodes()[1].error, errc::quarantined);
+  auto lock = outcome->value();
+  eng->release(lock, nullptr);
+  EXPECT_TRUE(release_pending(1, *lock));
+}
+
 // A server whose settings can lose our keys does not vote (errc::unsafe_server, permanent:
 // a majority of them is misconfigured), unless risky_nodes_vote.
 TEST_F(EngineTest, AServerThatCanLoseKeysDoesNotVoteUnlessAllowed) {
