@@ -74,6 +74,7 @@ int run_driver(run_options o, const std::string& self) {
   const std::string dir = make_dir(o.dir);
   testing::node_options node_opts;
   node_opts.persistence = o.persistence;
+  node_opts.clock_shift = o.scenario == scenario::clock_jump;
   testing::redis_fleet nodes(o.nodes, node_opts);
   testing::redis_fleet store(1);
   std::vector<std::unique_ptr<testing::fault_proxy>> proxies;
@@ -104,8 +105,11 @@ int run_driver(run_options o, const std::string& self) {
   const std::size_t killed_at_end = clients.stop_all(milliseconds(3000));
 
   // Every lock of a stopped client has expired after the longest ttl (a restarted node
-  // reloads its keys with their expiry).
-  std::this_thread::sleep_for(max_ttl + milliseconds(500));
+  // reloads its keys with their expiry); a key a node took while its clock was jumped forward
+  // lives that much longer once the clock is set back (settle()).
+  std::this_thread::sleep_for(
+      max_ttl + milliseconds(500) +
+      (o.scenario == scenario::clock_jump ? o.clock_jump : milliseconds(0)));
   std::vector<leftover_key> leftovers = leftover_keys(nodes);
 
   std::vector<record> all;

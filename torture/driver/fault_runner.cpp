@@ -35,7 +35,8 @@ fault_runner::fault_runner(const run_options& o, testing::redis_fleet& nodes,
       unavailable_(nodes.size()),
       busy_until_(nodes.size()),
       down_(nodes.size(), false),
-      client_busy_until_(clients.size()) {}
+      client_busy_until_(clients.size()),
+      shifted_(nodes.size(), false) {}
 
 void fault_runner::note(std::string kind, std::string target, std::int64_t ms) {
   faults_.push_back({steady_clock::now(), std::move(kind), std::move(target), ms});
@@ -84,6 +85,9 @@ void fault_runner::run_until(time_point end) {
       if (o_.scenario == scenario::faults) {
         random_fault(now);
         next = now + milliseconds(uniform(base / 2, base + base / 2));
+      } else if (o_.scenario == scenario::clock_jump) {
+        clock_jump_cycle(now);
+        next = now + milliseconds(2200);
       } else {
         restart_cycle(now);
         next = now + milliseconds(2200);
@@ -201,9 +205,46 @@ void fault_runner::restart_cycle(time_point now) {
   });
 }
 
+void fault_runner::clock_jump_cycle(time_point now) {
+  (void)now;
+  const std::size_t n = nodes_.size();
+  const std::size_t y = cycle_ % n;
+  const std::size_t x = (cycle_ + 1) % n;
+  ++cycle_;
+  // Undo the last cycle's jump before this one's blackhole (a backward step: see the header).
+  for (std::size_t i = 0; i < n; ++i)
+    if (shifted_[i]) {
+      note("clock_restore", node_name(i));
+      const time_point at = steady_clock::now();
+      nodes_.shift_clock(i, milliseconds(0));
+      shifted_[i] = false;
+      unavailable(i, at, at + o_.clock_jump + max_ttl + reconnect_time);
+    }
+  note("proxy_blackhole", node_name(y), 1100);
+  const time_point from = steady_clock::now();
+  proxies_[y]->blackhole();
+  const time_point jump_at = from + milliseconds(1100);
+  unavailable(y, from, jump_at + reconnect_time);
+  later(jump_at, [this, x, y] {
+    note("clock_jump", node_name(x), o_.clock_jump.count());
+    const time_point at = steady_clock::now();
+    nodes_.shift_clock(x, o_.clock_jump);
+    shifted_[x] = true;
+    // Until the next cycle's undo, and after it (the undo's own span).
+    unavailable(x, at, at + milliseconds(1100) + o_.clock_jump + max_ttl + reconnect_time);
+    note("proxy_pass", node_name(y));
+    proxies_[y]->pass();
+  });
+}
+
 void fault_runner::settle() {
   due_.clear();
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (shifted_[i]) {
+      note("clock_restore", node_name(i));
+      nodes_.shift_clock(i, milliseconds(0));
+      shifted_[i] = false;
+    }
     if (nodes_.paused(i)) nodes_.resume(i);
     if (down_[i] || !nodes_.running(i)) restart_node(i);
     if (proxies_[i]->current() != testing::fault_proxy::mode::pass) proxies_[i]->pass();

@@ -15,6 +15,14 @@
 //     clients get bare majorities without it, then node x is killed and restarted at once
 //     without persistence and y is let through again: with the quarantine off, x and y now
 //     form a majority that does not know the locks granted on x and z.
+//   clock_jump: in cycles of about 2.2 s, node x's wall clock is first set back to the real
+//     time (the last cycle's jump undone), node y is cut off (its proxy blackholes), clients
+//     get bare majorities of x and z, then x's clock jumps forward by run_options::clock_jump
+//     (more than max_ttl: x expires every lock key at once) and y is let through again: x and y
+//     now form a majority that does not know the locks granted on x and z. The undo is a
+//     backward step: keys x took while shifted live that much longer in real time. That is
+//     safe (a key that outlives its lease only refuses others) but costs liveness, so x counts
+//     as out until the undo plus the jump plus max_ttl.
 #pragma once
 
 #include <chrono>
@@ -62,6 +70,7 @@ class fault_runner {
  private:
   void random_fault(time_point now);
   void restart_cycle(time_point now);
+  void clock_jump_cycle(time_point now);
   void note(std::string kind, std::string target, std::int64_t ms = 0);
   void unavailable(std::size_t node, time_point from, time_point to);
   void later(time_point at, std::function<void()> action);
@@ -86,6 +95,7 @@ class fault_runner {
   time_point next_data_loss_;  // no data-losing restart before
   std::multimap<time_point, std::function<void()>> due_;
   std::size_t cycle_ = 0;
+  std::vector<bool> shifted_;  // per node: its clock is jumped (clock_jump)
 };
 
 }  // namespace redlock::torture

@@ -13,16 +13,19 @@ const char* to_string(scenario s) noexcept {
       return "faults";
     case scenario::restart_no_persistence:
       return "restart-no-persistence";
+    case scenario::clock_jump:
+      return "clock-jump";
   }
   return "?";
 }
 
 std::string usage() {
-  return "usage: redlock-torture [--scenario healthy|faults|restart-no-persistence]\n"
+  return "usage: redlock-torture [--scenario healthy|faults|restart-no-persistence|clock-jump]\n"
          "         [--nodes N] [--clients K] [--resources R] [--seconds S] [--seed X]\n"
          "         [--effects fenced|unfenced] [--persistence] [--no-quarantine]\n"
          "         [--fencing|--no-fencing] [--client-pauses|--no-client-pauses] "
          "[--fault-interval-ms MS]\n"
+         "         [--clock-jump-ms MS]\n"
          "         [--json FILE] [--dir DIR] [--expect-violation] [--verbose]\n";
 }
 
@@ -78,6 +81,10 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       auto n = count(50, 600'000);
       if (!n) return fail(n.error());
       o.fault_interval = std::chrono::milliseconds(static_cast<std::int64_t>(*n));
+    } else if (flag == "--clock-jump-ms") {
+      auto n = count(1, 3'600'000);
+      if (!n) return fail(n.error());
+      o.clock_jump = std::chrono::milliseconds(static_cast<std::int64_t>(*n));
     } else if (flag == "--seed") {
       auto v = value();
       if (!v) return fail(v.error());
@@ -98,6 +105,8 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
         o.scenario = scenario::faults;
       } else if (*v == "restart-no-persistence") {
         o.scenario = scenario::restart_no_persistence;
+      } else if (*v == "clock-jump") {
+        o.scenario = scenario::clock_jump;
       } else {
         return fail("--scenario: unknown scenario '" + *v + "'");
       }

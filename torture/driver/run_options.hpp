@@ -24,6 +24,7 @@ enum class scenario {
   healthy,                 // no faults
   faults,                  // the seeded random schedule of node and client faults
   restart_no_persistence,  // the negative control (with --no-quarantine) and its twin
+  clock_jump,              // a negative control: a forward clock jump on a bare majority's node
 };
 const char* to_string(scenario s) noexcept;
 
@@ -43,6 +44,8 @@ struct run_options {
   std::string dir;  // empty: a fresh temp dir
   bool expect_violation = false;
   std::chrono::milliseconds fault_interval{700};
+  // clock_jump: how far node x's wall clock jumps forward (more than max_ttl, to expire keys).
+  std::chrono::milliseconds clock_jump{5000};
   // Fenced acquires: 1 on, 0 off, -1 on except in restart_no_persistence (whose restarts
   // lose the fence numbers, docs/safety.md: the quarantine does not repair them).
   int fencing = -1;
