@@ -56,6 +56,7 @@ struct engine::ready_wait {
   steady::time_point deadline;
   done_callback done;
   scheduler::timer_id timer = 0;
+  scheduler::timer_id quarantine_end = 0;  // a check when the first quarantine ends
 };
 
 namespace {
@@ -1319,6 +1320,7 @@ bool engine::check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadli
   std::size_t n = env_.nodes.size();
   std::vector<node_report> reports(n);
   std::size_t voting = 0, permanent = 0;
+  steady::time_point first_quarantine_end = steady::time_point::max();
   for (std::size_t i = 0; i < n; ++i) {
     const link_status& s = env_.nodes[i]->status();
     node_report& r = reports[i];
@@ -1328,7 +1330,9 @@ bool engine::check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadli
       r.vote = vote::failed;
       r.error = ex.error;
       r.detail = ex.detail;
-      ++permanent;
+      if (is_permanent(ex.error)) ++permanent;
+      if (ex.error == errc::quarantined)
+        first_quarantine_end = std::min(first_quarantine_end, s.quarantined_until);
     } else if (s.ready) {
       r.vote = vote::granted;
       ++voting;
@@ -1358,10 +1362,19 @@ bool engine::check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadli
     }
     outcome = result<void>(code, std::move(message), tally(std::move(reports), 1));
   } else {
+    // A quarantine ends without a change of the node: check again then.
+    if (first_quarantine_end < wait->deadline) {
+      if (wait->quarantine_end != 0) timers_.cancel(wait->quarantine_end);
+      wait->quarantine_end = timers_.schedule(first_quarantine_end - clock_.now(), [this, wait] {
+        wait->quarantine_end = 0;
+        check_ready(wait, false);
+      });
+    }
     return false;
   }
   ready_waits_.erase(it);
   if (wait->timer != 0) timers_.cancel(wait->timer);
+  if (wait->quarantine_end != 0) timers_.cancel(wait->quarantine_end);
   auto done = std::move(wait->done);
   done(std::move(outcome));
   end();

@@ -230,6 +230,22 @@ TEST_F(EngineTest, WaitReadyFailsAtOnceWhenRefusalsRuleOutAMajority) {
   EXPECT_THAT(ready->message(), HasSubstr("WRONGPASS"));
 }
 
+// Quarantined servers will vote later: the wait goes on (not misconfigured), and ends when
+// their quarantine does, though no node changed.
+TEST_F(EngineTest, WaitReadyWaitsOutAQuarantine) {
+  make(3);
+  nodes[0]->quarantine(clock.now() + milliseconds(300), "the server had been up 0 s");
+  nodes[1]->quarantine(clock.now() + milliseconds(500), "the server had been up 0 s");
+  auto ready = outcome_of<void>();
+  eng->wait_ready(clock.now() + milliseconds(60000), ready.callback());
+  timers.run_deferred();
+  EXPECT_FALSE(ready.ready());
+  timers.advance(milliseconds(300));
+  ASSERT_TRUE(ready.ready() && *ready) << ready->message();
+  EXPECT_EQ(ready->tally().granted(), 2u);
+  EXPECT_EQ(ready->tally().nodes()[1].error, errc::quarantined);
+}
+
 TEST_F(EngineTest, WaitReadyTimesOutWithEachNodesState) {
   make(3);
   nodes[0]->disconnect(errc::node_down, "Connection refused");
