@@ -204,20 +204,19 @@ class client_loop {
     const milliseconds ttl = random_ttl();
     const std::uint64_t id = ++call_;
     out_->write(extend_call(id, h.held.token(), ttl));
-    result<void> r = h.held.extend(ttl);
-    h.recorded_until = h.held.valid_until();
-    if (r) {
-      out_->write(success{id, h.held.token(), h.recorded_until, std::nullopt, words(r.tally())});
-      return;
-    }
-    out_->write(failure{id, error_name(r), r.message(), h.recorded_until});
-    if (r.error() == errc::lock_lost) drop_lost(pick);
+    record_outcome(h, pick, id, h.held.extend(ttl));
   }
 
   void check(held_lease& h, std::size_t pick) {
     const std::uint64_t id = ++call_;
     out_->write(check_call(id, h.held.token()));
-    result<ownership> r = h.held.check_ownership();
+    record_outcome(h, pick, id, h.held.check_ownership());
+  }
+
+  // The completion of an extend or check of `h`: either way with the validity the library
+  // reports now (a failure may have shortened it); a lease found lost is dropped.
+  template <class T>
+  void record_outcome(held_lease& h, std::size_t pick, std::uint64_t id, const result<T>& r) {
     h.recorded_until = h.held.valid_until();
     if (r) {
       out_->write(success{id, h.held.token(), h.recorded_until, std::nullopt, words(r.tally())});
