@@ -36,14 +36,15 @@ struct engine::acquire_op {
   tally last_tally;  // of the last finished round, for a shutdown while waiting
   // Waiting by notification (key_watch).
   bool watched = false;
-  std::vector<bool> covered;   // per key: its releases reach us
-  bool heard_release = false;  // while the current attempt was out
-  bool woken = false;          // its next attempt is a notification's, not the retry delay's
-  std::size_t listening = 1;   // clients listening for the key, as the last release said
-  std::string teller;          // who its acquire.lua says took the lock ("taken <teller>")
-  bool refused = false;        // its last attempt was refused (held_elsewhere)
-  int splits = 0;              // split votes since the last release heard (split_vote)
-  bool backing_off = false;    // its next attempt is a split vote's (on_acquire_complete)
+  std::vector<bool> covered;        // per key: its releases reach us
+  bool heard_release = false;       // while the current attempt was out
+  bool woken = false;               // its next attempt is a notification's, not the retry delay's
+  std::size_t listening = 1;        // clients listening for the key, as the last release said
+  std::string teller;               // who its acquire.lua says took the lock ("taken <teller>")
+  bool refused = false;             // its last attempt was refused (held_elsewhere)
+  int splits = 0;                   // split votes since the last release heard (split_vote)
+  bool backing_off = false;         // its next attempt is a split vote's (on_acquire_complete)
+  bool waited_for_seeding = false;  // once per acquire (wait_for_seeding)
   scheduler::timer_id next_attempt = 0;  // while waiting for it
   steady::time_point next_attempt_at;
   steady::time_point fallback_at;  // the retry-delay attempt a wake replaced
@@ -94,19 +95,6 @@ vote judge_check(const reply& r, std::optional<std::uint64_t>& ttl_ms) {
   ttl_ms = static_cast<std::uint64_t>(r.integer == -1 ? std::numeric_limits<long long>::max()
                                                       : r.integer);
   return vote::granted;
-}
-
-// A fence as the scripts store it: decimal digits, no leading zero, at most 2^64-1.
-std::optional<std::uint64_t> parse_fence(const std::string& text) {
-  if (text.empty() || text.size() > 20 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
-  std::uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    auto digit = static_cast<std::uint64_t>(c - '0');
-    if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  return value;
 }
 
 // acquire.lua and acquire_fenced.lua refuse with {-i, token} when KEYS[i] is another owner's
@@ -202,6 +190,11 @@ engine::engine(engine_config config, std::vector<node_link*> nodes, const clock&
   for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
     env_.nodes[i]->on_change([this, i] { node_changed(i); });
   }
+  fence_seeder::hooks h;
+  h.begin = [this] { begin(work::background); };
+  h.end = [this] { end(work::background); };
+  h.finished = [this](std::size_t) { seeding_finished(); };
+  seeder_ = std::make_unique<fence_seeder>(env_, fence_key(), config_.retry_delay, std::move(h));
 }
 
 // Lock keys are key_prefix + a resource that is never empty, so no lock key is the prefix
@@ -537,6 +530,41 @@ void engine::write_fence(const std::shared_ptr<acquire_op>& op, const round& fir
               valid_until - clock_.now());
 }
 
+// A fresh fleet's nodes, and a node that lost its data, answer a fenced acquire UNSEEDED until
+// the seeder has given them the fleet's numbers (fence_seeder.hpp). The attempt that met them
+// is tried again once when their seedings end, within the acquire's wait budget or not, so
+// that the first fenced acquire on a fresh fleet does not fail for it. The bound is only a
+// backstop: a seeding's requests each end within the node timeout.
+bool engine::wait_for_seeding(const std::shared_ptr<acquire_op>& op, const round& r,
+                              std::string& message) {
+  bool running = false;
+  for (std::size_t i = 0; i < r.reports().size(); ++i) {
+    const node_report& n = r.reports()[i];
+    if (n.error != errc::server_error || !is_unseeded(n.detail)) continue;
+    if (seeder_->seeding(i)) {
+      running = true;
+    } else if (!seeder_->last_failure(i).empty()) {
+      message += "; " + env_.nodes[i]->name() + ": " + seeder_->last_failure(i);
+    }
+  }
+  if (!running || op->waited_for_seeding || closing_) return false;
+  op->waited_for_seeding = true;
+  seed_waiters_.push_back(op);
+  schedule_attempt(op, std::chrono::seconds(5), false);
+  return true;
+}
+
+void engine::seeding_finished() {
+  for (std::size_t i = 0; i < env_.nodes.size(); ++i) {
+    if (seeder_->seeding(i)) return;
+  }
+  auto waiters = std::move(seed_waiters_);
+  seed_waiters_.clear();
+  for (const auto& op : waiters) {
+    if (!op->cancelled && op->next_attempt != 0) schedule_attempt(op, nanoseconds(0), false);
+  }
+}
+
 void engine::complete(const std::shared_ptr<acquire_op>& op,
                       result<std::shared_ptr<lock_record>> outcome) {
   live_.erase(op->id);
@@ -574,6 +602,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   send_release(lock, lock->may_hold, rule::every_answer, nullptr);
   op->last_tally = r.tally(op->attempts);
   op->refused = error == errc::held_elsewhere;
+  if (op->options.fencing && wait_for_seeding(op, r, message)) return;
 
   // A release heard while this attempt was out may have freed the lock after our SET was
   // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
@@ -1275,6 +1304,8 @@ void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
 }
 
 void engine::observe(std::size_t node, const node_answer& answer) {
+  if (!answer.error && answer.value.is_error() && is_unseeded(answer.value.text))
+    seeder_->unseeded(node, answer.server);
   // A healthy answer means the node can take its owed releases now (at most once per
   // owed_release_repeat, so a node that keeps refusing them is not flooded).
   if (answer.error || answer.value.is_error() || debts_[node].empty()) return;

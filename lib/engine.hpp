@@ -19,6 +19,7 @@
 
 #include "clock.hpp"
 #include "counters.hpp"
+#include "fence_seeder.hpp"
 #include "lock_record.hpp"
 #include "node_link.hpp"
 #include "redlock/options.hpp"
@@ -170,6 +171,12 @@ class engine {
   static std::string held_by_others(const acquire_op& op, const round& r);
   void write_fence(const std::shared_ptr<acquire_op>& op, const round& first,
                    const std::shared_ptr<lock_record>& lock, steady::time_point valid_until);
+  // A lost fenced attempt waits for the seeding of the nodes that answered UNSEEDED, once per
+  // acquire; returns false when there is none to wait for. Adds the seedings that failed to
+  // `message`.
+  bool wait_for_seeding(const std::shared_ptr<acquire_op>& op, const round& r,
+                        std::string& message);
+  void seeding_finished();
   void complete(const std::shared_ptr<acquire_op>& op,
                 result<std::shared_ptr<lock_record>> outcome);
   void finish_attempt(const std::shared_ptr<acquire_op>& op, const round& r,
@@ -239,6 +246,9 @@ class engine {
   std::vector<release_ledger> debts_;        // per node
   std::vector<steady::time_point> paid_at_;  // per node: the last time its debts were sent
   std::vector<bool> payment_due_;            // per node: a later payment is scheduled
+  std::unique_ptr<fence_seeder> seeder_;
+  // Fenced acquires whose next attempt waits for seedings to end (wait_for_seeding).
+  std::vector<std::shared_ptr<acquire_op>> seed_waiters_;
   acquire_counters counters_;
 };
 

@@ -21,5 +21,7 @@ extern const script check_script;
 // Fencing tokens (acquire_options::fencing): the acquire step and the write-back.
 extern const script acquire_fenced_script;
 extern const script fence_write_script;
+// A node's fence hash given back the fleet's numbers (fence_seeder.hpp).
+extern const script fence_seed_script;
 
 }  // namespace redlock::detail

@@ -4,11 +4,20 @@
 -- resources as a decimal string ("0": none yet) when every key was set, {-i, token} when
 -- KEYS[i] is another owner's (as acquire.lua). Everything that can fail runs before the SETs (and a SET failing halfway
 -- is undone), so an error reply means that no key of ours is left.
+-- A hash without its seeded mark (the field '', which no resource can be) may have lost
+-- numbers this node acknowledged (a new server, or one restarted without its data): the
+-- script then answers the UNSEEDED error, sets nothing, and the client seeds the node from the
+-- others (fence_seed.lua) before its fenced acquires count again.
 -- KEYS[1..n] = the lock keys, KEYS[n+1] = fence hash (the key prefix itself)
 -- ARGV[1] = token, ARGV[2] = ttl in milliseconds, ARGV[2+i] = resource i (its hash field)
 -- first_taken(), set_all() and less(): prelude.lua
 local n = #KEYS - 1
 local hash = KEYS[n + 1]
+if redis.call('HEXISTS', hash, '') == 0 then
+  return redis.error_reply('UNSEEDED redlock: this server has no mark that it still holds ' ..
+                           'every fencing number it acknowledged (a new server, or one that ' ..
+                           'lost its data); it is seeded from the other nodes first')
+end
 local highest = '0'
 for i = 1, n do
   local stored = redis.call('HGET', hash, ARGV[2 + i]) or '0'

@@ -1,10 +1,13 @@
 // Fencing tokens on real redis-server fleets: the numbers increase across holders, a stale
 // holder's number is smaller (and a protected resource that checks it refuses the stale
-// holder), and the numbers keep increasing across a restart of one node with persistence.
+// holder), the numbers keep increasing across a restart of one node with persistence, and a
+// node restarted without its data is seeded from the others before it counts again.
 #include <gmock/gmock.h>
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
+#include <thread>
 
 #include "fixture.hpp"
 
@@ -12,6 +15,7 @@ namespace redlock::testing {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 acquire_options fenced(milliseconds ttl = milliseconds(10000), milliseconds wait = {}) {
   acquire_options o;
@@ -95,16 +99,20 @@ TEST_F(FencingTest, AStaleHoldersNumberIsSmallerAndTheProtectedResourceRefusesIt
   EXPECT_EQ(store.value(), "from the second holder");
 }
 
-// The restarted node is the only one of the next majority that carries the number: the
-// other member of that majority was down while the numbers were handed out. So the number
-// goes on increasing only if the restarted node kept it (appendfsync always).
+// The restarted node is the only one of the next majority that carries the newest number:
+// the other member of that majority was down while it was handed out. So the number goes on
+// increasing only if the restarted node kept it (appendfsync always), and with it the seeded
+// mark: neither restarted node needs seeding.
 TEST_F(FencingTest, NumbersKeepIncreasingAcrossARestartOfOneNodeWithPersistence) {
   node_options n;
   n.persistence = true;
   start_fleet(3, n);
   client locks = make_client();
+  result<lease> first = locks.acquire("job", fenced(milliseconds(10000), milliseconds(5000)));
+  ASSERT_TRUE(first) << first.message();  // a fresh fleet: every node is seeded first
+  std::uint64_t last = *first->fence();
+  ASSERT_TRUE(first->release());
   fleet->kill(2);
-  std::uint64_t last = 0;
   for (int i = 0; i < 3; ++i) {
     result<lease> held = locks.acquire("job", fenced(milliseconds(10000), milliseconds(5000)));
     ASSERT_TRUE(held) << held.message();
@@ -113,14 +121,62 @@ TEST_F(FencingTest, NumbersKeepIncreasingAcrossARestartOfOneNodeWithPersistence)
     ASSERT_TRUE(held->release());
   }
   fleet->restart(2);
-  ASSERT_EQ(fleet->command(2, {"HGET", "redlock:", "job"}), "(nil)");
+  ASSERT_NE(fleet->command(2, {"HGET", "redlock:", "job"}), std::to_string(last));
   fleet->restart(0);
   ASSERT_EQ(fleet->command(0, {"HGET", "redlock:", "job"}), std::to_string(last));
-  fleet->kill(1);  // the next majority is {0, 2}
+  ASSERT_EQ(fleet->command(0, {"HEXISTS", "redlock:", ""}), "1");  // the seeded mark
+  fleet->kill(1);                                                  // the next majority is {0, 2}
   result<lease> after = locks.acquire("job", fenced(milliseconds(10000), milliseconds(10000)));
   ASSERT_TRUE(after) << after.message();
   EXPECT_GT(*after->fence(), last);
   EXPECT_EQ(fleet->command(2, {"HGET", "redlock:", "job"}), std::to_string(*after->fence()));
+}
+
+// docs/safety.md, "A node that restarts without persistence": node 0 forgets a number that
+// only it and node 1 stored. It answers UNSEEDED, and it is seeded from both other nodes
+// before it counts again; while node 1 cannot be read, the acquire fails rather than let the
+// majority {0, 2}, which has never seen the number, hand out a smaller one.
+TEST_F(FencingTest, ANodeRestartedWithoutItsDataIsSeededFromTheOthersBeforeItVotes) {
+  start_fleet(3);
+  client locks = make_client();
+  result<lease> first = locks.acquire("job", fenced(milliseconds(10000), milliseconds(5000)));
+  ASSERT_TRUE(first) << first.message();
+  ASSERT_TRUE(first->release());
+  fleet->pause(2);
+  result<lease> a = locks.acquire("job", fenced(milliseconds(10000), milliseconds(5000)));
+  ASSERT_TRUE(a) << a.message();
+  std::uint64_t a_fence = *a->fence();
+  ASSERT_TRUE(a->release());
+  fleet->resume(2);
+  ASSERT_NE(fleet->command(2, {"HGET", "redlock:", "job"}), std::to_string(a_fence));
+  fleet->restart(0);  // no persistence: empty, and no mark
+  ASSERT_EQ(fleet->command(0, {"HEXISTS", "redlock:", ""}), "0");
+  wait_all_connected(locks);
+  fleet->pause(1);
+  result<lease> blocked = locks.acquire("job", fenced(milliseconds(10000), milliseconds(300)));
+  ASSERT_FALSE(blocked) << "granted fence " << *blocked->fence() << " after " << a_fence;
+  EXPECT_EQ(blocked.error(), errc::no_quorum);
+  EXPECT_THAT(blocked.message(), HasSubstr("UNSEEDED"));
+  EXPECT_THAT(blocked.message(), HasSubstr("could not be seeded: only 1 of the 2 other nodes"));
+  EXPECT_EQ(fleet->command(0, {"EXISTS", "redlock:job"}), "0");  // nothing set there
+  EXPECT_EQ(fleet->command(0, {"HEXISTS", "redlock:", ""}), "0");
+  fleet->resume(1);
+  result<lease> b = locks.acquire("job", fenced(milliseconds(10000), milliseconds(10000)));
+  ASSERT_TRUE(b) << b.message();
+  EXPECT_GT(*b->fence(), a_fence);
+  ASSERT_TRUE(b->release());
+  // Node 0 is seeded at a later fenced acquire (a failed seeding waits out the retry delay),
+  // and then holds at least the number it forgot.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (fleet->command(0, {"HEXISTS", "redlock:", ""}) != "1" &&
+         std::chrono::steady_clock::now() < deadline) {
+    result<lease> again = locks.acquire("job", fenced(milliseconds(10000), milliseconds(1000)));
+    ASSERT_TRUE(again) << again.message();
+    ASSERT_TRUE(again->release());
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_EQ(fleet->command(0, {"HEXISTS", "redlock:", ""}), "1");
+  EXPECT_GE(std::stoull(fleet->command(0, {"HGET", "redlock:", "job"})), a_fence);
 }
 
 // A stored fence at 2^64-1 (only a hand could put it there) is refused, not wrapped to 0;
@@ -140,7 +196,7 @@ TEST_F(FencingTest, AnExhaustedOrGarbledStoredFenceIsRefusedClearly) {
   result<lease> garbled = locks.acquire("garbled", fenced());
   ASSERT_FALSE(garbled);
   EXPECT_EQ(garbled.error(), errc::no_quorum);
-  EXPECT_THAT(garbled.message(), ::testing::HasSubstr("not a 64-bit number"));
+  EXPECT_THAT(garbled.message(), HasSubstr("not a 64-bit number"));
   EXPECT_TRUE(no_keys_left(*fleet, "garbled"));
 }
 

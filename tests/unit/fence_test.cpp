@@ -250,5 +250,156 @@ TEST_F(FenceTest, ACancelDuringTheWriteBackReleasesTheKeys) {
     EXPECT_NE(release_token(i), "") << "node " << i;
 }
 
+// ---- seeding a node whose fence hash lost its mark (fence_seeder.hpp) ---------------------
+
+class FenceSeedingTest : public FenceTest {
+ protected:
+  static constexpr const char* unseeded =
+      "UNSEEDED redlock: this server has no mark that it still holds every fencing number";
+  // Node i's pending command is HSCAN of the fence hash from `cursor`.
+  bool scan_pending(std::size_t i, const std::string& cursor = "0") const {
+    auto args = pending_args(i);
+    return args.size() == 5 && args[0] == "HSCAN" && args[1] == "redlock:" && args[2] == cursor;
+  }
+  // Answers node i's HSCAN with one page: the next cursor, then field/value pairs.
+  void answer_page(std::size_t i, std::string next, std::vector<std::string> pairs) {
+    detail::reply page;
+    page.kind = detail::reply::type::array;
+    page.elements.resize(2);
+    page.elements[0] = bulk(std::move(next));
+    page.elements[1].kind = detail::reply::type::array;
+    for (auto& p : pairs)
+      page.elements[1].elements.push_back(bulk(std::move(p)));
+    nodes[i]->answer(std::move(page));
+  }
+  // The arguments after the script's SHA-1 of the seeding pending on node i, or {} if none.
+  std::vector<std::string> seed_pending(std::size_t i) const {
+    auto args = pending_args(i);
+    if (args.size() < 5 || args[0] != "EVALSHA" || args[1] != detail::fence_seed_script.sha1)
+      return {};
+    return {args.begin() + 2, args.end()};
+  }
+  // The first attempt on three nodes: node 0 answers UNSEEDED, which starts its seeding (an
+  // HSCAN queued on nodes 1 and 2), node 1 is down, node 2 grants. Node 2's clean-up waits
+  // behind the HSCAN; answer_scan_then_cleanup() answers both.
+  void first_attempt_meets_an_unseeded_node() {
+    make(3);
+    acquire("r", fenced());
+    nodes[0]->answer_error_reply(unseeded);
+    nodes[1]->fail(errc::node_down, "connection refused", false);  // so no clean-up there
+    grant(2, "3");
+    ASSERT_FALSE(outcome.has_value());  // it waits for the seeding
+  }
+  void answer_scan_then_cleanup(std::vector<std::string> pairs) {
+    ASSERT_TRUE(scan_pending(2));
+    answer_page(2, "0", std::move(pairs));
+    ASSERT_NE(release_token(2), "");
+    nodes[2]->answer_int(1);
+  }
+};
+
+TEST_F(FenceSeedingTest, OtherNodesNeededForASeeding) {
+  // N - quorum + 1 of the others: every write-back majority keeps one of them.
+  EXPECT_EQ(detail::sources_needed(1), 0u);
+  EXPECT_EQ(detail::sources_needed(2), 1u);
+  EXPECT_EQ(detail::sources_needed(3), 2u);
+  EXPECT_EQ(detail::sources_needed(4), 2u);
+  EXPECT_EQ(detail::sources_needed(5), 3u);
+  EXPECT_EQ(detail::sources_needed(7), 4u);
+}
+
+TEST_F(FenceSeedingTest, AnUnseededNodeGetsTheHighestNumbersOfTheOthersThenTheAttemptIsTriedAgain) {
+  first_attempt_meets_an_unseeded_node();
+  ASSERT_TRUE(scan_pending(1));
+  ASSERT_TRUE(scan_pending(2));
+  EXPECT_FALSE(nodes[0]->has_pending());
+  // Node 1 in two pages (its seeded mark, the field '', is skipped); node 2 in one.
+  answer_page(1, "17", {"r", "4", "", "1"});
+  ASSERT_TRUE(scan_pending(1, "17"));
+  answer_page(1, "0", {"other", "2"});
+  answer_scan_then_cleanup({"r", "9", "third", "5"});
+  // Only on the server that answered UNSEEDED; resources in order, each with its maximum.
+  EXPECT_THAT(seed_pending(0), ElementsAre("1", "redlock:", "server-redis://node0:6379", "other",
+                                           "2", "r", "9", "third", "5"));
+  EXPECT_EQ(nodes[0]->pending().script_source, detail::fence_seed_script.source);
+  nodes[0]->answer_int(1);
+  timers.advance(milliseconds(0));
+  // The attempt again, at once, although the acquire had no wait budget.
+  for (std::size_t i = 0; i < 3; ++i)
+    ASSERT_TRUE(acquire_fenced_pending(i)) << "node " << i;
+  grant(0, "9");
+  grant(1, "9");
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(10));
+  EXPECT_EQ(outcome->tally().attempts(), 2);
+}
+
+// A quarantined server is seeded only after its quarantine (docs/safety.md): by then every
+// write-back under way when it lost its data has ended, so the read cannot miss one.
+TEST_F(FenceSeedingTest, AQuarantinedNodeIsNotSeededUntilItsQuarantineEnds) {
+  make(3);
+  acquire("r", fenced());
+  nodes[0]->quarantine(clock.now() + std::chrono::seconds(60), "restarted 2 s ago");
+  nodes[0]->answer_error_reply(unseeded);
+  nodes[1]->fail(errc::node_down, "connection refused", false);
+  grant(2, "3");
+  ASSERT_TRUE(outcome.has_value());  // no seeding to wait for
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+  EXPECT_FALSE(scan_pending(1));
+  EXPECT_FALSE(scan_pending(2));
+}
+
+TEST_F(FenceSeedingTest, TooFewOtherNodesReadLeavesTheNodeUnseededAndTheAcquireFailsSayingWhy) {
+  first_attempt_meets_an_unseeded_node();
+  nodes[1]->fail(errc::node_down, "connection refused", false);
+  answer_scan_then_cleanup({"r", "9"});
+  EXPECT_FALSE(nodes[0]->has_pending());  // nothing written to node 0
+  timers.advance(milliseconds(0));
+  // The one attempt after the seeding: node 0 is still unseeded, and no new seeding starts
+  // within the retry delay.
+  nodes[0]->answer_error_reply(unseeded);
+  nodes[1]->fail(errc::node_down, "connection refused", false);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(outcome->error(), errc::no_quorum);
+  EXPECT_THAT(outcome->message(),
+              HasSubstr("redis://node0:6379: its fencing numbers could not be seeded: only 1 of "
+                        "the 2 other nodes needed were read; redis://node1:6379: connection "
+                        "refused"));
+  grant(2, "9");  // late: the clean-up goes there
+  nodes[2]->answer_int(1);
+  EXPECT_FALSE(scan_pending(1));
+  EXPECT_FALSE(scan_pending(2));
+  EXPECT_FALSE(nodes[0]->has_pending());
+}
+
+TEST_F(FenceSeedingTest, ASourceWhoseStoredFenceIsNotANumberDoesNotCount) {
+  first_attempt_meets_an_unseeded_node();
+  answer_page(1, "0", {"r", "12a"});
+  answer_scan_then_cleanup({"r", "9"});
+  EXPECT_FALSE(nodes[0]->has_pending());
+  timers.advance(milliseconds(0));
+  nodes[0]->answer_error_reply(unseeded);
+  nodes[1]->fail(errc::node_down, "connection refused", false);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_THAT(outcome->message(),
+              HasSubstr("redis://node1:6379: the stored fence of 'r' is not a 64-bit number"));
+}
+
+TEST_F(FenceSeedingTest, AServerThatRestartedAgainBeforeItsSeedingStaysUnseeded) {
+  first_attempt_meets_an_unseeded_node();
+  answer_page(1, "0", {"r", "4"});
+  answer_scan_then_cleanup({"r", "9"});
+  ASSERT_FALSE(seed_pending(0).empty());
+  nodes[0]->answer_int(0);  // fence_seed.lua found another run_id
+  timers.advance(milliseconds(0));
+  nodes[0]->answer_error_reply(unseeded);
+  nodes[1]->fail(errc::node_down, "connection refused", false);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_THAT(outcome->message(),
+              HasSubstr("could not be seeded: redis://node0:6379: the server restarted again"));
+}
+
 }  // namespace
 }  // namespace redlock::testing

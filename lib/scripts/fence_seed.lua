@@ -1,0 +1,18 @@
+-- Fence seeding (fence_seeder.hpp): stores, for each resource, max(stored, the highest number
+-- the client read from the other nodes), then sets the seeded mark (the field '', which no
+-- resource can be), so that this node's fenced acquires count again. Only on the server the
+-- seeding was meant for: a server that restarted since (another run_id) may have lost numbers
+-- it acknowledged after the client's read, and stays unseeded.
+-- KEYS[1] = fence hash (the key prefix itself)
+-- ARGV[1] = the server's run_id, then pairs: ARGV[2k] = resource, ARGV[2k+1] = its fence
+-- Returns 1 when seeded, 0 when the server is another one.
+-- less(): prelude.lua
+local hash = KEYS[1]
+local info = redis.call('INFO', 'server')
+if string.match(info, 'run_id:(%x+)') ~= ARGV[1] then return 0 end
+for i = 2, #ARGV - 1, 2 do
+  local stored = redis.call('HGET', hash, ARGV[i]) or '0'
+  if less(stored, ARGV[i + 1]) then redis.call('HSET', hash, ARGV[i], ARGV[i + 1]) end
+end
+redis.call('HSET', hash, '', '1')
+return 1
