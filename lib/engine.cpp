@@ -10,6 +10,7 @@
 #include "quorum.hpp"
 #include "quoted.hpp"
 #include "scripts.hpp"
+#include "test_knobs.hpp"
 #include "token.hpp"
 
 namespace redlock::detail {
@@ -20,6 +21,7 @@ using std::chrono::nanoseconds;
 engine_config engine_config::from(const client_options& options) {
   engine_config c{options.drift_factor, options.retry_delay, options.retry_jitter,
                   options.key_prefix, options.risky_nodes_vote};
+  c.quorum = test_knobs::quorum.load();
   return c;
 }
 
@@ -183,6 +185,7 @@ engine::engine(engine_config config, std::vector<node_link*> nodes, const clock&
       paid_at_(nodes.size()),
       payment_due_(nodes.size(), false) {
   env_.nodes = std::move(nodes);
+  env_.quorum = config_.quorum;
   env_.time = &clock_;
   env_.timers = &timers_;
   env_.excluded = [this](std::size_t node) { return excluded(node); };
@@ -354,7 +357,7 @@ void engine::on_acquire_complete(const std::shared_ptr<acquire_op>& op, int atte
 // either: each refusal names its owner (judge_held), and a node that failed may be anyone's.
 // A refusal whose owner is unknown (a key of another type) never makes a split.
 bool engine::split_vote(const round& r) const {
-  std::size_t needed = quorum_of(env_.nodes.size());
+  std::size_t needed = env_.majority();
   std::unordered_map<std::uint64_t, std::size_t> refusals_by_owner;
   std::size_t failed = 0;
   for (std::size_t i = 0; i < r.reports().size(); ++i) {
@@ -908,8 +911,8 @@ void engine::start_batch(std::vector<batch_member> members) {
     sh.lock = std::move(m.lock);
     sh.ttl = m.ttl;
     sh.done = std::move(m.done);
-    sh.votes = std::make_unique<vote_counter>(rule::majority_granted, env_.nodes.size(),
-                                              quorum_of(env_.nodes.size()));
+    sh.votes =
+        std::make_unique<vote_counter>(rule::majority_granted, env_.nodes.size(), env_.majority());
     sh.reports = blank;
     sh.ran.assign(env_.nodes.size(), false);
     b->shares.push_back(std::move(sh));
@@ -1054,9 +1057,8 @@ void engine::on_extend_decided(const extend_votes& r, const std::shared_ptr<lock
           t});
     return;
   }
-  steady::time_point valid_until =
-      validity_deadline(r.start, guaranteed_ttl(std::move(lifetimes), quorum_of(env_.nodes.size())),
-                        config_.drift_factor);
+  steady::time_point valid_until = validity_deadline(
+      r.start, guaranteed_ttl(std::move(lifetimes), env_.majority()), config_.drift_factor);
   if (valid_until <= now) {
     shorten_to(std::min(bound, valid_until));
     done({errc::validity_spent,
@@ -1374,7 +1376,7 @@ bool engine::check_ready(const std::shared_ptr<ready_wait>& wait, bool at_deadli
       if (s.last_error == errc::config_refused) ++permanent;
     }
   }
-  std::size_t needed = quorum_of(n);
+  std::size_t needed = env_.majority();
   result<void> outcome;
   if (voting >= needed && !closing_) {
     outcome = result<void>(tally(std::move(reports), 1));

@@ -56,6 +56,7 @@ struct engine_config {
   std::string key_prefix;
   bool risky_nodes_vote = false;
   // The engine's own.
+  std::size_t quorum = 0;                // 0: a majority (round_env::quorum; test_knobs only)
   std::uint64_t seed = 0;                // of the retry-jitter PRNG
   std::size_t max_debt_per_node = 4096;  // releases kept for a node that could not take them
   // A release that may have been overtaken by a late request (owed releases, and releases to

@@ -6,6 +6,7 @@
 
 #include "quorum.hpp"
 #include "scripts.hpp"
+#include "test_knobs.hpp"
 
 namespace redlock::detail {
 
@@ -83,6 +84,10 @@ void fence_seeder::unseeded(std::size_t node, const std::shared_ptr<const server
     if (st.server && st.server->run_id == s->run_id) continue;
     if (env_.excluded && env_.excluded(j).error) continue;  // quarantined, duplicate, risky
     sources.push_back(j);
+  }
+  if (test_knobs::seed_blindly.load()) {  // a negative control: the numbers stay lost
+    env_.timers->defer([this, s] { write(s); });
+    return;
   }
   std::size_t needed = sources_needed(env_.nodes.size());
   if (sources.size() < needed) {

@@ -18,7 +18,7 @@ round::round(round_env& env, spec s, listener l, std::size_t voters)
       spec_(std::move(s)),
       listener_(std::move(l)),
       start_(spec_.started ? *spec_.started : env.time->now()),
-      votes_(spec_.how, voters, quorum_of(env.nodes.size())),
+      votes_(spec_.how, voters, env.majority()),
       reports_(env.nodes.size()),
       values_(env.nodes.size()),
       asked_(env.nodes.size(), spec_.ask.empty()),

@@ -56,6 +56,10 @@ std::string summarize(const std::vector<node_report>& reports, const std::vector
 // What every round of one engine shares.
 struct round_env {
   std::vector<node_link*> nodes;
+  // The votes that make a majority; 0: quorum_of(nodes.size()), the only safe value (other
+  // values come only from test_knobs::quorum, for a negative control).
+  std::size_t quorum = 0;
+  std::size_t majority() const { return quorum != 0 ? quorum : quorum_of(nodes.size()); }
   const clock* time = nullptr;
   scheduler* timers = nullptr;
   // Asked for every node when a round starts.

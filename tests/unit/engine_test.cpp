@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "engine_fixture.hpp"
+#include "test_knobs.hpp"
 
 namespace redlock::testing {
 namespace {
@@ -375,6 +376,20 @@ TEST_F(EngineTest, CancelDuringARoundReleasesWhatTheRoundWins) {
   nodes[2]->answer_ok();  // late: cleaned up too
   ASSERT_TRUE(nodes[2]->has_pending());
   EXPECT_EQ(args_of(nodes[2]->pending().wire)[1], detail::release_script.sha1);
+}
+
+// lib/test_knobs.hpp, for the torture's negative control only: a quorum of 1 of 3 grants at
+// the first node's SET. No option of the library reaches it.
+TEST_F(EngineTest, TheTestOnlyQuorumKnobSetsTheVotesOfAMajority) {
+  detail::test_knobs::quorum = 1;
+  detail::engine_config config = defaults();
+  detail::test_knobs::quorum = 0;
+  EXPECT_EQ(config.quorum, 1u);
+  EXPECT_EQ(defaults().quorum, 0u);
+  make(3, config);
+  acquire("r");
+  nodes[0]->answer_ok();
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "recorder.hpp"
 #include "redlock/client.hpp"
 #include "redlock/error.hpp"
+#include "test_knobs.hpp"
 
 namespace redlock::torture {
 
@@ -289,11 +290,15 @@ int run_client(const run_options& o) {
   }
   auto out = std::make_shared<recorder>(std::move(*writer), o.name);
 
+  // The negative controls' knobs, set before the client exists (its engine reads them once).
+  redlock::detail::test_knobs::quorum = o.quorum;
+  redlock::detail::test_knobs::seed_blindly = o.seed_blindly;
   client_options c;
   c.endpoints = o.endpoints;
   c.node_timeout = milliseconds(100);
   c.quarantine.enabled = o.quarantine;
   c.quarantine.max_ttl = max_ttl;
+  c.risky_nodes_vote = o.risky_nodes_vote;
   auto locks = client::create(c);
   if (!locks) {
     std::fprintf(stderr, "%s: %s\n", o.name.c_str(), locks.message().c_str());

@@ -56,9 +56,8 @@ int run_driver(run_options o, const std::string& self) {
   if (!o.seed_given)
     o.seed = static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count()) ^
              static_cast<std::uint64_t>(::getpid());
-  if (o.scenario == scenario::restart_no_persistence) {
+  if (o.scenario == scenario::restart_no_persistence || o.scenario == scenario::double_restart) {
     o.persistence = false;
-    if (o.fencing == -1) o.fencing = 0;
     if (o.fencing == 0) o.effects = effect_mode::unfenced;
   }
   std::printf(
@@ -75,6 +74,9 @@ int run_driver(run_options o, const std::string& self) {
   testing::node_options node_opts;
   node_opts.persistence = o.persistence;
   node_opts.clock_shift = o.scenario == scenario::clock_jump;
+  if (o.scenario == scenario::eviction)
+    node_opts.extra_config = {"maxmemory " + std::to_string(eviction_maxmemory_bytes),
+                              "maxmemory-policy " + o.eviction_policy};
   testing::redis_fleet nodes(o.nodes, node_opts);
   testing::redis_fleet store(1);
   std::vector<std::unique_ptr<testing::fault_proxy>> proxies;
@@ -90,6 +92,9 @@ int run_driver(run_options o, const std::string& self) {
       "--resources",  std::to_string(o.resources),
       "--effects",    o.effects == effect_mode::fenced ? "fenced" : "unfenced"};
   if (!o.quarantine) base.push_back("--no-quarantine");
+  if (o.quorum != 0) base.insert(base.end(), {"--quorum", std::to_string(o.quorum)});
+  if (o.seed_blindly) base.push_back("--seed-blindly");
+  if (o.scenario == scenario::eviction) base.push_back("--risky-nodes-vote");
   if (o.fencing == 0) base.push_back("--no-fencing");
 
   // A fleet started just now is quarantined for max_ttl (plus drift and uptime rounding):

@@ -88,9 +88,14 @@ void fault_runner::run_until(time_point end) {
       } else if (o_.scenario == scenario::clock_jump) {
         clock_jump_cycle(now);
         next = now + milliseconds(2200);
-      } else {
-        restart_cycle(now);
+      } else if (o_.scenario == scenario::eviction) {
+        eviction_cycle();
         next = now + milliseconds(2200);
+      } else if (o_.scenario == scenario::double_restart) {
+        double_restart_cycle();
+        next = now + milliseconds(4400);
+      } else {
+        next = now + milliseconds(restart_cycle(now) ? 2200 : 50);
       }
     }
     std::this_thread::sleep_for(milliseconds(5));
@@ -110,7 +115,10 @@ void fault_runner::random_fault(time_point now) {
     const std::size_t i = free_nodes[static_cast<std::size_t>(
         uniform(0, static_cast<std::int64_t>(free_nodes.size()) - 1))];
     const std::string name = node_name(i);
-    const bool may_kill = !any_down && now >= next_data_loss_;
+    // Without persistence a kill loses data: one node without its numbers at a time, as the
+    // quarantine and the seeded mark assume (docs/safety.md).
+    const bool may_kill = !any_down && now >= next_data_loss_ &&
+                          (o_.persistence || o_.fencing == 0 || (kind < 20 && all_seeded()));
     if (kind < 20 && may_kill) {
       const time_point killed = steady_clock::now();
       nodes_.kill(i);
@@ -184,24 +192,124 @@ void fault_runner::random_fault(time_point now) {
   client_busy_until_[c] = from + milliseconds(1000);
 }
 
-void fault_runner::restart_cycle(time_point now) {
+bool fault_runner::all_seeded() const {
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    try {
+      if (nodes_.command(i, {"HEXISTS", "redlock:", ""}) != "1") return false;
+    } catch (const std::exception&) {
+      return false;  // not answering yet
+    }
+  }
+  return true;
+}
+
+bool fault_runner::restart_cycle(time_point now) {
   (void)now;
+  if (o_.fencing != 0 && !all_seeded()) return false;
+  // The N - quorum nodes Y are cut off (one of 3, two of 5), so that the grants are bare
+  // majorities; then x, one node of those majorities, forgets: x and Y form a majority.
   const std::size_t n = nodes_.size();
-  const std::size_t y = cycle_ % n;
-  const std::size_t x = (cycle_ + 1) % n;
+  std::vector<std::size_t> cut;
+  for (std::size_t k = 0; k + (n / 2 + 1) < n; ++k)
+    cut.push_back((cycle_ + k) % n);
+  const std::size_t x = (cycle_ + cut.size()) % n;
   ++cycle_;
-  note("proxy_blackhole", node_name(y), 1100);
   const time_point from = steady_clock::now();
-  proxies_[y]->blackhole();
   const time_point restart_at = from + milliseconds(1100);
-  unavailable(y, from, restart_at + reconnect_time);
-  later(restart_at, [this, x, y] {
+  for (std::size_t y : cut) {
+    note("proxy_blackhole", node_name(y), 1100);
+    proxies_[y]->blackhole();
+    unavailable(y, from, restart_at + reconnect_time);
+  }
+  later(restart_at, [this, x, cut] {
     note("node_kill_restart", node_name(x));
     nodes_.kill(x);
     down_[x] = true;
     restart_node(x);
-    note("proxy_pass", node_name(y));
-    proxies_[y]->pass();
+    for (std::size_t y : cut) {
+      note("proxy_pass", node_name(y));
+      proxies_[y]->pass();
+    }
+  });
+  return true;
+}
+
+// Node z's proxy blackholes, so that the clients' fenced grants are written back to x and y
+// only; 1.1 s later x and y are both SIGKILLed and restarted without persistence, and z's proxy
+// passes again. The numbers of those grants are then on no node: the seeded mark cannot bring
+// them back (docs/safety.md: one node without its numbers at a time), and the next holder's
+// number is smaller. Mutual exclusion holds (x and y sit out their quarantines, longer than
+// every lock), so the violations are fence inversions.
+void fault_runner::double_restart_cycle() {
+  const std::size_t n = nodes_.size();
+  const std::size_t z = cycle_ % n;
+  const std::size_t x = (cycle_ + 1) % n;
+  const std::size_t y = (cycle_ + 2) % n;
+  ++cycle_;
+  note("proxy_blackhole", node_name(z), 1100);
+  const time_point from = steady_clock::now();
+  proxies_[z]->blackhole();
+  const time_point restart_at = from + milliseconds(1100);
+  unavailable(z, from, restart_at + reconnect_time);
+  later(restart_at, [this, x, y, z] {
+    for (std::size_t i : {x, y}) {
+      note("node_kill_restart", node_name(i));
+      nodes_.kill(i);
+      down_[i] = true;
+    }
+    restart_node(x);
+    restart_node(y);
+    note("proxy_pass", node_name(z));
+    proxies_[z]->pass();
+  });
+}
+
+// The N - quorum nodes Y are cut off, so that the grants are bare majorities; 0.6 s later a
+// script writes 10 MiB of keys without a ttl into node x, one node of those majorities, past
+// its maxmemory; 0.5 s later they are deleted and Y pass again. Under volatile-lru, x's next
+// command evicts every key with a ttl, our lock keys: x and Y then form a majority that
+// knows nothing of the locks held, and the checker must find overlaps. Under noeviction
+// nothing is evicted (x refuses writes while full) and nothing may overlap.
+void fault_runner::eviction_cycle() {
+  const std::size_t n = nodes_.size();
+  std::vector<std::size_t> cut;
+  for (std::size_t k = 0; k + (n / 2 + 1) < n; ++k)
+    cut.push_back((cycle_ + k) % n);
+  const std::size_t x = (cycle_ + cut.size()) % n;
+  ++cycle_;
+  const time_point from = steady_clock::now();
+  const time_point fill_at = from + milliseconds(600);
+  const time_point clean_at = from + milliseconds(1100);
+  for (std::size_t y : cut) {
+    note("proxy_blackhole", node_name(y), 1100);
+    proxies_[y]->blackhole();
+    unavailable(y, from, clean_at + reconnect_time);
+  }
+  const std::string keys = std::to_string(eviction_filler_keys);
+  later(fill_at, [this, x, keys, clean_at] {
+    note("node_fill", node_name(x), 500);
+    unavailable(x, steady_clock::now(), clean_at + reconnect_time);
+    try {
+      nodes_.command(x, {"EVAL",
+                         "for i = 1, tonumber(ARGV[1]) do "
+                         "redis.call('SET', 'filler:' .. i, string.rep('x', 4096)) end",
+                         "0", keys});
+    } catch (const std::exception&) {
+      // Refused or cut short (noeviction): the node is full either way.
+    }
+  });
+  later(clean_at, [this, x, cut, keys] {
+    note("node_unfill", node_name(x));
+    try {
+      nodes_.command(
+          x, {"EVAL", "for i = 1, tonumber(ARGV[1]) do redis.call('DEL', 'filler:' .. i) end", "0",
+              keys});
+    } catch (const std::exception&) {
+    }
+    for (std::size_t y : cut) {
+      note("proxy_pass", node_name(y));
+      proxies_[y]->pass();
+    }
   });
 }
 

@@ -15,17 +15,23 @@ const char* to_string(scenario s) noexcept {
       return "restart-no-persistence";
     case scenario::clock_jump:
       return "clock-jump";
+    case scenario::double_restart:
+      return "double-restart";
+    case scenario::eviction:
+      return "eviction";
   }
   return "?";
 }
 
 std::string usage() {
-  return "usage: redlock-torture [--scenario healthy|faults|restart-no-persistence|clock-jump]\n"
+  return "usage: redlock-torture [--scenario healthy|faults|restart-no-persistence|clock-jump|\n"
+         "                                   double-restart|eviction]\n"
          "         [--nodes N] [--clients K] [--resources R] [--seconds S] [--seed X]\n"
          "         [--effects fenced|unfenced] [--persistence] [--no-quarantine]\n"
          "         [--fencing|--no-fencing] [--client-pauses|--no-client-pauses] "
          "[--fault-interval-ms MS]\n"
-         "         [--clock-jump-ms MS]\n"
+         "         [--clock-jump-ms MS] [--quorum K] [--seed-blindly]\n"
+         "         [--eviction-policy volatile-lru|noeviction]\n"
          "         [--json FILE] [--dir DIR] [--expect-violation] [--verbose]\n";
 }
 
@@ -81,6 +87,10 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       auto n = count(50, 600'000);
       if (!n) return fail(n.error());
       o.fault_interval = std::chrono::milliseconds(static_cast<std::int64_t>(*n));
+    } else if (flag == "--quorum") {
+      auto n = count(1, 64);
+      if (!n) return fail(n.error());
+      o.quorum = *n;
     } else if (flag == "--clock-jump-ms") {
       auto n = count(1, 3'600'000);
       if (!n) return fail(n.error());
@@ -107,6 +117,10 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
         o.scenario = scenario::restart_no_persistence;
       } else if (*v == "clock-jump") {
         o.scenario = scenario::clock_jump;
+      } else if (*v == "double-restart") {
+        o.scenario = scenario::double_restart;
+      } else if (*v == "eviction") {
+        o.scenario = scenario::eviction;
       } else {
         return fail("--scenario: unknown scenario '" + *v + "'");
       }
@@ -141,6 +155,16 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       o.client_pauses = 1;
     } else if (flag == "--no-client-pauses") {
       o.client_pauses = 0;
+    } else if (flag == "--eviction-policy") {
+      auto v = value();
+      if (!v) return fail(v.error());
+      if (*v != "volatile-lru" && *v != "noeviction")
+        return fail("--eviction-policy: 'volatile-lru' or 'noeviction', not '" + *v + "'");
+      o.eviction_policy = *v;
+    } else if (flag == "--risky-nodes-vote") {
+      o.risky_nodes_vote = true;
+    } else if (flag == "--seed-blindly") {
+      o.seed_blindly = true;
     } else if (flag == "--expect-violation") {
       o.expect_violation = true;
     } else if (flag == "--verbose") {
@@ -151,6 +175,9 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       return fail("unknown flag '" + flag + "'");
     }
   }
+  if (o.quorum > o.nodes && !o.client_mode)
+    return fail("--quorum: " + std::to_string(o.quorum) + " is more than --nodes " +
+                std::to_string(o.nodes));
   if (o.client_mode &&
       (o.name.empty() || o.history_path.empty() || o.endpoints.empty() || o.store_port == 0))
     return fail("--client-mode needs --name, --history, --endpoints and --store-port");

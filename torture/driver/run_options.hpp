@@ -19,12 +19,17 @@ constexpr std::chrono::milliseconds max_ttl{1500};  // also quarantine.max_ttl
 constexpr std::chrono::milliseconds max_wait{1000};
 // The protected work stops writing this long before the validity the history holds.
 constexpr std::chrono::milliseconds write_margin{30};
+// eviction: each node's maxmemory, and how much the filler writes into one node (past it).
+constexpr std::size_t eviction_maxmemory_bytes = 8u << 20;
+constexpr std::size_t eviction_filler_keys = 2560;  // of 4 KiB each: 10 MiB
 
 enum class scenario {
   healthy,                 // no faults
   faults,                  // the seeded random schedule of node and client faults
   restart_no_persistence,  // the negative control (with --no-quarantine) and its twin
   clock_jump,              // a negative control: a forward clock jump on a bare majority's node
+  double_restart,          // the seeded mark's limit: both nodes of a bare majority forget
+  eviction,                // a negative control (volatile-lru) and its twin (noeviction)
 };
 const char* to_string(scenario s) noexcept;
 
@@ -46,10 +51,18 @@ struct run_options {
   std::chrono::milliseconds fault_interval{700};
   // clock_jump: how far node x's wall clock jumps forward (more than max_ttl, to expire keys).
   std::chrono::milliseconds clock_jump{5000};
-  // Fenced acquires: 1 on, 0 off, -1 on except in restart_no_persistence (whose restarts
-  // lose the fence numbers, docs/safety.md: the quarantine does not repair them).
+  // Fenced acquires: 1 --fencing, 0 --no-fencing, -1 not given (on).
   int fencing = -1;
   int client_pauses = -1;  // -1: on in fenced runs only (unfenced work cannot survive them)
+  // Negative controls only (lib/test_knobs.hpp): the votes that make a majority (0: the
+  // library's majority), and seeding an UNSEEDED node without reading the others.
+  std::size_t quorum = 0;
+  bool seed_blindly = false;
+  // eviction: the nodes' maxmemory-policy (volatile-lru: the negative control, noeviction:
+  // its twin). The clients let such nodes vote (client_options::risky_nodes_vote).
+  std::string eviction_policy = "volatile-lru";
+  bool risky_nodes_vote = false;  // a client process's flag, set by the driver
+
   bool verbose = false;
 
   // A client process (--client-mode).
