@@ -11,8 +11,12 @@
 namespace redlock::torture {
 
 client_fleet::client_fleet(std::string self, std::string dir, std::vector<std::string> base,
-                           std::uint64_t seed)
-    : self_(std::move(self)), dir_(std::move(dir)), base_(std::move(base)), seed_(seed) {}
+                           std::vector<std::string> endpoints, std::uint64_t seed)
+    : self_(std::move(self)),
+      dir_(std::move(dir)),
+      base_(std::move(base)),
+      endpoints_(std::move(endpoints)),
+      seed_(seed) {}
 
 client_fleet::~client_fleet() {
   for (slot& s : slots_) {
@@ -42,7 +46,9 @@ void client_fleet::spawn(std::size_t i) {
       "--history",
       history,
       "--seed",
-      std::to_string(seed_ * 1'000'003 + i * 1000 + static_cast<std::uint64_t>(s.generation))};
+      std::to_string(seed_ * 1'000'003 + i * 1000 + static_cast<std::uint64_t>(s.generation)),
+      "--endpoints",
+      endpoints_[i]};
   args.insert(args.end(), base_.begin(), base_.end());
   std::vector<char*> argv;
   for (std::string& a : args)

@@ -17,9 +17,10 @@ namespace redlock::torture {
 
 class client_fleet {
  public:
-  // `base` holds the flags every client gets (endpoints, store port, effects, ...).
+  // `base` holds the flags every client gets (store port, effects, ...); `endpoints[i]` the
+  // --endpoints of slot i (its own proxies).
   client_fleet(std::string self, std::string dir, std::vector<std::string> base,
-               std::uint64_t seed);
+               std::vector<std::string> endpoints, std::uint64_t seed);
   ~client_fleet();  // SIGKILLs and reaps what still runs
   client_fleet(const client_fleet&) = delete;
   client_fleet& operator=(const client_fleet&) = delete;
@@ -54,6 +55,7 @@ class client_fleet {
   std::string self_;
   std::string dir_;
   std::vector<std::string> base_;
+  std::vector<std::string> endpoints_;
   std::uint64_t seed_;
   std::vector<slot> slots_;
   std::vector<std::string> histories_;

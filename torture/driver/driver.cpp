@@ -79,15 +79,19 @@ int run_driver(run_options o, const std::string& self) {
                               "maxmemory-policy " + o.eviction_policy};
   testing::redis_fleet nodes(o.nodes, node_opts);
   testing::redis_fleet store(1);
-  std::vector<std::unique_ptr<testing::fault_proxy>> proxies;
-  std::vector<std::string> endpoints;
-  for (std::size_t i = 0; i < o.nodes; ++i) {
-    proxies.push_back(std::make_unique<testing::fault_proxy>(nodes.port(i)));
-    endpoints.push_back(proxies.back()->url());
+  // One proxy per client slot and node, so that a partition can cut one client off.
+  proxy_grid proxies(o.clients);
+  std::vector<std::string> endpoints(o.clients);
+  for (std::size_t c = 0; c < o.clients; ++c) {
+    std::vector<std::string> urls;
+    for (std::size_t i = 0; i < o.nodes; ++i) {
+      proxies[c].push_back(std::make_unique<testing::fault_proxy>(nodes.port(i)));
+      urls.push_back(proxies[c].back()->url());
+    }
+    endpoints[c] = join(urls, ',');
   }
 
   std::vector<std::string> base = {
-      "--endpoints",  join(endpoints, ','),
       "--store-port", std::to_string(store.port(0)),
       "--resources",  std::to_string(o.resources),
       "--effects",    o.effects == effect_mode::fenced ? "fenced" : "unfenced"};
@@ -100,7 +104,7 @@ int run_driver(run_options o, const std::string& self) {
   // A fleet started just now is quarantined for max_ttl (plus drift and uptime rounding):
   // start the clients once it can vote.
   if (o.quarantine) std::this_thread::sleep_for(max_ttl + milliseconds(1100));
-  client_fleet clients(self, dir, base, o.seed);
+  client_fleet clients(self, dir, base, endpoints, o.seed);
   clients.start(o.clients);
   const time_point started = steady_clock::now();
   fault_runner faults(o, nodes, proxies, clients);

@@ -25,8 +25,7 @@ constexpr milliseconds disturbance_time = max_ttl + milliseconds(300);
 }  // namespace
 
 fault_runner::fault_runner(const run_options& o, testing::redis_fleet& nodes,
-                           std::vector<std::unique_ptr<testing::fault_proxy>>& proxies,
-                           client_fleet& clients)
+                           proxy_grid& proxies, client_fleet& clients)
     : o_(o),
       nodes_(nodes),
       proxies_(proxies),
@@ -45,6 +44,16 @@ void fault_runner::note(std::string kind, std::string target, std::int64_t ms) {
     std::fprintf(stderr, "fault %s %s %lld ms\n", f.kind.c_str(), f.target.c_str(),
                  static_cast<long long>(f.ms));
   }
+}
+
+void fault_runner::cut_node(std::size_t i) {
+  for (auto& row : proxies_)
+    row[i]->blackhole();
+}
+
+void fault_runner::pass_node(std::size_t i) {
+  for (auto& row : proxies_)
+    if (row[i]->current() != testing::fault_proxy::mode::pass) row[i]->pass();
 }
 
 void fault_runner::unavailable(std::size_t node, time_point from, time_point to) {
@@ -175,6 +184,30 @@ void fault_runner::random_fault(time_point now) {
   if (free_clients.empty()) return;
   const std::size_t c = free_clients[static_cast<std::size_t>(
       uniform(0, static_cast<std::int64_t>(free_clients.size()) - 1))];
+  if (kind < 68) {
+    // A partition: the client reaches only some nodes (1 to N - 1 cut off: a minority leaves
+    // it working, a majority leaves it unable to take, extend or release anything).
+    std::vector<std::size_t> order(nodes_.size());
+    for (std::size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng_);
+    order.resize(static_cast<std::size_t>(uniform(1, static_cast<std::int64_t>(order.size()) - 1)));
+    const std::int64_t ms = uniform(300, 2000);
+    std::string cut;
+    for (std::size_t i : order)
+      cut += (cut.empty() ? "" : "+") + node_name(i);
+    note("client_partition", clients_.name(c) + ":" + cut, ms);
+    const time_point from = steady_clock::now();
+    for (std::size_t i : order)
+      proxies_[c][i]->blackhole();
+    disturbed_.push_back({from, from + milliseconds(ms) + disturbance_time});
+    client_busy_until_[c] = from + milliseconds(ms) + milliseconds(500);
+    later(from + milliseconds(ms), [this, c, order] {
+      for (std::size_t i : order)
+        proxies_[c][i]->pass();
+    });
+    return;
+  }
   if (pauses && kind < 85) {
     const std::int64_t ms = uniform(100, 2500);
     note("client_pause", clients_.name(c), ms);
@@ -218,7 +251,7 @@ bool fault_runner::restart_cycle(time_point now) {
   const time_point restart_at = from + milliseconds(1100);
   for (std::size_t y : cut) {
     note("proxy_blackhole", node_name(y), 1100);
-    proxies_[y]->blackhole();
+    cut_node(y);
     unavailable(y, from, restart_at + reconnect_time);
   }
   later(restart_at, [this, x, cut] {
@@ -228,7 +261,7 @@ bool fault_runner::restart_cycle(time_point now) {
     restart_node(x);
     for (std::size_t y : cut) {
       note("proxy_pass", node_name(y));
-      proxies_[y]->pass();
+      pass_node(y);
     }
   });
   return true;
@@ -248,7 +281,7 @@ void fault_runner::double_restart_cycle() {
   ++cycle_;
   note("proxy_blackhole", node_name(z), 1100);
   const time_point from = steady_clock::now();
-  proxies_[z]->blackhole();
+  cut_node(z);
   const time_point restart_at = from + milliseconds(1100);
   unavailable(z, from, restart_at + reconnect_time);
   later(restart_at, [this, x, y, z] {
@@ -260,7 +293,7 @@ void fault_runner::double_restart_cycle() {
     restart_node(x);
     restart_node(y);
     note("proxy_pass", node_name(z));
-    proxies_[z]->pass();
+    pass_node(z);
   });
 }
 
@@ -282,7 +315,7 @@ void fault_runner::eviction_cycle() {
   const time_point clean_at = from + milliseconds(1100);
   for (std::size_t y : cut) {
     note("proxy_blackhole", node_name(y), 1100);
-    proxies_[y]->blackhole();
+    cut_node(y);
     unavailable(y, from, clean_at + reconnect_time);
   }
   const std::string keys = std::to_string(eviction_filler_keys);
@@ -308,7 +341,7 @@ void fault_runner::eviction_cycle() {
     }
     for (std::size_t y : cut) {
       note("proxy_pass", node_name(y));
-      proxies_[y]->pass();
+      pass_node(y);
     }
   });
 }
@@ -330,7 +363,7 @@ void fault_runner::clock_jump_cycle(time_point now) {
     }
   note("proxy_blackhole", node_name(y), 1100);
   const time_point from = steady_clock::now();
-  proxies_[y]->blackhole();
+  cut_node(y);
   const time_point jump_at = from + milliseconds(1100);
   unavailable(y, from, jump_at + reconnect_time);
   later(jump_at, [this, x, y] {
@@ -341,7 +374,7 @@ void fault_runner::clock_jump_cycle(time_point now) {
     // Until the next cycle's undo, and after it (the undo's own span).
     unavailable(x, at, at + milliseconds(1100) + o_.clock_jump + max_ttl + reconnect_time);
     note("proxy_pass", node_name(y));
-    proxies_[y]->pass();
+    pass_node(y);
   });
 }
 
@@ -355,7 +388,7 @@ void fault_runner::settle() {
     }
     if (nodes_.paused(i)) nodes_.resume(i);
     if (down_[i] || !nodes_.running(i)) restart_node(i);
-    if (proxies_[i]->current() != testing::fault_proxy::mode::pass) proxies_[i]->pass();
+    pass_node(i);
   }
   for (std::size_t c = 0; c < clients_.size(); ++c)
     clients_.resume(c);

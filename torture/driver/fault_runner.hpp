@@ -42,6 +42,8 @@
 
 namespace redlock::torture {
 
+using proxy_grid = std::vector<std::vector<std::unique_ptr<testing::fault_proxy>>>;
+
 struct fault_event {
   time_point t;
   std::string kind;     // "node_kill_restart", "node_stop", "client_pause", ...
@@ -51,8 +53,9 @@ struct fault_event {
 
 class fault_runner {
  public:
-  fault_runner(const run_options& o, testing::redis_fleet& nodes,
-               std::vector<std::unique_ptr<testing::fault_proxy>>& proxies, client_fleet& clients);
+  // proxies[c][i]: client slot c's proxy to node i (a partition cuts one client only).
+  fault_runner(const run_options& o, testing::redis_fleet& nodes, proxy_grid& proxies,
+               client_fleet& clients);
 
   // Runs the scenario's schedule until `end`.
   void run_until(time_point end);
@@ -78,6 +81,9 @@ class fault_runner {
   bool all_seeded() const;
   void clock_jump_cycle(time_point now);
   void note(std::string kind, std::string target, std::int64_t ms = 0);
+  // Every client's proxy to node i blackholes, or passes again.
+  void cut_node(std::size_t i);
+  void pass_node(std::size_t i);
   void unavailable(std::size_t node, time_point from, time_point to);
   void later(time_point at, std::function<void()> action);
   void run_due(time_point now);
@@ -89,7 +95,7 @@ class fault_runner {
 
   const run_options& o_;
   testing::redis_fleet& nodes_;
-  std::vector<std::unique_ptr<testing::fault_proxy>>& proxies_;
+  proxy_grid& proxies_;
   client_fleet& clients_;
   std::mt19937_64 rng_;
   std::vector<fault_event> faults_;
