@@ -24,8 +24,8 @@ constexpr milliseconds disturbance_time = max_ttl + milliseconds(300);
 
 }  // namespace
 
-fault_runner::fault_runner(const run_options& o, testing::redis_fleet& nodes,
-                           proxy_grid& proxies, client_fleet& clients)
+fault_runner::fault_runner(const run_options& o, testing::redis_fleet& nodes, proxy_grid& proxies,
+                           client_fleet& clients)
     : o_(o),
       nodes_(nodes),
       proxies_(proxies),
@@ -236,24 +236,31 @@ bool fault_runner::all_seeded() const {
   return true;
 }
 
+std::vector<std::size_t> fault_runner::cut_minority(std::size_t& x, time_point from,
+                                                    time_point until) {
+  const std::size_t n = nodes_.size();
+  std::vector<std::size_t> cut;
+  for (std::size_t k = 0; k + (n / 2 + 1) < n; ++k)
+    cut.push_back((cycle_ + k) % n);
+  x = (cycle_ + cut.size()) % n;
+  ++cycle_;
+  for (std::size_t y : cut) {
+    note("proxy_blackhole", node_name(y), (until - from) / milliseconds(1));
+    cut_node(y);
+    unavailable(y, from, until + reconnect_time);
+  }
+  return cut;
+}
+
 bool fault_runner::restart_cycle(time_point now) {
   (void)now;
   if (o_.fencing != 0 && !all_seeded()) return false;
   // The N - quorum nodes Y are cut off (one of 3, two of 5), so that the grants are bare
   // majorities; then x, one node of those majorities, forgets: x and Y form a majority.
-  const std::size_t n = nodes_.size();
-  std::vector<std::size_t> cut;
-  for (std::size_t k = 0; k + (n / 2 + 1) < n; ++k)
-    cut.push_back((cycle_ + k) % n);
-  const std::size_t x = (cycle_ + cut.size()) % n;
-  ++cycle_;
+  std::size_t x = 0;
   const time_point from = steady_clock::now();
   const time_point restart_at = from + milliseconds(1100);
-  for (std::size_t y : cut) {
-    note("proxy_blackhole", node_name(y), 1100);
-    cut_node(y);
-    unavailable(y, from, restart_at + reconnect_time);
-  }
+  const std::vector<std::size_t> cut = cut_minority(x, from, restart_at);
   later(restart_at, [this, x, cut] {
     note("node_kill_restart", node_name(x));
     nodes_.kill(x);
@@ -304,20 +311,11 @@ void fault_runner::double_restart_cycle() {
 // knows nothing of the locks held, and the checker must find overlaps. Under noeviction
 // nothing is evicted (x refuses writes while full) and nothing may overlap.
 void fault_runner::eviction_cycle() {
-  const std::size_t n = nodes_.size();
-  std::vector<std::size_t> cut;
-  for (std::size_t k = 0; k + (n / 2 + 1) < n; ++k)
-    cut.push_back((cycle_ + k) % n);
-  const std::size_t x = (cycle_ + cut.size()) % n;
-  ++cycle_;
+  std::size_t x = 0;
   const time_point from = steady_clock::now();
   const time_point fill_at = from + milliseconds(600);
   const time_point clean_at = from + milliseconds(1100);
-  for (std::size_t y : cut) {
-    note("proxy_blackhole", node_name(y), 1100);
-    cut_node(y);
-    unavailable(y, from, clean_at + reconnect_time);
-  }
+  const std::vector<std::size_t> cut = cut_minority(x, from, clean_at);
   const std::string keys = std::to_string(eviction_filler_keys);
   later(fill_at, [this, x, keys, clean_at] {
     note("node_fill", node_name(x), 500);

@@ -84,6 +84,9 @@ class fault_runner {
   // Every client's proxy to node i blackholes, or passes again.
   void cut_node(std::size_t i);
   void pass_node(std::size_t i);
+  // The next cycle's N - quorum nodes (one of 3, two of 5) cut off from `from` (noted, and
+  // unavailable until `until` plus the reconnect); `x` is set to the node after them.
+  std::vector<std::size_t> cut_minority(std::size_t& x, time_point from, time_point until);
   void unavailable(std::size_t node, time_point from, time_point to);
   void later(time_point at, std::function<void()> action);
   void run_due(time_point now);
