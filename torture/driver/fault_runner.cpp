@@ -192,14 +192,25 @@ void fault_runner::random_fault(time_point now) {
       order[i] = i;
     std::shuffle(order.begin(), order.end(), rng_);
     order.resize(static_cast<std::size_t>(uniform(1, static_cast<std::int64_t>(order.size()) - 1)));
+    // How the links fail: silence, a reset of every connection, connections refused, or
+    // 60-200 ms of delay each way (slower than the node timeout).
     const std::int64_t ms = uniform(300, 2000);
+    const std::int64_t how = uniform(0, 3);
+    const char* kinds[] = {"client_partition", "client_link_reset", "client_link_refuse",
+                           "client_link_delay"};
+    const milliseconds lag(uniform(60, 200));
     std::string cut;
     for (std::size_t i : order)
       cut += (cut.empty() ? "" : "+") + node_name(i);
-    note("client_partition", clients_.name(c) + ":" + cut, ms);
+    note(kinds[how], clients_.name(c) + ":" + cut, ms);
     const time_point from = steady_clock::now();
-    for (std::size_t i : order)
-      proxies_[c][i]->blackhole();
+    for (std::size_t i : order) {
+      testing::fault_proxy& link = *proxies_[c][i];
+      if (how == 0) link.blackhole();
+      if (how == 1) link.reset();
+      if (how == 2) link.refuse();
+      if (how == 3) link.delay(lag);
+    }
     disturbed_.push_back({from, from + milliseconds(ms) + disturbance_time});
     client_busy_until_[c] = from + milliseconds(ms) + milliseconds(500);
     later(from + milliseconds(ms), [this, c, order] {
@@ -254,6 +265,7 @@ std::vector<std::size_t> fault_runner::cut_minority(std::size_t& x, time_point f
 
 bool fault_runner::restart_cycle(time_point now) {
   (void)now;
+  if (std::find(down_.begin(), down_.end(), true) != down_.end()) return false;  // delayed
   if (o_.fencing != 0 && !all_seeded()) return false;
   // The N - quorum nodes Y are cut off (one of 3, two of 5), so that the grants are bare
   // majorities; then x, one node of those majorities, forgets: x and Y form a majority.
@@ -262,10 +274,20 @@ bool fault_runner::restart_cycle(time_point now) {
   const time_point restart_at = from + milliseconds(1100);
   const std::vector<std::size_t> cut = cut_minority(x, from, restart_at);
   later(restart_at, [this, x, cut] {
-    note("node_kill_restart", node_name(x));
     nodes_.kill(x);
     down_[x] = true;
-    restart_node(x);
+    if (o_.restart_delay.count() > 0) {
+      // The mitigated twin of the quarantine: the node comes back only after every lock it
+      // held has expired everywhere.
+      note("node_kill_restart_later", node_name(x), o_.restart_delay.count());
+      const time_point killed = steady_clock::now();
+      busy_until_[x] = killed + o_.restart_delay;
+      unavailable(x, killed, busy_until_[x]);
+      later(busy_until_[x], [this, x] { restart_node(x); });
+    } else {
+      note("node_kill_restart", node_name(x));
+      restart_node(x);
+    }
     for (std::size_t y : cut) {
       note("proxy_pass", node_name(y));
       pass_node(y);

@@ -31,7 +31,7 @@ std::string usage() {
          "         [--fencing|--no-fencing] [--client-pauses|--no-client-pauses] "
          "[--fault-interval-ms MS]\n"
          "         [--clock-jump-ms MS] [--quorum K] [--seed-blindly]\n"
-         "         [--eviction-policy volatile-lru|noeviction]\n"
+         "         [--eviction-policy volatile-lru|noeviction] [--restart-delay-ms MS]\n"
          "         [--json FILE] [--dir DIR] [--expect-violation] [--verbose]\n";
 }
 
@@ -87,6 +87,10 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       auto n = count(50, 600'000);
       if (!n) return fail(n.error());
       o.fault_interval = std::chrono::milliseconds(static_cast<std::int64_t>(*n));
+    } else if (flag == "--restart-delay-ms") {
+      auto n = count(0, 600'000);
+      if (!n) return fail(n.error());
+      o.restart_delay = std::chrono::milliseconds(static_cast<std::int64_t>(*n));
     } else if (flag == "--quorum") {
       auto n = count(1, 64);
       if (!n) return fail(n.error());

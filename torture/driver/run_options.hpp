@@ -58,6 +58,9 @@ struct run_options {
   // library's majority), and seeding an UNSEEDED node without reading the others.
   std::size_t quorum = 0;
   bool seed_blindly = false;
+  // restart_no_persistence: restart node x this long after its kill (0: at once). More than
+  // max_ttl plus drift is the quarantine's mitigated twin: a delayed restart.
+  std::chrono::milliseconds restart_delay{0};
   // eviction: the nodes' maxmemory-policy (volatile-lru: the negative control, noeviction:
   // its twin). The clients let such nodes vote (client_options::risky_nodes_vote).
   std::string eviction_policy = "volatile-lru";
