@@ -146,6 +146,9 @@ class connection {
     }
   }
 
+  // Everything after this call must be done by `deadline`.
+  void set_deadline(steady::time_point deadline) { deadline_ = deadline; }
+
   reply read_reply(int depth = 0) {
     if (depth > max_reply_depth) {
       protocol_error("reply nested too deeply");
@@ -325,6 +328,36 @@ reply exchange(const address& peer, const std::string& user, const std::string& 
   c.send_all(encode_command(args));
   return c.read_reply();
 }
+
+}  // namespace
+
+class resp_link::connection : public testing::connection {
+ public:
+  using testing::connection::connection;
+};
+
+resp_link::resp_link(std::uint16_t port, std::chrono::milliseconds timeout)
+    : port_(port), timeout_(timeout) {}
+
+resp_link::~resp_link() = default;
+
+reply resp_link::call(const std::vector<std::string>& args) {
+  const steady::time_point deadline = steady::now() + timeout_;
+  try {
+    if (!open_) {
+      open_ = std::make_unique<connection>(
+          tcp4_address(port_, "127.0.0.1:" + std::to_string(port_)), deadline);
+    }
+    open_->set_deadline(deadline);
+    open_->send_all(encode_command(args));
+    return open_->read_reply();
+  } catch (...) {
+    open_.reset();  // the stream may hold half a reply: start afresh
+    throw;
+  }
+}
+
+namespace {
 
 bool is_executable_file(const std::string& path) {
   struct stat st {};

@@ -52,6 +52,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -119,6 +120,25 @@ struct reply {
   // Status, error and bulk strings as-is, integers in decimal, nil as "(nil)", arrays as the
   // rendering of their elements joined by '\n' (so an empty array renders as "").
   std::string render() const;
+};
+
+// One connection to a server on 127.0.0.1:<port> that stays open across calls, for a client
+// that sends many commands (the torture's counter store). Each call has its own timeout. A
+// call that fails (timeout_error, transport_error: as redis_fleet::call) closes the
+// connection, and the next call connects again; a reply is returned as it came, errors too.
+class resp_link {
+ public:
+  resp_link(std::uint16_t port, std::chrono::milliseconds timeout);
+  ~resp_link();
+  resp_link(const resp_link&) = delete;
+  resp_link& operator=(const resp_link&) = delete;
+  reply call(const std::vector<std::string>& args);
+
+ private:
+  class connection;
+  std::uint16_t port_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<connection> open_;
 };
 
 // The RESP2 bytes of one command, as a client sends it: an array of binary-safe bulk strings

@@ -161,6 +161,23 @@ TEST_F(RedisFleetTest, CommandsRoundTripAndRenderReplies) {
   EXPECT_THROW(fleet.call(0, {}), std::invalid_argument);
 }
 
+// One connection for many calls; a call that times out closes it, and the next reconnects.
+TEST_F(RedisFleetTest, RespLinkKeepsOneConnectionAndReconnectsAfterAFailure) {
+  rt::redis_fleet fleet(1);
+  rt::resp_link link(fleet.port(0), std::chrono::milliseconds(300));
+  EXPECT_EQ(link.call({"SET", "k", "v"}).render(), "OK");
+  const std::string id = link.call({"CLIENT", "ID"}).render();
+  EXPECT_EQ(link.call({"CLIENT", "ID"}).render(), id);  // the same connection
+  EXPECT_EQ(link.call({"GET", "k"}).render(), "v");
+  fleet.pause(0);
+  EXPECT_THROW(link.call({"GET", "k"}), rt::timeout_error);
+  fleet.resume(0);
+  EXPECT_EQ(link.call({"GET", "k"}).render(), "v");
+  EXPECT_NE(link.call({"CLIENT", "ID"}).render(), id);  // a new one
+  fleet.kill(0);
+  EXPECT_THROW(link.call({"PING"}), rt::transport_error);
+}
+
 TEST_F(RedisFleetTest, KeysAreSortedAndFilteredByPattern) {
   rt::redis_fleet fleet(1);
   for (const char* key : {"lock:b", "other", "lock:a", "lock:c"}) {
