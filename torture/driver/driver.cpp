@@ -56,10 +56,12 @@ int run_driver(run_options o, const std::string& self) {
   if (!o.seed_given)
     o.seed = static_cast<std::uint64_t>(steady_clock::now().time_since_epoch().count()) ^
              static_cast<std::uint64_t>(::getpid());
-  if (o.scenario == scenario::restart_no_persistence || o.scenario == scenario::double_restart) {
-    o.persistence = false;
-    if (o.fencing == 0) o.effects = effect_mode::unfenced;
-  }
+  // --persistence in restart-no-persistence is the appendfsync-always twin; double-restart
+  // is about data loss only.
+  if (o.scenario == scenario::double_restart) o.persistence = false;
+  if ((o.scenario == scenario::restart_no_persistence || o.scenario == scenario::double_restart) &&
+      o.fencing == 0)
+    o.effects = effect_mode::unfenced;
   std::printf(
       "redlock-torture: seed %llu, scenario %s, %zu nodes, %zu clients, %zu resources, "
       "%lld s, effects %s, fencing %s, persistence %s, quarantine %s\n",
