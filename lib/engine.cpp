@@ -38,15 +38,16 @@ struct engine::acquire_op {
   tally last_tally;  // of the last finished round, for a shutdown while waiting
   // Waiting by notification (key_watch).
   bool watched = false;
-  std::vector<bool> covered;        // per key: its releases reach us
-  bool heard_release = false;       // while the current attempt was out
-  bool woken = false;               // its next attempt is a notification's, not the retry delay's
-  std::size_t listening = 1;        // clients listening for the key, as the last release said
-  std::string teller;               // who its acquire.lua says took the lock ("taken <teller>")
-  bool refused = false;             // its last attempt was refused (held_elsewhere)
-  int splits = 0;                   // split votes since the last release heard (split_vote)
-  bool backing_off = false;         // its next attempt is a split vote's (on_acquire_complete)
-  bool waited_for_seeding = false;  // once per acquire (wait_for_seeding)
+  std::vector<bool> covered;         // per key: its releases reach us
+  bool heard_release = false;        // while the current attempt was out
+  bool woken = false;                // its next attempt is a notification's, not the retry delay's
+  std::size_t listening = 1;         // clients listening for the key, as the last release said
+  std::string teller;                // who its acquire.lua says took the lock ("taken <teller>")
+  bool refused = false;              // its last attempt was refused (held_elsewhere)
+  int splits = 0;                    // split votes since the last release heard (split_vote)
+  bool backing_off = false;          // its next attempt is a split vote's (on_acquire_complete)
+  bool waited_for_seeding = false;   // once per acquire (wait_for_seeding)
+  bool waiting_for_seeding = false;  // its next attempt is the one after the seeding
   scheduler::timer_id next_attempt = 0;  // while waiting for it
   steady::time_point next_attempt_at;
   steady::time_point fallback_at;  // the retry-delay attempt a wake replaced
@@ -294,6 +295,7 @@ std::uint64_t engine::acquire(std::vector<std::string> resources, const acquire_
 }
 
 void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
+  op->waiting_for_seeding = false;
   ++op->attempts;
   ++counters_.attempts;
   op->heard_release = false;
@@ -552,6 +554,7 @@ bool engine::wait_for_seeding(const std::shared_ptr<acquire_op>& op, const round
   }
   if (!running || op->waited_for_seeding || closing_) return false;
   op->waited_for_seeding = true;
+  op->waiting_for_seeding = true;
   seed_waiters_.push_back(op);
   schedule_attempt(op, std::chrono::seconds(5), false);
   return true;
@@ -564,7 +567,7 @@ void engine::seeding_finished() {
   auto waiters = std::move(seed_waiters_);
   seed_waiters_.clear();
   for (const auto& op : waiters) {
-    if (!op->cancelled && op->next_attempt != 0) schedule_attempt(op, nanoseconds(0), false);
+    if (!op->cancelled && op->waiting_for_seeding) schedule_attempt(op, nanoseconds(0), false);
   }
 }
 
@@ -605,7 +608,7 @@ void engine::finish_attempt(const std::shared_ptr<acquire_op>& op, const round& 
   send_release(lock, lock->may_hold, rule::every_answer, nullptr);
   op->last_tally = r.tally(op->attempts);
   op->refused = error == errc::held_elsewhere;
-  if (op->options.fencing && wait_for_seeding(op, r, message)) return;
+  if (op->options.fencing && is_retryable(error) && wait_for_seeding(op, r, message)) return;
 
   // A release heard while this attempt was out may have freed the lock after our SET was
   // refused: try again soon. Otherwise the retry delay, or a notification, whichever first.
@@ -1306,7 +1309,7 @@ void engine::send_owed(std::size_t node, owed_release debt, bool repeat) {
 }
 
 void engine::observe(std::size_t node, const node_answer& answer) {
-  if (!answer.error && answer.value.is_error() && is_unseeded(answer.value.text))
+  if (!closing_ && !answer.error && answer.value.is_error() && is_unseeded(answer.value.text))
     seeder_->unseeded(node, answer.server);
   // A healthy answer means the node can take its owed releases now (at most once per
   // owed_release_repeat, so a node that keeps refusing them is not flooded).

@@ -13,7 +13,10 @@ namespace redlock::detail {
 namespace {
 
 constexpr std::string_view unseeded_prefix = "UNSEEDED ";
-constexpr std::string_view scan_page = "1000";  // HSCAN's COUNT: replies far below the cap
+// HSCAN's COUNT: a page stays below the reply cap (1 MiB) for names up to about 10 kB.
+constexpr std::string_view scan_page = "100";
+// Resources per fence_seed.lua call: each call short next to the node timeout.
+constexpr std::size_t seed_chunk = 500;
 // How long a seeding's request may wait for room in its node's window.
 constexpr std::chrono::seconds queue_budget{1};
 
@@ -114,6 +117,8 @@ void fence_seeder::scan(const std::shared_ptr<job>& s, std::size_t source, std::
       [this, s, source](node_answer a) {
         const std::string& name = env_.nodes[source]->name();
         if (a.error) return source_done(s, name + ": " + a.detail);
+        if (env_.excluded && env_.excluded(source).error)  // found quarantined meanwhile
+          return source_done(s, name + ": " + env_.excluded(source).detail);
         const reply& r = a.value;
         if (r.is_error()) return source_done(s, name + ": " + r.text);
         if (r.kind != reply::type::array || r.elements.size() != 2 ||
@@ -126,6 +131,10 @@ void fence_seeder::scan(const std::shared_ptr<job>& s, std::size_t source, std::
         if (server.empty() || server != seen)
           return source_done(s, name + ": another server answered during the read");
         const std::vector<reply>& pairs = r.elements[1].elements;
+        for (const reply& e : pairs) {
+          if (e.kind != reply::type::string)
+            return source_done(s, name + ": HSCAN answered " + r.describe());
+        }
         for (std::size_t k = 0; k + 1 < pairs.size(); k += 2) {
           const std::string& field = pairs[k].text;
           if (field.empty()) continue;  // the seeded mark
@@ -159,31 +168,37 @@ void fence_seeder::source_done(const std::shared_ptr<job>& s, const std::string&
   finish(s, why);
 }
 
+// One fence_seed.lua call per seed_chunk resources, one after another; the last sets the mark.
 void fence_seeder::write(const std::shared_ptr<job>& s) {
   std::vector<std::string> numbers;  // the decimal texts, kept alive for the views below
-  numbers.reserve(s->highest.size());
   std::vector<std::string_view> args{"EVALSHA", fence_seed_script.sha1, "1", hash_, s->run_id};
-  args.reserve(5 + 2 * s->highest.size());
-  for (const auto& [resource, fence] : s->highest)
-    numbers.push_back(std::to_string(fence));
-  std::size_t k = 0;
-  for (const auto& [resource, fence] : s->highest) {
-    args.push_back(resource);
-    args.push_back(numbers[k++]);
+  const bool last = s->highest.size() <= seed_chunk;
+  args.push_back(last ? "mark" : "more");
+  auto it = s->highest.begin();
+  for (std::size_t k = 0; k < seed_chunk && it != s->highest.end(); ++k, ++it)
+    numbers.push_back(std::to_string(it->second));
+  auto name = s->highest.begin();
+  for (const std::string& number : numbers) {
+    args.push_back(name->first);
+    args.push_back(number);
+    ++name;
   }
   auto cmd = std::make_shared<command>();
   cmd->wire = encode_command(args);
   cmd->script_source = fence_seed_script.source;
+  s->highest.erase(s->highest.begin(), it);
   env_.nodes[s->node]->send(
       std::move(cmd),
-      [this, s](node_answer a) {
-        const std::string& name = env_.nodes[s->node]->name();
-        if (a.error) return finish(s, name + ": " + a.detail);
-        if (a.value.is_error()) return finish(s, name + ": " + a.value.text);
-        if (a.value.kind == reply::type::integer && a.value.integer == 1) return finish(s, "");
+      [this, s, last](node_answer a) {
+        const std::string& node = env_.nodes[s->node]->name();
+        if (a.error) return finish(s, node + ": " + a.detail);
+        if (a.value.is_error()) return finish(s, node + ": " + a.value.text);
         if (a.value.kind == reply::type::integer && a.value.integer == 0)
-          return finish(s, name + ": the server restarted again before it could be seeded");
-        finish(s, name + ": fence_seed.lua answered " + a.value.describe());
+          return finish(s, node + ": the server restarted again before it could be seeded");
+        if (a.value.kind != reply::type::integer || a.value.integer != 1)
+          return finish(s, node + ": fence_seed.lua answered " + a.value.describe());
+        if (last) return finish(s, "");
+        write(s);
       },
       queue_budget);
 }

@@ -130,6 +130,11 @@ result<void> check_acquire(const std::vector<std::string>& resources,
   if (acquire.wait.count() < 0) {  // any larger wait is fine: "forever" saturates
     return bad("wait", "must be >= 0 ms (got " + ms_text(acquire.wait) + ")");
   }
+  if (acquire.fencing && client.key_prefix.empty()) {
+    return bad("key_prefix",
+               "must not be empty for a fenced acquire (the numbers live in the "
+               "hash at key_prefix)");
+  }
   if (acquire.max_attempts < 1) {
     return bad("max_attempts", "must be >= 1 (got " + std::to_string(acquire.max_attempts) + ")");
   }

@@ -134,7 +134,10 @@ struct acquire_options {
   // fails the acquire fails as a lost round does (no_quorum, validity_spent, misconfigured;
   // retried within `wait`) and our keys are released. errc::fence_exhausted at 2^64-1. The
   // numbers live in one Redis hash whose key is key_prefix itself (never a lock key, since
-  // resources are not empty), with the resource as the field, and no ttl.
+  // resources are not empty), with the resource as the field, and no ttl; so fencing needs a
+  // non-empty key_prefix. A node whose hash lost its seeded mark (a fresh or emptied server)
+  // is seeded from the other nodes first; an attempt lost on such nodes is tried once more
+  // when their seeding ends (within 5 s), even with wait 0 or max_attempts 1.
   bool fencing = false;
 };
 

@@ -3,16 +3,19 @@
 -- resource can be), so that this node's fenced acquires count again. Only on the server the
 -- seeding was meant for: a server that restarted since (another run_id) may have lost numbers
 -- it acknowledged after the client's read, and stays unseeded.
+-- A large hash goes in several calls (each short, so that none holds the server past the
+-- node timeout); only the last one sets the mark.
 -- KEYS[1] = fence hash (the key prefix itself)
--- ARGV[1] = the server's run_id, then pairs: ARGV[2k] = resource, ARGV[2k+1] = its fence
--- Returns 1 when seeded, 0 when the server is another one.
+-- ARGV[1] = the server's run_id, ARGV[2] = 'mark' in the last call ('more' before it), then
+-- pairs: ARGV[2k+1] = resource, ARGV[2k+2] = its fence
+-- Returns 1 when written, 0 when the server is another one.
 -- less(): prelude.lua
 local hash = KEYS[1]
 local info = redis.call('INFO', 'server')
 if string.match(info, 'run_id:(%x+)') ~= ARGV[1] then return 0 end
-for i = 2, #ARGV - 1, 2 do
+for i = 3, #ARGV - 1, 2 do
   local stored = redis.call('HGET', hash, ARGV[i]) or '0'
   if less(stored, ARGV[i + 1]) then redis.call('HSET', hash, ARGV[i], ARGV[i + 1]) end
 end
-redis.call('HSET', hash, '', '1')
+if ARGV[2] == 'mark' then redis.call('HSET', hash, '', '1') end
 return 1

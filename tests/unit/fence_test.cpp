@@ -319,8 +319,8 @@ TEST_F(FenceSeedingTest, AnUnseededNodeGetsTheHighestNumbersOfTheOthersThenTheAt
   answer_page(1, "0", {"other", "2"});
   answer_scan_then_cleanup({"r", "9", "third", "5"});
   // Only on the server that answered UNSEEDED; resources in order, each with its maximum.
-  EXPECT_THAT(seed_pending(0), ElementsAre("1", "redlock:", "server-redis://node0:6379", "other",
-                                           "2", "r", "9", "third", "5"));
+  EXPECT_THAT(seed_pending(0), ElementsAre("1", "redlock:", "server-redis://node0:6379", "mark",
+                                           "other", "2", "r", "9", "third", "5"));
   EXPECT_EQ(nodes[0]->pending().script_source, detail::fence_seed_script.source);
   nodes[0]->answer_int(1);
   timers.advance(milliseconds(0));
@@ -372,6 +372,28 @@ TEST_F(FenceSeedingTest, TooFewOtherNodesReadLeavesTheNodeUnseededAndTheAcquireF
   EXPECT_FALSE(scan_pending(1));
   EXPECT_FALSE(scan_pending(2));
   EXPECT_FALSE(nodes[0]->has_pending());
+}
+
+// A large hash is written in calls of 500 resources, each short; only the last sets the mark.
+TEST_F(FenceSeedingTest, ALargeHashIsSeededInShortCallsAndOnlyTheLastSetsTheMark) {
+  first_attempt_meets_an_unseeded_node();
+  std::vector<std::string> pairs;
+  for (int i = 0; i < 1200; ++i) {
+    pairs.push_back("r" + std::to_string(i));
+    pairs.push_back(std::to_string(i + 1));
+  }
+  answer_page(1, "0", pairs);
+  answer_scan_then_cleanup(pairs);
+  for (const char* last : {"more", "more", "mark"}) {
+    std::vector<std::string> call = seed_pending(0);
+    ASSERT_GE(call.size(), 4u);
+    EXPECT_EQ(call[3], last);
+    EXPECT_EQ(call.size() - 4, std::string(last) == "mark" ? 400u : 1000u);  // 200, 500 pairs
+    nodes[0]->answer_int(1);
+  }
+  EXPECT_FALSE(nodes[0]->has_pending());
+  timers.advance(milliseconds(0));
+  EXPECT_TRUE(acquire_fenced_pending(0));  // the attempt again
 }
 
 TEST_F(FenceSeedingTest, ASourceWhoseStoredFenceIsNotANumberDoesNotCount) {

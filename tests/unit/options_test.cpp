@@ -130,6 +130,11 @@ TEST(AcquireOptions, EachBadValueIsRefusedByName) {
   a.max_attempts = 0;
   expect_bad("r", a, "invalid option max_attempts: must be >= 1 (got 0)");
   a = {};
+  a.fencing = true;
+  c.key_prefix.clear();
+  expect_bad("r", a, "invalid option key_prefix: must not be empty for a fenced acquire");
+  c.key_prefix = "redlock:";
+  a = {};
   a.lost_margin = 0.6;
   expect_bad("r", a, "invalid option lost_margin: must be in [0, 0.5] (got 0.6)");
   a.lost_margin = std::nan("");
