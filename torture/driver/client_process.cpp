@@ -63,6 +63,7 @@ struct held_lease {
   bool fenced = false;
   bool auto_extended = false;
   time_point recorded_until;  // the validity the history holds for it
+  milliseconds ttl{0};        // the acquire's, which the auto-extensions use
 };
 
 struct dropped_lease {
@@ -168,7 +169,7 @@ class client_loop {
       out_->write(failure{id, error_name(r), r.message(), std::nullopt});
       return;
     }
-    held_lease h{std::move(*r), a.fencing, auto_extended, {}};
+    held_lease h{std::move(*r), a.fencing, auto_extended, {}, a.ttl};
     h.recorded_until = h.held.valid_until();
     out_->write(success{id, h.held.token(), h.recorded_until, h.held.fence(), words(r.tally())});
     slot->granted(h.held.token());
@@ -202,7 +203,12 @@ class client_loop {
   }
 
   void extend(held_lease& h, std::size_t pick) {
-    const milliseconds ttl = random_ttl();
+    // An auto-extended lease is extended by the library with its own ttl, unrecorded (the
+    // client may be blocked in another call then): a longer manual extend would make that next
+    // extension move the validity earlier than the history holds, and the checker would see
+    // an overlap the lock never had. Such leases are extended by hand to at most their ttl.
+    milliseconds ttl = random_ttl();
+    if (h.auto_extended) ttl = std::min(ttl, h.ttl);
     const std::uint64_t id = ++call_;
     out_->write(extend_call(id, h.held.token(), ttl));
     record_outcome(h, pick, id, h.held.extend(ttl));
