@@ -290,6 +290,14 @@ class FenceSeedingTest : public FenceTest {
     grant(2, "3");
     ASSERT_FALSE(outcome.has_value());  // it waits for the seeding
   }
+  // The attempt after a failed seeding meets node 0 UNSEEDED again, node 1 still down: the
+  // acquire fails (no second retry).
+  void the_retry_meets_it_unseeded_again() {
+    timers.advance(milliseconds(0));
+    nodes[0]->answer_error_reply(unseeded);
+    nodes[1]->fail(errc::node_down, "connection refused", false);
+    ASSERT_TRUE(outcome.has_value());
+  }
   void answer_scan_then_cleanup(std::vector<std::string> pairs) {
     ASSERT_TRUE(scan_pending(2));
     answer_page(2, "0", std::move(pairs));
@@ -356,12 +364,9 @@ TEST_F(FenceSeedingTest, TooFewOtherNodesReadLeavesTheNodeUnseededAndTheAcquireF
   nodes[1]->fail(errc::node_down, "connection refused", false);
   answer_scan_then_cleanup({"r", "9"});
   EXPECT_FALSE(nodes[0]->has_pending());  // nothing written to node 0
-  timers.advance(milliseconds(0));
   // The one attempt after the seeding: node 0 is still unseeded, and no new seeding starts
   // within the retry delay.
-  nodes[0]->answer_error_reply(unseeded);
-  nodes[1]->fail(errc::node_down, "connection refused", false);
-  ASSERT_TRUE(outcome.has_value());
+  the_retry_meets_it_unseeded_again();
   EXPECT_EQ(outcome->error(), errc::no_quorum);
   EXPECT_THAT(outcome->message(),
               HasSubstr("redis://node0:6379: its fencing numbers could not be seeded: only 1 of "
@@ -401,10 +406,7 @@ TEST_F(FenceSeedingTest, ASourceWhoseStoredFenceIsNotANumberDoesNotCount) {
   answer_page(1, "0", {"r", "12a"});
   answer_scan_then_cleanup({"r", "9"});
   EXPECT_FALSE(nodes[0]->has_pending());
-  timers.advance(milliseconds(0));
-  nodes[0]->answer_error_reply(unseeded);
-  nodes[1]->fail(errc::node_down, "connection refused", false);
-  ASSERT_TRUE(outcome.has_value());
+  the_retry_meets_it_unseeded_again();
   EXPECT_THAT(outcome->message(),
               HasSubstr("redis://node1:6379: the stored fence of 'r' is not a 64-bit number"));
 }
@@ -415,10 +417,7 @@ TEST_F(FenceSeedingTest, AServerThatRestartedAgainBeforeItsSeedingStaysUnseeded)
   answer_scan_then_cleanup({"r", "9"});
   ASSERT_FALSE(seed_pending(0).empty());
   nodes[0]->answer_int(0);  // fence_seed.lua found another run_id
-  timers.advance(milliseconds(0));
-  nodes[0]->answer_error_reply(unseeded);
-  nodes[1]->fail(errc::node_down, "connection refused", false);
-  ASSERT_TRUE(outcome.has_value());
+  the_retry_meets_it_unseeded_again();
   EXPECT_THAT(outcome->message(),
               HasSubstr("could not be seeded: redis://node0:6379: the server restarted again"));
 }

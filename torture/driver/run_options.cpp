@@ -1,25 +1,30 @@
 #include "run_options.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <string>
+#include <utility>
 
 namespace redlock::torture {
 
+namespace {
+
+// Every scenario with its --scenario name: the one list both directions read.
+constexpr std::pair<scenario, const char*> scenario_names[] = {
+    {scenario::healthy, "healthy"},
+    {scenario::faults, "faults"},
+    {scenario::restart_no_persistence, "restart-no-persistence"},
+    {scenario::clock_jump, "clock-jump"},
+    {scenario::double_restart, "double-restart"},
+    {scenario::eviction, "eviction"},
+};
+
+}  // namespace
+
 const char* to_string(scenario s) noexcept {
-  switch (s) {
-    case scenario::healthy:
-      return "healthy";
-    case scenario::faults:
-      return "faults";
-    case scenario::restart_no_persistence:
-      return "restart-no-persistence";
-    case scenario::clock_jump:
-      return "clock-jump";
-    case scenario::double_restart:
-      return "double-restart";
-    case scenario::eviction:
-      return "eviction";
-  }
+  for (const auto& [value, name] : scenario_names)
+    if (value == s) return name;
   return "?";
 }
 
@@ -113,21 +118,11 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
     } else if (flag == "--scenario") {
       auto v = value();
       if (!v) return fail(v.error());
-      if (*v == "healthy") {
-        o.scenario = scenario::healthy;
-      } else if (*v == "faults") {
-        o.scenario = scenario::faults;
-      } else if (*v == "restart-no-persistence") {
-        o.scenario = scenario::restart_no_persistence;
-      } else if (*v == "clock-jump") {
-        o.scenario = scenario::clock_jump;
-      } else if (*v == "double-restart") {
-        o.scenario = scenario::double_restart;
-      } else if (*v == "eviction") {
-        o.scenario = scenario::eviction;
-      } else {
+      const auto* known = std::find_if(std::begin(scenario_names), std::end(scenario_names),
+                                       [&](const auto& entry) { return *v == entry.second; });
+      if (known == std::end(scenario_names))
         return fail("--scenario: unknown scenario '" + *v + "'");
-      }
+      o.scenario = known->first;
     } else if (flag == "--effects") {
       auto v = value();
       if (!v) return fail(v.error());
