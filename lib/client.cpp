@@ -94,6 +94,35 @@ result<void> client::with_lock_all(std::vector<std::string> resources, acquire_o
   return run_scoped(acquire_all(std::move(resources), options), work);
 }
 
+result<lease> client::adopt(std::vector<std::string> resources, std::string token,
+                            std::optional<std::uint64_t> fence) {
+  if (!run_) return {errc::client_closed, "adopt on a moved-from client"};
+  auto& s = *run_->session;
+  return detail::run_blocking<lease>(s, "client::adopt", [&](auto done) {
+    return s.adopt(std::move(resources), std::move(token), fence, std::move(done));
+  });
+}
+
+result<std::vector<node_lock_state>> client::inspect(std::string_view resource) const {
+  if (!run_) return {errc::client_closed, "inspect of a moved-from client"};
+  auto& s = *run_->session;
+  return detail::run_blocking<std::vector<node_lock_state>>(s, "client::inspect", [&](auto done) {
+    return s.inspect(std::string(resource), std::move(done));
+  });
+}
+
+const char* to_string(key_state state) noexcept {
+  switch (state) {
+    case key_state::free:
+      return "free";
+    case key_state::held:
+      return "held";
+    case key_state::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
 result<void> client::wait_ready(std::chrono::milliseconds timeout) {
   if (!run_) return {errc::client_closed, "wait_ready on a moved-from client"};
   auto& s = *run_->session;

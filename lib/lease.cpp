@@ -104,6 +104,16 @@ result<ownership> lease::check_ownership() const {
   });
 }
 
+result<void> lease::detach() {
+  if (!state_) return {errc::empty_lease, "detach of an empty lease (released or moved from)"};
+  auto state = state_;
+  auto outcome = detail::run_blocking<void>(*state->owner, "lease::detach", [&](auto done) {
+    return state->owner->detach(state, std::move(done));
+  });
+  if (outcome) state_.reset();
+  return outcome;
+}
+
 result<void> lease::release() {
   if (!state_) return {errc::empty_lease, "release of an empty lease (released or moved from)"};
   auto state = std::move(state_);

@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -95,8 +96,6 @@ result<void> check_ttl(std::chrono::milliseconds ttl, const client_options& clie
   return {};
 }
 
-namespace {
-
 result<void> check_resources(const std::vector<std::string>& resources) {
   if (resources.size() == 1) {
     if (resources[0].empty()) return bad("resource", "must not be empty");
@@ -121,7 +120,14 @@ result<void> check_resources(const std::vector<std::string>& resources) {
   return {};
 }
 
-}  // namespace
+result<void> check_token(std::string_view token) {
+  bool hex = token.size() == 32 && std::all_of(token.begin(), token.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+             });
+  if (hex) return {};
+  return bad("token", "must be 32 lowercase hex digits, as lease::token() gives (got " +
+                          std::to_string(token.size()) + " characters)");
+}
 
 result<void> check_acquire(const std::vector<std::string>& resources,
                            const acquire_options& acquire, const client_options& client) {

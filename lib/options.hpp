@@ -25,6 +25,10 @@ result<checked_options> check_client_options(client_options options);
 // a microsecond per key.
 constexpr std::size_t max_resources = 1000;
 // `resources`: one (acquire) or more (acquire_all), each non-empty, no two the same.
+result<void> check_resources(const std::vector<std::string>& resources);
+// A lock token handed in from outside (client::adopt): 32 lowercase hex digits.
+result<void> check_token(std::string_view token);
+// check_resources, and the acquire options.
 result<void> check_acquire(const std::vector<std::string>& resources,
                            const acquire_options& acquire, const client_options& client);
 // The ttl of acquire or extend.

@@ -1,5 +1,7 @@
 #include "session.hpp"
 
+#include <algorithm>
+
 #include "cancel.hpp"
 #include "quoted.hpp"
 #include "token.hpp"
@@ -165,6 +167,96 @@ result<void> session::release(const std::shared_ptr<lease_state>& held,
 void session::release_lock(const std::shared_ptr<lock_record>& lock, engine::done_callback done) {
   keeper_->released(*lock);
   engine_->release(lock, std::move(done));
+}
+
+result<void> session::adopt(std::vector<std::string> resources, std::string token,
+                            std::optional<std::uint64_t> fence, lease_callback done) {
+  if (auto r = refuse_if_closing("adopt"); !r) return r;
+  if (auto r = check_resources(resources); !r) return r;
+  if (auto r = check_token(token); !r) return r;
+  std::vector<std::string> keys;
+  keys.reserve(resources.size());
+  for (const std::string& r : resources)
+    keys.push_back(engine_->key_of(r));
+  // The ttl is unknown until the check: it sets the validity (never later than this bound)
+  // and the ttl a key left behind may still have.
+  auto lock = std::make_shared<lock_record>(std::move(resources), std::move(keys), std::move(token),
+                                            max_ttl, nodes_.size());
+  lock->may_hold.assign(nodes_.size(), true);
+  lock->fence = fence;
+  lock->set_valid_until(saturating_add(clock_.now(), max_ttl));
+  engine_->check(
+      lock, [self = shared_from_this(), lock, done = std::move(done)](result<ownership> held) {
+        if (!held) {
+          done(std::move(held).status());
+          return;
+        }
+        if (self->closing_) {
+          done({errc::client_closed, "the client closed while the adopt of " + lock->name() +
+                                         " was in flight; the lock was left as it was"});
+          return;
+        }
+        acquire_options watched;
+        watched.ttl = std::clamp(held->min_ttl, std::chrono::milliseconds(1), max_ttl);
+        lock->ttl = watched.ttl;
+        auto state = std::make_shared<lease_state>();
+        state->owner = self;
+        state->lock = lock;
+        self->keeper_->watch(lock, watched);
+        self->update_keep_alive();
+        done(result<lease>(lease_access::make(std::move(state)), held.take_tally()));
+      });
+  return {};
+}
+
+result<void> session::detach(const std::shared_ptr<lease_state>& held, engine::done_callback done) {
+  if (auto r = refuse_if_closing("detach"); !r) return r;
+  keeper_->released(*held->lock);
+  held->lock->released = true;  // the engine sends it nothing more
+  update_keep_alive();
+  services_.defer([done = std::move(done)] { done({}); });
+  return {};
+}
+
+result<void> session::inspect(std::string resource, inspect_callback done) {
+  if (auto r = refuse_if_closing("inspect"); !r) return r;
+  if (auto r = check_resources({resource}); !r) return r;
+  auto cmd = std::make_shared<command>();
+  cmd->wire = encode_command({"PTTL", engine_->key_of(resource)});
+  struct gathering {
+    std::vector<node_lock_state> nodes;
+    std::size_t waiting = 0;
+    inspect_callback done;
+  };
+  auto g = std::make_shared<gathering>();
+  g->nodes.resize(nodes_.size());
+  g->waiting = nodes_.size();
+  g->done = std::move(done);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    g->nodes[i].endpoint = nodes_[i]->name();
+    nodes_[i]->send(
+        cmd,
+        [g, i](node_answer answer) {
+          node_lock_state& n = g->nodes[i];
+          if (answer.error) {
+            n.error = answer.detail.empty() ? answer.error.message() : answer.detail;
+          } else if (answer.value.is_error()) {
+            n.error = answer.value.text;
+          } else if (answer.value.kind != reply::type::integer || answer.value.integer < -2) {
+            n.error = "unexpected reply to PTTL";
+          } else if (answer.value.integer == -2) {
+            n.state = key_state::free;
+          } else {
+            n.state = key_state::held;
+            n.ttl_left = answer.value.integer == -1
+                             ? std::chrono::milliseconds::max()
+                             : std::chrono::milliseconds(answer.value.integer);
+          }
+          if (--g->waiting == 0) g->done(std::move(g->nodes));
+        },
+        options_.node_timeout);
+  }
+  return {};
 }
 
 result<void> session::wait_ready(std::chrono::milliseconds timeout, engine::done_callback done) {

@@ -23,6 +23,7 @@
 #include "loop.hpp"
 #include "node/node.hpp"
 #include "options.hpp"
+#include "redlock/inspect.hpp"
 #include "redlock/lease.hpp"
 #include "redlock/metrics.hpp"
 #include "release_notices.hpp"
@@ -85,6 +86,15 @@ class session : public std::enable_shared_from_this<session> {
   result<void> extend(const std::shared_ptr<lease_state>& held, std::chrono::milliseconds ttl,
                       engine::done_callback done);
   result<void> check(const std::shared_ptr<lease_state>& held, engine::check_callback done);
+  // A lock granted elsewhere, known by its resources and token (client::adopt): a lease once
+  // one ownership check round found a majority holding the token.
+  result<void> adopt(std::vector<std::string> resources, std::string token,
+                     std::optional<std::uint64_t> fence, lease_callback done);
+  // The lease forgets its lock without releasing it (lease::detach).
+  result<void> detach(const std::shared_ptr<lease_state>& held, engine::done_callback done);
+  // Each node's PTTL of the resource's key (client::inspect).
+  using inspect_callback = std::function<void(result<std::vector<node_lock_state>>)>;
+  result<void> inspect(std::string resource, inspect_callback done);
   // `done` may be empty (a destroyed lease).
   result<void> release(const std::shared_ptr<lease_state>& held, engine::done_callback done);
   // `done` runs once a majority of the nodes is connected and may vote, or with why not.

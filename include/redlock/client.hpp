@@ -25,12 +25,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "redlock/export.hpp"
 #include "redlock/health.hpp"
+#include "redlock/inspect.hpp"
 #include "redlock/lease.hpp"
 #include "redlock/metrics.hpp"
 #include "redlock/options.hpp"
@@ -98,6 +100,27 @@ class REDLOCK_API client {
   // Errors: client_closed, would_deadlock.
   result<std::vector<node_health>> health() const;
 
+  // A lock granted to another client (in another process: `redlock acquire` prints what this
+  // takes) as a lease of this one. One ownership check round finds whether a majority holds
+  // `token` on the key of every one of `resources`, and for how long: valid_until() counts
+  // from the start of that round with the smallest ttl left among them, less the drift. The
+  // lease is then extended, checked, released and lost like any other (with a lost_margin of
+  // a tenth of that ttl, and no auto-extension), and this client's close releases it unless
+  // it is detached again. `fence` is the number the grant carried, if any; the nodes do not
+  // check it.
+  //   auto held = locks->adopt({"orders:42"}, token_from_the_other_process);
+  //   if (held) (void)held->release();
+  // Errors: lock_lost (a majority does not hold the token: the lock expired or was released;
+  // keys of ours left on fewer nodes expire with their ttl), no_quorum (too few answered),
+  // invalid_option (no resources, an empty or repeated one, a token that is not 32 lowercase
+  // hex digits), client_closed, would_deadlock.
+  result<lease> adopt(std::vector<std::string> resources, std::string token,
+                      std::optional<std::uint64_t> fence = std::nullopt);
+  // Each node's key for `resource`: free, held (with its ttl left) or unknown, read with one
+  // PTTL per node, quarantined and duplicate nodes included (no vote is counted; the tally is
+  // empty). It never reads the token. Errors: invalid_option (an empty resource),
+  // client_closed, would_deadlock.
+  result<std::vector<node_lock_state>> inspect(std::string_view resource) const;
   // What this client counted about its acquires and leases since create() (metrics.hpp);
   // prometheus_text() renders it with health() for a metrics endpoint. Errors: client_closed,
   // would_deadlock.

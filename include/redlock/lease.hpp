@@ -118,6 +118,13 @@ class REDLOCK_API lease {
   // says nothing either way), empty_lease, client_closed, would_deadlock.
   result<ownership> check_ownership() const;
 
+  // Forgets the lock without releasing it, and empties the lease: our keys stay on the nodes
+  // until their ttl runs out, or until a client that adopted the lock (client::adopt, with
+  // resources() and token()) releases it. For handing a lock to another process. Nothing
+  // extends it any more (auto-extension stops), it is not declared lost, and the client's
+  // close leaves it. Errors: empty_lease, client_closed (the client released it when it
+  // closed), would_deadlock.
+  result<void> detach();
   // Deletes our key on every node (compare-and-delete, so never another owner's key), and
   // empties the lease. Returns once a majority confirmed our key is gone (the rest of the
   // nodes follow in the background); the tally says on how many nodes it was deleted by then.

@@ -7,6 +7,7 @@
 #include "redlock/client.hpp"
 #include "redlock/error.hpp"
 #include "redlock/health.hpp"
+#include "redlock/inspect.hpp"
 #include "redlock/lease.hpp"
 #include "redlock/lost.hpp"
 #include "redlock/metrics.hpp"

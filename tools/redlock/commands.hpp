@@ -1,0 +1,42 @@
+// The subcommands of the `redlock` tool, for main() to dispatch and describe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+
+namespace redlock::cli {
+
+struct command {
+  std::string name;
+  std::string synopsis;  // after "redlock NAME "
+  std::string about;     // what --help prints above the flags
+  std::vector<flag> flags;
+  bool stop_at_positional = false;  // exec: the command's own flags are not ours
+  int (*run)(const parsed_args& args, const env_lookup& env) = nullptr;
+};
+
+// Every subcommand, in the order `redlock --help` lists them.
+const std::vector<command>& commands();
+
+// Defined in lock_commands.cpp, exec.cpp and fleet.cpp.
+command acquire_command();
+command extend_command();
+command release_command();
+command status_command();
+command health_command();
+command exec_command();
+command fleet_command();
+
+// The flags of acquire and exec: --ttl, -w/--wait, -n/--nonblock, --fence,
+// -E/--conflict-exit-code.
+std::vector<flag> acquire_flags();
+struct acquire_choice {
+  acquire_options options;
+  int conflict_status;  // for held_elsewhere
+};
+// Throws usage_error for a bad value, or -n with -w.
+acquire_choice acquire_choice_from(const parsed_args& args);
+
+}  // namespace redlock::cli
