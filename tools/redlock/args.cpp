@@ -237,4 +237,33 @@ client_options client_options_from(const parsed_args& args, const env_lookup& en
   return o;
 }
 
+std::vector<flag> acquire_flags() {
+  return {
+      {"ttl", 0, true, "D", "how long the lock lives on each node (30s)"},
+      {"wait", 'w', true, "D",
+       "wait up to D while the lock is busy or nodes fail (default: no limit)"},
+      {"nonblock", 'n', false, "", "one attempt: fail at once if the lock is busy"},
+      {"fence", 0, false, "", "ask for a fencing token (REDLOCK_FENCE)"},
+      {"conflict-exit-code", 'E', true, "N",
+       "exit status when the lock is busy (0-255; default 1)"},
+  };
+}
+
+acquire_choice acquire_choice_from(const parsed_args& args) {
+  acquire_choice c;
+  c.options.ttl = default_cli_ttl;
+  c.options.wait = std::chrono::milliseconds::max();  // like flock(1): wait until it is granted
+  c.conflict_status = exit_status::busy;
+  if (const std::string* v = args.value("ttl")) c.options.ttl = parse_duration(*v, "--ttl");
+  if (args.has("nonblock") && args.has("wait")) {
+    throw usage_error("-n/--nonblock and -w/--wait exclude each other");
+  }
+  if (args.has("nonblock")) c.options.wait = std::chrono::milliseconds(0);
+  if (const std::string* v = args.value("wait")) c.options.wait = parse_duration(*v, "--wait");
+  c.options.fencing = args.has("fence");
+  if (const std::string* v = args.value("conflict-exit-code"))
+    c.conflict_status = static_cast<int>(parse_integer(*v, "--conflict-exit-code", 0, 255));
+  return c;
+}
+
 }  // namespace redlock::cli

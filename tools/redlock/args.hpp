@@ -18,6 +18,15 @@
 
 namespace redlock::cli {
 
+// Exit statuses (docs/cli.md). `exec` otherwise passes on its command's own status.
+namespace exit_status {
+constexpr int ok = 0;
+constexpr int busy = 1;     // the lock is held by another owner (after --wait); -E changes it
+constexpr int usage = 2;    // a bad flag, duration, endpoint or option
+constexpr int failure = 3;  // no majority: nodes down, failing, refusing our configuration
+constexpr int lost = 4;     // the lock was lost (exec: while the command ran), or is not held
+}  // namespace exit_status
+
 class usage_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -63,5 +72,18 @@ const std::vector<flag>& client_flags();
 // client_options from those flags, else from `env` (getenv in the tool, a map in tests).
 using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
 client_options client_options_from(const parsed_args& args, const env_lookup& env);
+
+// The ttl of acquire, exec and extend unless --ttl says otherwise.
+constexpr std::chrono::milliseconds default_cli_ttl{30'000};
+
+// The flags of acquire and exec: --ttl, -w/--wait, -n/--nonblock, --fence,
+// -E/--conflict-exit-code.
+std::vector<flag> acquire_flags();
+struct acquire_choice {
+  acquire_options options;
+  int conflict_status;  // for held_elsewhere
+};
+// Throws usage_error for a bad value, or -n with -w.
+acquire_choice acquire_choice_from(const parsed_args& args);
 
 }  // namespace redlock::cli

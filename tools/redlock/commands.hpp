@@ -29,14 +29,4 @@ command health_command();
 command exec_command();
 command fleet_command();
 
-// The flags of acquire and exec: --ttl, -w/--wait, -n/--nonblock, --fence,
-// -E/--conflict-exit-code.
-std::vector<flag> acquire_flags();
-struct acquire_choice {
-  acquire_options options;
-  int conflict_status;  // for held_elsewhere
-};
-// Throws usage_error for a bad value, or -n with -w.
-acquire_choice acquire_choice_from(const parsed_args& args);
-
 }  // namespace redlock::cli

@@ -16,15 +16,12 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds default_ttl{30'000};
-
 std::vector<flag> with_client_flags(std::vector<flag> own) {
   own.insert(own.end(), client_flags().begin(), client_flags().end());
   return own;
 }
 
 const flag json_flag{"json", 0, false, "", "print JSON instead of text"};
-const flag ttl_flag{"ttl", 0, true, "D", "how long the lock lives on each node (30s)"};
 
 long long ms_left(const lease& held) {
   return std::chrono::duration_cast<milliseconds>(held.remaining()).count();
@@ -100,7 +97,7 @@ int run_acquire(const parsed_args& args, const env_lookup& env) {
 int run_extend(const parsed_args& args, const env_lookup& env) {
   const std::string& resource = only_resource(args, "extend", 2);
   std::string token = token_of(args, env);
-  milliseconds ttl = default_ttl;
+  milliseconds ttl = default_cli_ttl;
   if (const std::string* v = args.value("ttl")) ttl = parse_duration(*v, "--ttl");
   client locks = make_client(args, env);
   auto held = adopted(locks, resource, token, "extend");
@@ -117,7 +114,7 @@ int run_extend(const parsed_args& args, const env_lookup& env) {
   if (args.has("json"))
     std::cout << "{\"valid_ms\":" << valid_ms << "}\n";
   else
-    std::cout << "REDLOCK_VALID_MS=" << valid_ms << '\n';
+    std::cout << "export REDLOCK_VALID_MS=" << valid_ms << '\n';
   return exit_status::ok;
 }
 
@@ -147,9 +144,15 @@ int run_status(const parsed_args& args, const env_lookup& env) {
     return status_for(nodes.error());
   }
   std::size_t held = 0;
-  for (const node_lock_state& n : *nodes)
+  std::size_t answered = 0;
+  for (const node_lock_state& n : *nodes) {
     held += n.state == key_state::held ? 1u : 0u;
-  const bool majority = held >= nodes->size() / 2 + 1;
+    answered += n.state != key_state::unknown ? 1u : 0u;
+  }
+  const std::size_t quorum = nodes->size() / 2 + 1;
+  const bool majority = held >= quorum;
+  // Fewer answers than a majority say nothing either way about the lock.
+  const int status = answered >= quorum ? exit_status::ok : exit_status::failure;
   if (args.has("json")) {
     std::cout << "{\"resource\":" << json_string(resource) << ",\"held_on\":" << held
               << ",\"majority\":" << (majority ? "true" : "false") << ",\"nodes\":[";
@@ -167,7 +170,7 @@ int run_status(const parsed_args& args, const env_lookup& env) {
       std::cout << '}';
     }
     std::cout << "]}\n";
-    return exit_status::ok;
+    return status;
   }
   for (const node_lock_state& n : *nodes) {
     std::cout << n.endpoint << "  " << to_string(n.state);
@@ -179,8 +182,9 @@ int run_status(const parsed_args& args, const env_lookup& env) {
     std::cout << '\n';
   }
   std::cout << resource << ": held on " << held << " of " << nodes->size() << " nodes"
-            << (majority ? " (a majority)" : "") << '\n';
-  return exit_status::ok;
+            << (majority ? " (a majority)" : "")
+            << (status == exit_status::ok ? "" : "; too few nodes answered to tell") << '\n';
+  return status;
 }
 
 // Whether the node may vote now, as far as its health says.
@@ -197,7 +201,7 @@ std::string micros(std::chrono::microseconds us) {
 
 int run_health(const parsed_args& args, const env_lookup& env) {
   if (!args.positional.empty()) {
-    throw usage_error("redlock health: takes no arguments (see redlock health --help)");
+    throw usage_error("takes no arguments (see redlock health --help)");
   }
   milliseconds wait{2000};
   if (const std::string* v = args.value("connect-wait"))
@@ -272,35 +276,6 @@ int run_health(const parsed_args& args, const env_lookup& env) {
 
 }  // namespace
 
-std::vector<flag> acquire_flags() {
-  return {
-      ttl_flag,
-      {"wait", 'w', true, "D",
-       "wait up to D while the lock is busy or nodes fail (default: no limit)"},
-      {"nonblock", 'n', false, "", "one attempt: fail at once if the lock is busy"},
-      {"fence", 0, false, "", "ask for a fencing token (REDLOCK_FENCE)"},
-      {"conflict-exit-code", 'E', true, "N",
-       "exit status when the lock is busy (0-255; default 1)"},
-  };
-}
-
-acquire_choice acquire_choice_from(const parsed_args& args) {
-  acquire_choice c;
-  c.options.ttl = default_ttl;
-  c.options.wait = milliseconds::max();  // like flock(1): wait until it is granted
-  c.conflict_status = exit_status::busy;
-  if (const std::string* v = args.value("ttl")) c.options.ttl = parse_duration(*v, "--ttl");
-  if (args.has("nonblock") && args.has("wait")) {
-    throw usage_error("-n/--nonblock and -w/--wait exclude each other");
-  }
-  if (args.has("nonblock")) c.options.wait = milliseconds(0);
-  if (const std::string* v = args.value("wait")) c.options.wait = parse_duration(*v, "--wait");
-  c.options.fencing = args.has("fence");
-  if (const std::string* v = args.value("conflict-exit-code"))
-    c.conflict_status = static_cast<int>(parse_integer(*v, "--conflict-exit-code", 0, 255));
-  return c;
-}
-
 command acquire_command() {
   std::vector<flag> own = acquire_flags();
   own.push_back(json_flag);
@@ -319,7 +294,7 @@ command extend_command() {
           "[OPTIONS] RESOURCE [TOKEN]",
           "Sets the lock's ttl on every node that still holds TOKEN (else $REDLOCK_TOKEN);\n"
           "prints REDLOCK_VALID_MS. Exit status 4 when a majority no longer holds it.",
-          with_client_flags({ttl_flag, json_flag}),
+          with_client_flags({acquire_flags().front(), json_flag}),
           false,
           run_extend};
 }
@@ -337,7 +312,8 @@ command release_command() {
 command status_command() {
   return {"status",
           "[OPTIONS] RESOURCE",
-          "Shows, per node, whether RESOURCE is held and the ttl left. Never prints a token.",
+          "Shows, per node, whether RESOURCE is held and the ttl left. Never prints a token.\n"
+          "Exit status 3 when fewer than a majority of the nodes answered.",
           with_client_flags({json_flag}),
           false,
           run_status};

@@ -14,15 +14,6 @@
 
 namespace redlock::cli {
 
-// Exit statuses (docs/cli.md). `exec` otherwise passes on its command's own status.
-namespace exit_status {
-constexpr int ok = 0;
-constexpr int busy = 1;     // the lock is held by another owner (after --wait); -E changes it
-constexpr int usage = 2;    // a bad flag, duration, endpoint or option
-constexpr int failure = 3;  // no majority: nodes down, failing, refusing our configuration
-constexpr int lost = 4;     // the lock was lost (exec: while the command ran), or is not held
-}  // namespace exit_status
-
 // The status for a failed operation: busy, usage (invalid_option, invalid_endpoint), lost
 // (lock_lost), else failure.
 int status_for(std::error_code e);

@@ -1,0 +1,458 @@
+// The `redlock` binary, driven as a user would drive it: real processes against a real fleet
+// (and a fault proxy for lock loss), checking exit statuses, output and what is left behind.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "fault_proxy.hpp"
+#include "fixture.hpp"
+
+extern char** environ;
+
+namespace redlock::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// One run of the redlock binary, its stdout and stderr in files of `dir`.
+class cli_process {
+ public:
+  cli_process(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+              const fs::path& dir) {
+    static int serial = 0;
+    const std::string name = "cli-" + std::to_string(++serial);
+    out_ = dir / (name + ".out");
+    err_ = dir / (name + ".err");
+    std::vector<std::string> argv = {REDLOCK_CLI_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::string> envp;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string entry(*e);
+      if (env.count(entry.substr(0, entry.find('='))) == 0) envp.push_back(entry);
+    }
+    for (const auto& [k, v] : env)
+      envp.push_back(k + "=" + v);
+    std::vector<char*> c_argv, c_envp;
+    for (std::string& a : argv)
+      c_argv.push_back(a.data());
+    c_argv.push_back(nullptr);
+    for (std::string& e : envp)
+      c_envp.push_back(e.data());
+    c_envp.push_back(nullptr);
+    int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      ::execve(c_argv[0], c_argv.data(), c_envp.data());
+      ::_exit(126);
+    }
+    ::close(in);
+    ::close(out);
+    ::close(err);
+  }
+  ~cli_process() {
+    if (status_ < 0 && pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  cli_process(const cli_process&) = delete;
+  cli_process& operator=(const cli_process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void signal(int s) const { ::kill(pid_, s); }
+  // The exit status (128 + N when killed by signal N); -1 after `limit` (the process is then
+  // killed, and the test fails).
+  int wait(milliseconds limit = milliseconds(30'000)) {
+    if (status_ >= 0) return status_;
+    int raw = 0;
+    bool ended = eventually([&] { return ::waitpid(pid_, &raw, WNOHANG) == pid_; }, limit);
+    if (!ended) {
+      ADD_FAILURE() << "redlock did not exit within " << limit.count() << " ms; stderr: " << err();
+      return -1;
+    }
+    status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+    return status_;
+  }
+  bool running() {
+    if (status_ >= 0) return false;
+    int raw = 0;
+    if (::waitpid(pid_, &raw, WNOHANG) != pid_) return true;
+    status_ = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+    return false;
+  }
+  std::string out() const { return read_text(out_); }
+  std::string err() const { return read_text(err_); }
+
+ private:
+  fs::path out_, err_;
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+struct ran {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+bool alive(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  std::size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+}
+
+class CliTest : public fleet_test {
+ protected:
+  void SetUp() override {
+    fleet_test::SetUp();
+    dir_ = fs::temp_directory_path() /
+           ("redlock-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(++made_));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    fleet_test::TearDown();
+  }
+
+  // The environment a user of `fleet` would have: its servers, and generous timeouts for
+  // sanitizer builds. The quarantine is off: the servers started a moment ago.
+  std::map<std::string, std::string> env_for(const std::vector<std::string>& urls) const {
+    std::string servers;
+    for (const std::string& u : urls)
+      servers += (servers.empty() ? "" : ",") + u;
+    return {{"REDLOCK_SERVERS", servers},
+            {"REDLOCK_QUARANTINE", "off"},
+            {"REDLOCK_NODE_TIMEOUT", "500ms"}};
+  }
+  std::unique_ptr<cli_process> start(const std::vector<std::string>& args,
+                                     std::map<std::string, std::string> env) const {
+    return std::make_unique<cli_process>(args, env, dir_);
+  }
+  ran run(const std::vector<std::string>& args, std::map<std::string, std::string> env) const {
+    cli_process p(args, env, dir_);
+    int status = p.wait();
+    return {status, p.out(), p.err()};
+  }
+  fs::path file(const std::string& name) const { return dir_ / name; }
+  // A shell command line for the child, with `{dir}` replaced by this test's directory.
+  std::string script(std::string text) const {
+    for (std::size_t at; (at = text.find("{dir}")) != std::string::npos;)
+      text.replace(at, 5, dir_.string());
+    return text;
+  }
+
+  fs::path dir_;
+  static inline int made_ = 0;
+};
+
+TEST_F(CliTest, TwoExecsOnOneResourceRunOneAfterTheOther) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  const std::string body =
+      script("echo start $$ >> {dir}/log; sleep 0.4; echo end $$ >> {dir}/log");
+  auto a = start({"exec", "-w", "30s", "shared", "--", "sh", "-c", body}, env);
+  auto b = start({"exec", "-w", "30s", "shared", "--", "sh", "-c", body}, env);
+  EXPECT_EQ(a->wait(), 0) << a->err();
+  EXPECT_EQ(b->wait(), 0) << b->err();
+  std::istringstream log(read_text(file("log")));
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (std::string what, pid; log >> what >> pid;)
+    lines.emplace_back(what, pid);
+  ASSERT_EQ(lines.size(), 4u) << read_text(file("log"));
+  EXPECT_EQ(lines[0].first, "start");
+  EXPECT_EQ(lines[1], std::make_pair(std::string("end"), lines[0].second));
+  EXPECT_EQ(lines[2].first, "start");
+  EXPECT_NE(lines[2].second, lines[0].second);
+  EXPECT_EQ(lines[3], std::make_pair(std::string("end"), lines[2].second));
+  EXPECT_TRUE(no_keys_left(*fleet, "shared"));
+}
+
+TEST_F(CliTest, ABusyLockGivesTheConflictStatusAfterTheWaitAndTheCommandDoesNotRun) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  auto locks = client::create(options_for(*fleet));
+  ASSERT_TRUE(locks) << locks.message();
+  auto held = locks->acquire("busy", ttl_of(milliseconds(30'000)));
+  ASSERT_TRUE(held) << held.message();
+  const std::string touch = script("touch {dir}/ran");
+  const auto t0 = std::chrono::steady_clock::now();
+  ran waited = run({"exec", "-w", "300ms", "-E", "42", "busy", "--", "sh", "-c", touch}, env);
+  EXPECT_EQ(waited.status, 42) << waited.err;
+  EXPECT_GE(since(t0), milliseconds(300));
+  EXPECT_THAT(waited.err, HasSubstr("'busy' is held by another owner"));
+  ran once = run({"exec", "-n", "busy", "--", "sh", "-c", touch}, env);
+  EXPECT_EQ(once.status, 1) << once.err;
+  ran acquire = run({"acquire", "-n", "busy"}, env);
+  EXPECT_EQ(acquire.status, 1) << acquire.err;
+  EXPECT_FALSE(fs::exists(file("ran")));
+}
+
+TEST_F(CliTest, ExecPassesOnTheStatusAndTheLockVariablesAndReleasesAfterwards) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  ran r = run({"exec", "--fence", "job", "--", "sh", "-c",
+               script("echo $REDLOCK_RESOURCE $REDLOCK_TOKEN $REDLOCK_FENCE > {dir}/env; exit 7")},
+              env);
+  EXPECT_EQ(r.status, 7) << r.err;
+  std::string seen = read_text(file("env"));
+  EXPECT_TRUE(std::regex_match(seen, std::regex("job [0-9a-f]{32} [1-9][0-9]*\n"))) << seen;
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_EQ(run({"exec", "job", "--", "sh", "-c", "kill -9 $$"}, env).status, 128 + SIGKILL);
+  ran missing = run({"exec", "job", "--", "/nonexistent/command"}, env);
+  EXPECT_EQ(missing.status, 127);
+  EXPECT_THAT(missing.err, HasSubstr("cannot run '/nonexistent/command'"));
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
+TEST_F(CliTest, SignalsToRedlockAreForwardedToTheCommand) {
+  start_fleet(3);
+  auto p = start({"exec", "job", "--", "sh", "-c",
+                  script("trap 'echo USR1 >> {dir}/got' USR1; "
+                         "trap 'echo TERM >> {dir}/got; exit 5' TERM; "
+                         "touch {dir}/ready; while :; do sleep 0.05; done")},
+                 env_for(fleet->urls()));
+  ASSERT_TRUE(eventually([&] { return fs::exists(file("ready")); }, milliseconds(20'000)))
+      << p->err();
+  p->signal(SIGUSR1);
+  ASSERT_TRUE(eventually([&] { return read_text(file("got")) == "USR1\n"; })) << p->err();
+  EXPECT_TRUE(p->running());
+  p->signal(SIGTERM);
+  EXPECT_EQ(p->wait(), 5) << p->err();
+  EXPECT_EQ(read_text(file("got")), "USR1\nTERM\n");
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
+TEST_F(CliTest, ALockLostThroughTheFaultProxyStopsTheCommandWithItsOwnStatus) {
+  start_fleet(3);
+  std::vector<std::unique_ptr<fault_proxy>> proxies;
+  std::vector<std::string> urls;
+  for (std::size_t i = 0; i < fleet->size(); ++i) {
+    proxies.push_back(std::make_unique<fault_proxy>(fleet->port(i)));
+    urls.push_back(proxies.back()->url());
+  }
+  auto env = env_for(urls);
+  // Stops on SIGTERM.
+  auto polite = start({"exec", "--ttl", "1500ms", "--grace", "5s", "job", "--", "sh", "-c",
+                       script("trap 'echo TERM > {dir}/term; exit 0' TERM; touch {dir}/ready; "
+                              "while :; do sleep 0.05; done")},
+                      env);
+  ASSERT_TRUE(eventually([&] { return fs::exists(file("ready")); }, milliseconds(20'000)))
+      << polite->err();
+  for (auto& p : proxies)
+    p->blackhole();
+  EXPECT_EQ(polite->wait(), 4) << polite->err();
+  EXPECT_EQ(read_text(file("term")), "TERM\n");
+  EXPECT_THAT(polite->err(), HasSubstr("the lock on job was lost"));
+
+  // Ignores SIGTERM: SIGKILL after the grace period.
+  for (auto& p : proxies)
+    p->pass();
+  auto stubborn =
+      start({"exec", "-w", "20s", "--ttl", "1500ms", "--grace", "300ms", "job2", "--", "sh", "-c",
+             script("trap '' TERM; echo $$ > {dir}/pid; "
+                    "while :; do sleep 0.05; done")},
+            env);
+  ASSERT_TRUE(eventually([&] { return !read_text(file("pid")).empty(); }, milliseconds(20'000)))
+      << stubborn->err();
+  pid_t child = std::stoi(read_text(file("pid")));
+  for (auto& p : proxies)
+    p->blackhole();
+  EXPECT_EQ(stubborn->wait(), 4) << stubborn->err();
+  EXPECT_FALSE(alive(child));
+}
+
+TEST_F(CliTest, AcquireExtendAndReleaseFromAScript) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  ran acquired = run({"acquire", "--ttl", "20s", "--json", "report"}, env);
+  ASSERT_EQ(acquired.status, 0) << acquired.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(acquired.out, m, std::regex("\"token\":\"([0-9a-f]{32})\"")))
+      << acquired.out;
+  const std::string token = m[1];
+  EXPECT_THAT(acquired.out, HasSubstr("\"valid_ms\":"));
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    EXPECT_EQ(fleet->command(i, {"GET", "redlock:report"}), token) << "the lock outlives redlock";
+
+  ran status = run({"status", "report"}, env);
+  EXPECT_EQ(status.status, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("report: held on 3 of 3 nodes (a majority)"));
+  EXPECT_THAT(status.out + status.err, Not(HasSubstr(token)));
+
+  auto with_token = env;
+  with_token["REDLOCK_TOKEN"] = token;
+  ran extended = run({"extend", "--ttl", "50s", "report"}, with_token);
+  EXPECT_EQ(extended.status, 0) << extended.err;
+  EXPECT_THAT(extended.out, HasSubstr("export REDLOCK_VALID_MS="));
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    EXPECT_GT(std::stoll(fleet->command(i, {"PTTL", "redlock:report"})), 30'000);
+
+  ran wrong = run({"extend", "report", std::string(32, '0')}, env);
+  EXPECT_EQ(wrong.status, 4) << wrong.err;
+  ran garbled = run({"release", "report", "not-a-token"}, env);
+  EXPECT_EQ(garbled.status, 2) << garbled.err;
+  EXPECT_THAT(garbled.err, HasSubstr("invalid option token: must be 32 lowercase hex digits"));
+
+  ran released = run({"release", "report", token}, env);
+  EXPECT_EQ(released.status, 0) << released.err;
+  EXPECT_TRUE(no_keys_left(*fleet, "report"));
+  ran again = run({"release", "report", token}, env);
+  EXPECT_EQ(again.status, 4) << again.err;
+  ran free = run({"status", "--json", "report"}, env);
+  EXPECT_THAT(free.out, HasSubstr("\"held_on\":0,\"majority\":false"));
+}
+
+TEST_F(CliTest, HealthShowsEachNodeAndFailsWithoutAMajority) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  ran all = run({"health", "--json"}, env);
+  EXPECT_EQ(all.status, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("\"voting\":3,\"majority\":true"));
+  fleet->kill(2);
+  ran two = run({"health"}, env);
+  EXPECT_EQ(two.status, 0) << two.err;
+  EXPECT_THAT(two.out, HasSubstr(fleet->url(2) + "  "));
+  EXPECT_THAT(two.out, HasSubstr("2 of 3 nodes vote (a majority)"));
+  fleet->kill(1);
+  ran one = run({"health", "--json"}, env);
+  EXPECT_EQ(one.status, 3) << one.out;
+  EXPECT_THAT(one.out, HasSubstr("\"voting\":1,\"majority\":false"));
+  EXPECT_THAT(one.out, HasSubstr("connection refused"));
+}
+
+TEST_F(CliTest, BadInputExitsWithStatus2AndNamesWhatWasWrong) {
+  start_fleet(1);
+  auto env = env_for(fleet->urls());
+  for (const char* command :
+       {"exec", "acquire", "extend", "release", "status", "health", "fleet"}) {
+    ran bogus = run({command, "--bogus"}, env);
+    EXPECT_EQ(bogus.status, 2) << command;
+    EXPECT_THAT(bogus.err,
+                HasSubstr("redlock " + std::string(command) + ": unknown option '--bogus'"));
+    ran help = run({command, "--help"}, env);
+    EXPECT_EQ(help.status, 0) << command;
+    EXPECT_THAT(help.out, HasSubstr("usage: redlock " + std::string(command)));
+  }
+  struct bad {
+    std::vector<std::string> args;
+    const char* says;
+  };
+  for (const bad& b : std::vector<bad>{
+           {{"acquire", "--ttl", "5", "r"}, "invalid --ttl '5': the unit is missing"},
+           {{"exec", "-w", "soon", "r", "--", "true"}, "invalid --wait 'soon'"},
+           {{"exec", "-E", "300", "r", "--", "true"}, "invalid --conflict-exit-code '300'"},
+           {{"exec", "-n", "-w", "1s", "r", "--", "true"}, "exclude each other"},
+           {{"exec", "r"}, "expected RESOURCE -- COMMAND"},
+           {{"acquire"}, "expected one RESOURCE"},
+           {{"acquire", "--ttl", "100ms", "r"}, "invalid option ttl"},
+           {{"status", ""}, "invalid option resource: must not be empty"},
+           {{"fleet", "sideways"}, "unknown action 'sideways'"},
+           {{"nonsense"}, "unknown command 'nonsense'"},
+       }) {
+    ran r = run(b.args, env);
+    EXPECT_EQ(r.status, 2) << b.args[0] << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(b.says));
+  }
+  auto no_servers = env;
+  no_servers.erase("REDLOCK_SERVERS");
+  no_servers["REDLOCK_SERVERS"] = "";
+  EXPECT_THAT(run({"status", "r"}, no_servers).err, HasSubstr("no servers"));
+  // Passwords never appear, in a refused endpoint or a refused login.
+  ran bad_url = run({"acquire", "--servers", "redis://u:s3cret@127.0.0.1:0", "r"}, env);
+  EXPECT_EQ(bad_url.status, 2);
+  EXPECT_THAT(bad_url.err, HasSubstr("port '0'"));
+  EXPECT_THAT(bad_url.out + bad_url.err, Not(HasSubstr("s3cret")));
+  const std::string login = "redis://u:s3cret@127.0.0.1:" + std::to_string(fleet->port(0));
+  for (const char* command : {"acquire", "health", "status"}) {
+    std::vector<std::string> args = {command, "--servers", login, "-n", "r"};
+    if (std::string(command) != "acquire") args = {command, "--servers", login};
+    if (std::string(command) == "status") args.push_back("r");
+    ran refused = run(args, env);
+    EXPECT_NE(refused.status, 0) << command;
+    EXPECT_THAT(refused.out + refused.err, Not(HasSubstr("s3cret"))) << command;
+  }
+}
+
+TEST_F(CliTest, FleetUpAndDownLeaveNoProcessBehind) {
+  const std::string dir = (dir_ / "fleet").string();
+  std::map<std::string, std::string> env = {{"REDLOCK_NODE_TIMEOUT", "500ms"}};
+  ran up = run({"fleet", "up", "--nodes", "3", "--dir", dir, "--env"}, env);
+  ASSERT_EQ(up.status, 0) << up.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(up.out, m, std::regex("export REDLOCK_SERVERS='([^']+)'")))
+      << up.out;
+  EXPECT_THAT(up.out, HasSubstr("export REDLOCK_QUARANTINE=off"));
+  env["REDLOCK_SERVERS"] = m[1];
+  env["REDLOCK_QUARANTINE"] = "off";
+
+  ran status = run({"fleet", "status", "--dir", dir, "--json"}, env);
+  EXPECT_EQ(status.status, 0) << status.err;
+  std::vector<pid_t> pids;
+  std::string s = status.out;
+  for (std::smatch p; std::regex_search(s, p, std::regex("\"pid\":([0-9]+)")); s = p.suffix())
+    pids.push_back(std::stoi(p[1]));
+  ASSERT_EQ(pids.size(), 3u) << status.out;
+
+  EXPECT_EQ(run({"exec", "-n", "tried", "--", "true"}, env).status, 0);
+  ran twice = run({"fleet", "up", "--dir", dir}, env);
+  EXPECT_EQ(twice.status, 3);
+  EXPECT_THAT(twice.err, HasSubstr("a fleet already runs in " + dir));
+
+  ran down = run({"fleet", "down", "--dir", dir}, env);
+  EXPECT_EQ(down.status, 0) << down.err;
+  EXPECT_THAT(down.err, HasSubstr("stopped 3 of 3 servers"));
+  for (pid_t pid : pids)
+    EXPECT_FALSE(alive(pid)) << pid;
+  EXPECT_EQ(run({"fleet", "status", "--dir", dir}, env).status, 3);
+}
+
+TEST_F(CliTest, FleetUpWithTlsServesRedissWithItsOwnCa) {
+  REDLOCK_REQUIRE_OR_SKIP(tls_unavailable_reason());
+  const std::string dir = (dir_ / "tls-fleet").string();
+  std::map<std::string, std::string> env = {{"REDLOCK_NODE_TIMEOUT", "500ms"}};
+  ran up = run({"fleet", "up", "--tls", "--nodes", "1", "--dir", dir, "--json"}, env);
+  ASSERT_EQ(up.status, 0) << up.err;
+  std::smatch servers, ca;
+  ASSERT_TRUE(std::regex_search(up.out, servers, std::regex("\"servers\":\"(rediss://[^\"]+)\"")))
+      << up.out;
+  ASSERT_TRUE(std::regex_search(up.out, ca, std::regex("\"tls_ca_file\":\"([^\"]+)\"")));
+  env["REDLOCK_SERVERS"] = servers[1];
+  env["REDLOCK_QUARANTINE"] = "off";
+  ran untrusted = run({"exec", "-n", "t", "--", "true"}, env);
+  EXPECT_EQ(untrusted.status, 3);
+  EXPECT_THAT(untrusted.err, HasSubstr("certificate verify failed"));
+  env["REDLOCK_TLS_CA_FILE"] = ca[1];
+  ran trusted = run({"exec", "-n", "t", "--", "true"}, env);
+  EXPECT_EQ(trusted.status, 0) << trusted.err;
+  EXPECT_EQ(run({"fleet", "down", "--dir", dir}, env).status, 0);
+  EXPECT_EQ(run({"fleet", "status", "--dir", dir}, env).status, 3);
+}
+
+}  // namespace
+}  // namespace redlock::testing
