@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "fixture.hpp"
 
 namespace redlock::testing {
@@ -42,6 +45,25 @@ TEST_F(AdoptTest, ALeaseDetachedByOneClientIsAdoptedExtendedAndReleasedByAnother
   EXPECT_GT(adopted->remaining(), milliseconds(30'000));
   ASSERT_TRUE(adopted->release());
   EXPECT_TRUE(no_keys_left(*fleet, "handed"));
+}
+
+TEST_F(AdoptTest, ADetachedLeaseIsNoLongerAutoExtendedNorDeclaredLost) {
+  start_fleet(3);
+  auto locks = client::create(options_for(*fleet));
+  ASSERT_TRUE(locks) << locks.message();
+  acquire_options o = ttl_of(milliseconds(1'500));
+  o.auto_extend.enabled = true;
+  std::atomic<int> lost_calls{0};
+  o.on_lost = [&](const lease_lost&) { ++lost_calls; };
+  auto held = locks->acquire("kept", o);
+  ASSERT_TRUE(held) << held.message();
+  // Auto-extension keeps it past its ttl while the lease holds it...
+  std::this_thread::sleep_for(milliseconds(2'000));
+  ASSERT_EQ(fleet->command(0, {"GET", "redlock:kept"}), held->token());
+  ASSERT_TRUE(held->detach());
+  // ...and not once it is detached: the keys expire with their ttl, and nobody is told.
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "kept"); }, milliseconds(5'000)));
+  EXPECT_EQ(lost_calls.load(), 0);
 }
 
 TEST_F(AdoptTest, AnAdoptedLeaseIsReleasedWhenItsClientCloses) {
