@@ -148,10 +148,8 @@ int run_exec(const parsed_args& args, const env_lookup& env) {
   const sigset_t watched = watched_signals();
   sigset_t original;
   pthread_sigmask(SIG_BLOCK, &watched, &original);
-  struct restore_mask {
-    const sigset_t& mask;
-    ~restore_mask() { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
-  } restore{original};
+  // Never unblocked again: a lost signal or a forwarded one still pending when redlock exits
+  // must not end it with a signal's status instead of its own.
 
   choice.options.auto_extend.enabled = true;
   choice.options.on_lost = [](const lease_lost&) { kill(getpid(), lost_signal()); };
