@@ -4,7 +4,7 @@
 // message that names the problem. Outcomes a caller must expect (the lock is taken, too few
 // nodes answered) are returned as values (see result.hpp), never thrown.
 //
-//   redlock::result<redlock::lease> r = locks.acquire("orders:42");  // default ttl: 10 s
+//   redlock::result<redlock::lease> r = locks->acquire("orders:42");  // default ttl: 10 s
 //   if (r.error() == redlock::errc::held_elsewhere) { /* someone else holds it */ }
 #pragma once
 
@@ -46,9 +46,9 @@ namespace redlock {
   /* ACL permission, unknown db) or name the same server twice. Retrying cannot help: fix    */ \
   /* the endpoints or the server's ACL. The tally names each node and the server's words.    */ \
   X(misconfigured, 10, false, "the nodes refuse the client's configuration")                    \
-  /* More requests than the client may have in flight to a node (a window per node, then   */   \
-  /* a queue for up to node_timeout): the request never left. Retry after a pause, or      */   \
-  /* spread the load. Also the per-node reason of such a request.                          */   \
+  /* More requests than the client may have in flight to a node (512), and no room freed   */   \
+  /* within the request's budget (an acquire's wait, a lease's validity): it never left.   */   \
+  /* Retry after a pause, or spread the load. Also the per-node reason of such a request.  */   \
   X(overloaded, 11, true, "too many requests in flight to the nodes")                           \
   /* The caller cancelled the acquire (acquire_options::cancel).                          */    \
   X(cancelled, 12, false, "the acquire was cancelled")                                          \

@@ -1,13 +1,16 @@
 // node_health: what a client knows about each of its nodes, for dashboards and alerts.
 //
-//   for (const redlock::node_health& n : locks->health()) {
-//     if (n.state != redlock::node_state::connected) alert(n.endpoint, n.last_error);
+//   if (auto nodes = locks->health()) {
+//     for (const redlock::node_health& n : *nodes) {
+//       if (n.state != redlock::node_state::connected) alert(n.endpoint, n.last_error);
+//     }
 //   }
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace redlock {
 

@@ -1,8 +1,10 @@
 // result<T>: a value or an error, plus the per-node tally of the round that produced it.
 //
-//   redlock::result<redlock::lease> r = locks.acquire("jobs:nightly");
+//   redlock::result<redlock::lease> r = locks->acquire("jobs:nightly");
 //   if (!r) {
-//     log(r.message());                    // "no_quorum: 3 of 5 nodes failed ..."
+//     // "no majority for 'jobs:nightly': 2 of 5 nodes granted, 0 refused, 3 failed
+//     // (redis://10.0.0.3:6379: node is down; ...)"
+//     log(r.message());
 //     for (const auto& n : r.tally().nodes()) log(n.endpoint, n.error.message(), n.detail);
 //   }
 //
