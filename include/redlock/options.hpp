@@ -99,8 +99,9 @@ struct client_options {
 // extension is tried again after retry_delay while validity lasts; a refused one ends it.
 struct auto_extend_options {
   bool enabled = false;
-  // Each extension starts once this fraction of the ttl has passed since the round that
-  // granted or last extended the lock. In (0, 1), and below 1 - lost_margin - drift_factor.
+  // Each extension starts once this fraction has passed of the validity that the grant or the
+  // last extension left (valid_until() - now, when that round ended), and at the latest one
+  // node_timeout before the lost margin. In (0, 1), and below 1 - lost_margin - drift_factor.
   double extend_at = 0.5;
   // Stop extending this long after the grant (0: no cap); the lease then ends as its ttl
   // runs out, and is declared lost (max_hold_reached) at the margin.
