@@ -27,8 +27,8 @@ struct cancel_access;
 class REDLOCK_API cancel_token {
  public:
   cancel_token();
-  // Any thread; idempotent. Runs nothing of the caller's: the acquires it calls off finish
-  // on their clients' loops.
+  /// Any thread; idempotent. Runs nothing of the caller's: the acquires it calls off finish
+  /// on their clients' loops.
   void cancel() const;
   bool cancelled() const noexcept;
 

@@ -44,63 +44,63 @@ class session;
 
 class REDLOCK_API client {
  public:
-  // Checks the options (invalid_option / invalid_endpoint name the bad value), starts the
-  // loop thread and begins connecting. It does not wait for the connections.
+  /// Checks the options (invalid_option / invalid_endpoint name the bad value), starts the
+  /// loop thread and begins connecting. It does not wait for the connections.
   static result<client> create(client_options options);
 
   client(client&&) noexcept;
   client& operator=(client&&) noexcept;
   ~client();
 
-  // Takes `resource` on a majority of the nodes. Errors: held_elsewhere, no_quorum,
-  // validity_spent (each after the wait budget is spent; the tally is the last round's),
-  // misconfigured (at once, without retrying: nodes refuse our credentials, permissions or
-  // db, or name the same server twice, so no majority is possible), invalid_option,
-  // client_closed, would_deadlock.
+  /// Takes `resource` on a majority of the nodes. Errors: held_elsewhere, no_quorum,
+  /// validity_spent (each after the wait budget is spent; the tally is the last round's),
+  /// misconfigured (at once, without retrying: nodes refuse our credentials, permissions or
+  /// db, or name the same server twice, so no majority is possible), invalid_option,
+  /// client_closed, would_deadlock.
   result<lease> acquire(std::string_view resource, const acquire_options& options = {});
 
-  // Takes every one of `resources` in one lock, all or nothing: each node sets all of their
-  // keys in one script, or none when any of them is held there; the round needs a majority
-  // that set them all, and a lost round leaves no key of ours on any node. The lease lists
-  // them (lease::resources()); it is extended, checked, released and lost as one lock, and
-  // with fencing its one number is greater than every earlier one of each of them.
-  //   auto both = locks->acquire_all({"accounts:1", "accounts:2"});
-  // Errors: as acquire (held_elsewhere names the resources the nodes found held), and
-  // invalid_option for no resources, an empty one, one named twice, or more than 1,000.
+  /// Takes every one of `resources` in one lock, all or nothing: each node sets all of their
+  /// keys in one script, or none when any of them is held there; the round needs a majority
+  /// that set them all, and a lost round leaves no key of ours on any node. The lease lists
+  /// them (lease::resources()); it is extended, checked, released and lost as one lock, and
+  /// with fencing its one number is greater than every earlier one of each of them.
+  ///   auto both = locks->acquire_all({"accounts:1", "accounts:2"});
+  /// Errors: as acquire (held_elsewhere names the resources the nodes found held), and
+  /// invalid_option for no resources, an empty one, one named twice, or more than 1,000.
   result<lease> acquire_all(std::vector<std::string> resources,
                             const acquire_options& options = {});
 
-  // Runs `work` while holding `resource`: acquires it with `options` (auto-extension turned
-  // on), keeps it alive while `work` runs, and releases it when `work` returns or throws
-  // (an exception is passed on after the release). `work` gets the lease: it should check
-  // lost() (or wait_lost()) and stop once the lock is lost.
-  //   auto done = locks->with_lock("reports", {}, [](const redlock::lease& held) {
-  //     while (!held.lost() && more_to_do()) do_a_piece();
-  //   });
-  // Errors: those of acquire (then `work` did not run); lock_lost (the lease was lost while
-  // `work` ran: the message says why; the keys left were released); those of release.
+  /// Runs `work` while holding `resource`: acquires it with `options` (auto-extension turned
+  /// on), keeps it alive while `work` runs, and releases it when `work` returns or throws
+  /// (an exception is passed on after the release). `work` gets the lease: it should check
+  /// lost() (or wait_lost()) and stop once the lock is lost.
+  ///   auto done = locks->with_lock("reports", {}, [](const redlock::lease& held) {
+  ///     while (!held.lost() && more_to_do()) do_a_piece();
+  ///   });
+  /// Errors: those of acquire (then `work` did not run); lock_lost (the lease was lost while
+  /// `work` ran: the message says why; the keys left were released); those of release.
   result<void> with_lock(std::string_view resource, acquire_options options,
                          const std::function<void(const lease& held)>& work);
-  // with_lock on several resources, taken as acquire_all takes them.
+  /// with_lock on several resources, taken as acquire_all takes them.
   result<void> with_lock_all(std::vector<std::string> resources, acquire_options options,
                              const std::function<void(const lease& held)>& work);
 
-  // Blocks until a majority of the nodes is connected and may vote, for a service that
-  // wants to fail fast at start-up:
-  //   if (auto ready = locks->wait_ready(5s); !ready) die(ready.message());
-  // Errors: misconfigured (as soon as refusals no retry fixes rule a majority out),
-  // no_quorum (not within `timeout`; the message names each node's state and last error),
-  // invalid_option (negative timeout), client_closed, would_deadlock. The tally: granted =
-  // connected and voting, failed = not (with why), unanswered = still connecting.
+  /// Blocks until a majority of the nodes is connected and may vote, for a service that
+  /// wants to fail fast at start-up:
+  ///   if (auto ready = locks->wait_ready(5s); !ready) die(ready.message());
+  /// Errors: misconfigured (as soon as refusals no retry fixes rule a majority out),
+  /// no_quorum (not within `timeout`; the message names each node's state and last error),
+  /// invalid_option (negative timeout), client_closed, would_deadlock. The tally: granted =
+  /// connected and voting, failed = not (with why), unanswered = still connecting.
   result<void> wait_ready(std::chrono::milliseconds timeout);
 
-  // Each node's state, last error, counters and latency, in the order of the endpoints.
-  // Errors: client_closed, would_deadlock.
+  /// Each node's state, last error, counters and latency, in the order of the endpoints.
+  /// Errors: client_closed, would_deadlock.
   result<std::vector<node_health>> health() const;
 
-  // What this client counted about its acquires and leases since create() (metrics.hpp);
-  // prometheus_text() renders it with health() for a metrics endpoint. Errors: client_closed,
-  // would_deadlock.
+  /// What this client counted about its acquires and leases since create() (metrics.hpp);
+  /// prometheus_text() renders it with health() for a metrics endpoint. Errors: client_closed,
+  /// would_deadlock.
   result<client_metrics> metrics() const;
 
  private:

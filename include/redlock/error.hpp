@@ -15,9 +15,9 @@
 
 namespace redlock {
 
-// X-macro table: name, value, retryable, message. Each line says when the code happens and
-// whether a retry can help (the third column, which is_retryable() returns). Round-level codes
-// come first, then the per-node reasons of a tally.
+/// X-macro table: name, value, retryable, message. Each line says when the code happens and
+/// whether a retry can help (the third column, which is_retryable() returns). Round-level codes
+/// come first, then the per-node reasons of a tally.
 #define REDLOCK_ERRC_TABLE(X)                                                                   \
   /* Another owner holds the key on enough nodes that no majority is possible. Retry later */   \
   /* (or acquire with a wait budget).                                                      */   \
@@ -92,21 +92,21 @@ enum class errc : int {
 #undef REDLOCK_ERRC_ENUM
 };
 
-// The category of every errc. Its name() is "redlock".
+/// The category of every errc. Its name() is "redlock".
 REDLOCK_API const std::error_category& category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
 
-// Whether trying again later can succeed, as the table above says for each code. False for
-// an empty code and for codes of other categories.
-//
-//   if (!held && redlock::is_retryable(held.error())) schedule_retry();
+/// Whether trying again later can succeed, as the table above says for each code. False for
+/// an empty code and for codes of other categories.
+///
+///   if (!held && redlock::is_retryable(held.error())) schedule_retry();
 REDLOCK_API bool is_retryable(std::error_code error) noexcept;
 
-// The code's name as in the table above ("held_elsewhere", "no_quorum", ...), e.g. for a
-// metrics label; "unknown" for a value outside it.
+/// The code's name as in the table above ("held_elsewhere", "no_quorum", ...), e.g. for a
+/// metrics label; "unknown" for a value outside it.
 REDLOCK_API const char* to_string(errc code) noexcept;
 
 }  // namespace redlock
