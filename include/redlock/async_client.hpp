@@ -48,7 +48,9 @@ class session;
 
 class REDLOCK_API async_client {
  public:
+  /// Gets an acquire's outcome: the lease, or why there is none.
   using acquire_callback = std::function<void(result<lease>)>;
+  /// Gets the outcome of an operation without a value (extend, release, with_lock, ...).
   using done_callback = std::function<void(result<void>)>;
 
   /// Checks the options (invalid_option / invalid_endpoint name the bad value) and begins
@@ -67,12 +69,13 @@ class REDLOCK_API async_client {
                            acquire_callback done);
   /// As lease::extend; `held` may be moved or destroyed before `done` runs.
   result<void> extend(lease& held, std::chrono::milliseconds ttl, done_callback done);
+  /// The work with_lock runs under the lock: it gets the lease, and `finished` to call once done.
+  using scoped_work = std::function<void(const lease& held, std::function<void()> finished)>;
   /// As client::with_lock, on the loop: once the lock is granted (auto-extended), `work` gets
   /// the lease and `finished`, to call once when the work is done (from the loop thread; the
   /// lease stays valid until then). The lock is then released and `done` gets the outcome:
   /// the acquire's error (`work` did not run), lock_lost (lost while the work ran) or the
   /// release's. `work` must not throw.
-  using scoped_work = std::function<void(const lease& held, std::function<void()> finished)>;
   result<void> with_lock(std::string_view resource, acquire_options options, scoped_work work,
                          done_callback done);
   /// with_lock on several resources, taken as acquire_all takes them.

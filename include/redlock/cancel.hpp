@@ -30,6 +30,7 @@ class REDLOCK_API cancel_token {
   /// Any thread; idempotent. Runs nothing of the caller's: the acquires it calls off finish
   /// on their clients' loops.
   void cancel() const;
+  /// Whether cancel() was called on this token or a copy of it. Any thread.
   bool cancelled() const noexcept;
 
  private:

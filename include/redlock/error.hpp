@@ -86,6 +86,8 @@ namespace redlock {
   /* client_options::risky_nodes_vote. Fix the server's configuration; no retry helps.     */   \
   X(unsafe_server, 30, false, "the server's settings can lose the lock's keys")
 
+/// The library's error codes: REDLOCK_ERRC_TABLE above lists them, each with when it happens
+/// and whether a retry can help.
 enum class errc : int {
 #define REDLOCK_ERRC_ENUM(name, value, retryable, message) name = value,
   REDLOCK_ERRC_TABLE(REDLOCK_ERRC_ENUM)
@@ -95,6 +97,8 @@ enum class errc : int {
 /// The category of every errc. Its name() is "redlock".
 REDLOCK_API const std::error_category& category() noexcept;
 
+/// Makes an errc a std::error_code of the redlock category (found by argument-dependent
+/// lookup, so `r.error() == errc::held_elsewhere` compiles).
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
@@ -105,11 +109,13 @@ inline std::error_code make_error_code(errc e) noexcept {
 ///   if (!held && redlock::is_retryable(held.error())) schedule_retry();
 REDLOCK_API bool is_retryable(std::error_code error) noexcept;
 
-/// The code's name as in the table above ("held_elsewhere", "no_quorum", ...), e.g. for a
-/// metrics label; "unknown" for a value outside it.
+/// The code's name as in the table above ("held_elsewhere", "no_quorum", ...), for example for
+/// a metrics label; "unknown" for a value outside it.
 REDLOCK_API const char* to_string(errc code) noexcept;
 
 }  // namespace redlock
 
+namespace std {
 template <>
-struct std::is_error_code_enum<redlock::errc> : std::true_type {};
+struct is_error_code_enum<redlock::errc> : true_type {};
+}  // namespace std

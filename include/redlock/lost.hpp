@@ -17,9 +17,9 @@ struct lease_lost {
     max_hold_reached,  ///< auto-extension stopped at acquire_options::auto_extend.max_hold
     client_closed,     ///< the client was destroyed while the lease was held; it was released
   };
-  cause why = cause::margin_reached;
-  std::string message;  ///< in words, naming the nodes and the last extend's outcome
-  tally votes;          ///< the round that decided it, when one did (refused)
+  cause why = cause::margin_reached;  ///< which of the causes above
+  std::string message;                ///< in words, naming the nodes and the last extend's outcome
+  tally votes;                        ///< the round that decided it, when one did (refused)
   std::chrono::steady_clock::time_point at;  ///< when it was declared
 };
 

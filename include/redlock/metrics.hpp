@@ -65,20 +65,24 @@ struct client_metrics {
   std::array<std::uint64_t, acquire_failure_codes.size()> acquires_failed{};
   /// Rounds sent by acquires (the first attempt and each retry), granted or not.
   std::uint64_t attempts = 0;
+  ///@{
   /// From the call to the outcome: of granted acquires, and of failed ones (a busy lock
   /// with a wait budget costs up to that budget, retries included).
   duration_summary granted_wait;
   duration_summary failed_wait;
+  ///@}
 
   // ---- leases ----
   std::uint64_t leases_held = 0;  ///< now: granted and not yet released
   /// Leases declared lost, by each cause of lease_lost_causes, in that order (lost()
   /// looks one up).
   std::array<std::uint64_t, lease_lost_causes.size()> leases_lost{};
+  ///@{
   /// Extends of held leases: those the caller asked for (lease::extend, async_client::extend)
   /// and the automatic ones (acquire_options::auto_extend), one count per extend round.
   outcome_counts caller_extends;
   outcome_counts auto_extends;
+  ///@}
   /// Ownership checks (lease::check_ownership): failed includes lock_lost and no_quorum.
   outcome_counts ownership_checks;
 

@@ -45,12 +45,14 @@ struct tls_options {
 /// grants nothing for max_ttl: turn the quarantine off only for servers that persist every
 /// write (appendfsync always) or that have never granted a lock of a running holder.
 struct quarantine_options {
-  bool enabled = true;
+  bool enabled = true;  ///< on by default
   /// The longest ttl any client of these servers uses. With the quarantine on, an acquire or
   /// extend with a longer ttl is refused (invalid_option). > 0 and at most one year.
   std::chrono::milliseconds max_ttl{60'000};
 };
 
+/// Options of a client (client::create, async_client::create): its nodes, deadlines, retries
+/// and what may vote.
 struct client_options {
   /// One URL per independent Redis master (not replicas of each other):
   ///   redis://[user[:password]@]host[:port][/db]    host: name, IPv4 or [IPv6]; port 6379
@@ -65,20 +67,24 @@ struct client_options {
   std::chrono::milliseconds node_timeout{50};
   /// Deadline of a (re)connect: resolve, TCP connect, AUTH, SELECT and a PING.
   std::chrono::milliseconds connect_timeout{1000};
+  ///@{
   /// Reconnect backoff after a connection fails: doubles from min to max, with full jitter.
   std::chrono::milliseconds reconnect_min{20};
   std::chrono::milliseconds reconnect_max{1000};
+  ///@}
 
   /// Clock drift allowance, as a fraction of the ttl, in [0, 0.5). Validity of a lock is
   /// ttl - elapsed - (ttl * drift_factor + 2 ms).
   double drift_factor = 0.01;
 
+  ///@{
   /// Pause between acquire attempts while the caller's wait budget lasts:
   /// retry_delay + uniform(0, retry_jitter). A waiter tries again sooner when a node publishes
   /// the lock's release (waiting by notification): the delay is the fallback for locks that
   /// expire instead.
   std::chrono::milliseconds retry_delay{50};
   std::chrono::milliseconds retry_jitter{50};
+  ///@}
 
   /// The Redis key of resource R is key_prefix + R.
   std::string key_prefix = "redlock:";
@@ -86,7 +92,7 @@ struct client_options {
   /// For every rediss:// endpoint.
   tls_options tls;
 
-  quarantine_options quarantine;
+  quarantine_options quarantine;  ///< restarted servers do not vote for a while; on by default
 
   /// Whether a server whose settings can lose our keys (node_health::key_loss_risks: an
   /// evicting maxmemory_policy, a role other than master, cluster_enabled) may vote. By
@@ -98,7 +104,7 @@ struct client_options {
 /// time, each needing a majority within the remaining validity (as lease::extend). A failed
 /// extension is tried again after retry_delay while validity lasts; a refused one ends it.
 struct auto_extend_options {
-  bool enabled = false;
+  bool enabled = false;  ///< off by default: the holder extends the lease itself
   /// Each extension starts once this fraction has passed of the validity that the grant or the
   /// last extension left (valid_until() - now, when that round ended), and at the latest one
   /// node_timeout before the lost margin. In (0, 1), and below 1 - lost_margin - drift_factor.
@@ -108,6 +114,7 @@ struct auto_extend_options {
   std::chrono::milliseconds max_hold{0};
 };
 
+/// Options of one acquire (client::acquire, acquire_all, with_lock and their async forms).
 struct acquire_options {
   /// How long the lock lives on each node. Must be > 0, at most 1 year, and larger than the
   /// client's node_timeout.
@@ -118,7 +125,7 @@ struct acquire_options {
   /// Upper bound on the number of attempts within the wait budget (>= 1).
   int max_attempts = 1'000'000;
 
-  auto_extend_options auto_extend;
+  auto_extend_options auto_extend;  ///< keeping the lock alive on the client's loop; off by default
   /// The lease is declared lost this fraction of the ttl before valid_until(), so that its
   /// holder is told while there is still time to stop: never after valid_until(). In [0, 0.5],
   /// and with the client's drift_factor at most 0.5.

@@ -32,9 +32,10 @@ namespace redlock {
 ///   failed: see node_report::error; unanswered: the round was decided before it answered.
 enum class vote { granted, refused, failed, unanswered };
 
+/// One node's answer in a round: one entry of a tally.
 struct node_report {
-  std::string endpoint;  ///< the node's URL, password masked
-  redlock::vote vote = vote::unanswered;
+  std::string endpoint;                   ///< the node's URL, password masked
+  redlock::vote vote = vote::unanswered;  ///< what it said (see vote)
   std::error_code error;  ///< set when vote == failed: node_down, node_timeout, server_error...
   std::string detail;     ///< the server's or the system's words, when there are any
   std::chrono::microseconds latency{0};  ///< request to answer (or failure), when answered
@@ -107,6 +108,8 @@ class [[nodiscard]] result_base {
   redlock::tally tally_;
 };
 
+/// The outcome of an operation that has no value: success, or an error with its message; the
+/// tally either way.
 template <>
 class [[nodiscard]] result<void> : public result_base {
  public:
