@@ -1,4 +1,5 @@
-// cancel_token: calls off an acquire that is waiting for a busy lock, from any thread.
+// cancel_token: calls off an acquire (waiting for a busy lock or for failing nodes), from any
+// thread.
 //
 //   redlock::cancel_token stop;
 //   redlock::acquire_options o;
