@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (.ci/run calls this):
 #   1. format check (clang-format); every C++ block of the docs compiles
 #      (scripts/check-doc-blocks.py); the API reference builds with no warning (Doxygen,
-#      docs/Doxyfile, into build/doxygen/html);
+#      docs/Doxyfile, into build/doxygen);
 #   2. build with warnings as errors, run every test (unit and integration tiers);
 #   3. build with AddressSanitizer + UndefinedBehaviorSanitizer, run every test again;
 #   4. build with ThreadSanitizer, run every test again.
@@ -22,7 +22,6 @@ git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 step "the docs: every C++ block of README.md and docs/*.md compiles; the API reference builds"
 scripts/check-doc-blocks.py
-mkdir -p build
 doxygen docs/Doxyfile  # warnings are errors (WARN_AS_ERROR)
 
 configure() {  # build dir, extra cmake args...
