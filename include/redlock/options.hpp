@@ -45,7 +45,7 @@ struct tls_options {
 /// grants nothing for max_ttl: turn the quarantine off only for servers that persist every
 /// write (appendfsync always) or that have never granted a lock of a running holder.
 struct quarantine_options {
-  bool enabled = true;  ///< on by default
+  bool enabled = true;  ///< off only for servers that persist every write (see above)
   /// The longest ttl any client of these servers uses. With the quarantine on, an acquire or
   /// extend with a longer ttl is refused (invalid_option). > 0 and at most one year.
   std::chrono::milliseconds max_ttl{60'000};
