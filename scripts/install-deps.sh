@@ -12,6 +12,7 @@ packages=(
   redis-server                          # the integration tier and the demo start their own servers
   redis-tools openssl                   # TLS tests: redis-cli, and the CLI that makes test certificates
   clang-format                          # format check
+  doxygen                               # the API reference (docs/Doxyfile), warnings as errors
   gnuplot-nox python3                   # benchmark plots (scripts/plot-bench.sh)
 )
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this):
-#   1. format check (clang-format);
+#   1. format check (clang-format); every C++ block of the docs compiles
+#      (scripts/check-doc-blocks.py); the API reference builds with no warning (Doxygen,
+#      docs/Doxyfile, into build/doxygen);
 #   2. build with warnings as errors, run every test (unit and integration tiers);
 #   3. build with AddressSanitizer + UndefinedBehaviorSanitizer, run every test again;
 #   4. build with ThreadSanitizer, run every test again.
@@ -17,6 +19,10 @@ step() { printf '\n=== %s\n' "$*"; }
 step "format check"
 if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q; fi
 git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
+
+step "the docs: every C++ block of README.md and docs/*.md compiles; the API reference builds"
+scripts/check-doc-blocks.py
+doxygen docs/Doxyfile  # warnings are errors (WARN_AS_ERROR)
 
 configure() {  # build dir, extra cmake args...
   local dir=$1

@@ -48,49 +48,52 @@ class session;
 
 class REDLOCK_API async_client {
  public:
+  /// Gets an acquire's outcome: the lease, or why there is none.
   using acquire_callback = std::function<void(result<lease>)>;
+  /// Gets the outcome of an operation without a value (extend, release, with_lock, ...).
   using done_callback = std::function<void(result<void>)>;
 
-  // Checks the options (invalid_option / invalid_endpoint name the bad value) and begins
-  // connecting on `loop`.
+  /// Checks the options (invalid_option / invalid_endpoint name the bad value) and begins
+  /// connecting on `loop`.
   static result<async_client> create(uv_loop_t* loop, client_options options);
 
   async_client(async_client&&) noexcept;
   async_client& operator=(async_client&&) noexcept;
   ~async_client();
 
-  // As client::acquire; the outcome goes to `done`.
+  /// As client::acquire; the outcome goes to `done`.
   result<void> acquire(std::string_view resource, const acquire_options& options,
                        acquire_callback done);
-  // As client::acquire_all; the outcome goes to `done`.
+  /// As client::acquire_all; the outcome goes to `done`.
   result<void> acquire_all(std::vector<std::string> resources, const acquire_options& options,
                            acquire_callback done);
-  // As lease::extend; `held` may be moved or destroyed before `done` runs.
+  /// As lease::extend; `held` may be moved or destroyed before `done` runs.
   result<void> extend(lease& held, std::chrono::milliseconds ttl, done_callback done);
-  // As client::with_lock, on the loop: once the lock is granted (auto-extended), `work` gets
-  // the lease and `finished`, to call once when the work is done (from the loop thread; the
-  // lease stays valid until then). The lock is then released and `done` gets the outcome:
-  // the acquire's error (`work` did not run), lock_lost (lost while the work ran) or the
-  // release's. `work` must not throw.
+  /// The work with_lock runs under the lock: it gets the lease, and `finished` to call once done.
   using scoped_work = std::function<void(const lease& held, std::function<void()> finished)>;
+  /// As client::with_lock, on the loop: once the lock is granted (auto-extended), `work` gets
+  /// the lease and `finished`, to call once when the work is done (from the loop thread; the
+  /// lease stays valid until then). The lock is then released and `done` gets the outcome:
+  /// the acquire's error (`work` did not run), lock_lost (lost while the work ran) or the
+  /// release's. `work` must not throw.
   result<void> with_lock(std::string_view resource, acquire_options options, scoped_work work,
                          done_callback done);
-  // with_lock on several resources, taken as acquire_all takes them.
+  /// with_lock on several resources, taken as acquire_all takes them.
   result<void> with_lock_all(std::vector<std::string> resources, acquire_options options,
                              scoped_work work, done_callback done);
-  // As lease::check_ownership; the outcome goes to `done`.
+  /// As lease::check_ownership; the outcome goes to `done`.
   result<void> check_ownership(const lease& held, std::function<void(result<ownership>)> done);
-  // As lease::release; the lease is empty when this returns.
+  /// As lease::release; the lease is empty when this returns.
   result<void> release(lease held, done_callback done);
 
-  // As client::wait_ready; the outcome goes to `done`.
+  /// As client::wait_ready; the outcome goes to `done`.
   result<void> wait_ready(std::chrono::milliseconds timeout, done_callback done);
 
-  // Each node's state, last error, counters and latency, in the order of the endpoints
-  // (at once: the client lives on this thread). Errors: client_closed (moved from).
+  /// Each node's state, last error, counters and latency, in the order of the endpoints
+  /// (at once: the client lives on this thread). Errors: client_closed (moved from).
   result<std::vector<node_health>> health() const;
-  // What this client counted about its acquires and leases (metrics.hpp), at once like
-  // health(). Errors: client_closed (moved from).
+  /// What this client counted about its acquires and leases (metrics.hpp), at once like
+  /// health(). Errors: client_closed (moved from).
   result<client_metrics> metrics() const;
 
  private:

@@ -1,4 +1,5 @@
-// cancel_token: calls off an acquire that is waiting for a busy lock, from any thread.
+// cancel_token: calls off an acquire (waiting for a busy lock or for failing nodes), from any
+// thread.
 //
 //   redlock::cancel_token stop;
 //   redlock::acquire_options o;
@@ -27,9 +28,10 @@ struct cancel_access;
 class REDLOCK_API cancel_token {
  public:
   cancel_token();
-  // Any thread; idempotent. Runs nothing of the caller's: the acquires it calls off finish
-  // on their clients' loops.
+  /// Any thread; idempotent. Runs nothing of the caller's: the acquires it calls off finish
+  /// on their clients' loops.
   void cancel() const;
+  /// Whether cancel() was called on this token or a copy of it. Any thread.
   bool cancelled() const noexcept;
 
  private:

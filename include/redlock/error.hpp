@@ -4,7 +4,7 @@
 // message that names the problem. Outcomes a caller must expect (the lock is taken, too few
 // nodes answered) are returned as values (see result.hpp), never thrown.
 //
-//   redlock::result<redlock::lease> r = locks.acquire("orders:42");  // default ttl: 10 s
+//   redlock::result<redlock::lease> r = locks->acquire("orders:42");  // default ttl: 10 s
 //   if (r.error() == redlock::errc::held_elsewhere) { /* someone else holds it */ }
 #pragma once
 
@@ -15,9 +15,9 @@
 
 namespace redlock {
 
-// X-macro table: name, value, retryable, message. Each line says when the code happens and
-// whether a retry can help (the third column, which is_retryable() returns). Round-level codes
-// come first, then the per-node reasons of a tally.
+/// X-macro table: name, value, retryable, message. Each line says when the code happens and
+/// whether a retry can help (the third column, which is_retryable() returns). Round-level codes
+/// come first, then the per-node reasons of a tally.
 #define REDLOCK_ERRC_TABLE(X)                                                                   \
   /* Another owner holds the key on enough nodes that no majority is possible. Retry later */   \
   /* (or acquire with a wait budget).                                                      */   \
@@ -46,9 +46,9 @@ namespace redlock {
   /* ACL permission, unknown db) or name the same server twice. Retrying cannot help: fix    */ \
   /* the endpoints or the server's ACL. The tally names each node and the server's words.    */ \
   X(misconfigured, 10, false, "the nodes refuse the client's configuration")                    \
-  /* More requests than the client may have in flight to a node (a window per node, then   */   \
-  /* a queue for up to node_timeout): the request never left. Retry after a pause, or      */   \
-  /* spread the load. Also the per-node reason of such a request.                          */   \
+  /* More requests than the client may have in flight to a node (512), and no room freed   */   \
+  /* within the request's budget (an acquire's wait, a lease's validity): it never left.   */   \
+  /* Retry after a pause, or spread the load. Also the per-node reason of such a request.  */   \
   X(overloaded, 11, true, "too many requests in flight to the nodes")                           \
   /* The caller cancelled the acquire (acquire_options::cancel).                          */    \
   X(cancelled, 12, false, "the acquire was cancelled")                                          \
@@ -86,30 +86,36 @@ namespace redlock {
   /* client_options::risky_nodes_vote. Fix the server's configuration; no retry helps.     */   \
   X(unsafe_server, 30, false, "the server's settings can lose the lock's keys")
 
+/// The library's error codes: REDLOCK_ERRC_TABLE above lists them, each with when it happens
+/// and whether a retry can help.
 enum class errc : int {
 #define REDLOCK_ERRC_ENUM(name, value, retryable, message) name = value,
   REDLOCK_ERRC_TABLE(REDLOCK_ERRC_ENUM)
 #undef REDLOCK_ERRC_ENUM
 };
 
-// The category of every errc. Its name() is "redlock".
+/// The category of every errc. Its name() is "redlock".
 REDLOCK_API const std::error_category& category() noexcept;
 
+/// Makes an errc a std::error_code of the redlock category (found by argument-dependent
+/// lookup, so `r.error() == errc::held_elsewhere` compiles).
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
 
-// Whether trying again later can succeed, as the table above says for each code. False for
-// an empty code and for codes of other categories.
-//
-//   if (!held && redlock::is_retryable(held.error())) schedule_retry();
+/// Whether trying again later can succeed, as the table above says for each code. False for
+/// an empty code and for codes of other categories.
+///
+///   if (!held && redlock::is_retryable(held.error())) schedule_retry();
 REDLOCK_API bool is_retryable(std::error_code error) noexcept;
 
-// The code's name as in the table above ("held_elsewhere", "no_quorum", ...), e.g. for a
-// metrics label; "unknown" for a value outside it.
+/// The code's name as in the table above ("held_elsewhere", "no_quorum", ...), for example for
+/// a metrics label; "unknown" for a value outside it.
 REDLOCK_API const char* to_string(errc code) noexcept;
 
 }  // namespace redlock
 
+namespace std {
 template <>
-struct std::is_error_code_enum<redlock::errc> : std::true_type {};
+struct is_error_code_enum<redlock::errc> : true_type {};
+}  // namespace std

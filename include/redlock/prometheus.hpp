@@ -24,7 +24,7 @@
 
 namespace redlock {
 
-// Pure: any thread. `nodes` is health()'s answer (any order is kept as given).
+/// Pure: any thread. `nodes` is health()'s answer (any order is kept as given).
 REDLOCK_API std::string prometheus_text(const client_metrics& metrics,
                                         const std::vector<node_health>& nodes);
 

@@ -1,8 +1,10 @@
 // result<T>: a value or an error, plus the per-node tally of the round that produced it.
 //
-//   redlock::result<redlock::lease> r = locks.acquire("jobs:nightly");
+//   redlock::result<redlock::lease> r = locks->acquire("jobs:nightly");
 //   if (!r) {
-//     log(r.message());                    // "no_quorum: 3 of 5 nodes failed ..."
+//     // "no majority for 'jobs:nightly': 2 of 5 nodes granted, 0 refused, 3 failed
+//     // (redis://10.0.0.3:6379: node is down; ...)"
+//     log(r.message());
 //     for (const auto& n : r.tally().nodes()) log(n.endpoint, n.error.message(), n.detail);
 //   }
 //
@@ -23,22 +25,23 @@
 
 namespace redlock {
 
-// What one node said in one round.
-//   acquire: granted = it set our key; refused = another owner's key is there.
-//   extend:  granted = it extended our key; refused = our key is gone or replaced.
-//   release: granted = it deleted our key; refused = our key was not there.
-//   failed: see node_report::error; unanswered: the round was decided before it answered.
+/// What one node said in one round.
+///   acquire: granted = it set our key; refused = another owner's key is there.
+///   extend:  granted = it extended our key; refused = our key is gone or replaced.
+///   release: granted = it deleted our key; refused = our key was not there.
+///   failed: see node_report::error; unanswered: the round was decided before it answered.
 enum class vote { granted, refused, failed, unanswered };
 
+/// One node's answer in a round: one entry of a tally.
 struct node_report {
-  std::string endpoint;  // the node's URL, password masked
-  redlock::vote vote = vote::unanswered;
-  std::error_code error;  // set when vote == failed: node_down, node_timeout, server_error...
-  std::string detail;     // the server's or the system's words, when there are any
-  std::chrono::microseconds latency{0};  // request to answer (or failure), when answered
+  std::string endpoint;                   ///< the node's URL, password masked
+  redlock::vote vote = vote::unanswered;  ///< what it said (see vote)
+  std::error_code error;  ///< set when vote == failed: node_down, node_timeout, server_error...
+  std::string detail;     ///< the server's or the system's words, when there are any
+  std::chrono::microseconds latency{0};  ///< request to answer (or failure), when answered
 };
 
-// Who said what in the last round of an operation (acquire, extend or release).
+/// Who said what in the last round of an operation (acquire, extend or release).
 class tally {
  public:
   tally() = default;
@@ -49,9 +52,9 @@ class tally {
   std::size_t refused() const noexcept { return count(vote::refused); }
   std::size_t failed() const noexcept { return count(vote::failed); }
   std::size_t unanswered() const noexcept { return count(vote::unanswered); }
-  // One entry per node, in the order the endpoints were given.
+  /// One entry per node, in the order the endpoints were given.
   const std::vector<node_report>& nodes() const noexcept { return nodes_; }
-  // Rounds this operation ran (acquire retries while its wait budget lasts).
+  /// Rounds this operation ran (acquire retries while its wait budget lasts).
   int attempts() const noexcept { return attempts_; }
 
  private:
@@ -74,20 +77,20 @@ namespace detail {
 [[noreturn]] REDLOCK_API void throw_not_a_failure();
 }  // namespace detail
 
-// Shared by result<T> and result<void>: the error side and the tally.
+/// Shared by result<T> and result<void>: the error side and the tally.
 class [[nodiscard]] result_base {
  public:
-  // Empty on success; otherwise an errc of the redlock category (never an empty code).
+  /// Empty on success; otherwise an errc of the redlock category (never an empty code).
   std::error_code error() const noexcept { return error_; }
-  // A sentence naming what went wrong (which option, which endpoint, which nodes); empty on
-  // success.
+  /// A sentence naming what went wrong (which option, which endpoint, which nodes); empty on
+  /// success.
   const std::string& message() const noexcept { return message_; }
   const redlock::tally& tally() const noexcept { return tally_; }
-  // Moves the tally out (the result keeps an empty one).
+  /// Moves the tally out (the result keeps an empty one).
   redlock::tally take_tally() noexcept { return std::move(tally_); }
 
-  // The outcome without the value: the same error, message and tally.
-  //   result<void> done = held.status();   // from a result<lease>
+  /// The outcome without the value: the same error, message and tally.
+  ///   result<void> done = held.status();   // from a result<lease>
   result<void> status() const&;
   result<void> status() &&;
 
@@ -105,6 +108,8 @@ class [[nodiscard]] result_base {
   redlock::tally tally_;
 };
 
+/// The outcome of an operation that has no value: success, or an error with its message; the
+/// tally either way.
 template <>
 class [[nodiscard]] result<void> : public result_base {
  public:
@@ -133,9 +138,9 @@ class [[nodiscard]] result : public result_base {
   result(T value, redlock::tally t = {}) : result_base(std::move(t)), value_(std::move(value)) {}
   result(errc error, std::string message, redlock::tally t = {})
       : result_base(error, std::move(message), std::move(t)) {}
-  // The failure of another operation, passed on: `failed` must hold an error (a success has
-  // no value to give; that is a caller bug and throws std::logic_error).
-  //   if (!checked) return checked.status();
+  /// The failure of another operation, passed on: `failed` must hold an error (a success has
+  /// no value to give; that is a caller bug and throws std::logic_error).
+  ///   if (!checked) return checked.status();
   result(result<void> failed) {
     if (failed) detail::throw_not_a_failure();
     static_cast<result_base&>(*this) = std::move(failed);
