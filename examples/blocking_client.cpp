@@ -61,9 +61,10 @@ int main(int argc, char** argv) {
   options.endpoints = endpoints_from(argc, argv);
   // Servers started a moment ago look as if they had just restarted, and a restarted server
   // may have forgotten the locks it granted: with the quarantine on (the default), each sits
-  // out quarantine.max_ttl (60 s) before it votes. scripts/run-examples.sh sets
-  // REDLOCK_FRESH_FLEET for its servers, which never granted a lock; never for real servers.
-  if (std::getenv("REDLOCK_FRESH_FLEET") != nullptr) options.quarantine.enabled = false;
+  // out quarantine.max_ttl (60 s) before it votes. `redlock fleet up --env` sets
+  // REDLOCK_QUARANTINE=off for such servers, which never granted a lock; never for real ones.
+  const char* quarantine = std::getenv("REDLOCK_QUARANTINE");
+  if (quarantine != nullptr && std::string(quarantine) == "off") options.quarantine.enabled = false;
 
   // create() checks every option and starts connecting in the background; it does not wait.
   redlock::result<redlock::client> locks = redlock::client::create(options);
