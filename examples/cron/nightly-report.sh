@@ -2,20 +2,19 @@
 # nightly-report.sh: runs the nightly report on one host of many. Every host runs this script
 # from cron at the same time (examples/cron/crontab); the host that takes the lock
 # 'nightly-report' runs the report, the others find the lock busy and exit 0 without a word
-# (cron mails only what a script prints: the errors below).
+# (cron mails what a job prints: the report's output, and the errors below).
 #
-# NOTE: written against the `redlock` command-line tool as specified while it is being written
-# (issue 11); check it against `redlock exec --help` once that lands. CI only parses this file
-# (bash -n), it never runs it.
+# Written against `redlock exec` of the redlock tool (tools/redlock/exec.cpp; `redlock exec
+# --help` describes it). CI only parses this file (bash -n), it does not run it.
 #
 #   redlock exec [-n|--nonblock] [-w|--wait D] [--ttl D] [--fence] [-E|--conflict-exit-code N]
 #                [--grace D] RESOURCE -- CMD ARGS...
 #
 # It reads the servers from REDLOCK_SERVERS (url,url,...: independent masters, 3 or more), runs
 # CMD while it holds RESOURCE, and tells CMD REDLOCK_RESOURCE, REDLOCK_TOKEN and REDLOCK_FENCE
-# (with --fence: a number to pass with every write, see docs/safety.md). --ttl 30s is how long
-# the lock outlives a host that dies in the middle of the report; the lock is kept alive while
-# the report runs.
+# (with --fence: a number to pass with every write, see docs/safety.md). The lock is kept alive
+# (auto-extended) while the report runs; --ttl 30s is how long it outlives a host that dies in
+# the middle of the report.
 #
 # Its exit codes, and what this script makes of each:
 #   0       the report ran and succeeded.
@@ -23,15 +22,17 @@
 #           Without -E this is 1, which the report itself may return on failure; -E keeps the
 #           two apart (75 is EX_TEMPFAIL; pick any code the report never returns).
 #   2       usage error: a bad flag, duration or endpoint (REDLOCK_SERVERS). Fix the crontab.
-#   3       no quorum: too few servers answered, or they refuse us (password, ACL), so no host
-#           ran the report: alert. A fleet (re)started less than a minute ago gives this too:
-#           restarted servers do not vote for quarantine.max_ttl (docs/operations.md).
+#   3       no majority: too few servers answered, or they refuse us (password, ACL, TLS), so
+#           no host ran the report: alert. A fleet (re)started less than a minute ago gives this
+#           too: restarted servers do not vote for quarantine.max_ttl (docs/operations.md).
 #   4       the lock was lost while the report ran (the servers stopped confirming it) and the
 #           report was killed (after --grace): its work may be partial. Alert; run it again.
-#   128+N   the report was killed by signal N (137: SIGKILL, e.g. the OOM killer).
+#   126/127 the report could not be run (127: not found, 126: not executable).
+#   128+N   the report was killed by signal N (137: SIGKILL, e.g. the OOM killer), or redlock
+#           exec was, while it waited for the lock.
 #   other   the report's own exit status.
-# Codes 2, 3, 4 and 128+N can also be the report's own: if it uses them, tell them apart in its
-# log, or wrap it in a script that maps them to others.
+# Codes 2, 3, 4, 126, 127 and 128+N can also be the report's own: if it uses them, tell them
+# apart in its log, or wrap it in a script that maps them to others.
 #
 # The lock keeps two hosts from running the report at the same time, not from running it twice
 # in one night: a host whose cron fires late (its clock is off, it was busy) finds the lock free
@@ -44,8 +45,14 @@ busy=75
 
 log() { echo "nightly-report on $(hostname): $*" >&2; }
 
+# What redlock exec and the report write to stderr is held back until the outcome is known, so
+# that a host that finds the lock busy stays quiet ("... is held by another owner ...").
+errors=$(mktemp)
+trap 'rm -f "$errors"' EXIT
+
 status=0
-redlock exec -n -E "$busy" --ttl 30s nightly-report -- "$report" || status=$?
+redlock exec -n -E "$busy" --ttl 30s nightly-report -- "$report" 2>"$errors" || status=$?
+if [[ $status != "$busy" ]]; then cat "$errors" >&2; fi
 
 case $status in
   0 | "$busy") exit 0 ;;
@@ -57,6 +64,9 @@ case $status in
     ;;
   4)
     log "the lock was lost while the report ran; it was killed and its output may be partial"
+    ;;
+  126 | 127)
+    log "$report could not be run (exit status $status)"
     ;;
   *)
     if ((status > 128)); then
