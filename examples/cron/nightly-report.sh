@@ -4,8 +4,8 @@
 # 'nightly-report' runs the report, the others find the lock busy and exit 0 without a word
 # (cron mails what a job prints: the report's output, and the errors below).
 #
-# Written against `redlock exec` of the redlock tool (tools/redlock/exec.cpp; `redlock exec
-# --help` describes it). CI only parses this file (bash -n), it does not run it.
+# Uses `redlock exec` of the redlock tool (docs/cli.md; `redlock exec --help`). CI only parses
+# this file (bash -n), it does not run it.
 #
 #   redlock exec [-n|--nonblock] [-w|--wait D] [--ttl D] [--fence] [-E|--conflict-exit-code N]
 #                [--grace D] RESOURCE -- CMD ARGS...
