@@ -42,8 +42,8 @@ void print_tally(const redlock::tally& t) {
                        : n.vote == redlock::vote::refused ? "refused"
                        : n.vote == redlock::vote::failed  ? "failed"
                                                           : "unanswered";
-    std::fprintf(stderr, "  %s: %s %s %s\n", n.endpoint.c_str(), vote,
-                 n.error ? n.error.message().c_str() : "", n.detail.c_str());
+    std::string why = n.error ? " (" + n.error.message() + ": " + n.detail + ")" : "";
+    std::fprintf(stderr, "  %s: %s%s\n", n.endpoint.c_str(), vote, why.c_str());
   }
 }
 
