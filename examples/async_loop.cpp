@@ -2,8 +2,10 @@
 // and releases a lock COUNT times, one after the other, then lets uv_run return by itself.
 //
 //   redlock-async-loop redis://127.0.0.1:7001,redis://127.0.0.1:7002,redis://127.0.0.1:7003 1000
+//   REDLOCK_SERVERS=redis://127.0.0.1:7001,... redlock-async-loop 1000
 //
-// Also handy under `strace -c` to count the system calls of an acquire.
+// Exits 0 when every acquire and release succeeded. Also handy under `strace -c` to count the
+// system calls of an acquire.
 #include <uv.h>
 
 #include <cstdio>
@@ -15,15 +17,28 @@
 #include "redlock/async_client.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: redlock-async-loop URL[,URL...] COUNT\n");
+  const char* env = std::getenv("REDLOCK_SERVERS");
+  if (argc != 3 && !(argc == 2 && env != nullptr)) {
+    std::fprintf(stderr,
+                 "usage: redlock-async-loop URL[,URL...] COUNT\n"
+                 "       REDLOCK_SERVERS=URL[,URL...] redlock-async-loop COUNT\n");
     return 2;
   }
   redlock::client_options options;
-  std::stringstream urls(argv[1]);
+  std::stringstream urls(argc == 3 ? argv[1] : env);
   for (std::string url; std::getline(urls, url, ',');)
     options.endpoints.push_back(url);
-  long count = std::strtol(argv[2], nullptr, 10);
+  // Servers started a moment ago look as if they had just restarted, and a restarted server
+  // may have forgotten the locks it granted: with the quarantine on (the default), each sits
+  // out quarantine.max_ttl (60 s) before it votes. `redlock fleet up --env` sets
+  // REDLOCK_QUARANTINE=off for such servers, which never granted a lock; never for real ones.
+  const char* quarantine = std::getenv("REDLOCK_QUARANTINE");
+  if (quarantine != nullptr && std::string(quarantine) == "off") options.quarantine.enabled = false;
+  long count = std::strtol(argv[argc - 1], nullptr, 10);
+  if (count < 1) {
+    std::fprintf(stderr, "COUNT must be a number >= 1 (got '%s')\n", argv[argc - 1]);
+    return 2;
+  }
 
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -33,10 +48,13 @@ int main(int argc, char** argv) {
     auto locks = redlock::async_client::create(&loop, options);
     if (!locks) {
       std::fprintf(stderr, "%s\n", locks.message().c_str());
+      uv_loop_close(&loop);
       return 2;
     }
     std::function<void()> next = [&] {
       if (done == count) return;
+      // The callback runs later, on this thread (never inside the call); a call that fails at
+      // once (an invalid option, a closed client) never runs it.
       auto started = locks->acquire(
           "loop:" + std::to_string(done), {}, [&](redlock::result<redlock::lease> held) {
             ++done;
@@ -46,13 +64,26 @@ int main(int argc, char** argv) {
               next();
               return;
             }
-            (void)locks->release(std::move(*held), [&](redlock::result<void>) { next(); });
+            auto released = locks->release(std::move(*held), [&](redlock::result<void> r) {
+              if (!r) {
+                ++failed;
+                std::fprintf(stderr, "%s\n", r.message().c_str());
+              }
+              next();
+            });
+            if (!released) {
+              ++failed;
+              std::fprintf(stderr, "%s\n", released.message().c_str());
+            }
           });
-      if (!started) std::fprintf(stderr, "%s\n", started.message().c_str());
+      if (!started) {
+        ++failed;
+        std::fprintf(stderr, "%s\n", started.message().c_str());
+      }
     };
     next();
     uv_run(&loop, UV_RUN_DEFAULT);  // returns when the last release is done: nothing is held
-    std::printf("%ld acquired, %ld failed\n", done - failed, failed);
+    std::printf("%ld acquired and released, %ld failed\n", done - failed, failed);
   }                               // the client closes its handles...
   uv_run(&loop, UV_RUN_DEFAULT);  // ...which this run completes
   uv_loop_close(&loop);

@@ -35,8 +35,9 @@ configure build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build/ci -j "$jobs"
 ctest --test-dir build/ci -j "$jobs" --output-on-failure
 
-step "smoke runs: the demo (exits non-zero if a lock misbehaves), the benchmarks, the plots"
+step "smoke runs: the demo and the examples (each exits non-zero if a lock misbehaves), the benchmarks, the plots"
 build/ci/examples/redlock-demo >/dev/null
+scripts/run-examples.sh build/ci >/dev/null
 smoke=$(mktemp -d)
 trap 'rm -rf "$smoke"' EXIT
 build/ci/bench/redlock-bench --scenario all --seconds 0.3 --json "$smoke/bench.json" >/dev/null
