@@ -77,7 +77,10 @@ void keeper::extended(const std::shared_ptr<lock_record>& lock, const result<voi
   if (outcome) {
     h->last_failure.clear();
     arm_margin(*h);
-    if (h->auto_extend.enabled) extend_at(*h, next_extension(*h));
+    // Once an extension asked for all that is left of max_hold, no later one can reach
+    // further: extending again would only ask for less, sooner and sooner (a round every few
+    // milliseconds at the end).
+    if (h->auto_extend.enabled && !h->held_to_max_hold) extend_at(*h, next_extension(*h));
     return;
   }
   if (outcome.error() == errc::lock_lost) {
