@@ -64,6 +64,7 @@ bool refuses_configuration(std::string_view error_reply) {
   };
   return starts("WRONGPASS") || starts("NOAUTH") || starts("NOPERM") ||
          has("DB index") ||                                            // invalid / out of range
+         has("called without any password configured") ||              // a password, none set
          has("The user executing the script can't run this command");  // the ACL, in a script
 }
 

@@ -46,7 +46,8 @@ struct reply {
 };
 
 // Whether an error reply refuses our credentials, ACL permissions or db (WRONGPASS, NOAUTH,
-// NOPERM, "DB index is out of range", and a script's command denied by the ACL: "The user
+// NOPERM, "DB index is out of range", a password for a server that has none ("AUTH <password>
+// called without any password configured"), and a script's command denied by the ACL: "The user
 // executing the script can't run this command"): no retry fixes those.
 bool refuses_configuration(std::string_view error_reply);
 

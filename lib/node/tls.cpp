@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace redlock::detail {
 
@@ -17,7 +18,13 @@ std::string openssl_error() {
   std::string out;
   if (code != 0) {
     const char* reason = ERR_reason_error_string(code);
-    out = reason != nullptr ? reason : "error " + std::to_string(code);
+    if (reason != nullptr) {
+      out = reason;
+    } else if (ERR_SYSTEM_ERROR(code)) {  // OpenSSL 3: errno in the low bits, no reason string
+      out = std::strerror(static_cast<int>(code & ERR_SYSTEM_MASK));
+    } else {
+      out = "error " + std::to_string(code);
+    }
   }
   ERR_clear_error();
   return out;

@@ -75,6 +75,23 @@ TEST_F(TlsTest, WrongCaIsMisconfiguredAndSaysWhy) {
   EXPECT_EQ(locks.acquire("job").error(), errc::misconfigured);
 }
 
+TEST(TlsOptions, AMissingFileIsNamedInTheSystemsWords) {
+  client_options o;
+  o.endpoints = {"rediss://127.0.0.1:6380"};
+  o.tls.ca_file = "/nonexistent/ca.pem";
+  auto made = client::create(o);
+  ASSERT_FALSE(made);
+  EXPECT_EQ(made.error(), errc::invalid_option);
+  // OpenSSL 3 gives a system error no reason string: it was "error 2147483650".
+  EXPECT_EQ(made.message(),
+            "invalid option tls.ca_file: cannot use '/nonexistent/ca.pem': No such file or "
+            "directory");
+  o.tls.ca_file.clear();
+  o.tls.cert_file = "/nonexistent/client.pem";
+  o.tls.key_file = "/nonexistent/client.key";
+  EXPECT_THAT(client::create(o).message(), ::testing::HasSubstr("No such file or directory"));
+}
+
 TEST_F(TlsTest, WrongHostNameIsRefused) {
   start_tls_fleet(3, tls_cert::wrong_host);
   expect_refused(tls_options(), errc::config_refused, "mismatch");

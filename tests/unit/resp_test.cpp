@@ -50,6 +50,8 @@ TEST(Resp, ErrorRepliesThatNoRetryFixesAreTold) {
        {"WRONGPASS invalid username-password pair or user is disabled.",
         "NOAUTH Authentication required.", "NOPERM this user has no permissions to run the 'set'",
         "ERR DB index is out of range",
+        "ERR AUTH <password> called without any password configured for the default user. Are "
+        "you sure your configuration is correct?",
         "ERR The user executing the script can't run this command or subcommand script: abc, on "
         "@user_script:18."})
     EXPECT_TRUE(refuses_configuration(refused)) << refused;
