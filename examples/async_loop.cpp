@@ -11,10 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <sstream>
 #include <string>
 
 #include "redlock/async_client.hpp"
+#include "servers.hpp"
 
 int main(int argc, char** argv) {
   const char* env = std::getenv("REDLOCK_SERVERS");
@@ -24,16 +24,7 @@ int main(int argc, char** argv) {
                  "       REDLOCK_SERVERS=URL[,URL...] redlock-async-loop COUNT\n");
     return 2;
   }
-  redlock::client_options options;
-  std::stringstream urls(argc == 3 ? argv[1] : env);
-  for (std::string url; std::getline(urls, url, ',');)
-    options.endpoints.push_back(url);
-  // Servers started a moment ago look as if they had just restarted, and a restarted server
-  // may have forgotten the locks it granted: with the quarantine on (the default), each sits
-  // out quarantine.max_ttl (60 s) before it votes. `redlock fleet up --env` sets
-  // REDLOCK_QUARANTINE=off for such servers, which never granted a lock; never for real ones.
-  const char* quarantine = std::getenv("REDLOCK_QUARANTINE");
-  if (quarantine != nullptr && std::string(quarantine) == "off") options.quarantine.enabled = false;
+  redlock::client_options options = options_for(argc == 3 ? argv[1] : env);
   long count = std::strtol(argv[argc - 1], nullptr, 10);
   if (count < 1) {
     std::fprintf(stderr, "COUNT must be a number >= 1 (got '%s')\n", argv[argc - 1]);

@@ -9,27 +9,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "redlock/redlock.hpp"
+#include "servers.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
-
-// The servers: the comma-separated URLs of the first argument, else of REDLOCK_SERVERS.
-std::vector<std::string> endpoints_from(int argc, char** argv) {
-  const char* env = std::getenv("REDLOCK_SERVERS");
-  std::stringstream list(argc > 1 ? argv[1] : env != nullptr ? env : "");
-  std::vector<std::string> urls;
-  for (std::string url; std::getline(list, url, ',');) {
-    if (!url.empty()) urls.push_back(url);
-  }
-  return urls;
-}
 
 long long ms(std::chrono::steady_clock::duration d) {
   return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
@@ -57,14 +46,7 @@ int fail(const char* step, const redlock::result_base& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  redlock::client_options options;
-  options.endpoints = endpoints_from(argc, argv);
-  // Servers started a moment ago look as if they had just restarted, and a restarted server
-  // may have forgotten the locks it granted: with the quarantine on (the default), each sits
-  // out quarantine.max_ttl (60 s) before it votes. `redlock fleet up --env` sets
-  // REDLOCK_QUARANTINE=off for such servers, which never granted a lock; never for real ones.
-  const char* quarantine = std::getenv("REDLOCK_QUARANTINE");
-  if (quarantine != nullptr && std::string(quarantine) == "off") options.quarantine.enabled = false;
+  redlock::client_options options = options_for(servers_from(argc, argv));
 
   // create() checks every option and starts connecting in the background; it does not wait.
   redlock::result<redlock::client> locks = redlock::client::create(options);

@@ -17,26 +17,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "redlock/redlock.hpp"
+#include "servers.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
-
-// The servers: the comma-separated URLs of the first argument, else of REDLOCK_SERVERS.
-std::vector<std::string> endpoints_from(int argc, char** argv) {
-  const char* env = std::getenv("REDLOCK_SERVERS");
-  std::stringstream list(argc > 1 ? argv[1] : env != nullptr ? env : "");
-  std::vector<std::string> urls;
-  for (std::string url; std::getline(list, url, ',');) {
-    if (!url.empty()) urls.push_back(url);
-  }
-  return urls;
-}
 
 // The protected resource, in its smallest form: a value that remembers the largest fence it
 // accepted and refuses a write with a smaller one. Check and write are one atomic step (here
@@ -65,14 +54,7 @@ class fenced_store {
 }  // namespace
 
 int main(int argc, char** argv) {
-  redlock::client_options options;
-  options.endpoints = endpoints_from(argc, argv);
-  // Servers started a moment ago look as if they had just restarted, and a restarted server
-  // may have forgotten the locks it granted: with the quarantine on (the default), each sits
-  // out quarantine.max_ttl (60 s) before it votes. `redlock fleet up --env` sets
-  // REDLOCK_QUARANTINE=off for such servers, which never granted a lock; never for real ones.
-  const char* quarantine = std::getenv("REDLOCK_QUARANTINE");
-  if (quarantine != nullptr && std::string(quarantine) == "off") options.quarantine.enabled = false;
+  redlock::client_options options = options_for(servers_from(argc, argv));
 
   // Two clients, as two processes would have.
   redlock::result<redlock::client> alice = redlock::client::create(options);
