@@ -13,6 +13,8 @@ packages=(
   redis-tools openssl                   # TLS tests: redis-cli, and the CLI that makes test certificates
   clang-format                          # format check
   doxygen                               # the API reference (docs/Doxyfile), warnings as errors
+  docker-compose                        # checks docker-compose.yml (no Docker daemon needed)
+  binutils                              # nm, readelf, c++filt: scripts/check-exports.sh
   gnuplot-nox python3                   # benchmark plots (scripts/plot-bench.sh)
 )
 
