@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks what a shared libredlock exports (scripts/test.sh runs it on the installed library):
-#   scripts/check-exports.sh PREFIX/lib/libredlock.so
+# Checks what a shared libredlock exports (scripts/test.sh runs it on the installed libraries):
+#   scripts/check-exports.sh PREFIX/lib/libredlock.so [OTHER_PREFIX/lib/libredlock.a]
 # It must have a SONAME (libredlock.so.MAJOR, present beside it), and every dynamic symbol it
 # defines must be, by its mangled name (Itanium C++ ABI), owned by
 #   - namespace redlock, but not redlock::detail (the public API; this includes the private
@@ -12,13 +12,17 @@
 # Anything else fails: a C symbol (hiredis, OpenSSL or libuv code linked in and re-exported, or
 # one of ours outside the namespace), an entity of another namespace, or one of redlock::detail
 # (the internals, hidden unless something marks them REDLOCK_API).
+# Given the static library of the same sources too, it also checks the other way: each function
+# or variable of namespace redlock (not detail) that the static library defines out of line
+# (nm: T, D, B, R; not the inline ones, W) is exported, so no part of the API lacks REDLOCK_API.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 path/to/libredlock.so" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 path/to/libredlock.so [path/to/libredlock.a]" >&2
   exit 2
 fi
 lib=$1
+static=${2:-}
 if [ ! -f "$lib" ]; then
   echo "check-exports: no such file: $lib" >&2
   exit 1
@@ -39,25 +43,33 @@ fi
 # typeinfo TI, its name TS, thunks Th/Tv, guard variables GV), local entities (Z, nested), a
 # nested name (N) with its cv- and ref-qualifiers.
 prefix='^_Z(T[VTIS]|Thn?[0-9]+_|Tvn?[0-9]+_n?[0-9]+_|GV)?Z*(N[rVKRO]*)?'
+owner() {  # mangled symbol: api, detail, std or other
+  local symbol=$1 rest=$1
+  if [[ $symbol =~ $prefix ]]; then rest=${symbol:${#BASH_REMATCH[0]}}; fi
+  if [[ $symbol != _Z* ]]; then
+    echo other  # not C++: outside any namespace
+  elif [[ $rest == 7redlock6detail* ]]; then
+    echo detail
+  elif [[ $rest == 7redlock* ]]; then
+    echo api
+  elif [[ $rest =~ ^(St|S[absiod]|9__gnu_cxx) ]]; then
+    echo std
+  else
+    echo other
+  fi
+}
+
 symbols=$(nm -D --defined-only "$lib" | awk '{ print $NF }')
 redlock=0
 standard=0
 bad=()
 while read -r symbol; do
   [ -n "$symbol" ] || continue
-  owner=${symbol}
-  if [[ $symbol =~ $prefix ]]; then owner=${symbol:${#BASH_REMATCH[0]}}; fi
-  if [[ $symbol != _Z* ]]; then
-    bad+=("$symbol")  # not C++: outside any namespace
-  elif [[ $owner == 7redlock6detail* ]]; then
-    bad+=("$symbol")
-  elif [[ $owner == 7redlock* ]]; then
-    redlock=$((redlock + 1))
-  elif [[ $owner =~ ^(St|S[absiod]|9__gnu_cxx) ]]; then
-    standard=$((standard + 1))
-  else
-    bad+=("$symbol")
-  fi
+  case $(owner "$symbol") in
+    api) redlock=$((redlock + 1)) ;;
+    std) standard=$((standard + 1)) ;;
+    *) bad+=("$symbol") ;;
+  esac
 done <<<"$symbols"
 
 if [ ${#bad[@]} -ne 0 ]; then
@@ -72,3 +84,21 @@ if ! grep -q '^_ZN7redlock6client6create' <<<"$symbols"; then
 fi
 echo "check-exports: $lib: SONAME $soname; $redlock symbols of namespace redlock," \
   "$standard standard-library instantiations, nothing else"
+
+if [ -n "$static" ]; then
+  missing=()
+  defined=$(nm --defined-only "$static" 2>/dev/null | awk '$2 ~ /^[TDBR]$/ { print $3 }' | sort -u)
+  while read -r symbol; do
+    [ -n "$symbol" ] || continue
+    if [ "$(owner "$symbol")" = api ] && ! grep -qxF -- "$symbol" <<<"$symbols"; then
+      missing+=("$symbol")
+    fi
+  done <<<"$defined"
+  if [ ${#missing[@]} -ne 0 ]; then
+    echo "check-exports: $lib lacks ${#missing[@]} symbol(s) of the API that $static defines" \
+      "(REDLOCK_API missing?):" >&2
+    printf '%s\n' "${missing[@]}" | c++filt | sed 's/^/  /' >&2
+    exit 1
+  fi
+  echo "check-exports: every out-of-line symbol of namespace redlock in $static is exported"
+fi
