@@ -50,7 +50,7 @@ quietly() {  # what (for the message), command...
 installed() {  # prefix, file name
   local found
   found=$(find "$1" -name "$2" -not -type d)
-  [ "$(wc -l <<<"$found")" -eq 1 ] && [ -n "$found" ] || fail "$1: not one $2 but: '$found'"
+  if [ -z "$found" ] || [ "$(wc -l <<<"$found")" -ne 1 ]; then fail "$1: not one $2: '$found'"; fi
   echo "$found"
 }
 shared_lib=$(installed "$shared" libredlock.so)
@@ -118,5 +118,6 @@ check "add-subdirectory" "$build/take_lock" static
 quietly "add-subdirectory: install" cmake --install "$build" --prefix "$work/parent-prefix"
 installed_files=$(cd "$work/parent-prefix" && find . -not -type d | sort)
 [ "$installed_files" = "./bin/take_lock" ] ||
-  fail "add-subdirectory: the parent's install holds more than its program:" $installed_files
+  fail "add-subdirectory: the parent's install holds more than its program:" \
+    "$(tr '\n' ' ' <<<"$installed_files")"
 echo "  the parent's install holds its bin/take_lock only"
