@@ -59,15 +59,13 @@ const std::error_category& category() noexcept {
   return instance;
 }
 
-namespace detail {
-void throw_not_a_failure() {
+void result_base::throw_not_a_failure() {
   throw std::logic_error(
       "redlock: a result was built from the status of a success, which has no value");
 }
 
-void throw_bad_result_access(std::error_code error, const std::string& message) {
+void result_base::throw_bad_access(std::error_code error, const std::string& message) {
   throw std::system_error(error, message.empty() ? "redlock result holds an error" : message);
 }
-}  // namespace detail
 
 }  // namespace redlock

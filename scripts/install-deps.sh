@@ -13,6 +13,8 @@ packages=(
   redis-tools openssl                   # TLS tests: redis-cli, and the CLI that makes test certificates
   clang-format                          # format check
   doxygen                               # the API reference (docs/Doxyfile), warnings as errors
+  docker-compose                        # checks docker-compose.yml (no Docker daemon needed)
+  binutils                              # nm, readelf, c++filt: scripts/check-exports.sh
   gnuplot-nox python3                   # benchmark plots (scripts/plot-bench.sh)
 )
 
@@ -30,7 +32,31 @@ if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
 # policy-rc.d keeps the package from starting a redis-server of its own on port 6379: every
-# test and the demo start their own servers on free ports.
-"${as_root[@]}" sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+# test and the demo start their own servers on free ports. A policy-rc.d that was already
+# there is kept (a copy beside it) and put back afterwards, also when apt-get fails or we are
+# interrupted; the one we wrote is removed.
+policy=/usr/sbin/policy-rc.d
+ours=$'#!/bin/sh\nexit 101'
+copy=   # the copy being made
+saved=  # the copy, once complete
+put_policy_back() {
+  if [ -n "$saved" ]; then
+    "${as_root[@]}" mv -f "$saved" "$policy"
+  else
+    if [ -n "$copy" ]; then "${as_root[@]}" rm -f "$copy"; fi
+    if [ "$(cat "$policy" 2>/dev/null)" = "$ours" ]; then "${as_root[@]}" rm -f "$policy"; fi
+  fi
+}
+trap put_policy_back EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [ -e "$policy" ] || [ -L "$policy" ]; then
+  copy=$("${as_root[@]}" mktemp "$policy.redlock-saved.XXXXXX")
+  "${as_root[@]}" cp -a "$policy" "$copy"  # a symlink stays a symlink
+  saved=$copy
+  "${as_root[@]}" rm -f "$policy"  # not written through, if it is a symlink
+fi
+printf '%s\n' "$ours" | "${as_root[@]}" tee "$policy" >/dev/null
+"${as_root[@]}" chmod 755 "$policy"
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-"${as_root[@]}" rm -f /usr/sbin/policy-rc.d

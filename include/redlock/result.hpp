@@ -71,12 +71,6 @@ class tally {
 template <class T>
 class [[nodiscard]] result;
 
-namespace detail {
-[[noreturn]] REDLOCK_API void throw_bad_result_access(std::error_code error,
-                                                      const std::string& message);
-[[noreturn]] REDLOCK_API void throw_not_a_failure();
-}  // namespace detail
-
 /// Shared by result<T> and result<void>: the error side and the tally.
 class [[nodiscard]] result_base {
  public:
@@ -100,8 +94,13 @@ class [[nodiscard]] result_base {
       : error_(error), message_(std::move(message)), tally_(std::move(t)) {}
   explicit result_base(redlock::tally t) : tally_(std::move(t)) {}
   void check() const {
-    if (error_) detail::throw_bad_result_access(error_, message_);
+    if (error_) throw_bad_access(error_, message_);
   }
+  // Out of line, exported from a shared libredlock: the inline code above and in result<T>
+  // calls them from the user's own binary.
+  [[noreturn]] REDLOCK_API static void throw_bad_access(std::error_code error,
+                                                        const std::string& message);
+  [[noreturn]] REDLOCK_API static void throw_not_a_failure();
 
   std::error_code error_;
   std::string message_;
@@ -142,7 +141,7 @@ class [[nodiscard]] result : public result_base {
   /// no value to give; that is a caller bug and throws std::logic_error).
   ///   if (!checked) return checked.status();
   result(result<void> failed) {
-    if (failed) detail::throw_not_a_failure();
+    if (failed) throw_not_a_failure();
     static_cast<result_base&>(*this) = std::move(failed);
   }
 
