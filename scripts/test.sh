@@ -26,50 +26,6 @@ step "the docs: every C++ block of README.md and docs/*.md compiles; the API ref
 scripts/check-doc-blocks.py
 doxygen docs/Doxyfile  # warnings are errors (WARN_AS_ERROR)
 
-# TODO(fleet): these two become `redlock fleet up --env` and `redlock fleet down`.
-# start_servers N: N local redis-servers on free loopback ports, in $servers_dir; exports
-# REDLOCK_SERVERS, their URLs. stop_servers: stops them, by the pids in their pidfiles.
-server_ports=()
-start_servers() {
-  mkdir -p "$servers_dir"
-  local i tries port urls=()
-  for ((i = 0; i < $1; i++)); do
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-    server_ports+=("$port")
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-      --dir "$servers_dir" --pidfile "$servers_dir/$port.pid" --logfile "$servers_dir/$port.log"
-    for ((tries = 0; tries < 50; tries++)); do
-      [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
-      sleep 0.1
-    done
-    if [ "$(redis-cli -p "$port" ping 2>/dev/null)" != PONG ]; then
-      cat "$servers_dir/$port.log" >&2
-      return 1
-    fi
-    urls+=("redis://127.0.0.1:$port")
-  done
-  REDLOCK_SERVERS=$(IFS=,; echo "${urls[*]}")
-  export REDLOCK_SERVERS
-}
-running() {  # pid: alive and not a zombie (a daemon's parent is init, which may reap it late)
-  local state
-  state=$(ps -o stat= -p "$1") && [[ $state != Z* ]]
-}
-stop_servers() {
-  local port pid tries
-  for port in "${server_ports[@]}"; do
-    pid=$(cat "$servers_dir/$port.pid" 2>/dev/null) || continue
-    kill "$pid" 2>/dev/null || continue
-    for ((tries = 0; tries < 100; tries++)); do  # 10 s for SIGTERM, then SIGKILL
-      running "$pid" || break
-      sleep 0.1
-    done
-    if running "$pid"; then kill -KILL "$pid"; fi
-  done
-  server_ports=()
-}
-
 configure() {  # build dir, extra cmake args...
   local dir=$1
   shift
@@ -86,7 +42,9 @@ build/ci/examples/redlock-demo >/dev/null
 scripts/run-examples.sh build/ci >/dev/null
 smoke=$(mktemp -d)
 servers_dir="$smoke/servers"
-trap 'stop_servers; rm -rf "$smoke"' EXIT
+# A local fleet for the consumer projects, from the redlock tool just built.
+fleet() { build/ci/tools/redlock/redlock fleet "$1" --dir "$smoke/fleet" "${@:2}"; }
+trap 'fleet down 2>/dev/null; rm -rf "$smoke"' EXIT
 build/ci/bench/redlock-bench --scenario all --seconds 0.3 --json "$smoke/bench.json" >/dev/null
 build/ci/bench/redlock-micro-bench --benchmark_min_time=0.01 >/dev/null
 scripts/plot-bench.sh "$smoke/bench.json" "$smoke/plots" >/dev/null
@@ -99,9 +57,10 @@ cmake --build build/ci-shared -j "$jobs"
 cmake --install build/ci-shared --prefix "$smoke/shared" >/dev/null
 cmake --install build/ci --prefix "$smoke/static" >/dev/null  # build/ci: the static library
 scripts/check-exports.sh "$smoke/shared/lib/libredlock.so" "$smoke/static/lib/libredlock.a"
-start_servers 3  # TODO(fleet): REDLOCK_SERVERS from redlock fleet up
+eval "$(fleet up --nodes 3 --env)"  # sets REDLOCK_SERVERS
 scripts/test-consumers.sh "$smoke/shared" "$smoke/static"
-stop_servers
+fleet down
+unset REDLOCK_SERVERS REDLOCK_QUARANTINE
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 configure build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=address,undefined -DREDLOCK_BUILD_BENCH=OFF -DREDLOCK_BUILD_EXAMPLES=OFF

@@ -47,8 +47,9 @@ class cli_process {
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<std::string> envp;
     for (char** e = environ; *e != nullptr; ++e) {
+      // Only the test's own REDLOCK_ settings: none inherited from the shell that ran it.
       std::string entry(*e);
-      if (env.count(entry.substr(0, entry.find('='))) == 0) envp.push_back(entry);
+      if (entry.rfind("REDLOCK_", 0) != 0) envp.push_back(entry);
     }
     for (const auto& [k, v] : env)
       envp.push_back(k + "=" + v);
