@@ -47,9 +47,11 @@ class cli_process {
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<std::string> envp;
     for (char** e = environ; *e != nullptr; ++e) {
-      // Only the test's own REDLOCK_ settings: none inherited from the shell that ran it.
+      // Only the test's own settings of the tool: none inherited from the shell that ran it
+      // (the redis-server to use, for `fleet`, is kept).
       std::string entry(*e);
-      if (entry.rfind("REDLOCK_", 0) != 0) envp.push_back(entry);
+      if (entry.rfind("REDLOCK_", 0) != 0 || entry.rfind("REDLOCK_REDIS_SERVER=", 0) == 0)
+        envp.push_back(entry);
     }
     for (const auto& [k, v] : env)
       envp.push_back(k + "=" + v);
