@@ -22,6 +22,13 @@ inline steady::time_point saturating_add(steady::time_point t, std::chrono::mill
   return d >= room ? steady::time_point::max() : t + d;
 }
 
+// The same for a duration of the clock's own resolution (a request's queue budget, which a
+// wait of "forever" makes nearly the clock's whole range).
+inline steady::time_point saturating_add(steady::time_point t, steady::duration d) {
+  if (d.count() <= 0) return t;
+  return d >= steady::time_point::max() - t ? steady::time_point::max() : t + d;
+}
+
 // The delay for a libuv timer that must not fire before `wait` has passed: libuv timers count
 // whole milliseconds, so round up; a deadline already passed is 0.
 inline std::uint64_t timer_delay_ms(steady::duration wait) {

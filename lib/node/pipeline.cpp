@@ -17,7 +17,7 @@ void pipeline::enqueue(pending_request r, steady::time_point queued_until) {
 void pipeline::start_queue_time(steady::time_point now) {
   for (std::size_t i = unwritten_.size() - without_queue_time_; i < unwritten_.size(); ++i) {
     pending_request& r = unwritten_[i];
-    r.queued_until = now + std::chrono::duration_cast<steady::duration>(r.queue_budget);
+    r.queued_until = saturating_add(now, steady::duration(r.queue_budget));
     queue_ends_.insert(r.queued_until);
   }
   without_queue_time_ = 0;

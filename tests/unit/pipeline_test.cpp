@@ -62,6 +62,22 @@ TEST(Pipeline, QueueTimeStartsAtTheFirstChanceToLeave) {
   EXPECT_EQ(p.take_expired_unwritten(t0 + milliseconds(100)).size(), 1u);
 }
 
+// A wait of "forever" gives a budget of nearly the clock's whole range: its queue end
+// saturates (it overflowed before, found by UBSan on `redlock exec --fence` waiting without
+// limit).
+TEST(Pipeline, AForeverBudgetNeverExpires) {
+  pipeline p(1);
+  p.enqueue(user_request("a"), steady::time_point::max());
+  pending_request forever = user_request("b");
+  forever.queue_budget = std::chrono::nanoseconds::max() - std::chrono::nanoseconds(1);
+  p.enqueue(std::move(forever), steady::time_point::max());
+  p.start_queue_time(t0);
+  std::string out;
+  p.write_into(out, t0, milliseconds(50));
+  EXPECT_TRUE(p.take_expired_unwritten(t0 + std::chrono::hours(24 * 365 * 100)).empty());
+  EXPECT_EQ(p.unwritten(), 1u);
+}
+
 TEST(Pipeline, AReplyWithNothingInFlightHasNoOwner) {
   pipeline p(4);
   EXPECT_FALSE(p.take_oldest());
