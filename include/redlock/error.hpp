@@ -43,8 +43,9 @@ namespace redlock {
   /* wait for itself forever. Use the async_client calls there. No retry.                  */   \
   X(would_deadlock, 9, false, "blocking call on the client's own loop thread")                  \
   /* No majority is possible because nodes refuse our configuration (wrong password, missing */ \
-  /* ACL permission, unknown db) or name the same server twice. Retrying cannot help: fix    */ \
-  /* the endpoints or the server's ACL. The tally names each node and the server's words.    */ \
+  /* ACL permission, unknown db), name the same server twice, or have settings that can lose */ \
+  /* keys (unsafe_server). Retrying cannot help: fix the endpoints, the server's ACL or its  */ \
+  /* settings. The tally names each node and the server's words.                             */ \
   X(misconfigured, 10, false, "the nodes refuse the client's configuration")                    \
   /* More requests than the client may have in flight to a node (512), and no room freed   */   \
   /* within the request's budget (an acquire's wait, a lease's validity): it never left.   */   \

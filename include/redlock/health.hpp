@@ -15,9 +15,11 @@
 namespace redlock {
 
 enum class node_state {
-  connected,   ///< handshake done; requests are sent at once
-  connecting,  ///< resolving, connecting or authenticating; requests wait (up to node_timeout)
-  down,        ///< waiting to reconnect (backoff); requests fail at once
+  connected,  ///< handshake done; requests are sent at once
+  /// resolving, connecting or authenticating; on the first connect requests wait (up to
+  /// node_timeout), on a reconnect they fail at once
+  connecting,
+  down,  ///< waiting to reconnect (backoff); requests fail at once
 };
 
 struct node_health {
