@@ -13,6 +13,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "fault_proxy.hpp"
 #include "fixture.hpp"
@@ -37,13 +38,16 @@ std::string read_text(const fs::path& p) {
 // One run of the redlock binary, its stdout and stderr in files of `dir`.
 class cli_process {
  public:
+  // `wrapper`: a command line that runs the binary (its path and `args` appended), e.g. a shell
+  // that sets a signal's disposition first.
   cli_process(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-              const fs::path& dir) {
+              const fs::path& dir, const std::vector<std::string>& wrapper = {}) {
     static int serial = 0;
     const std::string name = "cli-" + std::to_string(++serial);
     out_ = dir / (name + ".out");
     err_ = dir / (name + ".err");
-    std::vector<std::string> argv = {REDLOCK_CLI_BINARY};
+    std::vector<std::string> argv = wrapper;
+    argv.push_back(REDLOCK_CLI_BINARY);
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<std::string> envp;
     for (char** e = environ; *e != nullptr; ++e) {
@@ -70,7 +74,7 @@ class cli_process {
       ::dup2(in, 0);
       ::dup2(out, 1);
       ::dup2(err, 2);
-      ::execve(c_argv[0], c_argv.data(), c_envp.data());
+      ::execvpe(c_argv[0], c_argv.data(), c_envp.data());
       ::_exit(126);
     }
     ::close(in);
@@ -154,8 +158,9 @@ class CliTest : public fleet_test {
             {"REDLOCK_NODE_TIMEOUT", "500ms"}};
   }
   std::unique_ptr<cli_process> start(const std::vector<std::string>& args,
-                                     std::map<std::string, std::string> env) const {
-    return std::make_unique<cli_process>(args, env, dir_);
+                                     std::map<std::string, std::string> env,
+                                     const std::vector<std::string>& wrapper = {}) const {
+    return std::make_unique<cli_process>(args, env, dir_, wrapper);
   }
   ran run(const std::vector<std::string>& args, std::map<std::string, std::string> env) const {
     cli_process p(args, env, dir_);
@@ -262,7 +267,8 @@ TEST_F(CliTest, ALockLostThroughTheFaultProxyStopsTheCommandWithItsOwnStatus) {
   auto env = env_for(urls);
   // Stops on SIGTERM.
   auto polite = start({"exec", "--ttl", "1500ms", "--grace", "5s", "job", "--", "sh", "-c",
-                       script("trap 'echo TERM > {dir}/term; exit 0' TERM; touch {dir}/ready; "
+                       script("sleep 60 & echo $! > {dir}/grandchild; "
+                              "trap 'echo TERM > {dir}/term; exit 0' TERM; touch {dir}/ready; "
                               "while :; do sleep 0.05; done")},
                       env);
   ASSERT_TRUE(eventually([&] { return fs::exists(file("ready")); }, milliseconds(20'000)))
@@ -272,6 +278,9 @@ TEST_F(CliTest, ALockLostThroughTheFaultProxyStopsTheCommandWithItsOwnStatus) {
   EXPECT_EQ(polite->wait(), 4) << polite->err();
   EXPECT_EQ(read_text(file("term")), "TERM\n");
   EXPECT_THAT(polite->err(), HasSubstr("the lock on job was lost"));
+  // What the command started stops too: it ran in the command's process group.
+  const pid_t grandchild = std::stoi(read_text(file("grandchild")));
+  EXPECT_TRUE(eventually([&] { return !alive(grandchild); })) << grandchild;
 
   // Ignores SIGTERM: SIGKILL after the grace period.
   for (auto& p : proxies)
@@ -288,6 +297,41 @@ TEST_F(CliTest, ALockLostThroughTheFaultProxyStopsTheCommandWithItsOwnStatus) {
     p->blackhole();
   EXPECT_EQ(stubborn->wait(), 4) << stubborn->err();
   EXPECT_FALSE(alive(child));
+}
+
+TEST_F(CliTest, KeysDeletedWhileTheCommandRanGiveTheLostStatus) {
+  start_fleet(3);
+  auto p = start({"exec", "job", "--", "sh", "-c", script("touch {dir}/ready; sleep 1")},
+                 env_for(fleet->urls()));
+  ASSERT_TRUE(eventually([&] { return fs::exists(file("ready")); }, milliseconds(20'000)))
+      << p->err();
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    fleet->command(i, {"DEL", "redlock:job"});
+  // The command itself succeeds, but it ran unprotected: never 0.
+  EXPECT_EQ(p->wait(), 4) << p->err();
+  EXPECT_THAT(p->err(), HasSubstr("was no longer held when the command ended"));
+}
+
+TEST_F(CliTest, InheritedDispositionsDoNotHangNorStopIt) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  // SIGCHLD ignored by whoever started redlock: the kernel would reap the command unseen.
+  const std::vector<std::string> ignoring = {"sh", "-c", "trap '' CHLD HUP; exec \"$@\"", "sh"};
+  auto quick = start({"exec", "-n", "r", "--", "true"}, env, ignoring);
+  EXPECT_EQ(quick->wait(milliseconds(20'000)), 0) << quick->err();
+  EXPECT_TRUE(no_keys_left(*fleet, "r"));
+  // SIGHUP ignored (nohup): a hangup neither calls off the wait nor reaches the command.
+  auto locks = client::create(options_for(*fleet));
+  ASSERT_TRUE(locks) << locks.message();
+  auto held = locks->acquire("r", ttl_of(milliseconds(30'000)));
+  ASSERT_TRUE(held) << held.message();
+  auto waiting = start({"exec", "-w", "20s", "r", "--", "true"}, env, ignoring);
+  std::this_thread::sleep_for(milliseconds(300));
+  waiting->signal(SIGHUP);
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_TRUE(waiting->running()) << waiting->err();
+  ASSERT_TRUE(held->release());
+  EXPECT_EQ(waiting->wait(), 0) << waiting->err();
 }
 
 TEST_F(CliTest, AcquireExtendAndReleaseFromAScript) {

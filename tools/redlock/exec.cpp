@@ -1,14 +1,21 @@
 // redlock exec: runs a command while holding a lock, like flock(1) across a fleet.
 //
-// Signals: the ones redlock forwards (INT, TERM, HUP, QUIT, USR1, USR2), SIGCHLD and the
-// lease's lost signal are blocked in every thread (before the client's loop thread starts)
-// and taken by sigtimedwait on the main thread only, so no handler runs in an arbitrary
-// thread. The command gets the original mask back before it runs.
+// Signals: the ones redlock forwards (INT, TERM, HUP, QUIT, USR1, USR2; those redlock was
+// started with ignored stay ignored), SIGCHLD and the lease's lost signal are blocked in every
+// thread (before the client's loop thread starts) and taken by sigtimedwait on the main
+// thread only, so no handler runs in an arbitrary thread. The command gets the original mask
+// back before it runs.
+//
+// The command runs in a process group of its own, so that a lost lock stops everything it
+// started, not only the command itself (as timeout(1) does). When redlock owns the terminal,
+// it hands the terminal to that group while the command runs, and takes it back after.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -36,11 +43,18 @@ int lost_signal() {
   return SIGRTMIN;
 }
 
+// A signal this process was started with ignored (nohup's SIGHUP) is neither watched nor
+// forwarded: it stays ignored, for redlock and for the command.
+bool ignored(int s) {
+  struct sigaction now {};
+  return sigaction(s, nullptr, &now) == 0 && now.sa_handler == SIG_IGN;
+}
+
 sigset_t watched_signals() {
   sigset_t set;
   sigemptyset(&set);
   for (int s : forwarded)
-    sigaddset(&set, s);
+    if (!ignored(s)) sigaddset(&set, s);
   sigaddset(&set, SIGCHLD);
   sigaddset(&set, lost_signal());
   return set;
@@ -59,12 +73,6 @@ bool is_forwarded(int s) {
   for (int f : forwarded)
     if (f == s) return true;
   return false;
-}
-
-// A signal the terminal sent to the whole foreground process group already reached the
-// command; one sent to redlock alone (kill, a supervisor) is passed on.
-bool sent_to_redlock_alone(const siginfo_t& info) {
-  return info.si_code != SI_KERNEL;
 }
 
 // This process's environment, with the lock's variables set.
@@ -98,9 +106,10 @@ struct started_command {
   int error = 0;
 };
 
-// Starts the command with `mask` restored.
+// Starts the command with `mask` restored, as the leader of a new process group, which gets
+// the terminal when `give_terminal`. It is killed if redlock dies (its lock would expire).
 started_command start_command(std::vector<std::string> argv, std::vector<std::string> env,
-                              const sigset_t& mask) {
+                              const sigset_t& mask, bool give_terminal) {
   std::vector<char*> c_argv = c_strings(argv);
   std::vector<char*> c_env = c_strings(env);
   int report[2];
@@ -114,6 +123,9 @@ started_command start_command(std::vector<std::string> argv, std::vector<std::st
   }
   if (pid == 0) {  // the child: async-signal-safe calls only
     close(report[0]);
+    setpgid(0, 0);
+    if (give_terminal) tcsetpgrp(STDIN_FILENO, getpid());  // SIGTTOU is blocked here
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     pthread_sigmask(SIG_SETMASK, &mask, nullptr);
     execvpe(c_argv[0], c_argv.data(), c_env.data());
     int err = errno;
@@ -122,6 +134,7 @@ started_command start_command(std::vector<std::string> argv, std::vector<std::st
     _exit(127);
   }
   close(report[1]);
+  setpgid(pid, pid);  // also here: the group exists before any signal is sent to it
   int err = 0;
   ssize_t n;
   do {
@@ -145,9 +158,14 @@ int run_exec(const parsed_args& args, const env_lookup& env) {
   milliseconds grace = default_grace;
   if (const std::string* v = args.value("grace")) grace = parse_duration(*v, "--grace");
 
+  // An ignored SIGCHLD (inherited through exec) would let the kernel reap the command, and
+  // waitpid would never see it end.
+  signal(SIGCHLD, SIG_DFL);
   const sigset_t watched = watched_signals();
+  sigset_t blocked = watched;
+  sigaddset(&blocked, SIGTTOU);  // taking the terminal back from the command's group
   sigset_t original;
-  pthread_sigmask(SIG_BLOCK, &watched, &original);
+  pthread_sigmask(SIG_BLOCK, &blocked, &original);
   // Never unblocked again: a lost signal or a forwarded one still pending when redlock exits
   // must not end it with a signal's status instead of its own.
 
@@ -184,14 +202,15 @@ int run_exec(const parsed_args& args, const env_lookup& env) {
     return 128 + stopped_by;
   }
 
-  started_command started = start_command(argv, child_environment(*held), original);
+  const bool give_terminal = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+  started_command started = start_command(argv, child_environment(*held), original, give_terminal);
   if (started.error != 0) {
     std::cerr << "redlock exec: cannot run '" << argv[0] << "': " << std::strerror(started.error)
               << '\n';
     (void)held->release();
     return started.error == ENOENT ? 127 : 126;
   }
-  const pid_t child = started.pid;
+  const pid_t child = started.pid;  // and its process group
 
   bool lost = false;
   bool killed = false;
@@ -200,27 +219,46 @@ int run_exec(const parsed_args& args, const env_lookup& env) {
   for (;;) {
     siginfo_t info{};
     int s = next_signal(watched, milliseconds(100), info);
-    if (waitpid(child, &status, WNOHANG) == child) break;
+    pid_t ended = waitpid(child, &status, WNOHANG);
+    if (ended == child) break;
+    if (ended < 0 && errno == ECHILD) {  // reaped by someone else: its status is unknown
+      status = W_EXITCODE(exit_status::failure, 0);
+      break;
+    }
     if (!lost && (s == lost_signal() || held->lost())) {
       lost = true;
+      // SIGKILL after the grace period, and never past the validity: from then on another
+      // client may hold the lock.
+      kill_at = std::min(steady_clock::now() + grace, held->valid_until());
       std::optional<lease_lost> why = held->lost_reason();
       std::cerr << "redlock exec: the lock on " << resource << " was lost"
                 << (why ? ": " + why->message : std::string(" (its validity ran out)"))
-                << "; stopping the command (SIGTERM, SIGKILL after " << duration_text(grace)
+                << "; stopping the command (SIGTERM, SIGKILL after "
+                << duration_text(std::chrono::duration_cast<milliseconds>(
+                       std::max(kill_at - steady_clock::now(), steady_clock::duration::zero())))
                 << ")\n";
-      kill(child, SIGTERM);
-      kill_at = steady_clock::now() + grace;
-    } else if (is_forwarded(s) && sent_to_redlock_alone(info)) {
-      kill(child, s);
+      kill(-child, SIGTERM);
+    } else if (is_forwarded(s)) {
+      kill(-child, s);
     }
     if (lost && !killed && steady_clock::now() >= kill_at) {
-      kill(child, SIGKILL);
+      kill(-child, SIGKILL);
       killed = true;
     }
   }
+  if (give_terminal) tcsetpgrp(STDIN_FILENO, getpgrp());
   lost = lost || held->lost();
-  if (auto released = held->release(); !released && !lost) {
-    report_failure(std::cerr, "exec", released);
+  if (lost) kill(-child, SIGKILL);  // what the command left running must stop too
+  result<void> released = held->release();
+  if (!released && !lost) report_failure(std::cerr, "exec", released);
+  // A majority that no longer had our key when the command ended means the keys were deleted
+  // or taken meanwhile (by hand, or expired unseen): the command may have run unprotected.
+  const std::size_t nodes = released.tally().nodes().size();
+  if (!lost && released.tally().refused() >= nodes / 2 + 1) {
+    lost = true;
+    std::cerr << "redlock exec: the lock on " << resource << " was no longer held when the "
+              << "command ended: " << released.tally().refused() << " of " << nodes
+              << " nodes had no key of ours\n";
   }
   if (lost) {
     if (WIFEXITED(status) && !killed) {
