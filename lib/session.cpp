@@ -198,7 +198,8 @@ result<void> session::adopt(std::vector<std::string> resources, std::string toke
         }
         acquire_options watched;
         watched.ttl = std::clamp(held->min_ttl, std::chrono::milliseconds(1), max_ttl);
-        lock->ttl = watched.ttl;
+        // lock->ttl stays max_ttl: nodes outside the majority may hold our keys for longer,
+        // and a release owed to them must not be given up early.
         auto state = std::make_shared<lease_state>();
         state->owner = self;
         state->lock = lock;
@@ -211,11 +212,40 @@ result<void> session::adopt(std::vector<std::string> resources, std::string toke
 
 result<void> session::detach(const std::shared_ptr<lease_state>& held, engine::done_callback done) {
   if (auto r = refuse_if_closing("detach"); !r) return r;
-  keeper_->released(*held->lock);
-  held->lock->released = true;  // the engine sends it nothing more
-  update_keep_alive();
-  services_.defer([done = std::move(done)] { done({}); });
+  services_.defer([self = shared_from_this(), lock = held->lock, done = std::move(done)]() mutable {
+    self->finish_detach(std::move(lock), std::move(done));
+  });
   return {};
+}
+
+// The next holder counts its validity from the ttl the nodes say is left (adopt), so nothing
+// of ours may change that ttl after we let go: the lock is handed over only once no extend
+// round of it is out (an answer still to come may be a PEXPIRE that has not run yet), and
+// never while an extend that timed out may still run late on a node.
+void session::finish_detach(std::shared_ptr<lock_record> lock, engine::done_callback done) {
+  if (lock->released) {
+    done({errc::empty_lease, "detach of " + lock->name() + ": it was released meanwhile"});
+    return;
+  }
+  if (lock->extending || !lock->queued_extends.empty()) {
+    services_.schedule(std::chrono::milliseconds(1),
+                       [self = shared_from_this(), lock, done = std::move(done)]() mutable {
+                         self->finish_detach(std::move(lock), std::move(done));
+                       });
+    return;
+  }
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (lock->late_ttl[i] == std::chrono::milliseconds::max()) continue;
+    done({errc::handover_unsafe,
+          "detach of " + lock->name() + ": an extend to " + nodes_[i]->name() +
+              " timed out and may still run there, shortening the keys under whoever adopts "
+              "the lock; the lease keeps it (use or release it)"});
+    return;
+  }
+  keeper_->released(*lock);
+  lock->released = true;  // the engine sends it nothing more
+  update_keep_alive();
+  done({});
 }
 
 result<void> session::inspect(std::string resource, inspect_callback done) {

@@ -110,6 +110,7 @@ class session : public std::enable_shared_from_this<session> {
  private:
   result<void> refuse_if_closing(std::string_view what) const;
   void release_lock(const std::shared_ptr<lock_record>& lock, engine::done_callback done);
+  void finish_detach(std::shared_ptr<lock_record> lock, engine::done_callback done);
   void update_keep_alive();
   void close_handles();
 

@@ -122,8 +122,11 @@ class REDLOCK_API lease {
   /// until their ttl runs out, or until a client that adopted the lock (client::adopt, with
   /// resources() and token()) releases it. For handing a lock to another process. Nothing
   /// extends it any more (auto-extension stops), it is not declared lost, and the client's
-  /// close leaves it. Errors: empty_lease, client_closed (the client released it when it
-  /// closed), would_deadlock.
+  /// close leaves it. It waits until no extend round of the lock is out (at most about one
+  /// node_timeout), since a late answer may be a PEXPIRE not yet run. Errors:
+  /// handover_unsafe (an extend timed out on a node and may still run there late: the lease
+  /// keeps the lock), empty_lease, client_closed (the client released it when it closed),
+  /// would_deadlock.
   result<void> detach();
   /// Deletes our key on every node (compare-and-delete, so never another owner's key), and
   /// empties the lease. Returns once a majority confirmed our key is gone (the rest of the

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "fault_proxy.hpp"
 #include "fixture.hpp"
 
 namespace redlock::testing {
@@ -64,6 +65,32 @@ TEST_F(AdoptTest, ADetachedLeaseIsNoLongerAutoExtendedNorDeclaredLost) {
   // ...and not once it is detached: the keys expire with their ttl, and nobody is told.
   EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "kept"); }, milliseconds(5'000)));
   EXPECT_EQ(lost_calls.load(), 0);
+}
+
+TEST_F(AdoptTest, ALockWhoseExtendMayStillRunLateIsNotHandedOver) {
+  start_fleet(3);
+  std::vector<std::unique_ptr<fault_proxy>> proxies;
+  client_options o = options_for(*fleet);
+  o.endpoints.clear();
+  for (std::size_t i = 0; i < fleet->size(); ++i) {
+    proxies.push_back(std::make_unique<fault_proxy>(fleet->port(i)));
+    o.endpoints.push_back(proxies.back()->url());
+  }
+  auto locks = client::create(o);
+  ASSERT_TRUE(locks) << locks.message();
+  wait_all_connected(*locks);
+  auto held = locks->acquire("late", ttl_of(milliseconds(20'000)));
+  ASSERT_TRUE(held) << held.message();
+  ASSERT_TRUE(eventually([&] { return every_node_has("redlock:late", held->token()); }));
+  proxies[2]->blackhole();  // node 2 gets the PEXPIRE, and it may run there whenever
+  ASSERT_TRUE(held->extend(milliseconds(10'000)));
+  auto refused = held->detach();
+  EXPECT_EQ(refused.error(), errc::handover_unsafe) << refused.message();
+  EXPECT_THAT(refused.message(), HasSubstr(proxies[2]->url() + " timed out"));
+  ASSERT_TRUE(*held) << "the lease keeps the lock";
+  proxies[2]->pass();
+  EXPECT_TRUE(held->release());
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "late"); }));
 }
 
 TEST_F(AdoptTest, AnAdoptedLeaseIsReleasedWhenItsClientCloses) {

@@ -105,8 +105,14 @@ int run_extend(const parsed_args& args, const env_lookup& env) {
   lease& l = std::get<lease>(held);
   result<void> extended = l.extend(ttl);
   long long valid_ms = ms_left(l);
-  // Left to its holder either way: a failed extend may still have run on some nodes.
-  (void)l.detach();
+  // Left to its holder either way (a failed extend may still have run on some nodes), unless
+  // an extend may still run late on a node: the lock is then released (when the client
+  // closes) rather than handed back with keys that may shorten unseen.
+  if (auto kept = l.detach(); !kept) {
+    report_failure(std::cerr, "extend", kept);
+    std::cerr << "redlock extend: the lock on " << resource << " is released\n";
+    return exit_status::lost;
+  }
   if (!extended) {
     report_failure(std::cerr, "extend", extended);
     return status_for(extended.error());
