@@ -123,6 +123,13 @@ TEST(CliClientOptions, ServersComeFromTheFlagElseTheEnvironment) {
   EXPECT_TRUE(from_flag.quarantine.enabled);
 }
 
+TEST(CliClientOptions, ACommaInAPasswordStaysInItsUrl) {
+  auto args = parse_args({"--servers", "redis://:p,ss@a:1,rediss://b:2,unix:///s.sock"},
+                         all_client_flags(), "status");
+  EXPECT_THAT(client_options_from(args, env_of({})).endpoints,
+              ElementsAre("redis://:p,ss@a:1", "rediss://b:2", "unix:///s.sock"));
+}
+
 TEST(CliClientOptions, RefusesNoServersAndAnEmptyURL) {
   auto none = parse_args({}, all_client_flags(), "status");
   EXPECT_THAT(usage_message([&] { (void)client_options_from(none, env_of({})); }),

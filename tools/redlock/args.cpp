@@ -219,7 +219,16 @@ client_options client_options_from(const parsed_args& args, const env_lookup& en
                         std::to_string(o.endpoints.size() + 1) +
                         " (URLs are separated by one ',')");
     }
-    o.endpoints.push_back(servers->substr(start, comma - start));
+    std::string piece = servers->substr(start, comma - start);
+    // A ',' is a separator only before a scheme: one inside a password stays in its URL, so
+    // that the library's message about that URL masks the whole password.
+    bool url_start = piece.rfind("redis://", 0) == 0 || piece.rfind("rediss://", 0) == 0 ||
+                     piece.rfind("unix://", 0) == 0;
+    if (!url_start && !o.endpoints.empty()) {
+      o.endpoints.back() += "," + piece;
+    } else {
+      o.endpoints.push_back(piece);
+    }
     start = comma + 1;
   }
   if (auto v = setting("node-timeout", "REDLOCK_NODE_TIMEOUT"))

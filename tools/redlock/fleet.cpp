@@ -44,9 +44,10 @@ std::string default_dir(const env_lookup& env) {
   return tmp + "/redlock-fleet-" + std::to_string(getuid());
 }
 
+// Absolute: redis-server changes into its dir before it opens the log file.
 fs::path dir_of(const parsed_args& args, const env_lookup& env) {
   const std::string* d = args.value("dir");
-  return d != nullptr ? fs::path(*d) : fs::path(default_dir(env));
+  return fs::absolute(d != nullptr ? fs::path(*d) : fs::path(default_dir(env)));
 }
 
 // A loopback port the kernel says is free now (a server bound to it a moment later may still
@@ -82,12 +83,18 @@ pid_t pid_of(const fs::path& node_dir) {
   return static_cast<pid_t>(pid > 0 ? pid : 0);
 }
 
-// Alive and not a zombie (a daemon's parent is init, which may be slow to reap it).
-bool alive(pid_t pid) {
+// A redis-server of ours, alive and not a zombie (a daemon's parent is init, which may be slow
+// to reap it). A pidfile left by a server that was killed or by a reboot may name another
+// process now: only a process running in this node's directory counts.
+bool alive(pid_t pid, const fs::path& node_dir) {
   if (pid <= 0 || kill(pid, 0) != 0) return false;
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::string stat = read_file(proc + "/stat");
   std::size_t paren = stat.rfind(')');
-  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
+  if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z') return false;
+  // redis-server rewrites its command line, but it runs in its `dir`: the node's own.
+  std::error_code ignored;
+  return fs::read_symlink(proc + "/cwd", ignored) == node_dir;
 }
 
 std::vector<fleet_node> read_fleet(const fs::path& dir) {
@@ -138,6 +145,7 @@ void write_config(const fleet_node& n, std::uint16_t port, bool persistence,
 // port was taken, most likely), with its log's words in `why`.
 bool start_node(const std::string& server, const fleet_node& n, std::string& why) {
   fs::remove(n.dir / "redis.log");
+  fs::remove(n.dir / "redis.pid");
   testing::program_result r = testing::run_program({server, (n.dir / "redis.conf").string()});
   auto deadline = steady_clock::now() + start_timeout;
   while (steady_clock::now() < deadline) {
@@ -151,28 +159,28 @@ bool start_node(const std::string& server, const fleet_node& n, std::string& why
     std::this_thread::sleep_for(milliseconds(20));
   }
   if (why.empty()) why = "not ready within " + duration_text(start_timeout);
-  if (pid_t pid = pid_of(n.dir); alive(pid)) kill(pid, SIGKILL);
+  if (pid_t pid = pid_of(n.dir); alive(pid, n.dir)) kill(pid, SIGKILL);
   return false;
 }
 
 // SIGTERM, then SIGKILL past the timeout; true once no node of the fleet runs.
 std::size_t stop_nodes(const std::vector<fleet_node>& nodes) {
-  std::vector<pid_t> pids;
+  std::vector<std::pair<pid_t, fs::path>> pids;
   for (const fleet_node& n : nodes) {
     pid_t pid = pid_of(n.dir);
-    if (alive(pid)) {
+    if (alive(pid, n.dir)) {
       kill(pid, SIGTERM);
-      pids.push_back(pid);
+      pids.emplace_back(pid, n.dir);
     }
   }
   auto deadline = steady_clock::now() + stop_timeout;
-  for (pid_t pid : pids) {
-    while (alive(pid) && steady_clock::now() < deadline)
+  for (const auto& [pid, dir] : pids) {
+    while (alive(pid, dir) && steady_clock::now() < deadline)
       std::this_thread::sleep_for(milliseconds(10));
-    if (alive(pid)) kill(pid, SIGKILL);
+    if (alive(pid, dir)) kill(pid, SIGKILL);
   }
-  for (pid_t pid : pids) {
-    while (alive(pid))
+  for (const auto& [pid, dir] : pids) {
+    while (alive(pid, dir))
       std::this_thread::sleep_for(milliseconds(10));
   }
   return pids.size();
@@ -185,7 +193,7 @@ int fleet_up(const parsed_args& args, const env_lookup& env) {
     count = static_cast<std::size_t>(parse_integer(*v, "--nodes", 1, 99));
   const bool tls = args.has("tls");
   for (const fleet_node& n : read_fleet(dir)) {
-    if (alive(pid_of(n.dir))) {
+    if (alive(pid_of(n.dir), n.dir)) {
       std::cerr << "redlock fleet up: a fleet already runs in " << dir.string()
                 << " (redlock fleet down --dir " << dir.string() << " first)\n";
       return exit_status::failure;
@@ -201,6 +209,14 @@ int fleet_up(const parsed_args& args, const env_lookup& env) {
   std::optional<testing::cert_set> certs;
   if (tls) certs = testing::make_test_certs((dir / "certs").string());
   std::vector<fleet_node> nodes;
+  // Whatever stops `up` half way (a failed start, an exception) stops the servers it started.
+  struct stop_unless_done {
+    std::vector<fleet_node>& started;
+    bool done = false;
+    ~stop_unless_done() {
+      if (!done) stop_nodes(started);
+    }
+  } guard{nodes};
   for (std::size_t i = 0; i < count; ++i) {
     fleet_node n{"", dir / ("node-" + std::to_string(i))};
     fs::create_directories(n.dir);
@@ -214,7 +230,6 @@ int fleet_up(const parsed_args& args, const env_lookup& env) {
       started = start_node(server, n, why);
     }
     if (!started) {
-      stop_nodes(nodes);
       std::cerr << "redlock fleet up: node " << i << " did not start: " << why << '\n';
       return exit_status::failure;
     }
@@ -225,6 +240,7 @@ int fleet_up(const parsed_args& args, const env_lookup& env) {
     for (const fleet_node& n : nodes)
       list << n.url << '\n';
   }
+  guard.done = true;
   const std::string servers = joined(nodes);
   if (args.has("json")) {
     std::cout << "{\"dir\":" << json_string(dir.string())
@@ -264,7 +280,7 @@ int fleet_status(const parsed_args& args, const env_lookup& env) {
   if (args.has("json")) std::cout << "{\"dir\":" << json_string(dir.string()) << ",\"nodes\":[";
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     pid_t pid = pid_of(nodes[i].dir);
-    bool up = alive(pid);
+    bool up = alive(pid, nodes[i].dir);
     running += up ? 1u : 0u;
     if (args.has("json")) {
       std::cout << (i ? "," : "") << "{\"url\":" << json_string(nodes[i].url)
