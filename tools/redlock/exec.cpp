@@ -277,7 +277,8 @@ int run_exec(const parsed_args& args, const env_lookup& env) {
 command exec_command() {
   std::vector<flag> own = acquire_flags();
   own.push_back(
-      {"grace", 0, true, "D", "after the lock is lost: SIGTERM, then SIGKILL after D (10s)"});
+      {"grace", 0, true, "D",
+       "after the lock is lost: SIGTERM, then SIGKILL after D (10s), or once the validity ends"});
   own.insert(own.end(), client_flags().begin(), client_flags().end());
   return {"exec",
           "[OPTIONS] RESOURCE -- COMMAND [ARGS...]",
