@@ -205,6 +205,7 @@ int run_exec(const parsed_args& args, const env_lookup& env) {
   const bool give_terminal = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
   started_command started = start_command(argv, child_environment(*held), original, give_terminal);
   if (started.error != 0) {
+    if (give_terminal) tcsetpgrp(STDIN_FILENO, getpgrp());  // the child may have taken it
     std::cerr << "redlock exec: cannot run '" << argv[0] << "': " << std::strerror(started.error)
               << '\n';
     (void)held->release();
