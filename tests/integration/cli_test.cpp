@@ -143,6 +143,15 @@ class CliTest : public fleet_test {
     fs::create_directories(dir_);
   }
   void TearDown() override {
+    // A `fleet` test that failed may have left its daemons: none outlives the test.
+    for (const auto& proc : fs::directory_iterator("/proc")) {
+      std::error_code ignored;
+      const std::string cwd = fs::read_symlink(proc.path() / "cwd", ignored).string();
+      if (cwd.rfind(dir_.string() + "/", 0) != 0) continue;
+      const std::string name = proc.path().filename().string();
+      if (name.find_first_not_of("0123456789") == std::string::npos)
+        ::kill(std::stoi(name), SIGKILL);
+    }
     fs::remove_all(dir_);
     fleet_test::TearDown();
   }
