@@ -21,9 +21,8 @@ TEST_F(AdoptTest, ALeaseDetachedByOneClientIsAdoptedExtendedAndReleasedByAnother
   start_fleet(3);
   std::string token;
   {
-    auto first = client::create(options_for(*fleet));
-    ASSERT_TRUE(first) << first.message();
-    auto held = first->acquire("handed", ttl_of(milliseconds(20'000)));
+    client first = make_client();
+    auto held = first.acquire("handed", ttl_of(milliseconds(20'000)));
     ASSERT_TRUE(held) << held.message();
     token = held->token();
     ASSERT_TRUE(held->detach());
@@ -33,9 +32,8 @@ TEST_F(AdoptTest, ALeaseDetachedByOneClientIsAdoptedExtendedAndReleasedByAnother
   for (std::size_t i = 0; i < fleet->size(); ++i)
     EXPECT_EQ(fleet->command(i, {"GET", "redlock:handed"}), token);
 
-  auto second = client::create(options_for(*fleet));
-  ASSERT_TRUE(second) << second.message();
-  auto adopted = second->adopt({"handed"}, token, 7);
+  client second = make_client();
+  auto adopted = second.adopt({"handed"}, token, 7);
   ASSERT_TRUE(adopted) << adopted.message();
   EXPECT_EQ(adopted->token(), token);
   EXPECT_EQ(adopted->fence(), 7u);
@@ -50,13 +48,12 @@ TEST_F(AdoptTest, ALeaseDetachedByOneClientIsAdoptedExtendedAndReleasedByAnother
 
 TEST_F(AdoptTest, ADetachedLeaseIsNoLongerAutoExtendedNorDeclaredLost) {
   start_fleet(3);
-  auto locks = client::create(options_for(*fleet));
-  ASSERT_TRUE(locks) << locks.message();
+  client locks = make_client();
   acquire_options o = ttl_of(milliseconds(1'500));
   o.auto_extend.enabled = true;
   std::atomic<int> lost_calls{0};
   o.on_lost = [&](const lease_lost&) { ++lost_calls; };
-  auto held = locks->acquire("kept", o);
+  auto held = locks.acquire("kept", o);
   ASSERT_TRUE(held) << held.message();
   // Auto-extension keeps it past its ttl while the lease holds it...
   std::this_thread::sleep_for(milliseconds(2'000));
@@ -76,10 +73,9 @@ TEST_F(AdoptTest, ALockWhoseExtendMayStillRunLateIsNotHandedOver) {
     proxies.push_back(std::make_unique<fault_proxy>(fleet->port(i)));
     o.endpoints.push_back(proxies.back()->url());
   }
-  auto locks = client::create(o);
-  ASSERT_TRUE(locks) << locks.message();
-  wait_all_connected(*locks);
-  auto held = locks->acquire("late", ttl_of(milliseconds(20'000)));
+  client locks = make_client(o);
+  wait_all_connected(locks);
+  auto held = locks.acquire("late", ttl_of(milliseconds(20'000)));
   ASSERT_TRUE(held) << held.message();
   ASSERT_TRUE(eventually([&] { return every_node_has("redlock:late", held->token()); }));
   proxies[2]->blackhole();  // node 2 gets the PEXPIRE, and it may run there whenever
@@ -95,16 +91,14 @@ TEST_F(AdoptTest, ALockWhoseExtendMayStillRunLateIsNotHandedOver) {
 
 TEST_F(AdoptTest, AnAdoptedLeaseIsReleasedWhenItsClientCloses) {
   start_fleet(3);
-  auto first = client::create(options_for(*fleet));
-  ASSERT_TRUE(first) << first.message();
-  auto held = first->acquire("closing");
+  client first = make_client();
+  auto held = first.acquire("closing");
   ASSERT_TRUE(held) << held.message();
   std::string token = held->token();
   ASSERT_TRUE(held->detach());
   {
-    auto second = client::create(options_for(*fleet));
-    ASSERT_TRUE(second) << second.message();
-    auto adopted = second->adopt({"closing"}, token);
+    client second = make_client();
+    auto adopted = second.adopt({"closing"}, token);
     ASSERT_TRUE(adopted) << adopted.message();
   }  // the adopted lease is dropped, then its client closes
   EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "closing"); }));
@@ -112,12 +106,11 @@ TEST_F(AdoptTest, AnAdoptedLeaseIsReleasedWhenItsClientCloses) {
 
 TEST_F(AdoptTest, AnotherTokenOrALockNoLongerHeldIsNotAdopted) {
   start_fleet(3);
-  auto locks = client::create(options_for(*fleet));
-  ASSERT_TRUE(locks) << locks.message();
-  auto held = locks->acquire("mine");
+  client locks = make_client();
+  auto held = locks.acquire("mine");
   ASSERT_TRUE(held) << held.message();
 
-  auto stranger = locks->adopt({"mine"}, std::string(32, 'a'));
+  auto stranger = locks.adopt({"mine"}, std::string(32, 'a'));
   EXPECT_EQ(stranger.error(), errc::lock_lost) << stranger.message();
   EXPECT_THAT(stranger.message(), HasSubstr("a majority no longer holds our token"));
   EXPECT_GE(stranger.tally().refused(), 2u);
@@ -125,22 +118,21 @@ TEST_F(AdoptTest, AnotherTokenOrALockNoLongerHeldIsNotAdopted) {
 
   const std::string token = held->token();
   ASSERT_TRUE(held->release());
-  EXPECT_EQ(locks->adopt({"mine"}, token).error(), errc::lock_lost);
+  EXPECT_EQ(locks.adopt({"mine"}, token).error(), errc::lock_lost);
 }
 
 TEST_F(AdoptTest, BadArgumentsAreRefusedAndNamed) {
   start_fleet(1);
-  auto locks = client::create(options_for(*fleet));
-  ASSERT_TRUE(locks) << locks.message();
+  client locks = make_client();
   const std::string token(32, 'b');
-  auto no_resource = locks->adopt({}, token);
+  auto no_resource = locks.adopt({}, token);
   EXPECT_EQ(no_resource.error(), errc::invalid_option);
   EXPECT_THAT(no_resource.message(), HasSubstr("at least one resource"));
-  EXPECT_EQ(locks->adopt({""}, token).error(), errc::invalid_option);
-  EXPECT_EQ(locks->adopt({"a", "a"}, token).error(), errc::invalid_option);
+  EXPECT_EQ(locks.adopt({""}, token).error(), errc::invalid_option);
+  EXPECT_EQ(locks.adopt({"a", "a"}, token).error(), errc::invalid_option);
   for (const std::string& bad :
        {std::string("short"), std::string(32, 'G'), std::string(33, 'a'), std::string(32, 'A')}) {
-    auto refused = locks->adopt({"r"}, bad);
+    auto refused = locks.adopt({"r"}, bad);
     EXPECT_EQ(refused.error(), errc::invalid_option) << bad;
     EXPECT_THAT(refused.message(), HasSubstr("token: must be 32 lowercase hex digits"));
   }
@@ -148,14 +140,13 @@ TEST_F(AdoptTest, BadArgumentsAreRefusedAndNamed) {
 
 TEST_F(AdoptTest, InspectShowsEachNodeHeldFreeOrUnknownWithoutTheToken) {
   start_fleet(3);
-  auto locks = client::create(options_for(*fleet));
-  ASSERT_TRUE(locks) << locks.message();
-  wait_all_connected(*locks);
-  auto held = locks->acquire("seen", ttl_of(milliseconds(20'000)));
+  client locks = make_client();
+  wait_all_connected(locks);
+  auto held = locks.acquire("seen", ttl_of(milliseconds(20'000)));
   ASSERT_TRUE(held) << held.message();
   fleet->command(1, {"DEL", "redlock:seen"});
   fleet->kill(2);
-  auto nodes = locks->inspect("seen");
+  auto nodes = locks.inspect("seen");
   ASSERT_TRUE(nodes) << nodes.message();
   ASSERT_EQ(nodes->size(), 3u);
   EXPECT_EQ((*nodes)[0].endpoint, fleet->url(0));
@@ -166,7 +157,7 @@ TEST_F(AdoptTest, InspectShowsEachNodeHeldFreeOrUnknownWithoutTheToken) {
   EXPECT_EQ((*nodes)[2].state, key_state::unknown);
   EXPECT_FALSE((*nodes)[2].error.empty());
   EXPECT_STREQ(to_string(key_state::unknown), "unknown");
-  EXPECT_EQ(locks->inspect("").error(), errc::invalid_option);
+  EXPECT_EQ(locks.inspect("").error(), errc::invalid_option);
 }
 
 }  // namespace
