@@ -1,10 +1,13 @@
 #include "client_fleet.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 
@@ -37,6 +40,12 @@ void client_fleet::spawn(std::size_t i) {
   s.name = "c" + std::to_string(i + 1);
   if (s.generation > 0) s.name += "." + std::to_string(s.generation);
   const std::string history = dir_ + "/" + s.name + ".jsonl";
+  // Created here, not by the client: a client killed before it opens its file (the fault
+  // runner may kill a replacement at once) leaves an empty history, not a missing one that the
+  // checker would refuse.
+  const int fd = ::open(history.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(history + ": cannot create: " + std::strerror(errno));
+  ::close(fd);
   histories_.push_back(history);
   std::vector<std::string> args = {
       self_,
