@@ -34,6 +34,17 @@ inline std::vector<std::string> args_of(const std::string& wire) {
   return out;
 }
 
+// Records what the engine asks to watch (the waiting tests).
+struct recording_watch final : detail::key_watch {
+  bool delivering = false;  // what watch() answers
+  std::vector<std::string> watched, unwatched;
+  bool watch(const std::string& key) override {
+    watched.push_back(key);
+    return delivering;
+  }
+  void unwatch(const std::string& key) override { unwatched.push_back(key); }
+};
+
 // The outcome of an engine call, once its callback ran.
 template <class T>
 struct outcome_of {

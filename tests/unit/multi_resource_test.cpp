@@ -234,16 +234,6 @@ TEST_F(MultiResourceTest, TheFenceCoversEveryResource) {
   EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(42));
 }
 
-class recording_watch : public detail::key_watch {
- public:
-  bool watch(const std::string& key) override {
-    watched.push_back(key);
-    return true;
-  }
-  void unwatch(const std::string& key) override { unwatched.push_back(key); }
-  std::vector<std::string> watched, unwatched;
-};
-
 // A waiter watches every key of its lock, and the release of any of them wakes it.
 TEST_F(MultiResourceTest, AWaiterWatchesEveryKeyAndAnyReleaseWakesIt) {
   auto config = defaults();
@@ -251,6 +241,7 @@ TEST_F(MultiResourceTest, AWaiterWatchesEveryKeyAndAnyReleaseWakesIt) {
   config.retry_jitter = milliseconds(0);
   make(1, config);
   recording_watch watch;
+  watch.delivering = true;
   eng->set_key_watch(&watch);
   acquire_options o;
   o.wait = milliseconds(20000);

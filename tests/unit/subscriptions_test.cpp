@@ -12,7 +12,7 @@ namespace {
 using ::testing::HasSubstr;
 
 // The one reply in `bytes`, parsed by the reader the node uses.
-reply parse(const std::string& bytes) {
+reply read_one_reply(const std::string& bytes) {
   reply_reader r;
   EXPECT_TRUE(r.feed(bytes));
   std::optional<reply> value = r.next();
@@ -25,7 +25,7 @@ std::string bulk(const std::string& s) {
 }
 
 result<push> classify(const std::string& bytes, bool in_pubsub = true) {
-  return classify_push(parse(bytes), in_pubsub);
+  return classify_push(read_one_reply(bytes), in_pubsub);
 }
 
 TEST(ClassifyPush, Message) {

@@ -13,17 +13,6 @@ using std::chrono::microseconds;
 using std::chrono::nanoseconds;
 using ::testing::ElementsAre;
 
-// Records what the engine asks to watch.
-struct recording_watch final : detail::key_watch {
-  bool delivering = false;  // what watch() answers
-  std::vector<std::string> watched, unwatched;
-  bool watch(const std::string& key) override {
-    watched.push_back(key);
-    return delivering;
-  }
-  void unwatch(const std::string& key) override { unwatched.push_back(key); }
-};
-
 class WaitingTest : public EngineTest {
  protected:
   void SetUp() override {
