@@ -21,6 +21,9 @@ using std::chrono::nanoseconds;
 engine_config engine_config::from(const client_options& options) {
   engine_config c{options.drift_factor, options.retry_delay, options.retry_jitter,
                   options.key_prefix, options.risky_nodes_vote};
+  c.ack_replicas = options.replica_ack.replicas;
+  c.ack_timeout = options.replica_ack.timeout.count() > 0 ? options.replica_ack.timeout
+                                                          : options.node_timeout / 2;
   c.quorum = test_knobs::quorum.load();
   return c;
 }
@@ -187,6 +190,8 @@ engine::engine(engine_config config, std::vector<node_link*> nodes, const clock&
       payment_due_(nodes.size(), false) {
   env_.nodes = std::move(nodes);
   env_.quorum = config_.quorum;
+  env_.ack_replicas = config_.ack_replicas;
+  env_.ack_timeout = config_.ack_timeout;
   env_.time = &clock_;
   env_.timers = &timers_;
   env_.excluded = [this](std::size_t node) { return excluded(node); };
@@ -442,19 +447,19 @@ step engine::acquire_step(const acquire_op& op, const lock_record& lock) const {
   if (op.options.fencing) {
     return {script_call(acquire_fenced_script, lock.keys, {lock.token, ttl}, fence_key(),
                         lock.resources),
-            judge_fenced_acquire};
+            judge_fenced_acquire, true};
   }
   if (lock.keys.size() == 1 && !op.watched) {
     // The plain path: no script, no cost for one resource without waiters to tell.
     auto cmd = std::make_shared<command>();
     cmd->wire = encode_command({"SET", lock.keys[0], lock.token, "NX", "PX", ttl});
-    return {std::move(cmd), judge_set};
+    return {std::move(cmd), judge_set, true};
   }
   // Several resources are set all or nothing; a waiter's acquire tells the other waiters
   // when it takes the keys (acquire.lua).
   return {op.watched ? script_call(acquire_script, lock.keys, {lock.token, ttl, "tell", op.teller})
                      : script_call(acquire_script, lock.keys, {lock.token, ttl}),
-          judge_acquire};
+          judge_acquire, true};
 }
 
 // "'b' of 'a', 'b' and 'c' is held (at least)" for the resources that refusing nodes named
@@ -531,7 +536,7 @@ void engine::write_fence(const std::shared_ptr<acquire_op>& op, const round& fir
   };
   begin();
   l.complete = [this](const round&) { end(); };
-  round::then(env_, first, {cmd, judge_script}, rule::majority_granted, std::move(l),
+  round::then(env_, first, {cmd, judge_script, true}, rule::majority_granted, std::move(l),
               valid_until - clock_.now());
 }
 
@@ -782,7 +787,7 @@ void engine::start_extend(const std::shared_ptr<lock_record>& lock, milliseconds
   }
   round::spec s;
   s.what = {script_call(extend_script, lock->keys, {lock->token, std::to_string(ttl.count())}),
-            judge_script};
+            judge_script, true};
   s.queue_budget = old_valid_until - clock_.now();  // no later than the lease ends
   // Nodes that may have run this PEXPIRE, as known at each answer.
   auto ran = std::make_shared<std::vector<bool>>(env_.nodes.size(), false);
@@ -921,7 +926,7 @@ void engine::start_batch(std::vector<batch_member> members) {
     b->shares.push_back(std::move(sh));
   }
   round::spec s;
-  s.what = {std::move(cmd), judge_batch};
+  s.what = {std::move(cmd), judge_batch, true};
   s.queue_budget = std::max(ends - clock_.now(), steady::duration::zero());
   round::listener l;
   l.answered = [this, b](std::size_t node, const node_answer& answer, vote) {

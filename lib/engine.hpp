@@ -55,6 +55,9 @@ struct engine_config {
   std::chrono::milliseconds retry_jitter;
   std::string key_prefix;
   bool risky_nodes_vote = false;
+  // client_options::replica_ack, its timeout resolved (round_env::ack_replicas).
+  int ack_replicas = 0;
+  std::chrono::milliseconds ack_timeout{0};
   // The engine's own.
   std::size_t quorum = 0;                // 0: a majority (round_env::quorum; test_knobs only)
   std::uint64_t seed = 0;                // of the retry-jitter PRNG

@@ -20,6 +20,8 @@ struct server_info {
   std::string run_id;  // 40 hex digits, new on every server start
   std::string redis_version;
   std::chrono::seconds uptime{0};  // uptime_in_seconds at the handshake
+  std::string role;                // "master", "slave", ...; empty if INFO had none
+  bool aof_enabled = false;        // appendonly yes: WAITAOF can wait for the disk too
   // Settings under which the server can lose our keys other than by a restart, one sentence
   // each ("maxmemory_policy is allkeys-lru: ..."): an evicting maxmemory_policy, a role other
   // than master, cluster_enabled:1.

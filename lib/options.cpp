@@ -74,6 +74,26 @@ result<checked_options> check_client_options(client_options options) {
     return fail(bad("reconnect_max", "must be >= reconnect_min (" + ms_text(options.reconnect_min) +
                                          ") (got " + ms_text(options.reconnect_max) + ")"));
   }
+  if (options.replica_ack.replicas < 0 || options.replica_ack.replicas > 1000) {
+    return fail(
+        bad("replica_ack.replicas",
+            "must be in [0, 1000] (got " + std::to_string(options.replica_ack.replicas) + ")"));
+  }
+  if (options.replica_ack.replicas > 0) {
+    result<void> r = not_negative("replica_ack.timeout", options.replica_ack.timeout);
+    if (!r) return fail(r);
+    if (options.replica_ack.timeout >= options.node_timeout) {
+      return fail(bad("replica_ack.timeout", "must be less than node_timeout (" +
+                                                 ms_text(options.node_timeout) +
+                                                 "), so that the node answers within it (got " +
+                                                 ms_text(options.replica_ack.timeout) + ")"));
+    }
+    if (options.replica_ack.timeout.count() == 0 && options.node_timeout.count() < 2) {
+      return fail(
+          bad("replica_ack.timeout", "half the node_timeout (" + ms_text(options.node_timeout) +
+                                         ") is under 1 ms: give a node_timeout of 2 ms at least"));
+    }
+  }
   if (!(options.drift_factor >= 0.0 && options.drift_factor < 0.5)) {  // also rejects NaN
     return fail(
         bad("drift_factor", "must be in [0, 0.5) (got " + number(options.drift_factor) + ")"));

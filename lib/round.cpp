@@ -1,5 +1,6 @@
 #include "round.hpp"
 
+#include <cstdio>
 #include <utility>
 
 namespace redlock::detail {
@@ -111,8 +112,86 @@ vote round::judge(std::size_t node, const node_answer& answer, bool& permanent) 
 }
 
 void round::on_answer(std::size_t node, bool excluded_at_start, node_answer answer) {
-  --waiting_;
   if (env_.observe) env_.observe(node, answer);
+  if (needs_acknowledgement(excluded_at_start, answer)) {
+    ask_replicas(node, std::move(answer));
+    return;
+  }
+  count(node, excluded_at_start, answer, {});
+}
+
+bool round::needs_acknowledgement(bool excluded_at_start, const node_answer& answer) const {
+  if (env_.ack_replicas <= 0 || !spec_.what.replicated || excluded_at_start) return false;
+  // Once decided, a late grant no longer counts: it needs its release, not a wait.
+  if (outcome_ != decision::pending || answer.error || answer.value.is_error()) return false;
+  std::optional<std::uint64_t> unused;
+  return spec_.what.judge(answer.value, unused) == vote::granted;
+}
+
+namespace {
+
+bool version_at_least(const std::string& version, int major, int minor) {
+  int found_major = 0, found_minor = 0;
+  if (std::sscanf(version.c_str(), "%d.%d", &found_major, &found_minor) != 2) return false;
+  return found_major > major || (found_major == major && found_minor >= minor);
+}
+
+// What the WAIT (or WAITAOF) answer says of the write: an empty error when enough replicas
+// (and, for WAITAOF, the master's own disk) have it, with the detail saying so.
+exclusion judge_acknowledgement(const node_answer& ack, const std::string& asked, int wanted,
+                                bool aof) {
+  if (ack.error) return {ack.error, asked + " after the grant: " + ack.detail};
+  const reply& r = ack.value;
+  if (r.is_error()) {
+    return {
+        make_error_code(refuses_configuration(r.text) ? errc::config_refused : errc::server_error),
+        asked + " refused: " + r.text};
+  }
+  long long replicas = -1, local = 1;
+  if (!aof && r.kind == reply::type::integer) {
+    replicas = r.integer;
+  } else if (aof && r.kind == reply::type::array && r.elements.size() == 2 &&
+             r.elements[0].kind == reply::type::integer &&
+             r.elements[1].kind == reply::type::integer) {
+    local = r.elements[0].integer;
+    replicas = r.elements[1].integer;
+  } else {
+    return {make_error_code(errc::unexpected_reply), asked + " answered " + r.describe()};
+  }
+  std::string counted = std::to_string(replicas) + " of " + std::to_string(wanted) +
+                        " replicas acknowledged" +
+                        (aof && local < 1 ? ", not on its own disk" : "");
+  if (replicas >= wanted && local >= 1) return {{}, asked + ": " + counted};
+  return {make_error_code(errc::not_replicated), asked + ": only " + counted};
+}
+
+}  // namespace
+
+// WAITAOF (Redis 7.2) also waits for the master's own append-only file, where it has one.
+void round::ask_replicas(std::size_t node, node_answer answer) {
+  const server_info* server = answer.server.get();
+  bool aof =
+      server != nullptr && server->aof_enabled && version_at_least(server->redis_version, 7, 2);
+  std::string wanted = std::to_string(env_.ack_replicas);
+  std::string timeout = std::to_string(env_.ack_timeout.count());
+  auto cmd = std::make_shared<command>();
+  cmd->wire = aof ? encode_command({"WAITAOF", "1", wanted, timeout})
+                  : encode_command({"WAIT", wanted, timeout});
+  std::string asked =
+      aof ? "WAITAOF 1 " + wanted + " " + timeout : "WAIT " + wanted + " " + timeout;
+  auto self = shared_from_this();
+  env_.nodes[node]->send(
+      std::move(cmd),
+      [self, node, answer = std::move(answer), asked, aof](node_answer ack) {
+        self->count(node, false, answer,
+                    judge_acknowledgement(ack, asked, self->env_.ack_replicas, aof));
+      },
+      spec_.queue_budget);
+}
+
+void round::count(std::size_t node, bool excluded_at_start, const node_answer& answer,
+                  const exclusion& replicas) {
+  --waiting_;
   bool permanent = false;
   node_report report_before = excluded_at_start ? reports_[node] : node_report{};
   std::optional<std::uint64_t> value_before = values_[node];
@@ -123,7 +202,15 @@ void round::on_answer(std::size_t node, bool excluded_at_start, node_answer answ
     reports_[node] = std::move(report_before);
     values_[node] = value_before;
   } else {
-    if (reply_vote != vote::failed && env_.excluded && spec_.check_exclusions) {
+    if (replicas.error) {
+      counted_vote = vote::failed;
+      permanent = is_permanent(replicas.error);
+      reports_[node].error = replicas.error;
+      reports_[node].detail = replicas.detail;
+    } else if (!replicas.detail.empty()) {
+      reports_[node].detail = replicas.detail;
+    }
+    if (counted_vote != vote::failed && env_.excluded && spec_.check_exclusions) {
       // The node may have connected after the round started, and its handshake may show a
       // server that must not vote (restarted recently, settings that lose keys): checked
       // again at its answer. The listener still hears the reply's own vote (our key may be

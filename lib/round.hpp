@@ -8,6 +8,12 @@
 // nodes too (releases); and within a round, a second answer from a server that already voted
 // (the same run_id through another endpoint) counts as failed with duplicate_server.
 //
+// Replica acknowledgement (round_env::ack_replicas): a node's grant of a step that writes
+// (step::replicated) counts only after a WAIT (or WAITAOF) on the same node says that enough of
+// its replicas have the write; fewer, or no answer to it, makes the vote fail. The listener
+// still hears the script's own vote (granted: our key is there and gets its release), once the
+// acknowledgement is known.
+//
 // Loop thread only. Listener calls never run inside run() or then().
 #pragma once
 
@@ -34,6 +40,9 @@ using judge_fn = vote (*)(const reply& r, std::optional<std::uint64_t>& value);
 struct step {
   std::shared_ptr<const command> cmd;
   judge_fn judge = nullptr;
+  // A write (a grant, an extend, a fence) whose grant needs the replicas' acknowledgement when
+  // the client asks for it (round_env::ack_replicas).
+  bool replicated = false;
 };
 
 // Why a node may not vote now; an empty `error` means it may.
@@ -64,6 +73,10 @@ struct round_env {
   scheduler* timers = nullptr;
   // Asked for every node when a round starts.
   std::function<exclusion(std::size_t node)> excluded;
+  // client_options::replica_ack: replicas that must acknowledge a replicated step's grant
+  // (0: off), and the WAIT's timeout, less than node_timeout.
+  int ack_replicas = 0;
+  std::chrono::milliseconds ack_timeout{0};
   // Sees every answer of every round, late ones included.
   std::function<void(std::size_t node, const node_answer& answer)> observe;
 };
@@ -115,6 +128,12 @@ class round : public std::enable_shared_from_this<round> {
  private:
   void begin();
   void on_answer(std::size_t node, bool excluded_at_start, node_answer answer);
+  bool needs_acknowledgement(bool excluded_at_start, const node_answer& answer) const;
+  void ask_replicas(std::size_t node, node_answer answer);
+  // Counts one node's answer; `replicas` is the acknowledgement's outcome when one was asked
+  // for (an error: the vote fails; otherwise its detail goes to the report).
+  void count(std::size_t node, bool excluded_at_start, const node_answer& answer,
+             const exclusion& replicas);
   vote judge(std::size_t node, const node_answer& answer, bool& permanent);
   void decide();
   void finish_if_complete();

@@ -24,7 +24,9 @@ server_info parse_server_info(std::string_view info) {
     } else if (name == "maxmemory_policy" && value != "noeviction") {
       risk("maxmemory_policy is " + std::string(value) +
            ": under maxmemory the server evicts keys, ours included, before their ttl");
-    } else if (name == "role" && value != "master") {
+    } else if (name == "aof_enabled") {
+      out.aof_enabled = value == "1";
+    } else if (name == "role" && (out.role = std::string(value)) != "master") {
       risk("role is " + std::string(value) +
            ": a replica is not an independent master (its keys come from its master)");
     } else if (name == "cluster_enabled" && value == "1") {

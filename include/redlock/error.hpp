@@ -89,7 +89,11 @@ namespace redlock {
   /* Per-node: the server's settings can lose our keys (node_health::key_loss_risks: an     */   \
   /* evicting maxmemory_policy, a replica, a Cluster node), so it does not vote unless      */   \
   /* client_options::risky_nodes_vote. Fix the server's configuration; no retry helps.     */    \
-  X(unsafe_server, 30, false, "the server's settings can lose the lock's keys")
+  X(unsafe_server, 30, false, "the server's settings can lose the lock's keys")                  \
+  /* Per-node: client_options::replica_ack is on and fewer replicas than asked acknowledged  */  \
+  /* the write within its timeout (the detail names WAIT or WAITAOF and the count): the vote */  \
+  /* fails, as if the node had not granted, and our key there gets the usual release.        */  \
+  X(not_replicated, 31, true, "too few replicas acknowledged the write")
 
 /// The library's error codes: REDLOCK_ERRC_TABLE above lists them, each with when it happens
 /// and whether a retry can help.

@@ -51,6 +51,22 @@ struct quarantine_options {
   std::chrono::milliseconds max_ttl{60'000};
 };
 
+/// Replica-acknowledged votes (docs/safety.md, "Sentinel groups"). A master that grants our key
+/// and dies before a replica has it can be replaced by that replica, which never saw the key:
+/// with this on, a node's grant or extend counts only once `replicas` of its replicas
+/// acknowledged the write. After the script, the node is sent `WAIT replicas timeout` (or
+/// `WAITAOF 1 replicas timeout` on Redis 7.2 and later when the server has appendonly on, which
+/// also waits for the write to reach the master's own disk); fewer acknowledgements make the
+/// vote fail (errc::not_replicated, the command that ran in the tally detail), and the key on
+/// that node gets the usual release. The wait is part of the round, so the validity covers it.
+struct replica_ack_options {
+  /// Replicas that must acknowledge each grant and extend, on every node; 0: off.
+  int replicas = 0;
+  /// How long each node waits for them (WAIT's timeout); 0: half the node_timeout. Must be
+  /// less than node_timeout, so that the answer comes within it.
+  std::chrono::milliseconds timeout{0};
+};
+
 /// Options of a client (client::create, async_client::create): its nodes, deadlines, retries
 /// and what may vote.
 struct client_options {
@@ -98,6 +114,8 @@ struct client_options {
   /// evicting maxmemory_policy, a role other than master, cluster_enabled) may vote. By
   /// default it may not: its vote fails with errc::unsafe_server, naming the setting.
   bool risky_nodes_vote = false;
+
+  replica_ack_options replica_ack;  ///< votes that count once replicas have the write; off
 };
 
 /// Auto-extension: the client keeps the lock alive on its own loop, one extend round at a
