@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -285,6 +286,45 @@ std::string parse_redis(std::string_view rest, endpoint& ep) {
   return parse_db(rest.substr(slash + 1), ep.db);
 }
 
+// What follows "redis+sentinel://": "[userinfo@]host[:port],host[:port].../NAME[/db]".
+std::string parse_sentinel_group(std::string_view rest, endpoint& ep) {
+  std::size_t at = rest.rfind('@');
+  if (at != npos) {
+    std::string problem = parse_userinfo(rest.substr(0, at), ep);
+    if (!problem.empty()) return problem;
+    rest.remove_prefix(at + 1);
+  }
+  if (rest.find('?') != npos) return "unexpected query string";
+  std::size_t slash = rest.find('/');
+  if (slash == npos) return "missing master name after the sentinels (.../mymaster)";
+  std::string_view hosts = rest.substr(0, slash);
+  while (true) {
+    std::size_t comma = hosts.find(',');
+    endpoint sentinel;
+    sentinel.port = 26379;
+    std::string problem = parse_host_port(hosts.substr(0, comma), sentinel);
+    if (!problem.empty()) {
+      return "sentinel #" + std::to_string(ep.sentinels.size() + 1) + ": " + problem;
+    }
+    ep.sentinels.push_back({sentinel.host, sentinel.port});
+    if (comma == npos) break;
+    hosts.remove_prefix(comma + 1);
+  }
+  std::string_view name = rest.substr(slash + 1);
+  std::size_t db_slash = name.find('/');
+  std::string_view db = db_slash == npos ? std::string_view() : name.substr(db_slash + 1);
+  name = name.substr(0, db_slash);
+  if (name.empty()) return "missing master name after the sentinels (.../mymaster)";
+  for (char c : name) {
+    if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '.' && c != '_') {
+      return "invalid character '" + std::string(1, c) + "' in master name";
+    }
+  }
+  ep.master_name = std::string(name);
+  if (db.empty()) return {};
+  return parse_db(db, ep.db);
+}
+
 // "db=N&user=U&password=P", in any order, each at most once.
 std::string parse_query(std::string_view query, endpoint& ep) {
   bool seen_db = false;
@@ -346,15 +386,20 @@ std::string parse_unix(std::string_view rest, endpoint& ep) {
 std::string parse_url(std::string_view url, endpoint& ep) {
   if (url.empty()) return "empty URL";
   std::optional<scheme_split> parts = split_scheme(url);
-  if (!parts) return "missing scheme (expected redis://, rediss:// or unix://)";
+  if (!parts) return "missing scheme (expected redis://, rediss://, unix:// or redis+sentinel://)";
   if (equals_ci(parts->scheme, "redis")) return parse_redis(parts->rest, ep);
   if (equals_ci(parts->scheme, "rediss")) {
     ep.tls = true;
     return parse_redis(parts->rest, ep);
   }
   if (equals_ci(parts->scheme, "unix")) return parse_unix(parts->rest, ep);
+  if (equals_ci(parts->scheme, "redis+sentinel")) return parse_sentinel_group(parts->rest, ep);
+  if (equals_ci(parts->scheme, "rediss+sentinel")) {
+    ep.tls = true;
+    return parse_sentinel_group(parts->rest, ep);
+  }
   return "unsupported scheme '" + std::string(parts->scheme) +
-         "' (expected redis://, rediss:// or unix://)";
+         "' (expected redis://, rediss://, unix:// or redis+sentinel://)";
 }
 
 }  // namespace
@@ -374,9 +419,21 @@ std::string endpoint::display() const {
     if (masked) add("password", "***");
     return out;
   }
-  std::string out = tls ? "rediss://" : "redis://";
+  std::string out =
+      std::string(tls ? "rediss" : "redis") + (is_sentinel_group() ? "+sentinel://" : "://");
   if (!user.empty() || masked) {
     out.append(percent_encode(user)).append(masked ? ":***@" : "@");
+  }
+  if (is_sentinel_group()) {
+    for (std::size_t i = 0; i < sentinels.size(); ++i) {
+      const address& s = sentinels[i];
+      bool bracket = s.host.find(':') != std::string::npos;
+      out.append(i == 0 ? "" : ",").append(bracket ? "[" + s.host + "]" : s.host);
+      out.append(":").append(std::to_string(s.port));
+    }
+    out.append("/").append(master_name);
+    if (db != 0) out.append("/").append(std::to_string(db));
+    return out;
   }
   bool bracket = host.find(':') != std::string::npos;
   out.append(bracket ? "[" + host + "]" : host).append(":").append(std::to_string(port));
@@ -384,9 +441,10 @@ std::string endpoint::display() const {
   return out;
 }
 
-std::string endpoint::identity() const {
-  if (kind == transport::unix_socket) return "unix|" + path;
-  // "::1" and "0:0::1" are the same server: compare IPv6 literals in inet_ntop's form.
+namespace {
+
+// "::1" and "0:0::1" are the same server: compare IPv6 literals in inet_ntop's form.
+std::string canonical_host(const std::string& host) {
   std::string canonical = lowercase(host);
   in6_addr addr6{};
   char text[INET6_ADDRSTRLEN] = {};
@@ -394,7 +452,24 @@ std::string endpoint::identity() const {
       inet_ntop(AF_INET6, &addr6, text, sizeof text) != nullptr) {
     canonical = text;
   }
-  return "tcp|" + canonical + "|" + std::to_string(port);
+  return canonical;
+}
+
+}  // namespace
+
+std::string endpoint::identity() const {
+  if (kind == transport::unix_socket) return "unix|" + path;
+  if (is_sentinel_group()) {
+    std::vector<std::string> each;
+    for (const address& s : sentinels)
+      each.push_back(canonical_host(s.host) + ":" + std::to_string(s.port));
+    std::sort(each.begin(), each.end());
+    std::string out = "sentinel|" + master_name + "|";
+    for (std::size_t i = 0; i < each.size(); ++i)
+      out.append(i == 0 ? "" : ",").append(each[i]);
+    return out;
+  }
+  return "tcp|" + canonical_host(host) + "|" + std::to_string(port);
 }
 
 bool endpoint::host_is_literal() const {

@@ -9,6 +9,11 @@
 //   redis://[user[:password]@]host[:port][/db]
 //   rediss://...   the same over TLS
 //   unix:///absolute/path.sock[?db=N][&user=U][&password=P]   (parameters in any order, once each)
+//   redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/MASTER_NAME[/db]
+//   rediss+sentinel://...   the same over TLS (to the sentinels and to the master)
+// - A Sentinel group is one voter: the sentinels (port 26379 by default) name its master at
+//   every connect. user and password are the master's; the sentinels are asked without AUTH.
+//   MASTER_NAME: letters, digits, '-', '.', '_'.
 // - host: a name (letters, digits, '-', '.', '_'), an IPv4 literal, or an IPv6 literal in
 //   brackets. IPv6 zone ids ("[fe80::1%25lo]") are rejected: link-local Redis masters are not
 //   a use case worth the extra parsing.
@@ -25,6 +30,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "redlock/result.hpp"
 
@@ -41,6 +47,15 @@ struct endpoint {
   std::string password;  // empty + !has_password = no AUTH
   bool has_password = false;
   bool tls = false;  // rediss://
+  // redis+sentinel://: the group's sentinels and master name; host and port are then those of
+  // the master the sentinels named last (empty until then).
+  struct address {
+    std::string host;
+    std::uint16_t port = 0;
+  };
+  std::vector<address> sentinels;
+  std::string master_name;
+  bool is_sentinel_group() const { return !sentinels.empty(); }
 
   // The URL for messages and reports, with the password replaced by "***", e.g.
   // "redis://app:***@10.0.0.1:6379/2", "redis://[::1]:7000", "unix:///tmp/r.sock?db=1".
@@ -48,7 +63,8 @@ struct endpoint {
   std::string display() const;
   // A key naming the server, for duplicate detection: same host (case-insensitive; IPv6
   // literals in canonical form) and port, or same socket path, regardless of
-  // db/user/password. e.g. "tcp|localhost|6379", "tcp|::1|7000", "unix|/tmp/r.sock".
+  // db/user/password. e.g. "tcp|localhost|6379", "tcp|::1|7000", "unix|/tmp/r.sock"; for a
+  // Sentinel group the master name and the sentinels, sorted: "sentinel|mymaster|h1:26379,...".
   std::string identity() const;
   // True when host is an IPv4 or IPv6 literal, so no resolution is needed.
   bool host_is_literal() const;

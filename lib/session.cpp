@@ -42,10 +42,18 @@ session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const
   std::vector<node_link*> links;
   std::vector<node_config> subscribers;
   for (auto& where : checked.endpoints) {
-    subscribers.push_back(node_config::from(where, options_, random_seed(), tls));
-    nodes_.push_back(
-        std::make_unique<node>(loop, services_, clock_,
-                               node_config::from(std::move(where), options_, random_seed(), tls)));
+    std::shared_ptr<sentinel_group> group;
+    if (where.is_sentinel_group()) {
+      group = std::make_shared<sentinel_group>(loop, services_, clock_, where, options_, tls,
+                                               random_seed());
+      groups_.push_back(group);
+    }
+    node_config voter = node_config::from(where, options_, random_seed(), tls);
+    voter.group = group;
+    node_config subscriber = voter;
+    subscriber.seed = random_seed();
+    subscribers.push_back(std::move(subscriber));
+    nodes_.push_back(std::make_unique<node>(loop, services_, clock_, std::move(voter)));
     links.push_back(nodes_.back().get());
   }
   engine_config config = engine_config::from(options_);
@@ -80,6 +88,8 @@ void session::update_keep_alive() {
 }
 
 void session::start() {
+  for (auto& g : groups_)
+    g->start();
   for (auto& n : nodes_)
     n->start();
 }
@@ -372,6 +382,8 @@ void session::close_handles() {
   for (auto& n : nodes_)
     n->close(parts.expect());
   notices_->close(parts.expect());
+  for (auto& g : groups_)
+    g->close(parts.expect());
 }
 
 }  // namespace redlock::detail

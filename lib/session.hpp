@@ -22,6 +22,7 @@
 #include "keeper.hpp"
 #include "loop.hpp"
 #include "node/node.hpp"
+#include "node/sentinel_group.hpp"
 #include "options.hpp"
 #include "redlock/inspect.hpp"
 #include "redlock/lease.hpp"
@@ -121,6 +122,8 @@ class session : public std::enable_shared_from_this<session> {
   loop_services services_;
   bridge bridge_;
   std::vector<std::unique_ptr<node>> nodes_;
+  // The sentinels of each redis+sentinel:// endpoint, shared by its voter and subscriber.
+  std::vector<std::shared_ptr<sentinel_group>> groups_;
   std::unique_ptr<engine> engine_;
   std::unique_ptr<keeper> keeper_;            // the granted locks not yet released
   std::unique_ptr<release_notices> notices_;  // wakes the acquires that wait

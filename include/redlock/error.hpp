@@ -93,7 +93,11 @@ namespace redlock {
   /* Per-node: client_options::replica_ack is on and fewer replicas than asked acknowledged  */  \
   /* the write within its timeout (the detail names WAIT or WAITAOF and the count): the vote */  \
   /* fails, as if the node had not granted, and our key there gets the usual release.        */  \
-  X(not_replicated, 31, true, "too few replicas acknowledged the write")
+  X(not_replicated, 31, true, "too few replicas acknowledged the write")                         \
+  /* Per-node: a Sentinel group (redis+sentinel://) has no master now: no sentinel named one, */ \
+  /* or the server named is not a master (a failover under way). The group's vote fails    */    \
+  /* until its sentinels name a master again; the detail has each sentinel's answer.         */  \
+  X(no_master, 32, true, "the Sentinel group has no master now")
 
 /// The library's error codes: REDLOCK_ERRC_TABLE above lists them, each with when it happens
 /// and whether a retry can help.

@@ -25,6 +25,10 @@ enum class node_state {
 struct node_health {
   std::string endpoint;                 ///< the node's URL, password masked
   node_state state = node_state::down;  ///< now (see node_state)
+  /// For a Sentinel group (redis+sentinel://): the master its sentinels named last, as
+  /// "host:port" (the one connected to while state is connected); empty for other endpoints
+  /// and before the sentinels named one.
+  std::string master;
   /// The most recent connection error in the system's or server's words ("Connection
   /// refused", "no reply within 50 ms", "AUTH refused: WRONGPASS ..."); empty if none yet.
   std::string last_error;

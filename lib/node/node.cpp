@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "node/sentinel_group.hpp"
 #include "quarantine.hpp"
 #include "quorum.hpp"
 #include "scripts.hpp"
@@ -20,14 +21,15 @@ using std::chrono::microseconds;
 
 node_config node_config::from(endpoint where, const client_options& options, std::uint64_t seed,
                               std::shared_ptr<const tls_context> tls) {
-  node_config c{std::move(where),
-                options.node_timeout,
-                options.connect_timeout,
-                options.reconnect_min,
-                options.reconnect_max,
-                seed,
-                512,
-                std::move(tls)};
+  node_config c;
+  c.where = std::move(where);
+  c.node_timeout = options.node_timeout;
+  c.connect_timeout = options.connect_timeout;
+  c.reconnect_min = options.reconnect_min;
+  c.reconnect_max = options.reconnect_max;
+  c.seed = seed;
+  c.window = 512;
+  c.tls = std::move(tls);
   if (options.quarantine.enabled) {
     c.quarantine = options.quarantine.max_ttl +
                    drift_allowance(options.quarantine.max_ttl, options.drift_factor);
@@ -60,6 +62,10 @@ node::node(uv_loop_t* loop, loop_services& services, const clock& clock, node_co
 node::~node() = default;
 
 void node::start() {
+  if (config_.group) {
+    switch_listener_ = config_.group->on_switch(
+        [this](const endpoint::address& master) { master_switched(master); });
+  }
   connect();
 }
 
@@ -71,8 +77,51 @@ void node::changed() {
 
 void node::connect() {
   state_ = state::connecting;
+  ++attempts_;
   connect_deadline_ = clock_.now() + config_.connect_timeout;
   arm_deadline();
+  if (config_.group) {
+    locate_master();
+    return;
+  }
+  connect_to_address();
+}
+
+// Asked again at every connect: after a failover the old master may be down, or back as a
+// replica of the new one.
+void node::locate_master() {
+  auto attempt = std::make_shared<std::uint64_t>(attempts_);
+  locating_ = attempt;
+  std::weak_ptr<std::uint64_t> mine = attempt;
+  config_.group->locate([this, mine](result<endpoint::address> master) {
+    std::shared_ptr<std::uint64_t> asked = mine.lock();
+    if (!asked || asked != locating_ || closing_ || state_ != state::connecting) return;
+    locating_ = nullptr;
+    if (!master) {
+      attempt_failed(errc::no_master, master.message());
+      return;
+    }
+    config_.where.host = master->host;
+    config_.where.port = master->port;
+    connect_to_address();
+  });
+}
+
+// The sentinels moved the master: a connection to another server leaves it now (its requests
+// in flight fail, each may have run), and the next connect asks the sentinels again.
+void node::master_switched(const endpoint::address& master) {
+  if (closing_ || state_ == state::down) return;
+  if (state_ == state::ready && master.host == config_.where.host &&
+      master.port == config_.where.port)
+    return;
+  // Asking the sentinels or resolving the master's name already: that attempt goes on.
+  if (state_ == state::connecting && (locating_ != nullptr || resolving_ != nullptr)) return;
+  consecutive_failures_ = 0;  // reconnect after the shortest backoff
+  drop(errc::connection_lost, "the sentinels moved master '" + config_.where.master_name + "' to " +
+                                  master.host + ":" + std::to_string(master.port));
+}
+
+void node::connect_to_address() {
   const endpoint& e = config_.where;
   if (e.kind == endpoint::transport::unix_socket) {
     open(nullptr);
@@ -172,8 +221,10 @@ void node::on_connected() {
     step(request_kind::auth, e.user.empty() ? encode_command({"AUTH", e.password})
                                             : encode_command({"AUTH", e.user, e.password}));
   }
-  if (e.db != 0) step(request_kind::select, encode_command({"SELECT", std::to_string(e.db)}));
+  if (e.db != 0 && !config_.sentinel)
+    step(request_kind::select, encode_command({"SELECT", std::to_string(e.db)}));
   step(request_kind::ping, encode_command({"PING"}));
+  if (config_.sentinel) return;  // a sentinel has no db, INFO of interest or scripts
   // Who the server is: one server must not vote twice under two endpoints (run_id), a server
   // that restarted recently can be told (uptime), and so can settings that lose keys
   // (maxmemory_policy, role, cluster_enabled). INFO with no section: every version has it.
@@ -268,6 +319,14 @@ void node::handshake_reply(request_kind kind, const reply& value) {
           return;
         }
         status_.server = std::make_shared<const server_info>(parse_server_info(value.text));
+        if (config_.group && status_.server->role != "master") {
+          // The sentinels named a server that is not the master (yet, or any more).
+          drop(errc::no_master, "the sentinels named " + config_.where.host + ":" +
+                                    std::to_string(config_.where.port) + " for '" +
+                                    config_.where.master_name +
+                                    "', but it is role:" + status_.server->role + ", not master");
+          return;
+        }
         note_server();
         break;
       case request_kind::script_load:
@@ -280,8 +339,8 @@ void node::handshake_reply(request_kind kind, const reply& value) {
         break;
     }
   }
-  // Ready once every handshake reply is in (the last step is SCRIPT LOAD, or INFO for a
-  // subscriber).
+  // Ready once every handshake reply is in (the last step is SCRIPT LOAD, INFO for a
+  // subscriber, PING for a sentinel).
   if (requests_.in_flight() == 0) become_ready();
 }
 
@@ -522,6 +581,8 @@ node_health node::health() const {
             : state_ == state::connecting ? node_state::connecting
                                           : node_state::down;
   h.last_error = status_.last_detail;
+  if (config_.group && !config_.where.host.empty())
+    h.master = config_.where.host + ":" + std::to_string(config_.where.port);
   if (status_.server) {
     h.run_id = status_.server->run_id;
     h.redis_version = status_.server->redis_version;
@@ -621,6 +682,8 @@ void node::on_deadline() {
 
 void node::close(std::function<void()> closed) {
   closing_ = true;
+  locating_ = nullptr;
+  if (config_.group && switch_listener_ != 0) config_.group->forget(switch_listener_);
   if (resolving_ != nullptr) {
     resolving_->owner = nullptr;
     uv_cancel(reinterpret_cast<uv_req_t*>(&resolving_->req));

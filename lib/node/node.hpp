@@ -58,13 +58,15 @@
 
 namespace redlock::detail {
 
+class sentinel_group;
+
 struct node_config {
   endpoint where;
   // From client_options, the one place their defaults live.
-  std::chrono::milliseconds node_timeout;
-  std::chrono::milliseconds connect_timeout;
-  std::chrono::milliseconds reconnect_min;
-  std::chrono::milliseconds reconnect_max;
+  std::chrono::milliseconds node_timeout{};
+  std::chrono::milliseconds connect_timeout{};
+  std::chrono::milliseconds reconnect_min{};
+  std::chrono::milliseconds reconnect_max{};
   std::uint64_t seed = 0;  // of the backoff-jitter PRNG
   // Requests in flight at once; more wait unwritten, at most node_timeout, then fail with
   // errc::overloaded (they never left).
@@ -82,6 +84,12 @@ struct node_config {
   // How long a (re)started server may not vote (quarantine.hpp): the longest ttl plus its
   // drift; zero with the quarantine off.
   steady::duration quarantine{0};
+  // A connection to a sentinel (of a sentinel_group): its handshake is a PING alone.
+  bool sentinel = false;
+  // A node of a Sentinel group (redis+sentinel://): the group's sentinels name the master at
+  // every connect, the handshake checks that it is role:master, and a +switch-master moves the
+  // connection to the new master at once.
+  std::shared_ptr<sentinel_group> group;
 
   static node_config from(endpoint where, const client_options& options, std::uint64_t seed,
                           std::shared_ptr<const tls_context> tls);
@@ -138,6 +146,9 @@ class node final : public node_link {
   enum class state { connecting, ready, down };
 
   void connect();
+  void connect_to_address();
+  void locate_master();
+  void master_switched(const endpoint::address& master);
   void resolve();
   void open(const sockaddr* address);
   void on_connected();
@@ -178,6 +189,11 @@ class node final : public node_link {
   std::string name_;
   std::mt19937_64 rng_;
   std::string last_run_id_;  // of the server the last handshake reached
+  // Sentinel groups: the listener of +switch-master, and a handle that answers from the
+  // sentinels check, so that one arriving after close() (or after a newer attempt) is ignored.
+  std::uint64_t switch_listener_ = 0;
+  std::shared_ptr<std::uint64_t> locating_;  // the attempt number, while one asks
+  std::uint64_t attempts_ = 0;
 
   state state_ = state::down;
   std::shared_ptr<stream> stream_;  // while connecting or ready

@@ -120,10 +120,11 @@ TEST(EndpointParse, RejectsBadUrlsWithSpecificMessages) {
   const std::vector<bad_case> cases = {
       {"", "", "empty URL"},
       {"localhost:6379", "localhost:6379",
-       "missing scheme (expected redis://, rediss:// or unix://)"},
-      {"redis:/h", "redis:/h", "missing scheme (expected redis://, rediss:// or unix://)"},
+       "missing scheme (expected redis://, rediss://, unix:// or redis+sentinel://)"},
+      {"redis:/h", "redis:/h",
+       "missing scheme (expected redis://, rediss://, unix:// or redis+sentinel://)"},
       {"http://h", "http://h",
-       "unsupported scheme 'http' (expected redis://, rediss:// or unix://)"},
+       "unsupported scheme 'http' (expected redis://, rediss://, unix:// or redis+sentinel://)"},
       // host
       {"redis://", "redis://", "missing host"},
       {"redis://:6379", "redis://:6379", "missing host"},
@@ -235,6 +236,52 @@ TEST(EndpointParse, RedissIsRedisOverTls) {
   EXPECT_FALSE(parse_endpoint("redis://h")->tls);
   // The same server by TLS and by plain TCP on one port is still refused as one server.
   EXPECT_EQ(parse_endpoint("rediss://h:1")->identity(), parse_endpoint("redis://h:1")->identity());
+}
+
+TEST(EndpointParse, SentinelGroupsNameTheirSentinelsAndMaster) {
+  auto e =
+      parse_endpoint("redis+sentinel://app:p%40ss@10.0.0.1,[::1]:26380,s3.example:5/mymaster/2");
+  ASSERT_TRUE(e) << e.message();
+  ASSERT_TRUE(e->is_sentinel_group());
+  ASSERT_EQ(e->sentinels.size(), 3u);
+  EXPECT_EQ(e->sentinels[0].host, "10.0.0.1");
+  EXPECT_EQ(e->sentinels[0].port, 26379);  // the sentinels' default port
+  EXPECT_EQ(e->sentinels[1].host, "::1");
+  EXPECT_EQ(e->sentinels[1].port, 26380);
+  EXPECT_EQ(e->sentinels[2].host, "s3.example");
+  EXPECT_EQ(e->master_name, "mymaster");
+  EXPECT_EQ(e->db, 2);
+  EXPECT_EQ(e->user, "app");
+  EXPECT_EQ(e->password, "p@ss");
+  EXPECT_TRUE(e->host.empty()) << "the master is named by the sentinels, not the URL";
+  EXPECT_EQ(e->display(),
+            "redis+sentinel://app:***@10.0.0.1:26379,[::1]:26380,s3.example:5/mymaster/2");
+  EXPECT_TRUE(parse_endpoint("REDISS+SENTINEL://h/m")->tls);
+  // The same group however its sentinels are ordered; another master name is another group.
+  EXPECT_EQ(parse_endpoint("redis+sentinel://b:1,a:2/m")->identity(), "sentinel|m|a:2,b:1");
+  EXPECT_EQ(parse_endpoint("redis+sentinel://a:2,b:1/m")->identity(), "sentinel|m|a:2,b:1");
+  EXPECT_NE(parse_endpoint("redis+sentinel://a:2/m")->identity(),
+            parse_endpoint("redis+sentinel://a:2/n")->identity());
+}
+
+TEST(EndpointParse, BadSentinelGroupsAreNamed) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"redis+sentinel://h:1", "missing master name after the sentinels (.../mymaster)"},
+      {"redis+sentinel://h:1/", "missing master name after the sentinels (.../mymaster)"},
+      {"redis+sentinel://h:1,/m", "sentinel #2: missing host"},
+      {"redis+sentinel://h:0/m", "sentinel #1: port '0' is not in 1..65535"},
+      {"redis+sentinel://h:1/my master", "invalid character ' ' in master name"},
+      {"redis+sentinel://h:1/m/x", "db 'x' is not a non-negative integer"},
+      {"redis+sentinel://h:1/m?db=1", "unexpected query string"},
+  };
+  for (const auto& [url, problem] : cases) {
+    auto r = parse_endpoint(url);
+    ASSERT_FALSE(r) << url;
+    EXPECT_EQ(r.error(), errc::invalid_endpoint);
+    EXPECT_EQ(r.message(), "invalid endpoint '" + url + "': " + problem);
+  }
+  auto masked = parse_endpoint("redis+sentinel://u:secret@h:1");
+  EXPECT_EQ(masked.message().find("secret"), std::string::npos) << masked.message();
 }
 
 TEST(EndpointParse, ErrorsNeverShowThePassword) {

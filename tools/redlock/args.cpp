@@ -164,7 +164,7 @@ std::string flags_help(const std::vector<flag>& known) {
 const std::vector<flag>& client_flags() {
   static const std::vector<flag> flags = {
       {"servers", 0, true, "URL,...",
-       "the nodes: redis://, rediss:// or unix:// URLs ($REDLOCK_SERVERS)"},
+       "the nodes: redis://, rediss://, unix:// or redis+sentinel:// URLs ($REDLOCK_SERVERS)"},
       {"node-timeout", 0, true, "D",
        "deadline of each request to a node ($REDLOCK_NODE_TIMEOUT; 50ms)"},
       {"key-prefix", 0, true, "P",
