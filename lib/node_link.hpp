@@ -22,6 +22,7 @@ struct server_info {
   std::chrono::seconds uptime{0};  // uptime_in_seconds at the handshake
   std::string role;                // "master", "slave", ...; empty if INFO had none
   bool aof_enabled = false;        // appendonly yes: WAITAOF can wait for the disk too
+  int replicas = 0;                // connected_slaves: a master's replicas at the handshake
   // Settings under which the server can lose our keys other than by a restart, one sentence
   // each ("maxmemory_policy is allkeys-lru: ..."): an evicting maxmemory_policy, a role other
   // than master, cluster_enabled:1.

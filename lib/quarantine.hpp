@@ -23,10 +23,13 @@ struct quarantine {
 //   seconds down), so it votes from then + period;
 // - a new run_id on the endpoint may be another server altogether (an address moved to a
 //   server with a long uptime), so it votes from seen_at + period.
+// - except for a promotion that kept every counted key (`promotion_kept_keys`: a Sentinel
+//   group whose votes counted only once all of its previous master's replicas acknowledged
+//   them, docs/safety.md "Sentinel groups"), whose new run_id is the promoted replica's.
 // `earlier` (this endpoint's quarantine so far) is kept if it ends later: reconnecting to a
 // server never shortens its quarantine.
 quarantine quarantine_after_handshake(const server_info& server, const std::string& previous_run_id,
                                       steady::time_point seen_at, steady::duration period,
-                                      quarantine earlier);
+                                      quarantine earlier, bool promotion_kept_keys = false);
 
 }  // namespace redlock::detail

@@ -24,6 +24,8 @@ server_info parse_server_info(std::string_view info) {
     } else if (name == "maxmemory_policy" && value != "noeviction") {
       risk("maxmemory_policy is " + std::string(value) +
            ": under maxmemory the server evicts keys, ours included, before their ttl");
+    } else if (name == "connected_slaves") {
+      out.replicas = std::atoi(std::string(value).c_str());
     } else if (name == "aof_enabled") {
       out.aof_enabled = value == "1";
     } else if (name == "role" && (out.role = std::string(value)) != "master") {

@@ -30,6 +30,7 @@ node_config node_config::from(endpoint where, const client_options& options, std
   c.seed = seed;
   c.window = 512;
   c.tls = std::move(tls);
+  c.acknowledged_replicas = options.replica_ack.replicas;
   if (options.quarantine.enabled) {
     c.quarantine = options.quarantine.max_ttl +
                    drift_allowance(options.quarantine.max_ttl, options.drift_factor);
@@ -348,13 +349,18 @@ void node::handshake_reply(request_kind kind, const reply& value) {
 // recently or is not the server this endpoint reached before.
 void node::note_server() {
   if (config_.quarantine.count() > 0) {
-    quarantine q =
-        quarantine_after_handshake(*status_.server, last_run_id_, clock_.now(), config_.quarantine,
-                                   {status_.quarantined_until, status_.quarantine_reason});
+    // A replica promoted by the sentinels holds every key its old master's votes counted when
+    // each vote waited for all of that master's replicas (docs/safety.md, "Sentinel groups").
+    bool promotion_kept_keys = config_.group != nullptr && config_.acknowledged_replicas > 0 &&
+                               last_replicas_ <= config_.acknowledged_replicas;
+    quarantine q = quarantine_after_handshake(
+        *status_.server, last_run_id_, clock_.now(), config_.quarantine,
+        {status_.quarantined_until, status_.quarantine_reason}, promotion_kept_keys);
     status_.quarantined_until = q.until;
     status_.quarantine_reason = std::move(q.reason);
   }
   last_run_id_ = status_.server->run_id;
+  last_replicas_ = status_.server->replicas;
 }
 
 void node::become_ready() {

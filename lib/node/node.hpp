@@ -90,6 +90,9 @@ struct node_config {
   // every connect, the handshake checks that it is role:master, and a +switch-master moves the
   // connection to the new master at once.
   std::shared_ptr<sentinel_group> group;
+  // client_options::replica_ack.replicas: with a group, a promotion of a replica keeps every
+  // counted key when this covers all the replicas the old master had (quarantine.hpp).
+  int acknowledged_replicas = 0;
 
   static node_config from(endpoint where, const client_options& options, std::uint64_t seed,
                           std::shared_ptr<const tls_context> tls);
@@ -189,6 +192,7 @@ class node final : public node_link {
   std::string name_;
   std::mt19937_64 rng_;
   std::string last_run_id_;  // of the server the last handshake reached
+  int last_replicas_ = 0;    // and its replicas (connected_slaves) then
   // Sentinel groups: the listener of +switch-master, and a handle that answers from the
   // sentinels check, so that one arriving after close() (or after a newer attempt) is ignored.
   std::uint64_t switch_listener_ = 0;
