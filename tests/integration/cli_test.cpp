@@ -510,5 +510,62 @@ TEST_F(CliTest, FleetUpWithTlsServesRedissWithItsOwnCa) {
   EXPECT_EQ(run({"fleet", "status", "--dir", dir}, env).status, 3);
 }
 
+TEST_F(CliTest, FleetUpWithSentinelStartsGroupsWhoseSentinelsNameTheirMaster) {
+  const std::string dir = (dir_ / "sentinel-fleet").string();
+  std::map<std::string, std::string> env = {{"REDLOCK_NODE_TIMEOUT", "500ms"}};
+  ran up = run({"fleet", "up", "--sentinel", "--nodes", "2", "--dir", dir, "--env"}, env);
+  ASSERT_EQ(up.status, 0) << up.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(up.out, m, std::regex("export REDLOCK_SERVERS='([^']+)'")))
+      << up.out;
+  const std::regex group_url(
+      "redis\\+sentinel://"
+      "127\\.0\\.0\\.1:([0-9]+),127\\.0\\.0\\.1:([0-9]+),127\\.0\\.0\\.1:([0-9]+)/"
+      "(group[0-9]+)");
+  std::vector<std::string> groups;
+  std::string servers = m[1];
+  for (std::smatch g; std::regex_search(servers, g, group_url); servers = g.suffix()) {
+    const std::string name = g[4];
+    groups.push_back(name);
+    for (std::size_t s = 1; s <= 3; ++s) {
+      resp_link sentinel(static_cast<std::uint16_t>(std::stoi(g[s])), milliseconds(2000));
+      reply master = sentinel.call({"SENTINEL", "get-master-addr-by-name", name});
+      ASSERT_EQ(master.elements.size(), 2u) << name << " sentinel " << s << ": " << master.render();
+      EXPECT_EQ(master.elements[0].str, "127.0.0.1");
+      // What it names is a master, and its replica is in sync.
+      resp_link data(static_cast<std::uint16_t>(std::stoi(master.elements[1].str)),
+                     milliseconds(2000));
+      const std::string info = data.call({"INFO", "replication"}).str;
+      EXPECT_EQ(info_field(info, "role"), "master") << name;
+      EXPECT_THAT(info_field(info, "slave0"), HasSubstr("state=online")) << name;
+    }
+  }
+  EXPECT_EQ(groups, (std::vector<std::string>{"group1", "group2"})) << m[1];
+
+  ran status = run({"fleet", "status", "--dir", dir, "--json"}, env);
+  EXPECT_EQ(status.status, 0) << status.err;
+  std::vector<pid_t> pids;
+  std::string s = status.out;
+  for (std::smatch p; std::regex_search(s, p, std::regex("\"pid\":([0-9]+)")); s = p.suffix())
+    pids.push_back(std::stoi(p[1]));
+  ASSERT_EQ(pids.size(), 10u) << status.out;  // 2 groups: a master, a replica, 3 sentinels each
+  EXPECT_THAT(status.out, HasSubstr("\"group\":\"group2\",\"kind\":\"sentinel\""));
+
+  ran down = run({"fleet", "down", "--dir", dir}, env);
+  EXPECT_EQ(down.status, 0) << down.err;
+  EXPECT_THAT(down.err, HasSubstr("stopped 10 of 10 servers"));
+  for (pid_t pid : pids)
+    EXPECT_FALSE(alive(pid)) << pid;
+  EXPECT_EQ(run({"fleet", "status", "--dir", dir}, env).status, 3);
+}
+
+TEST_F(CliTest, FleetUpWithSentinelAndTlsIsRefused) {
+  const std::string dir = (dir_ / "refused-fleet").string();
+  ran up = run({"fleet", "up", "--sentinel", "--tls", "--dir", dir}, {});
+  EXPECT_EQ(up.status, 2);
+  EXPECT_THAT(up.err, HasSubstr("--sentinel and --tls together are not supported yet"));
+  EXPECT_EQ(run({"fleet", "status", "--dir", dir}, {}).status, 3) << "nothing started";
+}
+
 }  // namespace
 }  // namespace redlock::testing
