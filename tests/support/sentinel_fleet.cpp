@@ -71,13 +71,11 @@ sentinel_fleet::sentinel_fleet(std::size_t groups, sentinel_fleet_options option
   }
   if (options_.data_nodes.tls) {
     throw std::invalid_argument(
-        "sentinel_fleet: TLS groups (rediss+sentinel://) are not "
-        "supported yet");
+        "sentinel_fleet: TLS groups (rediss+sentinel://) are not supported yet");
   }
   if (!options_.data_nodes.dir.empty()) {
     throw std::invalid_argument(
-        "sentinel_fleet: data_nodes.dir is set; the fleet places the "
-        "nodes in its own dir");
+        "sentinel_fleet: data_nodes.dir is set, but the fleet places the nodes in its own dir");
   }
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
