@@ -18,8 +18,9 @@ jobs=$(nproc)
 
 step() { printf '\n=== %s\n' "$*"; }
 
-step "format check, docker-compose.yml"
+step "format check, docker-compose.yml and docker-compose.sentinel.yml"
 docker-compose -f docker-compose.yml config -q
+docker-compose -f docker-compose.sentinel.yml config -q
 git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 step "the docs: every C++ block of README.md and docs/*.md compiles; the API reference builds"

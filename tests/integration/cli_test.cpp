@@ -134,6 +134,15 @@ bool alive(pid_t pid) {
   return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'Z';
 }
 
+// The pids in the output of `fleet status --json`.
+std::vector<pid_t> pids_in(std::string status_json) {
+  std::vector<pid_t> pids;
+  for (std::smatch p; std::regex_search(status_json, p, std::regex("\"pid\":([0-9]+)"));
+       status_json = p.suffix())
+    pids.push_back(std::stoi(p[1]));
+  return pids;
+}
+
 class CliTest : public fleet_test {
  protected:
   void SetUp() override {
@@ -177,6 +186,18 @@ class CliTest : public fleet_test {
     return {status, p.out(), p.err()};
   }
   fs::path file(const std::string& name) const { return dir_ / name; }
+  // `fleet down` stops each of `pids` (the fleet's servers, from `fleet status --json`), and
+  // `fleet status` then finds none running.
+  void expect_fleet_down(const std::string& dir, const std::map<std::string, std::string>& env,
+                         const std::vector<pid_t>& pids) const {
+    ran down = run({"fleet", "down", "--dir", dir}, env);
+    EXPECT_EQ(down.status, 0) << down.err;
+    const std::string count = std::to_string(pids.size());
+    EXPECT_THAT(down.err, HasSubstr("stopped " + count + " of " + count + " servers"));
+    for (pid_t pid : pids)
+      EXPECT_FALSE(alive(pid)) << pid;
+    EXPECT_EQ(run({"fleet", "status", "--dir", dir}, env).status, 3);
+  }
   // A shell command line for the child, with `{dir}` replaced by this test's directory.
   std::string script(std::string text) const {
     for (std::size_t at; (at = text.find("{dir}")) != std::string::npos;)
@@ -469,23 +490,14 @@ TEST_F(CliTest, FleetUpAndDownLeaveNoProcessBehind) {
 
   ran status = run({"fleet", "status", "--dir", dir, "--json"}, env);
   EXPECT_EQ(status.status, 0) << status.err;
-  std::vector<pid_t> pids;
-  std::string s = status.out;
-  for (std::smatch p; std::regex_search(s, p, std::regex("\"pid\":([0-9]+)")); s = p.suffix())
-    pids.push_back(std::stoi(p[1]));
+  const std::vector<pid_t> pids = pids_in(status.out);
   ASSERT_EQ(pids.size(), 3u) << status.out;
 
   EXPECT_EQ(run({"exec", "-n", "tried", "--", "true"}, env).status, 0);
   ran twice = run({"fleet", "up", "--dir", dir}, env);
   EXPECT_EQ(twice.status, 3);
   EXPECT_THAT(twice.err, HasSubstr("a fleet already runs in " + dir));
-
-  ran down = run({"fleet", "down", "--dir", dir}, env);
-  EXPECT_EQ(down.status, 0) << down.err;
-  EXPECT_THAT(down.err, HasSubstr("stopped 3 of 3 servers"));
-  for (pid_t pid : pids)
-    EXPECT_FALSE(alive(pid)) << pid;
-  EXPECT_EQ(run({"fleet", "status", "--dir", dir}, env).status, 3);
+  expect_fleet_down(dir, env, pids);
 }
 
 TEST_F(CliTest, FleetUpWithTlsServesRedissWithItsOwnCa) {
@@ -508,6 +520,54 @@ TEST_F(CliTest, FleetUpWithTlsServesRedissWithItsOwnCa) {
   EXPECT_EQ(trusted.status, 0) << trusted.err;
   EXPECT_EQ(run({"fleet", "down", "--dir", dir}, env).status, 0);
   EXPECT_EQ(run({"fleet", "status", "--dir", dir}, env).status, 3);
+}
+
+TEST_F(CliTest, FleetUpWithSentinelStartsGroupsWhoseSentinelsNameTheirMaster) {
+  const std::string dir = (dir_ / "sentinel-fleet").string();
+  std::map<std::string, std::string> env = {{"REDLOCK_NODE_TIMEOUT", "500ms"}};
+  ran up = run({"fleet", "up", "--sentinel", "--nodes", "2", "--dir", dir, "--env"}, env);
+  ASSERT_EQ(up.status, 0) << up.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(up.out, m, std::regex("export REDLOCK_SERVERS='([^']+)'")))
+      << up.out;
+  const std::regex group_url(
+      "redis\\+sentinel://"
+      "127\\.0\\.0\\.1:([0-9]+),127\\.0\\.0\\.1:([0-9]+),127\\.0\\.0\\.1:([0-9]+)/"
+      "(group[0-9]+)");
+  std::vector<std::string> groups;
+  std::string servers = m[1];
+  for (std::smatch g; std::regex_search(servers, g, group_url); servers = g.suffix()) {
+    const std::string name = g[4];
+    groups.push_back(name);
+    for (std::size_t s = 1; s <= 3; ++s) {
+      resp_link sentinel(static_cast<std::uint16_t>(std::stoi(g[s])), milliseconds(2000));
+      reply master = sentinel.call({"SENTINEL", "get-master-addr-by-name", name});
+      ASSERT_EQ(master.elements.size(), 2u) << name << " sentinel " << s << ": " << master.render();
+      EXPECT_EQ(master.elements[0].str, "127.0.0.1");
+      // What it names is a master, and its replica is in sync.
+      resp_link data(static_cast<std::uint16_t>(std::stoi(master.elements[1].str)),
+                     milliseconds(2000));
+      const std::string info = data.call({"INFO", "replication"}).str;
+      EXPECT_EQ(info_field(info, "role"), "master") << name;
+      EXPECT_THAT(info_field(info, "slave0"), HasSubstr("state=online")) << name;
+    }
+  }
+  EXPECT_EQ(groups, (std::vector<std::string>{"group1", "group2"})) << m[1];
+
+  ran status = run({"fleet", "status", "--dir", dir, "--json"}, env);
+  EXPECT_EQ(status.status, 0) << status.err;
+  const std::vector<pid_t> pids = pids_in(status.out);
+  ASSERT_EQ(pids.size(), 10u) << status.out;  // 2 groups: a master, a replica, 3 sentinels each
+  EXPECT_THAT(status.out, HasSubstr("\"group\":\"group2\",\"kind\":\"sentinel\""));
+  expect_fleet_down(dir, env, pids);
+}
+
+TEST_F(CliTest, FleetUpWithSentinelAndTlsIsRefused) {
+  const std::string dir = (dir_ / "refused-fleet").string();
+  ran up = run({"fleet", "up", "--sentinel", "--tls", "--dir", dir}, {});
+  EXPECT_EQ(up.status, 2);
+  EXPECT_THAT(up.err, HasSubstr("--sentinel and --tls together are not supported yet"));
+  EXPECT_EQ(run({"fleet", "status", "--dir", dir}, {}).status, 3) << "nothing started";
 }
 
 }  // namespace

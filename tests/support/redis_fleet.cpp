@@ -33,6 +33,10 @@ using steady = std::chrono::steady_clock;
 // Where the build put the clock-shift shim (the redlock_clock_shift target).
 constexpr const char* built_clock_shift_library = REDLOCK_CLOCK_SHIFT_LIBRARY;
 constexpr const char* clock_shift_file_name = "clock_shift_ms";
+// What a server logs once it serves: a data node after loading its data set, a sentinel once it
+// has its ID (and has saved its config).
+constexpr const char* data_node_ready_notice = "Ready to accept connections";
+constexpr const char* sentinel_ready_notice = "Sentinel ID is";
 
 // A node that needs more attempts than this to find a free port has a bigger problem than a
 // race with another process.
@@ -422,27 +426,6 @@ std::uint16_t bound_port(int fd) {
   return ntohs(in.sin_port);
 }
 
-// A redis.conf string argument: double-quoted with the escapes redis's sdssplitargs knows, so
-// paths and passwords with spaces or quotes survive.
-std::string conf_quote(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c >= 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(c));
-      out += hex;
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string read_file(const std::string& path, std::uintmax_t from = 0) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -634,6 +617,25 @@ std::string compute_unavailable_reason() {
 
 }  // namespace
 
+std::string conf_quote(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c >= 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(c));
+      out += hex;
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+  return out;
+}
+
 std::string encode_command(const std::vector<std::string>& args) {
   std::string out = "*" + std::to_string(args.size()) + "\r\n";
   for (const auto& arg : args) {
@@ -663,6 +665,28 @@ std::string reply::render() const {
         out += elements[k].render();
       }
       return out;
+    }
+  }
+  return {};
+}
+
+std::map<std::string, std::string> reply::fields() const {
+  std::map<std::string, std::string> out;
+  for (std::size_t k = 0; k + 1 < elements.size(); k += 2) {
+    out[elements[k].render()] = elements[k + 1].render();
+  }
+  return out;
+}
+
+std::string info_field(const std::string& info, const std::string& key) {
+  std::istringstream lines(info);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 &&
+        line[key.size()] == ':') {
+      return line.substr(key.size() + 1);
     }
   }
   return {};
@@ -826,6 +850,11 @@ redis_fleet::redis_fleet(std::size_t n, node_options options) : options_(std::mo
     throw std::invalid_argument("redis_fleet: tls_auth_clients \"" + options_.tls_auth_clients +
                                 "\" is none of \"no\", \"yes\" and \"optional\"");
   }
+  if (options_.sentinel && (options_.persistence || options_.tls)) {
+    throw std::invalid_argument(
+        "redis_fleet: a sentinel fleet takes neither persistence (a sentinel has no data set) nor "
+        "tls (not supported yet)");
+  }
   if (options_.clock_shift) {
     std::error_code ec;
     // Canonical, as /proc/<pid>/maps names it (start_nodes() checks that the shim is loaded).
@@ -836,13 +865,20 @@ redis_fleet::redis_fleet(std::size_t n, node_options options) : options_(std::mo
                                ec.message() + "); build the redlock_clock_shift target");
     }
   }
-  const char* tmp = std::getenv("TMPDIR");
-  std::string templ = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
-  templ += "/redlock-fleet-XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) {
-    throw std::runtime_error(errno_message("mkdtemp " + templ, errno));
+  if (!options_.dir.empty()) {
+    if (::mkdir(options_.dir.c_str(), 0700) != 0) {
+      throw std::runtime_error(errno_message("redis_fleet: mkdir " + options_.dir, errno));
+    }
+    dir_ = options_.dir;
+  } else {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
+    templ += "/redlock-fleet-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) {
+      throw std::runtime_error(errno_message("mkdtemp " + templ, errno));
+    }
+    dir_ = templ;
   }
-  dir_ = templ;
   try {
     ipv6_ = loopback_ipv6_available();
     if (options_.tls) {
@@ -978,14 +1014,16 @@ void redis_fleet::write_config(std::size_t i) const {
        << "bind 127.0.0.1" << (ipv6_ ? " -::1" : "") << "\n"
        << "daemonize no\n"
        << "dir " << conf_quote(nd.dir) << "\n"
-       << "logfile " << conf_quote(nd.dir + "/redis.log") << "\n"
-       << "save \"\"\n"
-       << "enable-debug-command local\n";
-  if (options_.persistence) {
-    conf << "appendonly yes\n"
-         << "appendfsync always\n";
-  } else {
-    conf << "appendonly no\n";
+       << "logfile " << conf_quote(nd.dir + "/redis.log") << "\n";
+  if (!options_.sentinel) {  // a sentinel has no data set
+    conf << "save \"\"\n"
+         << "enable-debug-command local\n";
+    if (options_.persistence) {
+      conf << "appendonly yes\n"
+           << "appendfsync always\n";
+    } else {
+      conf << "appendonly no\n";
+    }
   }
   if (options_.unix_socket) {
     conf << "unixsocket " << conf_quote(nd.dir + "/redis.sock") << "\n"
@@ -1045,7 +1083,11 @@ void redis_fleet::spawn(std::size_t i) {
                   (preload != nullptr && *preload != '\0' ? std::string(":") + preload : ""));
     env.push_back("REDLOCK_CLOCK_SHIFT_FILE=" + clock_shift_file(i));
   }
-  nd.pid = spawn_process({server_, nd.dir + "/redis.conf"}, log_fd.get(), true, env);
+  std::vector<std::string> argv{server_, nd.dir + "/redis.conf"};
+  if (options_.sentinel) {
+    argv.emplace_back("--sentinel");
+  }
+  nd.pid = spawn_process(std::move(argv), log_fd.get(), true, env);
   nd.paused = false;
 }
 
@@ -1061,8 +1103,9 @@ void redis_fleet::start_nodes(const std::vector<std::size_t>& which, bool may_ch
     node& nd = at(a.node);
     if (may_change_port) {
       reserve_new_port(nd);
+      // Only with a new port: a restart keeps what the server itself wrote (CONFIG REWRITE).
+      write_config(a.node);
     }
-    write_config(a.node);
     a.log_offset = file_size_or_zero(log_path(a.node));
     a.deadline = steady::now() + options_.start_timeout;
     ++a.number;
@@ -1074,11 +1117,13 @@ void redis_fleet::start_nodes(const std::vector<std::size_t>& which, bool may_ch
     launch(attempts.back());
   }
 
-  // A node is up once this attempt's log has the "Ready to accept connections" notice (logged
-  // after the data set is loaded) and it answers PING. The log proves that the server on the port
-  // is ours and not a stranger that took the port. The PING AUTHs with what command() will use,
-  // or as `default` with requirepass, so that a LOADING reply is not hidden behind NOAUTH; any
-  // other reply (even NOAUTH/WRONGPASS) means the server is up.
+  // A node is up once this attempt's log has the ready notice (a data node's is logged after the
+  // data set is loaded) and it answers PING. The log proves that the server on the port is ours and
+  // not a stranger that took the port. The PING AUTHs with what command() will use, or as `default`
+  // with requirepass, so that a LOADING reply is not hidden behind NOAUTH; any other reply (even
+  // NOAUTH/WRONGPASS) means the server is up.
+  const char* const ready_notice =
+      options_.sentinel ? sentinel_ready_notice : data_node_ready_notice;
   const bool have_auth = !auth_user_.empty() || !auth_password_.empty();
   const std::string& probe_user = have_auth ? auth_user_ : std::string();
   const std::string& probe_password = have_auth ? auth_password_ : options_.requirepass;
@@ -1109,8 +1154,7 @@ void redis_fleet::start_nodes(const std::vector<std::size_t>& which, bool may_ch
                                  last_lines(read_file(log_path(a.node), a.log_offset), 20));
       }
       const bool logged_ready =
-          read_file(log_path(a.node), a.log_offset).find("Ready to accept connections") !=
-          std::string::npos;
+          read_file(log_path(a.node), a.log_offset).find(ready_notice) != std::string::npos;
       if (logged_ready) {
         try {
           const reply r =

@@ -12,7 +12,9 @@
 //
 // Every node is started from a generated <node dir>/redis.conf (inspect it when debugging):
 // --save "" (no RDB), enable-debug-command local, daemonize no, and its log in
-// <node dir>/redis.log, which also receives the process's stdout and stderr.
+// <node dir>/redis.log, which also receives the process's stdout and stderr. The file is written
+// once: a restart keeps it as the server left it, as a real restart would, so what CONFIG
+// REWRITE saved (a sentinel's REPLICAOF of a data node, a sentinel's own state) lasts.
 //
 // ACL users (Redis 7.0): each node_options::acl_users entry becomes a `user ...` directive in
 // redis.conf. 7.0 refuses to combine such directives with an `aclfile`, and a conf file avoids
@@ -52,6 +54,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -93,6 +96,15 @@ struct node_options {
   // Run each node under the clock-shift shim, with its offset in clock_shift_file(i) (0 until
   // shift_clock() writes one), so that shift_clock() can move the node's wall clock.
   bool clock_shift = false;
+  // Run each node as a Redis Sentinel (`redis-server redis.conf --sentinel`) instead of a data
+  // node: redis.conf then holds the port, bind, dir and log lines and extra_config (the
+  // `sentinel monitor ...` directives), and a node is up once it has logged its Sentinel ID and
+  // answers PING. persistence and tls are refused with it (std::invalid_argument).
+  // sentinel_fleet.hpp builds whole Sentinel-managed groups from this.
+  bool sentinel = false;
+  // The fleet's directory, created by the fleet (so it must not exist yet) and removed by its
+  // destructor; its parent must exist. Empty: a fresh temp dir ($TMPDIR or /tmp).
+  std::string dir;
 };
 
 // The connection to a node failed: refused (node killed), reset, closed early or a protocol
@@ -120,7 +132,14 @@ struct reply {
   // Status, error and bulk strings as-is, integers in decimal, nil as "(nil)", arrays as the
   // rendering of their elements joined by '\n' (so an empty array renders as "").
   std::string render() const;
+  // A flat key/value array (SENTINEL master, CONFIG GET, HGETALL) as a map of the rendered
+  // elements; empty for anything but an array.
+  std::map<std::string, std::string> fields() const;
 };
+
+// The value of "key:value" in an INFO reply (info_field(info, "role") is "master"), or "" if
+// the key is missing.
+std::string info_field(const std::string& info, const std::string& key);
 
 // One connection to a server on 127.0.0.1:<port> that stays open across calls, for a client
 // that sends many commands (the torture's counter store). Each call has its own timeout. A
@@ -145,6 +164,10 @@ class resp_link {
 // (encode_command({"PING"}) is "*1\r\n$4\r\nPING\r\n"). call() sends these; a test that
 // speaks raw bytes to a server or proxy can send them too.
 std::string encode_command(const std::vector<std::string>& args);
+
+// A redis.conf string argument: double-quoted with the escapes redis's sdssplitargs knows, so
+// paths and passwords with spaces or quotes survive (conf_quote("a b") is "\"a b\"").
+std::string conf_quote(const std::string& s);
 
 class redis_fleet {
  public:
@@ -191,8 +214,9 @@ class redis_fleet {
   void pause(std::size_t i);
   // SIGCONT, returning once the process runs again. Throws std::logic_error if the node is down.
   void resume(std::size_t i);
-  // Kills the node if running, starts it again on the same port (reserved meanwhile) and dir,
-  // and waits until it is ready; with persistence the AOF is reloaded first.
+  // Kills the node if running, starts it again on the same port (reserved meanwhile), dir and
+  // redis.conf (as the server may have rewritten it), and waits until it is ready; with
+  // persistence the AOF is reloaded first.
   void restart(std::size_t i);
   // Moves node i's wall clock by `offset` from the real time (negative: back), replacing any
   // earlier offset; zero undoes the shift. The file is replaced atomically (a temp file renamed

@@ -423,6 +423,56 @@ TEST_F(RedisFleetTest, ExtraConfigIsApplied) {
   EXPECT_EQ(fleet.command(0, {"CONFIG", "GET", "maxmemory"}), "maxmemory\n10485760");
 }
 
+TEST_F(RedisFleetTest, RestartKeepsWhatTheServerRewroteInItsConfig) {
+  rt::redis_fleet fleet(1);
+  ASSERT_EQ(fleet.command(0, {"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}), "OK");
+  ASSERT_EQ(fleet.command(0, {"CONFIG", "REWRITE"}), "OK");
+  fleet.restart(0);
+  EXPECT_EQ(fleet.command(0, {"CONFIG", "GET", "maxmemory-policy"}),
+            "maxmemory-policy\nallkeys-lru");
+  EXPECT_EQ(fleet.command(0, {"CONFIG", "GET", "save"}), "save\n") << "still no RDB";
+}
+
+TEST_F(RedisFleetTest, TheFleetLivesInTheDirItIsGivenAndRemovesIt) {
+  const std::filesystem::path parent = std::filesystem::temp_directory_path() /
+                                       ("redlock-fleet-dir-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(parent);
+  rt::node_options options;
+  options.dir = (parent / "fleet").string();
+  {
+    rt::redis_fleet fleet(1, options);
+    EXPECT_EQ(fleet.dir(), options.dir);
+    EXPECT_EQ(fleet.node_dir(0), options.dir + "/node0");
+    EXPECT_EQ(fleet.command(0, {"PING"}), "PONG");
+    // A dir that exists already is someone else's.
+    EXPECT_THROW(rt::redis_fleet second(1, options), std::runtime_error);
+  }
+  EXPECT_FALSE(std::filesystem::exists(options.dir));
+  std::filesystem::remove_all(parent);
+}
+
+TEST_F(RedisFleetTest, SentinelNodesMonitorAMasterAndRefuseDataNodeOptions) {
+  rt::redis_fleet master(1);
+  rt::node_options options;
+  options.sentinel = true;
+  options.extra_config = {"sentinel monitor m 127.0.0.1 " + std::to_string(master.port(0)) + " 1"};
+  rt::redis_fleet sentinels(1, options);
+  EXPECT_EQ(sentinels.command(0, {"PING"}), "PONG");
+  EXPECT_EQ(sentinels.command(0, {"SENTINEL", "get-master-addr-by-name", "m"}),
+            "127.0.0.1\n" + std::to_string(master.port(0)));
+  EXPECT_NE(sentinels.log_tail(0).find("Sentinel ID is"), std::string::npos);
+  // A restarted sentinel keeps its ID: its config is the one it rewrote.
+  const std::string id = sentinels.command(0, {"SENTINEL", "myid"});
+  sentinels.restart(0);
+  EXPECT_EQ(sentinels.command(0, {"SENTINEL", "myid"}), id);
+
+  options.persistence = true;
+  EXPECT_THROW(rt::redis_fleet with_persistence(1, options), std::invalid_argument);
+  options.persistence = false;
+  options.tls = true;
+  EXPECT_THROW(rt::redis_fleet with_tls(1, options), std::invalid_argument);
+}
+
 TEST_F(RedisFleetTest, ConcurrentFleetsUseDistinctPortsAndDirs) {
   rt::redis_fleet a(3);
   rt::redis_fleet b(3);

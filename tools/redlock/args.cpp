@@ -221,9 +221,12 @@ client_options client_options_from(const parsed_args& args, const env_lookup& en
     }
     std::string piece = servers->substr(start, comma - start);
     // A ',' is a separator only before a scheme: one inside a password stays in its URL, so
-    // that the library's message about that URL masks the whole password.
-    bool url_start = piece.rfind("redis://", 0) == 0 || piece.rfind("rediss://", 0) == 0 ||
-                     piece.rfind("unix://", 0) == 0;
+    // that the library's message about that URL masks the whole password, and so do those
+    // between the sentinels of a redis+sentinel:// URL.
+    bool url_start = false;
+    for (const char* scheme :
+         {"redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://"})
+      url_start = url_start || piece.rfind(scheme, 0) == 0;
     if (!url_start && !o.endpoints.empty()) {
       o.endpoints.back() += "," + piece;
     } else {
