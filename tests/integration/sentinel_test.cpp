@@ -1,0 +1,181 @@
+// Sentinel groups as voters (redis+sentinel://) on real processes: per group a master, a
+// replica and three sentinels (tests/support/sentinel_fleet.hpp). A master that granted our key
+// is killed and its replica promoted: with replica-acknowledged votes the lock is still held on
+// the promoted replica, and without them (the negative control) a second client wins it while
+// the first still holds. The client follows every failover without a restart.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "redlock/client.hpp"
+#include "sentinel_fleet.hpp"
+#include "test_helpers.hpp"
+
+namespace redlock::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+
+class SentinelTest : public ::testing::Test {
+ protected:
+  void SetUp() override { REDLOCK_REQUIRE_OR_SKIP(redis_unavailable_reason()); }
+
+  // The quarantine is off: a fleet started just now would sit it out (its servers' uptime),
+  // longer than the failovers take. What it does with a promotion is unit-tested
+  // (quarantine_test.cpp); a new client cannot tell a promotion anyway (docs/safety.md).
+  static client_options options_for(const sentinel_fleet& fleet, int acknowledging_replicas) {
+    client_options o;
+    o.endpoints = fleet.urls();
+    o.node_timeout = milliseconds(200);  // the WAIT gets half of it
+    o.replica_ack.replicas = acknowledging_replicas;
+    o.quarantine.enabled = false;
+    return o;
+  }
+  static client make_client(client_options o) {
+    auto c = client::create(std::move(o));
+    EXPECT_TRUE(c) << c.message();
+    return std::move(*c);
+  }
+  static acquire_options lasting() {
+    acquire_options a;
+    a.ttl = seconds(60);   // outlives the failovers
+    a.wait = seconds(10);  // the first connects
+    return a;
+  }
+  static std::string address(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
+  // Until the master of group g has our key (a grant that came after the round's decision).
+  static void wait_for_key_on_master(const sentinel_fleet& fleet, std::size_t g) {
+    std::size_t master = fleet.master_node(g);
+    ASSERT_TRUE(eventually([&] { return !fleet.data_nodes(g).keys(master, "redlock:job").empty(); },
+                           seconds(5)))
+        << "group " << g << "'s master never got our key";
+  }
+  // Kills the masters of groups 0 and 1 at once and waits until their replicas are the masters;
+  // returns the new masters' ports.
+  static std::vector<std::uint16_t> fail_over_two(sentinel_fleet& fleet,
+                                                  bool resume_replicas = false) {
+    std::vector<std::uint16_t> old_ports, new_ports;
+    for (std::size_t g : {0u, 1u}) {
+      std::size_t replica = fleet.replica_node(g);
+      old_ports.push_back(fleet.master_port(g));
+      fleet.kill_master(g);
+      if (resume_replicas) fleet.data_nodes(g).resume(replica);
+    }
+    for (std::size_t g : {0u, 1u})
+      new_ports.push_back(fleet.wait_for_failover(g, old_ports[g]));
+    return new_ports;
+  }
+};
+
+TEST_F(SentinelTest, AnAcknowledgedLockOutlivesPromotionsAndTheClientFollowsThem) {
+  sentinel_fleet fleet(3);
+  client holder = make_client(options_for(fleet, 1));
+  result<lease> held = holder.acquire("job", lasting());
+  ASSERT_TRUE(held) << held.message();
+  for (const node_report& n : held.tally().nodes()) {
+    if (n.vote == vote::granted) {
+      EXPECT_EQ(n.detail, "WAIT 1 100: 1 of 1 replicas acknowledged");
+    }
+  }
+  auto before = holder.health();
+  ASSERT_TRUE(before);
+  EXPECT_EQ((*before)[0].master, address(fleet.master_port(0)));
+  for (std::size_t g : {0u, 1u})
+    ASSERT_NO_FATAL_FAILURE(wait_for_key_on_master(fleet, g));
+
+  // Two of three masters die right after the grant; their replicas are promoted.
+  const std::vector<std::uint16_t> promoted = fail_over_two(fleet);
+
+  // A new client finds the lock on the promoted replicas.
+  client rival = make_client(options_for(fleet, 1));
+  acquire_options once = lasting();
+  once.wait = seconds(3);
+  result<lease> second = rival.acquire("job", once);
+  ASSERT_FALSE(second) << "a second holder while the first still holds";
+  EXPECT_EQ(second.error(), errc::held_elsewhere) << second.message();
+
+  // The holder follows the failovers, with no restart, and still holds on the promoted
+  // replicas.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto h = holder.health();
+        return h && (*h)[0].master == address(promoted[0]) &&
+               (*h)[1].master == address(promoted[1]) && (*h)[0].state == node_state::connected &&
+               (*h)[1].state == node_state::connected;
+      },
+      seconds(10)))
+      << "the health does not show the new masters " << promoted[0] << ", " << promoted[1];
+  result<ownership> still = held->check_ownership();
+  ASSERT_TRUE(still) << still.message();
+  ASSERT_TRUE(held->release());
+}
+
+// The negative control: without acknowledgement, a master that granted our key and died before
+// its replica had it is replaced by a replica that never saw it, and a new client wins the lock
+// the first client still holds. To make "before its replica had it" certain, the replica is
+// paused and its link cut by the master (a paused replica would still find the write in its
+// socket's buffer when it resumes).
+TEST_F(SentinelTest, NegativeControlWithoutAcknowledgementAPromotionHandsTheLockOutTwice) {
+  sentinel_fleet fleet(3);
+  client holder = make_client(options_for(fleet, 0));
+  for (std::size_t g : {0u, 1u}) {
+    fleet.data_nodes(g).pause(fleet.replica_node(g));
+    EXPECT_EQ(
+        fleet.data_nodes(g).command(fleet.master_node(g), {"CLIENT", "KILL", "TYPE", "replica"}),
+        "1");
+  }
+  result<lease> held = holder.acquire("job", lasting());
+  ASSERT_TRUE(held) << held.message();
+  for (std::size_t g : {0u, 1u})
+    ASSERT_NO_FATAL_FAILURE(wait_for_key_on_master(fleet, g));
+  fail_over_two(fleet, true);
+
+  client rival = make_client(options_for(fleet, 0));
+  result<lease> second = rival.acquire("job", lasting());
+  ASSERT_TRUE(second) << "the hole did not show: " << second.message();
+  EXPECT_GT(held->valid_until(), std::chrono::steady_clock::now())
+      << "the first lease had ended: no overlap";
+}
+
+TEST_F(SentinelTest, APausedReplicaFailsItsGroupsVoteWithinTheNodeTimeout) {
+  sentinel_fleet fleet(3);
+  client locks = make_client(options_for(fleet, 1));
+  fleet.data_nodes(0).pause(fleet.replica_node(0));
+  acquire_options a = lasting();
+  a.ttl = seconds(10);
+  result<lease> held = locks.acquire("job", a);
+  ASSERT_TRUE(held) << held.message();
+  EXPECT_EQ(held.tally().granted(), 2u);
+  EXPECT_NE(held.tally().nodes()[0].vote, vote::granted);
+  ASSERT_TRUE(held->release());
+
+  // Two groups cannot replicate: no majority. The decision needs both of their votes, so both
+  // are in the tally: not node_timeout, since the WAIT answered within half the node timeout.
+  fleet.data_nodes(1).pause(fleet.replica_node(1));
+  a.wait = milliseconds(0);
+  result<lease> refused = locks.acquire("job", a);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), errc::no_quorum) << refused.message();
+  for (std::size_t g : {0u, 1u}) {
+    const node_report& report = refused.tally().nodes()[g];
+    EXPECT_EQ(report.error, errc::not_replicated) << report.detail;
+    EXPECT_EQ(report.detail, "WAIT 1 100: only 0 of 1 replicas acknowledged");
+  }
+  // The two masters that set our key without the replicas' acknowledgement got its release.
+  for (std::size_t g : {0u, 1u}) {
+    std::size_t master = fleet.master_node(g);
+    EXPECT_TRUE(eventually([&] { return fleet.data_nodes(g).keys(master, "redlock:*").empty(); },
+                           seconds(5)))
+        << "group " << g << " keeps our key";
+  }
+  for (std::size_t g : {0u, 1u})
+    fleet.data_nodes(g).resume(fleet.replica_node(g));
+}
+
+}  // namespace
+}  // namespace redlock::testing
