@@ -130,6 +130,15 @@ TEST(CliClientOptions, ACommaInAPasswordStaysInItsUrl) {
               ElementsAre("redis://:p,ss@a:1", "rediss://b:2", "unix:///s.sock"));
 }
 
+TEST(CliClientOptions, TheSentinelsOfAGroupStayInItsUrl) {
+  auto args = parse_args(
+      {"--servers", "redis+sentinel://a:1,b:2/m1,redis://c:3,rediss+sentinel://d:4,e:5/m2"},
+      all_client_flags(), "status");
+  EXPECT_THAT(
+      client_options_from(args, env_of({})).endpoints,
+      ElementsAre("redis+sentinel://a:1,b:2/m1", "redis://c:3", "rediss+sentinel://d:4,e:5/m2"));
+}
+
 TEST(CliClientOptions, RefusesNoServersAndAnEmptyURL) {
   auto none = parse_args({}, all_client_flags(), "status");
   EXPECT_THAT(usage_message([&] { (void)client_options_from(none, env_of({})); }),

@@ -52,6 +52,21 @@ TEST(Quarantine, ANewServerOnTheEndpointSitsOutAWholePeriod) {
 }
 
 // Reconnecting never shortens a quarantine: a new server seen a moment ago, reached again.
+// A Sentinel group whose votes waited for every replica of its old master: the promoted replica
+// (a new run_id, up for long) holds every counted key and votes at once; a promoted replica
+// that was itself started just now still sits out its uptime.
+TEST(Quarantine, APromotionThatKeptEveryCountedKeyIsNotANewServer) {
+  quarantine promoted =
+      quarantine_after_handshake(server("b", seconds(600)), "a", seen_at, period, {}, true);
+  EXPECT_LE(promoted.until, seen_at);
+  quarantine unknown =
+      quarantine_after_handshake(server("b", seconds(600)), "a", seen_at, period, {}, false);
+  EXPECT_EQ(unknown.until, seen_at + period);
+  quarantine young =
+      quarantine_after_handshake(server("b", seconds(3)), "a", seen_at, period, {}, true);
+  EXPECT_EQ(young.until, seen_at - seconds(3) + period);
+}
+
 TEST(Quarantine, AReconnectKeepsTheQuarantineSoFar) {
   quarantine earlier{seen_at + milliseconds(5000), "the endpoint reached a new server"};
   quarantine q =
