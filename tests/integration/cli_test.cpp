@@ -554,6 +554,20 @@ TEST_F(CliTest, FleetUpWithSentinelStartsGroupsWhoseSentinelsNameTheirMaster) {
   }
   EXPECT_EQ(groups, (std::vector<std::string>{"group1", "group2"})) << m[1];
 
+  // The fleet as the other commands use it: a lock taken with replica acknowledgement, and
+  // each group's master in health.
+  EXPECT_THAT(up.out, HasSubstr("export REDLOCK_REPLICA_ACKS=1"));
+  std::map<std::string, std::string> use = env;
+  use["REDLOCK_SERVERS"] = m[1];
+  use["REDLOCK_QUARANTINE"] = "off";
+  use["REDLOCK_REPLICA_ACKS"] = "1";
+  ran locked = run({"exec", "job", "--", "true"}, use);
+  EXPECT_EQ(locked.status, 0) << locked.err;
+  ran health = run({"health"}, use);
+  EXPECT_EQ(health.status, 0) << health.err;
+  EXPECT_THAT(health.out, HasSubstr("  master 127.0.0.1:")) << health.out;
+  EXPECT_THAT(health.out, HasSubstr("2 of 2 nodes vote")) << health.out;
+
   ran status = run({"fleet", "status", "--dir", dir, "--json"}, env);
   EXPECT_EQ(status.status, 0) << status.err;
   const std::vector<pid_t> pids = pids_in(status.out);

@@ -184,6 +184,9 @@ const std::vector<flag>& client_flags() {
       {"max-ttl", 0, true, "D",
        "the longest ttl any client of these servers uses: the quarantine's length "
        "($REDLOCK_MAX_TTL; 60s)"},
+      {"replica-acks", 0, true, "N",
+       "a node's vote counts once N of its replicas have the write (WAIT), for Sentinel groups "
+       "($REDLOCK_REPLICA_ACKS; 0: off)"},
   };
   return flags;
 }
@@ -246,6 +249,8 @@ client_options client_options_from(const parsed_args& args, const env_lookup& en
   o.quarantine.enabled = !is_on("no-quarantine", "REDLOCK_QUARANTINE", "off", "on");
   if (auto v = setting("max-ttl", "REDLOCK_MAX_TTL"))
     o.quarantine.max_ttl = parse_duration(*v, "--max-ttl");
+  if (auto v = setting("replica-acks", "REDLOCK_REPLICA_ACKS"))
+    o.replica_ack.replicas = static_cast<int>(parse_integer(*v, "--replica-acks", 0, 1000));
   return o;
 }
 

@@ -434,6 +434,11 @@ int fleet_up(const parsed_args& args, const env_lookup& env) {
     std::cout << "# These servers started just now, so every one counts as restarted for the\n"
                  "# quarantine's max_ttl (60s): a trial fleet lets them vote at once.\n"
                  "export REDLOCK_QUARANTINE=off\n";
+    if (sentinel) {
+      std::cout << "# Each group has one replica: a vote counts once it has the write, so a\n"
+                   "# promotion keeps the lock (docs/operations.md).\n"
+                   "export REDLOCK_REPLICA_ACKS=1\n";
+    }
   } else {
     std::cout << servers << '\n';
   }

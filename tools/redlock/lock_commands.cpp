@@ -252,7 +252,8 @@ int run_health(const parsed_args& args, const env_lookup& env) {
                 << ",\"duplicate_of\":" << json_string(n.duplicate_of) << ",\"key_loss_risks\":[";
       for (std::size_t r = 0; r < n.key_loss_risks.size(); ++r)
         std::cout << (r ? "," : "") << json_string(n.key_loss_risks[r]);
-      std::cout << "],\"last_error\":" << json_string(n.last_error)
+      std::cout << "],\"master\":" << json_string(n.master)
+                << ",\"last_error\":" << json_string(n.last_error)
                 << ",\"redis_version\":" << json_string(n.redis_version)
                 << ",\"uptime_s\":" << n.uptime.count() << '}';
     }
@@ -265,6 +266,7 @@ int run_health(const parsed_args& args, const env_lookup& env) {
         std::cout << "  latency p50 " << micros(n.latency_p50) << " p99 " << micros(n.latency_p99);
       }
       std::cout << '\n';
+      if (!n.master.empty()) std::cout << "  master " << n.master << '\n';
       if (n.quarantine_left.count() > 0) {
         std::cout << "  quarantined for " << duration_text(n.quarantine_left) << ": "
                   << n.quarantine_reason << '\n';
