@@ -87,6 +87,7 @@ row measurer::summary(double floor_p50_us) const {
   out.tls = tls;
   out.fencing = fencing;
   out.resources = resources;
+  out.replica_acks = replica_acks;
   out.scenario = scenario_;
   out.client = client_;
   out.nodes = nodes_;
@@ -107,6 +108,17 @@ row measurer::summary(double floor_p50_us) const {
     out.cores_used = (cpu_used_.client_us + cpu_used_.servers_us) / core_us;
   }
   return out;
+}
+
+void run_interleaved(const std::vector<std::unique_ptr<measurer>>& measurers, double seconds) {
+  const auto slice = std::chrono::milliseconds(100);
+  for (const auto& m : measurers)
+    m->run(slice, false);
+  auto rounds = static_cast<int>(std::max(1.0, seconds / 0.1));
+  for (int r = 0; r < rounds; ++r) {
+    for (const auto& m : measurers)
+      m->run(slice, true);
+  }
 }
 
 std::pair<std::string, int> host_port(const std::string& url) {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -24,7 +25,7 @@ using std::chrono::milliseconds;
 struct options {
   std::size_t nodes = 0;  // 0: the scenario's own set of fleet sizes
   std::vector<std::string> servers;
-  std::string scenario = "all";  // floor, latency, throughput, failover, contention, burst, multi
+  std::string scenario = "all";  // floor, latency, ..., multi, sentinel (see usage())
   double seconds = 2.0;
   std::string json;
   bool tls = false;  // also measure over TLS (rediss://), on the same fleet
@@ -78,6 +79,16 @@ struct row {
   double client_cpu_fraction = -1;
   double commands_per_period_per_node = -1;
   double bytes_per_lease = -1;
+  // Sentinel rows: the replicas each grant waited for (client_options::replica_ack), and the
+  // p50 against the row of the same client and fleet with it off, measured in the same run.
+  int replica_acks = 0;
+  double ratio_to_unacked = 0;
+  // Sentinel comeback rows (a group's master killed at t0): when a quorum of its sentinels
+  // named the promoted replica, when health() showed the group connected to it, and when the
+  // group's vote was first granted again (-1: not seen).
+  double sentinel_switch_ms = -1;
+  double health_back_ms = -1;
+  double vote_back_ms = -1;
 };
 
 double percentile(std::vector<double> v, double p);
@@ -130,6 +141,7 @@ class measurer {
   bool tls = false;                // the measured client speaks TLS
   bool fencing = false;            // the measured acquires ask for a fencing token
   std::size_t resources = 0;       // multi rows: resources per lock
+  int replica_acks = 0;            // the measured client's replica_ack.replicas
   const cpu_meter* cpu = nullptr;  // set: the row reports the CPU split
   row summary(double floor_p50_us) const;
 
@@ -159,6 +171,10 @@ class measurer {
   clock_type::duration measured_{};
   cpu_meter::reading cpu_used_;
 };
+
+// A warm-up slice each, then interleaved slices of 100 ms until each had `seconds`: a machine
+// that slows down or speeds up during the run affects every measurer alike.
+void run_interleaved(const std::vector<std::unique_ptr<measurer>>& measurers, double seconds);
 
 // host and port of a redis:// URL (the bench's own simple needs).
 std::pair<std::string, int> host_port(const std::string& url);

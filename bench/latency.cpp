@@ -18,11 +18,19 @@ redlock::client_options throughput_options(const std::vector<std::string>& urls)
 async_latency_measurer::async_latency_measurer(const std::vector<std::string>& urls,
                                                std::string scenario, std::string fault,
                                                bool time_failures, bool fenced)
-    : measurer(scenario, "async_client", urls.size(), fault),
-      client_(client_options_for(urls)),
-      prefix_(scenario + ":" + fault + (fenced ? ":fenced:" : ":")),
+    : async_latency_measurer(client_options_for(urls), std::move(scenario), std::move(fault),
+                             time_failures, fenced) {}
+
+async_latency_measurer::async_latency_measurer(const redlock::client_options& options,
+                                               std::string scenario, std::string fault,
+                                               bool time_failures, bool fenced)
+    : measurer(scenario, "async_client", options.endpoints.size(), fault),
+      client_(options),
+      prefix_(scenario + ":" + fault + (fenced ? ":fenced:" : ":") +
+              std::to_string(options.replica_ack.replicas) + ":"),
       time_failures_(time_failures) {
   fencing = fenced;
+  replica_acks = options.replica_ack.replicas;
   acquire_.fencing = fenced;
 }
 
@@ -71,8 +79,14 @@ void async_latency_measurer::next() {
 }
 
 blocking_latency_measurer::blocking_latency_measurer(const std::vector<std::string>& urls)
-    : measurer("latency", "client", urls.size()) {
-  auto made = redlock::client::create(client_options_for(urls));
+    : blocking_latency_measurer(client_options_for(urls), "latency") {}
+
+blocking_latency_measurer::blocking_latency_measurer(const redlock::client_options& options,
+                                                     std::string scenario)
+    : measurer(scenario, "client", options.endpoints.size()),
+      prefix_(scenario + ":" + std::to_string(options.replica_ack.replicas) + ":") {
+  replica_acks = options.replica_ack.replicas;
+  auto made = redlock::client::create(options);
   if (!made) throw std::runtime_error(made.message());
   client_.emplace(std::move(*made));
 }
@@ -81,7 +95,7 @@ void blocking_latency_measurer::run_for(clock_type::duration slice) {
   auto until = clock_type::now() + slice;
   while (clock_type::now() < until) {
     auto start = clock_type::now();
-    redlock::result<redlock::lease> r = client_->acquire("latency:" + std::to_string(next_++));
+    redlock::result<redlock::lease> r = client_->acquire(prefix_ + std::to_string(next_++));
     auto took = clock_type::now() - start;
     if (!r) {
       error();

@@ -23,6 +23,10 @@ class async_latency_measurer final : public measurer {
   explicit async_latency_measurer(const std::vector<std::string>& urls,
                                   std::string scenario = "latency", std::string fault = "healthy",
                                   bool time_failures = false, bool fenced = false);
+  // The same on a client made with `options` (Sentinel groups, replica acknowledgement).
+  async_latency_measurer(const redlock::client_options& options, std::string scenario,
+                         std::string fault = "healthy", bool time_failures = false,
+                         bool fenced = false);
 
   void lock_all(std::size_t k) { resources = k; }
 
@@ -47,11 +51,14 @@ class async_latency_measurer final : public measurer {
 class blocking_latency_measurer final : public measurer {
  public:
   explicit blocking_latency_measurer(const std::vector<std::string>& urls);
+  // On a client made with `options`; the row is named `scenario`, and so are its keys.
+  blocking_latency_measurer(const redlock::client_options& options, std::string scenario);
 
  private:
   void run_for(clock_type::duration slice) override;
 
   std::optional<redlock::client> client_;
+  std::string prefix_;
   std::size_t next_ = 0;
 };
 

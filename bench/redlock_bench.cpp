@@ -6,6 +6,7 @@
 //   redlock-bench --scenario burst     # 1k to 100k acquires at once, with and without a wait
 //   redlock-bench --scenario keepalive # 10k auto-extended leases kept alive (not in `all`)
 //   redlock-bench --scenario multi     # locks on K = 1, 4, 16 resources (acquire_all)
+//   redlock-bench --scenario sentinel  # Sentinel groups: replica acks, failover (not in `all`)
 //
 // Every figure is reported with the floor measured in the same run (one plain SET round trip
 // to one node), because absolute numbers on a shared machine mean little. The throughput rows
@@ -30,6 +31,7 @@
 #include "latency.hpp"
 #include "redis_fleet.hpp"
 #include "report.hpp"
+#include "sentinel.hpp"
 #include "timeline.hpp"
 
 using namespace redlock::bench;
@@ -42,7 +44,7 @@ namespace {
       "redlock-bench: %s\n"
       "usage: redlock-bench [--nodes N | --servers URL,URL,...]\n"
       "                     [--scenario floor|latency|throughput|failover|contention|burst|\n"
-      "                                 keepalive|multi|all]\n"
+      "                                 keepalive|multi|sentinel|all]\n"
       "                     [--seconds S] [--json FILE] [--tls]\n",
       problem.c_str());
   std::exit(2);
@@ -70,7 +72,8 @@ options parse(int argc, char** argv) {
       o.scenario = value();
       if (o.scenario != "floor" && o.scenario != "latency" && o.scenario != "throughput" &&
           o.scenario != "failover" && o.scenario != "contention" && o.scenario != "burst" &&
-          o.scenario != "keepalive" && o.scenario != "multi" && o.scenario != "all") {
+          o.scenario != "keepalive" && o.scenario != "multi" && o.scenario != "sentinel" &&
+          o.scenario != "all") {
         usage("unknown scenario '" + o.scenario + "'");
       }
     } else if (arg == "--seconds") {
@@ -94,6 +97,17 @@ options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
   try {
+    // Not in `all` (CI's smoke run): the sentinels take seconds to settle and to fail over. It
+    // runs on a fleet of Sentinel groups of its own, not on the plain fleet.
+    if (o.scenario == "sentinel") {
+      if (!o.servers.empty() || o.tls) usage("--scenario sentinel runs on its own fleet only");
+      std::vector<row> rows = measure_sentinel(o);
+      print_header();
+      for (const row& r : rows)
+        print_row(r);
+      if (!o.json.empty()) write_json(o.json, rows, {});
+      return 0;
+    }
     std::vector<std::size_t> sizes = {1, 3, 5, 7};
     if (o.nodes != 0) sizes = {o.nodes};
     if (!o.servers.empty()) sizes = {o.servers.size()};
@@ -185,19 +199,9 @@ int main(int argc, char** argv) {
         measurers[i]->cpu = throughput_cpu ? &*throughput_cpu : nullptr;
     }
 
-    // A warm-up slice each, then interleaved slices of 100 ms until each had o.seconds.
-    const auto slice = std::chrono::milliseconds(100);
-    for (auto& m : measurers)
-      m->run(slice, false);
-    auto rounds = static_cast<int>(std::max(1.0, o.seconds / 0.1));
-    for (int r = 0; r < rounds; ++r) {
-      for (auto& m : measurers)
-        m->run(slice, true);
-    }
+    run_interleaved(measurers, o.seconds);
 
-    std::printf("%-9s %-14s %5s %-8s %11s %9s %11s %9s %9s %6s %9s\n", "scenario", "client",
-                "nodes", "fault", "concurrency", "ops", "ops/s", "p50 us", "p99 us", "errors",
-                "vs floor");
+    print_header();
     std::vector<row> rows;
     double floor_p50 = 0;
     double pairs_capacity = 0;  // the servers' SET/s with every core / 10 commands per pair

@@ -102,13 +102,22 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("leases", r.leases).add("client_cpu_fraction", r.client_cpu_fraction, "%.4f");
     o.add("commands_per_period_per_node", r.commands_per_period_per_node, "%.1f");
     o.add("bytes_per_lease", r.bytes_per_lease, "%.0f").add("extends_failed", r.extends_failed);
+    o.add("replica_acks", r.replica_acks).add("ratio_to_unacked", r.ratio_to_unacked, "%.3f");
+    o.add("sentinel_switch_ms", r.sentinel_switch_ms).add("health_back_ms", r.health_back_ms);
+    o.add("vote_back_ms", r.vote_back_ms);
     out << "  " << o.text() << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   out << " ]}\n";
 }
 
+void print_header() {
+  std::printf("%-9s %-14s %5s %-8s %11s %9s %11s %9s %9s %6s %9s\n", "scenario", "client", "nodes",
+              "fault", "concurrency", "ops", "ops/s", "p50 us", "p99 us", "errors", "vs floor");
+}
+
 void print_row(const row& r) {
-  std::string client = r.client + (r.tls ? " tls" : "") + (r.fencing ? " fence" : "");
+  std::string client = r.client + (r.tls ? " tls" : "") + (r.fencing ? " fence" : "") +
+                       (r.replica_acks > 0 ? " ack" + std::to_string(r.replica_acks) : "");
   std::printf("%-9s %-14s %5zu %-8s %11d %9zu %11.0f %9.1f %9.1f %6zu", r.scenario.c_str(),
               client.c_str(), r.nodes, r.fault.c_str(), r.concurrency, r.ops, r.ops_per_s, r.p50_us,
               r.p99_us, r.errors);
@@ -140,6 +149,15 @@ void print_row(const row& r) {
         r.leases, r.client_cpu_fraction * 100, r.commands_per_period_per_node, r.bytes_per_lease);
     std::printf(", %zu extensions, %zu failed", r.ops, r.extends_failed);
     if (!r.first_error.empty()) std::printf(" (first error: %s)", r.first_error.c_str());
+  }
+  if (r.ratio_to_unacked > 0) std::printf(" %5.2fx unacked", r.ratio_to_unacked);
+  if (r.sentinel_switch_ms >= 0 || r.vote_back_ms >= 0) {
+    auto ms = [](double v) { return v >= 0 ? std::to_string(static_cast<long>(v)) : "-"; };
+    std::printf("  after the kill (ms): sentinels switched %s, health back %s, vote back %s",
+                ms(r.sentinel_switch_ms).c_str(), ms(r.health_back_ms).c_str(),
+                ms(r.vote_back_ms).c_str());
+    if (r.sentinel_switch_ms >= 0 && r.vote_back_ms >= 0)
+      std::printf(" (client's share %.0f)", r.vote_back_ms - r.sentinel_switch_ms);
   }
   if (r.ratio_to_healthy > 0) {
     std::printf(" %5.2fx healthy, first after the fault: %.0f us", r.ratio_to_healthy, r.first_us);

@@ -13,6 +13,9 @@ namespace redlock::bench {
 void write_json(const std::string& path, const std::vector<row>& rows,
                 const std::vector<timeline_point>& timeline);
 
+// The table's column names, printed once before the rows.
+void print_header();
+
 void print_row(const row& r);
 
 }  // namespace redlock::bench
