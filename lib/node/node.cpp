@@ -111,7 +111,16 @@ void node::locate_master() {
 // The sentinels moved the master: a connection to another server leaves it now (its requests
 // in flight fail, each may have run), and the next connect asks the sentinels again.
 void node::master_switched(const endpoint::address& master) {
-  if (closing_ || state_ == state::down) return;
+  if (closing_) return;
+  if (state_ == state::down) {
+    // Waiting out the backoff after the old master failed: the sentinels name a new one now.
+    // (Ignoring it cost up to reconnect_max per failover: docs/benchmarks.md, "Sentinel
+    // groups".)
+    uv_timer_stop(backoff_timer_.get());
+    consecutive_failures_ = 0;
+    connect();
+    return;
+  }
   if (state_ == state::ready && master.host == config_.where.host &&
       master.port == config_.where.port)
     return;
