@@ -267,9 +267,9 @@ std::string parse_host_port(std::string_view text, endpoint& ep) {
   return {};
 }
 
-// What follows "redis://".
-std::string parse_redis(std::string_view rest, endpoint& ep) {
-  ep.kind = endpoint::transport::tcp;
+// The "user[:password]@" of a redis:// or redis+sentinel:// URL, taken off the front of
+// `rest`, which must then have no query string.
+std::string take_userinfo(std::string_view& rest, endpoint& ep) {
   // Split at the last '@' first: the password may contain '/', '?' or '@'.
   std::size_t at = rest.rfind('@');
   if (at != npos) {
@@ -278,9 +278,16 @@ std::string parse_redis(std::string_view rest, endpoint& ep) {
     rest.remove_prefix(at + 1);
   }
   if (rest.find('?') != npos) return "unexpected query string";
+  return {};
+}
 
+// What follows "redis://".
+std::string parse_redis(std::string_view rest, endpoint& ep) {
+  ep.kind = endpoint::transport::tcp;
+  std::string problem = take_userinfo(rest, ep);
+  if (!problem.empty()) return problem;
   std::size_t slash = rest.find('/');
-  std::string problem = parse_host_port(rest.substr(0, slash), ep);
+  problem = parse_host_port(rest.substr(0, slash), ep);
   if (!problem.empty()) return problem;
   if (slash == npos || slash + 1 == rest.size()) return {};  // no db, or a bare "/": db 0
   return parse_db(rest.substr(slash + 1), ep.db);
@@ -288,13 +295,8 @@ std::string parse_redis(std::string_view rest, endpoint& ep) {
 
 // What follows "redis+sentinel://": "[userinfo@]host[:port],host[:port].../NAME[/db]".
 std::string parse_sentinel_group(std::string_view rest, endpoint& ep) {
-  std::size_t at = rest.rfind('@');
-  if (at != npos) {
-    std::string problem = parse_userinfo(rest.substr(0, at), ep);
-    if (!problem.empty()) return problem;
-    rest.remove_prefix(at + 1);
-  }
-  if (rest.find('?') != npos) return "unexpected query string";
+  std::string userinfo_problem = take_userinfo(rest, ep);
+  if (!userinfo_problem.empty()) return userinfo_problem;
   std::size_t slash = rest.find('/');
   if (slash == npos) return "missing master name after the sentinels (.../mymaster)";
   std::string_view hosts = rest.substr(0, slash);
