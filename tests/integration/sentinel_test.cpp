@@ -183,5 +183,29 @@ TEST_F(SentinelTest, APausedReplicaFailsItsGroupsVoteWithinTheNodeTimeout) {
     fleet.data_nodes(g).resume(fleet.replica_node(g));
 }
 
+// The URL's password is the master's: the client authenticates to whichever server the
+// sentinels name, and a wrong one is refused for good (misconfigured), naming the server's words.
+TEST_F(SentinelTest, TheGroupsPasswordReachesItsMaster) {
+  sentinel_fleet_options with_password;
+  with_password.data_nodes.requirepass = "s3cret";
+  sentinel_fleet fleet(1, with_password);
+  client locks = make_client(options_for(fleet, 1));
+  acquire_options a = lasting();
+  a.ttl = seconds(5);
+  result<lease> held = locks.acquire("job", a);
+  ASSERT_TRUE(held) << held.message();
+  ASSERT_TRUE(held->release());
+
+  client_options wrong = options_for(fleet, 1);
+  const std::string url = fleet.url(0);
+  wrong.endpoints = {"redis+sentinel://:wrong@" + url.substr(url.find('@') + 1)};
+  client refused_client = make_client(wrong);
+  result<lease> refused = refused_client.acquire("job", a);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), errc::misconfigured) << refused.message();
+  EXPECT_THAT(refused.message(), HasSubstr("WRONGPASS"));
+  EXPECT_EQ(refused.message().find("wrong@"), std::string::npos) << "the password shows";
+}
+
 }  // namespace
 }  // namespace redlock::testing
