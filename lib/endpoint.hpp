@@ -12,7 +12,8 @@
 //   redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/MASTER_NAME[/db]
 //   rediss+sentinel://...   the same over TLS (to the sentinels and to the master)
 // - A Sentinel group is one voter: the sentinels (port 26379 by default) name its master at
-//   every connect. user and password are the master's; the sentinels are asked without AUTH.
+//   every connect. user and password are the master's (the sentinels' own are
+//   client_options::sentinel_user and sentinel_password).
 //   MASTER_NAME: letters, digits, '-', '.', '_'.
 // - host: a name (letters, digits, '-', '.', '_'), an IPv4 literal, or an IPv6 literal in
 //   brackets. IPv6 zone ids ("[fe80::1%25lo]") are rejected: link-local Redis masters are not

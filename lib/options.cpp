@@ -74,6 +74,9 @@ result<checked_options> check_client_options(client_options options) {
     return fail(bad("reconnect_max", "must be >= reconnect_min (" + ms_text(options.reconnect_min) +
                                          ") (got " + ms_text(options.reconnect_max) + ")"));
   }
+  if (!options.sentinel_user.empty() && options.sentinel_password.empty()) {
+    return fail(bad("sentinel_user", "needs sentinel_password (AUTH user password)"));
+  }
   if (options.replica_ack.replicas < 0 || options.replica_ack.replicas > 1000) {
     return fail(
         bad("replica_ack.replicas",

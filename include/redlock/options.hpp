@@ -116,6 +116,14 @@ struct client_options {
   bool risky_nodes_vote = false;
 
   replica_ack_options replica_ack;  ///< votes that count once replicas have the write; off
+
+  ///@{
+  /// The sentinels' own credentials, for every redis+sentinel:// endpoint (the URL's user and
+  /// password are the masters'): AUTH [user] password on each sentinel connection. Both empty:
+  /// the sentinels are asked without AUTH.
+  std::string sentinel_user;
+  std::string sentinel_password;
+  ///@}
 };
 
 /// Auto-extension: the client keeps the lock alive on its own loop, one extend round at a

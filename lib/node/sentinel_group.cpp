@@ -9,11 +9,15 @@ namespace redlock::detail {
 
 namespace {
 
-endpoint sentinel_endpoint(const endpoint& group, const endpoint::address& s) {
+endpoint sentinel_endpoint(const endpoint& group, const endpoint::address& s,
+                           const client_options& options) {
   endpoint e;
   e.host = s.host;
   e.port = s.port;
   e.tls = group.tls;
+  e.user = options.sentinel_user;
+  e.password = options.sentinel_password;
+  e.has_password = !options.sentinel_password.empty();
   return e;
 }
 
@@ -24,7 +28,8 @@ sentinel_group::sentinel_group(uv_loop_t* loop, loop_services& services, const c
                                std::shared_ptr<const tls_context> tls, std::uint64_t seed)
     : master_name_(group.master_name), name_(group.display()) {
   for (const endpoint::address& s : group.sentinels) {
-    node_config query = node_config::from(sentinel_endpoint(group, s), options, seed++, tls);
+    node_config query =
+        node_config::from(sentinel_endpoint(group, s, options), options, seed++, tls);
     query.sentinel = true;
     query.quarantine = {};
     node_config announcer = query;

@@ -3,7 +3,8 @@
 // failovers (+switch-master on their pub/sub), which the group's nodes follow at once.
 //
 // One command connection and one subscriber connection per sentinel, each a `node` in sentinel
-// mode (its handshake is a PING: no AUTH, SELECT, INFO or scripts). Every sentinel is asked at
+// mode (its handshake is AUTH with client_options::sentinel_user and sentinel_password, if
+// given, then a PING: no SELECT, INFO or scripts). Every sentinel is asked at
 // once and the first that names a master wins: a sentinel that has not yet seen a failover may
 // name the old master, which the node then finds to be a replica or down (it checks role:master
 // in its handshake) and asks again after its backoff.

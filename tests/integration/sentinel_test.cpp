@@ -207,5 +207,29 @@ TEST_F(SentinelTest, TheGroupsPasswordReachesItsMaster) {
   EXPECT_EQ(refused.message().find("wrong@"), std::string::npos) << "the password shows";
 }
 
+// Sentinels with a password of their own (client_options::sentinel_password): asked with it,
+// the group votes; without it, no sentinel names a master and the error says why.
+TEST_F(SentinelTest, SentinelsWithTheirOwnPasswordAreAskedWithIt) {
+  sentinel_fleet_options guarded;
+  guarded.sentinel_password = "sentinels-only";
+  sentinel_fleet fleet(1, guarded);
+  client_options o = options_for(fleet, 1);
+  o.sentinel_password = "sentinels-only";
+  client locks = make_client(o);
+  acquire_options a = lasting();
+  a.ttl = seconds(5);
+  result<lease> held = locks.acquire("job", a);
+  ASSERT_TRUE(held) << held.message();
+  ASSERT_TRUE(held->release());
+
+  client anonymous = make_client(options_for(fleet, 1));
+  a.wait = seconds(1);
+  result<lease> refused = anonymous.acquire("job", a);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.message(), HasSubstr("no sentinel named a master")) << refused.message();
+  EXPECT_THAT(refused.message(), HasSubstr("NOAUTH")) << refused.message();
+  EXPECT_EQ(refused.message().find("sentinels-only"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace redlock::testing

@@ -176,7 +176,12 @@ void sentinel_fleet::start_sentinels(std::size_t g) {
     s.extra_config.push_back("sentinel auth-pass " + gr.name + " " +
                              conf_quote(options_.data_nodes.requirepass));
   }
+  if (!options_.sentinel_password.empty()) {
+    s.requirepass = options_.sentinel_password;
+    s.extra_config.push_back("sentinel sentinel-pass " + conf_quote(options_.sentinel_password));
+  }
   gr.sentinels = std::make_unique<redis_fleet>(options_.sentinels, s);
+  if (!options_.sentinel_password.empty()) gr.sentinels->set_auth("", options_.sentinel_password);
 }
 
 const sentinel_fleet::group& sentinel_fleet::at(std::size_t g) const {

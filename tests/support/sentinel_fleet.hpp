@@ -64,6 +64,9 @@ struct sentinel_fleet_options {
   // `sentinel failover-timeout`: the bound on each step of a failover, twice it between two
   // failover attempts of one sentinel, and how long a returning old master stays master.
   std::chrono::milliseconds failover_timeout{2000};
+  // Non-empty: the sentinels' own password (requirepass, and sentinel-pass so that they still
+  // reach each other); their call()/command() AUTH with it.
+  std::string sentinel_password;
   // For the data nodes (persistence, requirepass, acl_users, extra_config, ...). With a
   // requirepass the nodes get `masterauth` and the sentinels `sentinel auth-pass`, and url(g)
   // carries the password. tls and dir are refused (std::invalid_argument): TLS groups are not

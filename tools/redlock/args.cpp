@@ -184,6 +184,10 @@ const std::vector<flag>& client_flags() {
       {"max-ttl", 0, true, "D",
        "the longest ttl any client of these servers uses: the quarantine's length "
        "($REDLOCK_MAX_TTL; 60s)"},
+      {"sentinel-user", 0, true, "U",
+       "the sentinels' own ACL user, for redis+sentinel:// URLs ($REDLOCK_SENTINEL_USER)"},
+      {"sentinel-password", 0, true, "P",
+       "the sentinels' own password (prefer $REDLOCK_SENTINEL_PASSWORD: a flag shows in ps)"},
       {"replica-acks", 0, true, "N",
        "a node's vote counts once N of its replicas have the write (WAIT), for Sentinel groups "
        "($REDLOCK_REPLICA_ACKS; 0: off)"},
@@ -249,6 +253,8 @@ client_options client_options_from(const parsed_args& args, const env_lookup& en
   o.quarantine.enabled = !is_on("no-quarantine", "REDLOCK_QUARANTINE", "off", "on");
   if (auto v = setting("max-ttl", "REDLOCK_MAX_TTL"))
     o.quarantine.max_ttl = parse_duration(*v, "--max-ttl");
+  if (auto v = setting("sentinel-user", "REDLOCK_SENTINEL_USER")) o.sentinel_user = *v;
+  if (auto v = setting("sentinel-password", "REDLOCK_SENTINEL_PASSWORD")) o.sentinel_password = *v;
   if (auto v = setting("replica-acks", "REDLOCK_REPLICA_ACKS"))
     o.replica_ack.replicas = static_cast<int>(parse_integer(*v, "--replica-acks", 0, 1000));
   return o;
