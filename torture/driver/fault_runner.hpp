@@ -27,9 +27,10 @@
 //     0.3-1.5 s of quiet, alternating (from a seeded start) between a master kill of one group
 //     (the sentinels detect it and promote its replica) and the harsh fault on a majority of the
 //     groups: each replica is paused and its link cut (CLIENT KILL TYPE replica), grants go on
-//     for 0.4-0.8 s, the masters are killed, the replicas resumed and promoted at once
-//     (SENTINEL FAILOVER), without the writes of the cut. Each cycle ends once the killed nodes
-//     were restarted as replicas of the new masters (REPLICAOF) and stream from them again.
+//     for 0.4-0.8 s, a sentinel is told SENTINEL FAILOVER, the replica is resumed and promoted
+//     without the writes of the cut while the old master still grants up to the switch, then
+//     the old master is killed. Each cycle ends once the killed nodes were restarted as
+//     replicas of the new masters (REPLICAOF) and stream from them again.
 #pragma once
 
 #include <chrono>
