@@ -299,6 +299,14 @@ std::string sentinel_fleet::role(std::size_t g, std::size_t node) const {
   return info_field(at(g).data->command(node, {"INFO", "replication"}), "role");
 }
 
+bool sentinel_fleet::lists_online(std::size_t g, const std::string& master_info,
+                                  std::size_t node) const {
+  const std::string listed = "ip=127.0.0.1,port=" + std::to_string(at(g).data->port(node)) + ",";
+  const std::size_t entry = master_info.find(listed);
+  return entry != std::string::npos &&
+         master_info.compare(entry + listed.size(), 13, "state=online,") == 0;
+}
+
 std::size_t sentinel_fleet::kill_master(std::size_t g) {
   const std::size_t master = master_node(g);
   at(g).data->kill(master);
@@ -415,10 +423,7 @@ std::string sentinel_fleet::unsettled_reason(std::size_t g) const {
       if (i == master || !live(data, i)) {
         continue;
       }
-      const std::string listed = "ip=127.0.0.1,port=" + std::to_string(data.port(i)) + ",";
-      const std::size_t entry = master_info.find(listed);
-      if (entry == std::string::npos ||
-          master_info.compare(entry + listed.size(), 13, "state=online,") != 0) {
+      if (!lists_online(g, master_info, i)) {
         return "the master does not yet stream to data node " + std::to_string(i);
       }
       const std::string info = data.command(i, {"INFO", "replication"});

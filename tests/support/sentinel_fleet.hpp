@@ -123,6 +123,10 @@ class sentinel_fleet {
   // transport_error if it does not answer.
   std::string role(std::size_t g, std::size_t node) const;
 
+  // Whether `master_info` (a master's INFO replication) lists the data node `node` of group g as
+  // state=online: the master streams to it, so WAIT counts it.
+  bool lists_online(std::size_t g, const std::string& master_info, std::size_t node) const;
+
   // Kills (SIGKILL) the data node that the sentinels call master and returns its index.
   std::size_t kill_master(std::size_t g);
   // Waits until a quorum of the group's sentinels names one master other than

@@ -305,6 +305,7 @@ int run_client(const run_options& o) {
   c.quarantine.enabled = o.quarantine;
   c.quarantine.max_ttl = max_ttl;
   c.risky_nodes_vote = o.risky_nodes_vote;
+  c.replica_ack.replicas = std::max(o.replica_acks, 0);
   auto locks = client::create(c);
   if (!locks) {
     std::fprintf(stderr, "%s: %s\n", o.name.c_str(), locks.message().c_str());

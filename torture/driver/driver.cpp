@@ -13,6 +13,7 @@
 #include "fault_runner.hpp"
 #include "flat_json.hpp"
 #include "redis_fleet.hpp"
+#include "sentinel_fleet.hpp"
 
 namespace redlock::torture {
 
@@ -35,18 +36,26 @@ std::string join(const std::vector<std::string>& parts, char sep) {
   return out;
 }
 
-// Lock keys still on the nodes: every key under the prefix but the fence hash (the prefix
-// itself).
-std::vector<leftover_key> leftover_keys(const testing::redis_fleet& nodes) {
-  std::vector<leftover_key> out;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    try {
-      for (const std::string& k : nodes.keys(i, "redlock:?*"))
-        out.push_back({nodes.url(i), k});
-    } catch (const std::exception& e) {
-      out.push_back({nodes.url(i), std::string("(cannot list keys: ") + e.what() + ")"});
-    }
+// Lock keys still on node i, named `where`: every key under the prefix but the fence hash (the
+// prefix itself).
+void list_leftover_keys(const testing::redis_fleet& nodes, std::size_t i, const std::string& where,
+                        std::vector<leftover_key>& out) {
+  try {
+    for (const std::string& k : nodes.keys(i, "redlock:?*"))
+      out.push_back({where, k});
+  } catch (const std::exception& e) {
+    out.push_back({where, std::string("(cannot list keys: ") + e.what() + ")"});
   }
+}
+
+// On every node, or on every group's master.
+std::vector<leftover_key> leftover_keys(const testing::redis_fleet* nodes,
+                                        const testing::sentinel_fleet* groups) {
+  std::vector<leftover_key> out;
+  for (std::size_t i = 0; nodes != nullptr && i < nodes->size(); ++i)
+    list_leftover_keys(*nodes, i, nodes->url(i), out);
+  for (std::size_t g = 0; groups != nullptr && g < groups->size(); ++g)
+    list_leftover_keys(groups->data_nodes(g), groups->master_node(g), groups->url(g), out);
   return out;
 }
 
@@ -62,13 +71,15 @@ int run_driver(run_options o, const std::string& self) {
   if ((o.scenario == scenario::restart_no_persistence || o.scenario == scenario::double_restart) &&
       o.fencing == 0)
     o.effects = effect_mode::unfenced;
+  // The sentinel scenario acknowledges by default; --replica-acks 0 is its negative control.
+  if (o.replica_acks < 0) o.replica_acks = o.scenario == scenario::sentinel ? 1 : 0;
   std::printf(
       "redlock-torture: seed %llu, scenario %s, %zu nodes, %zu clients, %zu resources, "
-      "%lld s, effects %s, fencing %s, persistence %s, quarantine %s\n",
+      "%lld s, effects %s, fencing %s, persistence %s, quarantine %s, replica acks %d\n",
       static_cast<unsigned long long>(o.seed), to_string(o.scenario), o.nodes, o.clients,
       o.resources, static_cast<long long>(o.duration.count() / 1000),
       o.effects == effect_mode::fenced ? "fenced" : "unfenced", o.fencing == 0 ? "off" : "on",
-      o.persistence ? "on" : "off", o.quarantine ? "on" : "off");
+      o.persistence ? "on" : "off", o.quarantine ? "on" : "off", o.replica_acks);
   std::fflush(stdout);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -79,19 +90,32 @@ int run_driver(run_options o, const std::string& self) {
   if (o.scenario == scenario::eviction)
     node_opts.extra_config = {"maxmemory " + std::to_string(eviction_maxmemory_bytes),
                               "maxmemory-policy " + o.eviction_policy};
-  testing::redis_fleet nodes(o.nodes, node_opts);
-  testing::redis_fleet store(1);
-  // One proxy per client slot and node, so that a partition can cut one client off.
+  const time_point fleet_started = steady_clock::now();
+  // The voters: plain nodes, each behind one proxy per client slot (so that a partition can
+  // cut one client off); or Sentinel groups, which the clients reach directly (the sentinels
+  // hand out the masters' own addresses).
+  std::unique_ptr<testing::redis_fleet> nodes;
+  std::unique_ptr<testing::sentinel_fleet> groups;
   proxy_grid proxies(o.clients);
   std::vector<std::string> endpoints(o.clients);
-  for (std::size_t c = 0; c < o.clients; ++c) {
-    std::vector<std::string> urls;
-    for (std::size_t i = 0; i < o.nodes; ++i) {
-      proxies[c].push_back(std::make_unique<testing::fault_proxy>(nodes.port(i)));
-      urls.push_back(proxies[c].back()->url());
+  if (o.scenario == scenario::sentinel) {
+    testing::sentinel_fleet_options g;
+    g.data_nodes = node_opts;
+    groups = std::make_unique<testing::sentinel_fleet>(o.nodes, g);
+    for (std::string& e : endpoints)
+      e = join(groups->urls(), ' ');
+  } else {
+    nodes = std::make_unique<testing::redis_fleet>(o.nodes, node_opts);
+    for (std::size_t c = 0; c < o.clients; ++c) {
+      std::vector<std::string> urls;
+      for (std::size_t i = 0; i < o.nodes; ++i) {
+        proxies[c].push_back(std::make_unique<testing::fault_proxy>(nodes->port(i)));
+        urls.push_back(proxies[c].back()->url());
+      }
+      endpoints[c] = join(urls, ' ');
     }
-    endpoints[c] = join(urls, ',');
   }
+  testing::redis_fleet store(1);
 
   std::vector<std::string> base = {
       "--store-port", std::to_string(store.port(0)),
@@ -102,14 +126,16 @@ int run_driver(run_options o, const std::string& self) {
   if (o.seed_blindly) base.push_back("--seed-blindly");
   if (o.scenario == scenario::eviction) base.push_back("--risky-nodes-vote");
   if (o.fencing == 0) base.push_back("--no-fencing");
+  if (o.replica_acks > 0)
+    base.insert(base.end(), {"--replica-acks", std::to_string(o.replica_acks)});
 
   // A fleet started just now is quarantined for max_ttl (plus drift and uptime rounding):
-  // start the clients once it can vote.
-  if (o.quarantine) std::this_thread::sleep_for(max_ttl + milliseconds(1100));
+  // start the clients once it can vote (a Sentinel fleet takes seconds to settle: part of it).
+  if (o.quarantine) std::this_thread::sleep_until(fleet_started + max_ttl + milliseconds(1100));
   client_fleet clients(self, dir, base, endpoints, o.seed);
   clients.start(o.clients);
   const time_point started = steady_clock::now();
-  fault_runner faults(o, nodes, proxies, clients);
+  fault_runner faults(o, nodes.get(), groups.get(), proxies, clients);
   faults.run_until(started + o.duration);
   faults.settle();
   const time_point faults_over = steady_clock::now();
@@ -121,7 +147,7 @@ int run_driver(run_options o, const std::string& self) {
   std::this_thread::sleep_for(
       max_ttl + milliseconds(500) +
       (o.scenario == scenario::clock_jump ? o.clock_jump : milliseconds(0)));
-  std::vector<leftover_key> leftovers = leftover_keys(nodes);
+  std::vector<leftover_key> leftovers = leftover_keys(nodes.get(), groups.get());
 
   std::vector<record> all;
   std::size_t skipped = 0;
@@ -158,6 +184,7 @@ int run_driver(run_options o, const std::string& self) {
       ",\"fencing\":" + (o.fencing == 0 ? "false" : "true") +
       ",\"quarantine\":" + (o.quarantine ? "true" : "false") +
       ",\"persistence\":" + (o.persistence ? "true" : "false") +
+      ",\"replica_acks\":" + std::to_string(o.replica_acks) +
       ",\"effects\":" + json_quote(o.effects == effect_mode::fenced ? "fenced" : "unfenced") +
       ",\"fault_count\":" + std::to_string(faults.faults().size()) +
       ",\"faults\":" + faults.faults_json() + ",\"pauses\":" + pause_list +

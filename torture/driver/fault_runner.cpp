@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <thread>
 
 #include "flat_json.hpp"
@@ -24,18 +25,21 @@ constexpr milliseconds disturbance_time = max_ttl + milliseconds(300);
 
 }  // namespace
 
-fault_runner::fault_runner(const run_options& o, testing::redis_fleet& nodes, proxy_grid& proxies,
+fault_runner::fault_runner(const run_options& o, testing::redis_fleet* nodes,
+                           testing::sentinel_fleet* groups, proxy_grid& proxies,
                            client_fleet& clients)
     : o_(o),
       nodes_(nodes),
+      groups_(groups),
+      voters_(groups != nullptr ? groups->size() : nodes->size()),
       proxies_(proxies),
       clients_(clients),
       rng_(o.seed ^ 0x9e3779b97f4a7c15ULL),
-      unavailable_(nodes.size()),
-      busy_until_(nodes.size()),
-      down_(nodes.size(), false),
+      unavailable_(voters_),
+      busy_until_(voters_),
+      down_(voters_, false),
       client_busy_until_(clients.size()),
-      shifted_(nodes.size(), false) {}
+      shifted_(voters_, false) {}
 
 void fault_runner::note(std::string kind, std::string target, std::int64_t ms) {
   faults_.push_back({steady_clock::now(), std::move(kind), std::move(target), ms});
@@ -74,7 +78,7 @@ void fault_runner::run_due(time_point now) {
 
 void fault_runner::restart_node(std::size_t i) {
   const time_point from = steady_clock::now();
-  nodes_.restart(i);
+  nodes_->restart(i);
   down_[i] = false;
   const time_point ready = steady_clock::now();
   const bool forgets = !o_.persistence;
@@ -100,6 +104,9 @@ void fault_runner::run_until(time_point end) {
       } else if (o_.scenario == scenario::eviction) {
         eviction_cycle();
         next = now + milliseconds(2200);
+      } else if (o_.scenario == scenario::sentinel) {
+        sentinel_cycle();
+        next = steady_clock::now() + milliseconds(uniform(300, 1500));
       } else if (o_.scenario == scenario::double_restart) {
         double_restart_cycle();
         next = now + milliseconds(4400);
@@ -116,7 +123,7 @@ void fault_runner::random_fault(time_point now) {
       o_.client_pauses == 1 || (o_.client_pauses == -1 && o_.effects == effect_mode::fenced);
   // Node faults on a free node; client faults on a client that is not paused.
   std::vector<std::size_t> free_nodes;
-  for (std::size_t i = 0; i < nodes_.size(); ++i)
+  for (std::size_t i = 0; i < nodes_->size(); ++i)
     if (busy_until_[i] <= now && !down_[i]) free_nodes.push_back(i);
   const bool any_down = std::find(down_.begin(), down_.end(), true) != down_.end();
   const std::int64_t kind = uniform(0, 99);
@@ -130,7 +137,7 @@ void fault_runner::random_fault(time_point now) {
                           (o_.persistence || o_.fencing == 0 || (kind < 20 && all_seeded()));
     if (kind < 20 && may_kill) {
       const time_point killed = steady_clock::now();
-      nodes_.kill(i);
+      nodes_->kill(i);
       down_[i] = true;
       if (kind < 10) {
         note("node_kill_restart", name);
@@ -148,11 +155,11 @@ void fault_runner::random_fault(time_point now) {
       const std::int64_t ms = uniform(200, 1500);
       note("node_stop", name, ms);
       const time_point from = steady_clock::now();
-      nodes_.pause(i);
+      nodes_->pause(i);
       busy_until_[i] = from + milliseconds(ms) + reconnect_time;
       unavailable(i, from, from + milliseconds(ms) + reconnect_time);
       later(from + milliseconds(ms), [this, i] {
-        if (nodes_.paused(i)) nodes_.resume(i);
+        if (nodes_->paused(i)) nodes_->resume(i);
       });
       return;
     }
@@ -161,7 +168,7 @@ void fault_runner::random_fault(time_point now) {
       note("node_client_pause", name, ms);
       const time_point from = steady_clock::now();
       try {
-        (void)nodes_.call(i, {"CLIENT", "PAUSE", std::to_string(ms)});
+        (void)nodes_->call(i, {"CLIENT", "PAUSE", std::to_string(ms)});
       } catch (const std::exception& e) {
         std::fprintf(stderr, "CLIENT PAUSE on %s failed: %s\n", name.c_str(), e.what());
       }
@@ -171,7 +178,7 @@ void fault_runner::random_fault(time_point now) {
     }
     note("node_script_flush", name);
     try {
-      (void)nodes_.call(i, {"SCRIPT", "FLUSH"});
+      (void)nodes_->call(i, {"SCRIPT", "FLUSH"});
     } catch (const std::exception& e) {
       std::fprintf(stderr, "SCRIPT FLUSH on %s failed: %s\n", name.c_str(), e.what());
     }
@@ -187,7 +194,7 @@ void fault_runner::random_fault(time_point now) {
   if (kind < 68) {
     // A partition: the client reaches only some nodes (1 to N - 1 cut off: a minority leaves
     // it working, a majority leaves it unable to take, extend or release anything).
-    std::vector<std::size_t> order(nodes_.size());
+    std::vector<std::size_t> order(nodes_->size());
     for (std::size_t i = 0; i < order.size(); ++i)
       order[i] = i;
     std::shuffle(order.begin(), order.end(), rng_);
@@ -237,9 +244,9 @@ void fault_runner::random_fault(time_point now) {
 }
 
 bool fault_runner::all_seeded() const {
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+  for (std::size_t i = 0; i < nodes_->size(); ++i) {
     try {
-      if (nodes_.command(i, {"HEXISTS", "redlock:", ""}) != "1") return false;
+      if (nodes_->command(i, {"HEXISTS", "redlock:", ""}) != "1") return false;
     } catch (const std::exception&) {
       return false;  // not answering yet
     }
@@ -249,7 +256,7 @@ bool fault_runner::all_seeded() const {
 
 std::vector<std::size_t> fault_runner::cut_minority(std::size_t& x, time_point from,
                                                     time_point until) {
-  const std::size_t n = nodes_.size();
+  const std::size_t n = nodes_->size();
   std::vector<std::size_t> cut;
   for (std::size_t k = 0; k + (n / 2 + 1) < n; ++k)
     cut.push_back((cycle_ + k) % n);
@@ -274,7 +281,7 @@ bool fault_runner::restart_cycle(time_point now) {
   const time_point restart_at = from + milliseconds(1100);
   const std::vector<std::size_t> cut = cut_minority(x, from, restart_at);
   later(restart_at, [this, x, cut] {
-    nodes_.kill(x);
+    nodes_->kill(x);
     down_[x] = true;
     if (o_.restart_delay.count() > 0) {
       // The mitigated twin of the quarantine: the node comes back only after every lock it
@@ -303,7 +310,7 @@ bool fault_runner::restart_cycle(time_point now) {
 // number is smaller. Mutual exclusion holds (x and y sit out their quarantines, longer than
 // every lock), so the violations are fence inversions.
 void fault_runner::double_restart_cycle() {
-  const std::size_t n = nodes_.size();
+  const std::size_t n = nodes_->size();
   const std::size_t z = cycle_ % n;
   const std::size_t x = (cycle_ + 1) % n;
   const std::size_t y = (cycle_ + 2) % n;
@@ -316,7 +323,7 @@ void fault_runner::double_restart_cycle() {
   later(restart_at, [this, x, y, z] {
     for (std::size_t i : {x, y}) {
       note("node_kill_restart", node_name(i));
-      nodes_.kill(i);
+      nodes_->kill(i);
       down_[i] = true;
     }
     restart_node(x);
@@ -343,10 +350,10 @@ void fault_runner::eviction_cycle() {
     note("node_fill", node_name(x), 500);
     unavailable(x, steady_clock::now(), clean_at + reconnect_time);
     try {
-      nodes_.command(x, {"EVAL",
-                         "for i = 1, tonumber(ARGV[1]) do "
-                         "redis.call('SET', 'filler:' .. i, string.rep('x', 4096)) end",
-                         "0", keys});
+      nodes_->command(x, {"EVAL",
+                          "for i = 1, tonumber(ARGV[1]) do "
+                          "redis.call('SET', 'filler:' .. i, string.rep('x', 4096)) end",
+                          "0", keys});
     } catch (const std::exception&) {
       // Refused or cut short (noeviction): the node is full either way.
     }
@@ -354,7 +361,7 @@ void fault_runner::eviction_cycle() {
   later(clean_at, [this, x, cut, keys] {
     note("node_unfill", node_name(x));
     try {
-      nodes_.command(
+      nodes_->command(
           x, {"EVAL", "for i = 1, tonumber(ARGV[1]) do redis.call('DEL', 'filler:' .. i) end", "0",
               keys});
     } catch (const std::exception&) {
@@ -368,7 +375,7 @@ void fault_runner::eviction_cycle() {
 
 void fault_runner::clock_jump_cycle(time_point now) {
   (void)now;
-  const std::size_t n = nodes_.size();
+  const std::size_t n = nodes_->size();
   const std::size_t y = cycle_ % n;
   const std::size_t x = (cycle_ + 1) % n;
   ++cycle_;
@@ -377,7 +384,7 @@ void fault_runner::clock_jump_cycle(time_point now) {
     if (shifted_[i]) {
       note("clock_restore", node_name(i));
       const time_point at = steady_clock::now();
-      nodes_.shift_clock(i, milliseconds(0));
+      nodes_->shift_clock(i, milliseconds(0));
       shifted_[i] = false;
       unavailable(i, at, at + o_.clock_jump + max_ttl + reconnect_time);
     }
@@ -389,7 +396,7 @@ void fault_runner::clock_jump_cycle(time_point now) {
   later(jump_at, [this, x, y] {
     note("clock_jump", node_name(x), o_.clock_jump.count());
     const time_point at = steady_clock::now();
-    nodes_.shift_clock(x, o_.clock_jump);
+    nodes_->shift_clock(x, o_.clock_jump);
     shifted_[x] = true;
     // Until the next cycle's undo, and after it (the undo's own span).
     unavailable(x, at, at + milliseconds(1100) + o_.clock_jump + max_ttl + reconnect_time);
@@ -398,16 +405,113 @@ void fault_runner::clock_jump_cycle(time_point now) {
   });
 }
 
+void fault_runner::sentinel_cycle() {
+  testing::sentinel_fleet& f = *groups_;
+  const std::size_t n = f.size();
+  sentinel_kind_ = sentinel_kind_ < 0 ? static_cast<int>(uniform(0, 1)) : 1 - sentinel_kind_;
+  const bool harsh = sentinel_kind_ == 1;
+  // A master kill hits one group; the harsh fault a majority, so that a lock granted during
+  // the cut is on no group of the next majority once they are promoted.
+  std::vector<std::size_t> hit;
+  const std::size_t first = static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(n) - 1));
+  for (std::size_t k = 0; k < (harsh ? n / 2 + 1 : 1); ++k)
+    hit.push_back((first + k) % n);
+  const time_point from = steady_clock::now();
+  std::vector<std::uint16_t> old_port;
+  std::vector<std::size_t> master, replica;
+  for (std::size_t g : hit) {
+    master.push_back(f.master_node(g));
+    old_port.push_back(f.data_nodes(g).port(master.back()));
+    replica.push_back(f.replica_node(g));
+  }
+  if (harsh) {
+    // A paused replica would still find the writes in its socket when resumed: the master
+    // drops the link, and the replica cannot reconnect while paused.
+    const std::int64_t window = uniform(400, 800);
+    for (std::size_t k = 0; k < hit.size(); ++k) {
+      note("group_cut_replica", f.master_name(hit[k]), window);
+      f.data_nodes(hit[k]).pause(replica[k]);
+      (void)f.data_nodes(hit[k]).command(master[k], {"CLIENT", "KILL", "TYPE", "replica"});
+    }
+    std::this_thread::sleep_for(milliseconds(window));
+    // One sentinel fails over at once (the others learn it from its hello). Its REPLICAOF NO ONE
+    // waits in the paused replica's socket, and runs before the replica's next attempt to
+    // reconnect to its master: the replica becomes master without the writes of the cut,
+    // while the old master still grants (the grants go on up to the switch).
+    for (std::size_t k = 0; k < hit.size(); ++k) {
+      const std::string name = f.master_name(hit[k]);
+      testing::redis_fleet& s = f.sentinels(hit[k]);
+      note("group_failover", name);
+      std::size_t by = s.size();
+      for (std::size_t i = 0; i < s.size() && by == s.size(); ++i)
+        if (s.command(i, {"SENTINEL", "FAILOVER", name}) == "OK") by = i;
+      const time_point give_up = steady_clock::now() + milliseconds(3000);
+      while (by < s.size() && steady_clock::now() < give_up) {
+        const std::string state =
+            s.call(by, {"SENTINEL", "master", name}).fields()["failover-state"];
+        if (state != "none" && state != "wait_start" && state != "select_slave") break;
+        std::this_thread::sleep_for(milliseconds(10));
+      }
+      f.data_nodes(hit[k]).resume(replica[k]);
+    }
+  }
+  std::vector<std::size_t> killed;
+  if (!harsh) {
+    note("group_kill_master", f.master_name(hit[0]));
+    killed.push_back(f.kill_master(hit[0]));
+  }
+  std::vector<std::uint16_t> new_port;
+  for (std::size_t k = 0; k < hit.size(); ++k) {
+    new_port.push_back(f.wait_for_failover(hit[k], old_port[k]));
+    note("group_promoted", f.master_name(hit[k]) + ":" + std::to_string(new_port.back()));
+  }
+  // The old masters of the harsh fault, still up with the grants of the cut, die now.
+  for (std::size_t k = 0; harsh && k < hit.size(); ++k) {
+    note("group_kill_old_master", f.master_name(hit[k]));
+    killed.push_back(master[k]);
+    f.data_nodes(hit[k]).kill(killed.back());
+  }
+  // The old master comes back empty (no persistence) and is made a replica of the new one at
+  // once: the sentinels would do it about 10 s later.
+  for (std::size_t k = 0; k < hit.size(); ++k) {
+    testing::redis_fleet& data = f.data_nodes(hit[k]);
+    data.restart(killed[k]);
+    (void)data.command(killed[k], {"REPLICAOF", "127.0.0.1", std::to_string(new_port[k])});
+    note("group_rejoin", f.master_name(hit[k]));
+  }
+  // The group acknowledges again once its new master streams to the rejoined replica.
+  const time_point deadline = steady_clock::now() + milliseconds(20'000);
+  for (std::size_t k = 0; k < hit.size(); ++k) {
+    const std::size_t g = hit[k];
+    for (;;) {
+      try {
+        if (f.lists_online(g, f.data_nodes(g).command(f.master_node(g), {"INFO", "replication"}),
+                           killed[k]))
+          break;
+      } catch (const std::exception&) {
+        // A failover under way: ask again.
+      }
+      if (steady_clock::now() >= deadline)
+        throw std::runtime_error(f.master_name(g) + ": the rejoined node does not stream\n" +
+                                 f.log_tails(g));
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    note("group_acknowledges", f.master_name(g));
+    unavailable(g, from, steady_clock::now() + reconnect_time);
+  }
+}
+
 void fault_runner::settle() {
   due_.clear();
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+  // The sentinel cycles end with every group whole again.
+  for (std::size_t i = 0; nodes_ != nullptr && i < nodes_->size(); ++i) {
     if (shifted_[i]) {
       note("clock_restore", node_name(i));
-      nodes_.shift_clock(i, milliseconds(0));
+      nodes_->shift_clock(i, milliseconds(0));
       shifted_[i] = false;
     }
-    if (nodes_.paused(i)) nodes_.resume(i);
-    if (down_[i] || !nodes_.running(i)) restart_node(i);
+    if (nodes_->paused(i)) nodes_->resume(i);
+    if (down_[i] || !nodes_->running(i)) restart_node(i);
     pass_node(i);
   }
   for (std::size_t c = 0; c < clients_.size(); ++c)
@@ -429,7 +533,7 @@ std::vector<interval> fault_runner::healthy(time_point from, time_point to) cons
   }
   std::sort(edges.begin(), edges.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
-  const int n = static_cast<int>(nodes_.size());
+  const int n = static_cast<int>(voters_);
   const int quorum = n / 2 + 1;
   // Overlapping spans of one node count twice; a node counted out twice is still one node, so
   // the count is an over-estimate of the nodes out: healthy is then under-estimated (safe).

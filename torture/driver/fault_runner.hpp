@@ -23,6 +23,14 @@
 //     backward step: keys x took while shifted live that much longer in real time. That is
 //     safe (a key that outlives its lease only refuses others) but costs liveness, so x counts
 //     as out until the undo plus the jump plus max_ttl.
+//   sentinel: the voters are Sentinel groups (master + replica + sentinels). Cycles, each after
+//     0.3-1.5 s of quiet, alternating (from a seeded start) between a master kill of one group
+//     (the sentinels detect it and promote its replica) and the harsh fault on a majority of the
+//     groups: each replica is paused and its link cut (CLIENT KILL TYPE replica), grants go on
+//     for 0.4-0.8 s, a sentinel is told SENTINEL FAILOVER, the replica is resumed and promoted
+//     without the writes of the cut while the old master still grants up to the switch, then
+//     the old master is killed. Each cycle ends once the killed nodes were restarted as
+//     replicas of the new masters (REPLICAOF) and stream from them again.
 #pragma once
 
 #include <chrono>
@@ -39,6 +47,7 @@
 #include "fault_proxy.hpp"
 #include "redis_fleet.hpp"
 #include "run_options.hpp"
+#include "sentinel_fleet.hpp"
 
 namespace redlock::torture {
 
@@ -53,9 +62,10 @@ struct fault_event {
 
 class fault_runner {
  public:
-  // proxies[c][i]: client slot c's proxy to node i (a partition cuts one client only).
-  fault_runner(const run_options& o, testing::redis_fleet& nodes, proxy_grid& proxies,
-               client_fleet& clients);
+  // proxies[c][i]: client slot c's proxy to node i (a partition cuts one client only). The
+  // voters are `nodes`, or in the sentinel scenario `groups` (nodes null, no proxies).
+  fault_runner(const run_options& o, testing::redis_fleet* nodes, testing::sentinel_fleet* groups,
+               proxy_grid& proxies, client_fleet& clients);
 
   // Runs the scenario's schedule until `end`.
   void run_until(time_point end);
@@ -80,6 +90,8 @@ class fault_runner {
   void eviction_cycle();
   bool all_seeded() const;
   void clock_jump_cycle(time_point now);
+  // Blocks until the cycle is over (the groups it hit acknowledge writes again).
+  void sentinel_cycle();
   void note(std::string kind, std::string target, std::int64_t ms = 0);
   // Every client's proxy to node i blackholes, or passes again.
   void cut_node(std::size_t i);
@@ -97,7 +109,9 @@ class fault_runner {
   }
 
   const run_options& o_;
-  testing::redis_fleet& nodes_;
+  testing::redis_fleet* nodes_;
+  testing::sentinel_fleet* groups_;
+  std::size_t voters_;
   proxy_grid& proxies_;
   client_fleet& clients_;
   std::mt19937_64 rng_;
@@ -111,6 +125,7 @@ class fault_runner {
   std::multimap<time_point, std::function<void()>> due_;
   std::size_t cycle_ = 0;
   std::vector<bool> shifted_;  // per node: its clock is jumped (clock_jump)
+  int sentinel_kind_ = -1;     // sentinel: the last cycle's (0 a master kill, 1 the harsh fault)
 };
 
 }  // namespace redlock::torture

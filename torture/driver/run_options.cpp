@@ -18,6 +18,7 @@ constexpr std::pair<scenario, const char*> scenario_names[] = {
     {scenario::clock_jump, "clock-jump"},
     {scenario::double_restart, "double-restart"},
     {scenario::eviction, "eviction"},
+    {scenario::sentinel, "sentinel"},
 };
 
 }  // namespace
@@ -30,13 +31,14 @@ const char* to_string(scenario s) noexcept {
 
 std::string usage() {
   return "usage: redlock-torture [--scenario healthy|faults|restart-no-persistence|clock-jump|\n"
-         "                                   double-restart|eviction]\n"
+         "                                   double-restart|eviction|sentinel]\n"
          "         [--nodes N] [--clients K] [--resources R] [--seconds S] [--seed X]\n"
          "         [--effects fenced|unfenced] [--persistence] [--no-quarantine]\n"
          "         [--fencing|--no-fencing] [--client-pauses|--no-client-pauses] "
          "[--fault-interval-ms MS]\n"
          "         [--clock-jump-ms MS] [--quorum K] [--seed-blindly]\n"
          "         [--eviction-policy volatile-lru|noeviction] [--restart-delay-ms MS]\n"
+         "         [--replica-acks N]\n"
          "         [--json FILE] [--dir DIR] [--expect-violation] [--verbose]\n";
 }
 
@@ -96,6 +98,10 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       auto n = count(0, 600'000);
       if (!n) return fail(n.error());
       o.restart_delay = std::chrono::milliseconds(static_cast<std::int64_t>(*n));
+    } else if (flag == "--replica-acks") {
+      auto n = count(0, 16);
+      if (!n) return fail(n.error());
+      o.replica_acks = static_cast<int>(*n);
     } else if (flag == "--quorum") {
       auto n = count(1, 64);
       if (!n) return fail(n.error());
@@ -141,7 +147,8 @@ outcome<run_options> parse_options(const std::vector<std::string>& args) {
       if (flag == "--dir") o.dir = *v;
       if (flag == "--name") o.name = *v;
       if (flag == "--history") o.history_path = *v;
-      if (flag == "--endpoints") o.endpoints = split(*v, ',');
+      // Spaces: a redis+sentinel:// URL has commas of its own.
+      if (flag == "--endpoints") o.endpoints = split(*v, ' ');
     } else if (flag == "--persistence") {
       o.persistence = true;
     } else if (flag == "--no-quarantine") {

@@ -30,6 +30,7 @@ enum class scenario {
   clock_jump,              // a negative control: a forward clock jump on a bare majority's node
   double_restart,          // the seeded mark's limit: both nodes of a bare majority forget
   eviction,                // a negative control (volatile-lru) and its twin (noeviction)
+  sentinel,                // Sentinel groups as voters: promotions, with and without replica acks
 };
 const char* to_string(scenario s) noexcept;
 
@@ -65,6 +66,9 @@ struct run_options {
   // its twin). The clients let such nodes vote (client_options::risky_nodes_vote).
   std::string eviction_policy = "volatile-lru";
   bool risky_nodes_vote = false;  // a client process's flag, set by the driver
+  // client_options::replica_ack.replicas in every client; -1: not given (1 in the sentinel
+  // scenario, where 0 is its negative control, and 0 elsewhere).
+  int replica_acks = -1;
 
   bool verbose = false;
 
