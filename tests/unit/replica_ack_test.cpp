@@ -49,6 +49,21 @@ TEST_F(ReplicaAckTest, AGrantCountsOnlyOnceItsReplicasAcknowledged) {
   EXPECT_EQ(outcome->tally().nodes()[0].detail, "WAIT 1 25: 1 of 1 replicas acknowledged");
 }
 
+// The wait is part of the round: the validity still counts from before the SETs left.
+TEST_F(ReplicaAckTest, TheValidityCountsFromTheRoundsStartSoItCoversTheWait) {
+  make_acknowledged(3);
+  const steady::time_point start = clock.now();
+  acquire("job");  // ttl 10 s
+  for (auto& n : nodes)
+    n->answer_ok();
+  clock.advance(milliseconds(20));  // the replicas take their time
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->value()->valid_until(),
+            detail::validity_deadline(start, milliseconds(10000), 0.01));
+}
+
 TEST_F(ReplicaAckTest, TooFewAcknowledgementsFailTheVoteAndTheKeysAreReleased) {
   make_acknowledged(3);
   acquire("job");

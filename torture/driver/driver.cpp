@@ -90,6 +90,10 @@ int run_driver(run_options o, const std::string& self) {
   if (o.scenario == scenario::eviction)
     node_opts.extra_config = {"maxmemory " + std::to_string(eviction_maxmemory_bytes),
                               "maxmemory-policy " + o.eviction_policy};
+  // The counter store is declared before the proxies, so that it is torn down after their
+  // threads stopped (its teardown closes descriptors a proxy thread may have used: TSan saw
+  // that as a race in CI when the store went first).
+  testing::redis_fleet store(1);
   const time_point fleet_started = steady_clock::now();
   // The voters: plain nodes, each behind one proxy per client slot (so that a partition can
   // cut one client off); or Sentinel groups, which the clients reach directly (the sentinels
@@ -115,7 +119,6 @@ int run_driver(run_options o, const std::string& self) {
       endpoints[c] = join(urls, ' ');
     }
   }
-  testing::redis_fleet store(1);
 
   std::vector<std::string> base = {
       "--store-port", std::to_string(store.port(0)),
