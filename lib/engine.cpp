@@ -146,10 +146,14 @@ vote judge_acquire(const reply& r, std::optional<std::uint64_t>& value) {
   return judge_held(r, value);
 }
 
-// acquire_fenced.lua: the largest stored fence among the resources = granted.
+// acquire_fenced.lua: {the largest stored fence among the resources, the seeded mark} =
+// granted (the mark is vetted by unseeded_grant()).
 vote judge_fenced_acquire(const reply& r, std::optional<std::uint64_t>& value) {
-  if (r.kind != reply::type::string) return judge_held(r, value);
-  value = parse_fence(r.text);
+  if (r.kind != reply::type::array || r.elements.size() != 2 ||
+      r.elements[0].kind != reply::type::string)
+    return judge_held(r, value);
+  if (r.elements[1].kind != reply::type::string) return vote::failed;
+  value = parse_fence(r.elements[0].text);
   return value ? vote::granted : vote::failed;
 }
 
@@ -316,7 +320,12 @@ void engine::start_attempt(const std::shared_ptr<acquire_op>& op) {
   // A late answer still tells where our key may be. After a won round the lease's release
   // goes to every node; after a lost round, a node that answers late that its SET may have
   // run gets its clean-up then.
-  l.answered = [this, lock](std::size_t node, const node_answer& answer, vote said) {
+  l.answered = [this, lock, fenced = op->options.fencing](std::size_t node,
+                                                          const node_answer& answer, vote said) {
+    // A fenced grant from a server its mark does not name counted as UNSEEDED: seed it.
+    if (fenced && said == vote::granted && !closing_ &&
+        !unseeded_grant(answer.value, answer.server.get()).empty())
+      seeder_->unseeded(node, answer.server);
     if (!may_have_run(answer, said)) return;
     bool known = lock->may_hold[node];  // then its release is on its way already
     lock->may_hold[node] = true;
@@ -447,7 +456,7 @@ step engine::acquire_step(const acquire_op& op, const lock_record& lock) const {
   if (op.options.fencing) {
     return {script_call(acquire_fenced_script, lock.keys, {lock.token, ttl}, fence_key(),
                         lock.resources),
-            judge_fenced_acquire, true};
+            judge_fenced_acquire, true, unseeded_grant};
   }
   if (lock.keys.size() == 1 && !op.watched) {
     // The plain path: no script, no cost for one resource without waiters to tell.

@@ -38,6 +38,21 @@ bool is_unseeded(std::string_view error_reply) {
   return error_reply.substr(0, unseeded_prefix.size()) == unseeded_prefix;
 }
 
+std::string fence_mark(const server_info& server) {
+  return server.run_id + "/" + server.replication_id;
+}
+
+std::string unseeded_grant(const reply& grant, const server_info* server) {
+  if (grant.kind != reply::type::array || grant.elements.size() != 2) return {};
+  const std::string& mark = grant.elements[1].text;
+  if (server != nullptr && (!server->promotable || mark == fence_mark(*server))) return {};
+  std::string now = server != nullptr ? fence_mark(*server) : "unknown";
+  return std::string(unseeded_prefix) + "redlock: the seeded mark names the server " +
+         mark.substr(0, 100) + ", not this one (" + now +
+         "): it restarted, or was promoted, since its seeding, and may have lost numbers; it is "
+         "seeded from the other nodes first";
+}
+
 // Any write-back majority W has at least quorum - 1 nodes besides the seeded one; a set of the
 // N - 1 others meets every such W \ {node} once it has N - 1 - (quorum - 1) + 1 of them.
 std::size_t sources_needed(std::size_t nodes) {
@@ -48,6 +63,7 @@ std::size_t sources_needed(std::size_t nodes) {
 struct fence_seeder::job {
   std::size_t node = 0;
   std::string run_id;                            // of the server to seed
+  std::string mark;                              // its fence_mark()
   std::map<std::string, std::uint64_t> highest;  // per resource, over the sources read
   std::vector<std::string> source_run_id;        // per node: the server its pages came from
   std::size_t scanning = 0;                      // sources not read to the end yet
@@ -75,6 +91,7 @@ void fence_seeder::unseeded(std::size_t node, const std::shared_ptr<const server
   auto s = std::make_shared<job>();
   s->node = node;
   s->run_id = server->run_id;
+  s->mark = fence_mark(*server);
   s->source_run_id.resize(env_.nodes.size());
   running_[node] = s;
   hooks_.begin();
@@ -171,7 +188,7 @@ void fence_seeder::source_done(const std::shared_ptr<job>& s, const std::string&
 // One fence_seed.lua call per seed_chunk resources, one after another; the last sets the mark.
 void fence_seeder::write(const std::shared_ptr<job>& s) {
   std::vector<std::string> numbers;  // the decimal texts, kept alive for the views below
-  std::vector<std::string_view> args{"EVALSHA", fence_seed_script.sha1, "1", hash_, s->run_id};
+  std::vector<std::string_view> args{"EVALSHA", fence_seed_script.sha1, "1", hash_, s->mark};
   const bool last = s->highest.size() <= seed_chunk;
   args.push_back(last ? "mark" : "more");
   auto it = s->highest.begin();

@@ -2,7 +2,8 @@
 // that restarted without its data) every fencing number the fleet handed out, before its
 // fenced acquires count again (docs/safety.md, "A node that restarts without persistence").
 //
-// acquire_fenced.lua answers UNSEEDED on such a node and sets nothing there. The seeder then
+// acquire_fenced.lua answers UNSEEDED on such a node and sets nothing there; a grant whose mark
+// names another server (fence_mark()) counts as UNSEEDED too. The seeder then
 // reads the fence hash (HSCAN, page by page) from the other nodes that may vote, takes the
 // largest number per resource, and writes those into the node with fence_seed.lua, which also
 // sets the mark, and only on the server that answered UNSEEDED (same run_id). It needs
@@ -30,8 +31,21 @@ namespace redlock::detail {
 // A fence as the scripts store it: decimal digits, no leading zero, at most 2^64-1.
 std::optional<std::uint64_t> parse_fence(std::string_view text);
 
-// Whether an error reply is acquire_fenced.lua's UNSEEDED.
+// Whether an error reply is acquire_fenced.lua's UNSEEDED (or unseeded_grant()'s text).
 bool is_unseeded(std::string_view error_reply);
+
+// The seeded mark's value: the server the seeding was for (run_id) and its history as a master
+// (master_replid). A restart, a promotion of a replica that got the mark from its old master,
+// or a resync followed by a promotion each change it.
+std::string fence_mark(const server_info& server);
+
+// A fenced grant (acquire_fenced.lua's {fence, mark}) from a Sentinel group's master whose mark
+// names another server: a replica promoted with its old master's mark, which may lack numbers
+// the old master acknowledged. Returns the UNSEEDED text the vote fails with, or empty. Other
+// servers count with any mark: a restart keeps all the numbers or loses the mark with them,
+// unless its persistence loses writes (docs/safety.md), and a seeding after every restart would
+// cost fenced acquires, with N = 3, every node up.
+std::string unseeded_grant(const reply& grant, const server_info* server);
 
 // Other nodes a seeding must read: N - quorum + 1, at most N - 1 (one node has no others).
 std::size_t sources_needed(std::size_t nodes);

@@ -18,11 +18,16 @@ namespace redlock::detail {
 // What a connection's handshake learned from `INFO`.
 struct server_info {
   std::string run_id;  // 40 hex digits, new on every server start
+  // master_replid: a master keeps it for its life as master; a promotion makes a new one.
+  std::string replication_id;
   std::string redis_version;
   std::chrono::seconds uptime{0};  // uptime_in_seconds at the handshake
   std::string role;                // "master", "slave", ...; empty if INFO had none
   bool aof_enabled = false;        // appendonly yes: WAITAOF can wait for the disk too
   int replicas = 0;                // connected_slaves: a master's replicas at the handshake
+  // Reached through a Sentinel group, where the master can be a replica promoted since (set by
+  // the node, not by INFO): its fence hash may be its old master's (fence_seeder.hpp).
+  bool promotable = false;
   // Settings under which the server can lose our keys other than by a restart, one sentence
   // each ("maxmemory_policy is allkeys-lru: ..."): an evicting maxmemory_policy, a role other
   // than master, cluster_enabled:1.

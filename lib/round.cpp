@@ -202,7 +202,14 @@ void round::count(std::size_t node, bool excluded_at_start, const node_answer& a
     reports_[node] = std::move(report_before);
     values_[node] = value_before;
   } else {
-    if (replicas.error) {
+    std::string refused_grant = reply_vote == vote::granted && spec_.what.vet != nullptr
+                                    ? spec_.what.vet(answer.value, answer.server.get())
+                                    : std::string();
+    if (!refused_grant.empty()) {
+      counted_vote = vote::failed;
+      reports_[node].error = errc::server_error;
+      reports_[node].detail = std::move(refused_grant);
+    } else if (replicas.error) {
       counted_vote = vote::failed;
       permanent = is_permanent(replicas.error);
       reports_[node].error = replicas.error;

@@ -43,6 +43,9 @@ struct step {
   // A write (a grant, an extend, a fence) whose grant needs the replicas' acknowledgement when
   // the client asks for it (round_env::ack_replicas).
   bool replicated = false;
+  // A granted reply that must not count after all, told by the server that answered: returns
+  // the reason (the vote fails as a server error), or empty. Null: every grant counts.
+  std::string (*vet)(const reply& granted, const server_info* server) = nullptr;
 };
 
 // Why a node may not vote now; an empty `error` means it may.

@@ -21,6 +21,8 @@ server_info parse_server_info(std::string_view info) {
     std::string_view value = line.substr(colon + 1);
     if (name == "run_id") {
       out.run_id = std::string(value);
+    } else if (name == "master_replid") {
+      out.replication_id = std::string(value);
     } else if (name == "maxmemory_policy" && value != "noeviction") {
       risk("maxmemory_policy is " + std::string(value) +
            ": under maxmemory the server evicts keys, ours included, before their ttl");

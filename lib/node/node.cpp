@@ -328,7 +328,7 @@ void node::handshake_reply(request_kind kind, const reply& value) {
           drop(errc::unexpected_reply, "INFO answered " + value.describe());
           return;
         }
-        status_.server = std::make_shared<const server_info>(parse_server_info(value.text));
+        status_.server = learned_server(value.text);
         if (config_.group && status_.server->role != "master") {
           // The sentinels named a server that is not the master (yet, or any more).
           drop(errc::no_master, "the sentinels named " + config_.where.host + ":" +
@@ -352,6 +352,12 @@ void node::handshake_reply(request_kind kind, const reply& value) {
   // Ready once every handshake reply is in (the last step is SCRIPT LOAD, INFO for a
   // subscriber, PING for a sentinel).
   if (requests_.in_flight() == 0) become_ready();
+}
+
+std::shared_ptr<const server_info> node::learned_server(std::string_view info) const {
+  server_info learned = parse_server_info(info);
+  learned.promotable = config_.group != nullptr;
+  return std::make_shared<const server_info>(std::move(learned));
 }
 
 // The handshake's INFO told who the server is: until when it may not vote, if it (re)started

@@ -165,6 +165,8 @@ class node final : public node_link {
   result<void> refuse_unless_subscriber(const char* what) const;
   void write_subscription(request_kind kind, const subscription& s);
   void handshake_reply(request_kind kind, const reply& value);
+  // What the handshake's INFO says, and whether the endpoint is a Sentinel group.
+  std::shared_ptr<const server_info> learned_server(std::string_view info) const;
   void note_server();
   void become_ready();
   void changed();

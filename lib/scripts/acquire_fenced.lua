@@ -1,7 +1,9 @@
 -- Fenced acquire, all or nothing: the lock's keys set (as acquire.lua) and the resources'
 -- stored fences read in the same script, so a grant here is ordered after every fence
--- write-back this node acknowledged before it. Returns the largest stored fence among the
--- resources as a decimal string ("0": none yet) when every key was set, {-i, token} when
+-- write-back this node acknowledged before it. Returns {the largest stored fence among the
+-- resources as a decimal string ("0": none yet), the seeded mark} when every key was set (the
+-- client counts the grant only when the mark names the server that answered: fence_mark() in
+-- fence_seeder.hpp, since a script has no cheap way to know its server), {-i, token} when
 -- KEYS[i] is another owner's (as acquire.lua). Everything that can fail runs before the SETs (and a SET failing halfway
 -- is undone), so an error reply means that no key of ours is left.
 -- A hash without its seeded mark (the field '', which no resource can be) may have lost
@@ -13,7 +15,8 @@
 -- first_taken(), set_all() and less(): prelude.lua
 local n = #KEYS - 1
 local hash = KEYS[n + 1]
-if redis.call('HEXISTS', hash, '') == 0 then
+local mark = redis.call('HGET', hash, '')
+if not mark then
   return redis.error_reply('UNSEEDED redlock: this server has no mark that it still holds ' ..
                            'every fencing number it acknowledged (a new server, or one that ' ..
                            'lost its data); it is seeded from the other nodes first')
@@ -32,4 +35,4 @@ local held, owner = first_taken(n)
 if held then return {-held, owner} end
 local failed = set_all(n, ARGV[1], ARGV[2])
 if failed then return failed end
-return highest
+return {highest, mark}

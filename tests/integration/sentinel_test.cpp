@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,17 @@ class SentinelTest : public ::testing::Test {
                            seconds(5)))
         << "group " << g << "'s master never got our key";
   }
+  // The seeded mark that names group g's master (its run_id and master_replid).
+  static std::string seeded_mark(const sentinel_fleet& fleet, std::size_t g) {
+    std::string info = fleet.data_nodes(g).command(fleet.master_node(g), {"INFO"});
+    auto field = [&](const std::string& name) {
+      std::size_t at = info.find("\n" + name + ":");
+      if (at == std::string::npos) return std::string();
+      at += name.size() + 2;
+      return info.substr(at, info.find_first_of("\r\n", at) - at);
+    };
+    return field("run_id") + "/" + field("master_replid");
+  }
   // Kills the masters of groups 0 and 1 at once and waits until their replicas are the masters;
   // returns the new masters' ports.
   static std::vector<std::uint16_t> fail_over_two(sentinel_fleet& fleet,
@@ -88,6 +100,15 @@ TEST_F(SentinelTest, AnAcknowledgedLockOutlivesPromotionsAndTheClientFollowsThem
   for (std::size_t g : {0u, 1u})
     ASSERT_NO_FATAL_FAILURE(wait_for_key_on_master(fleet, g));
 
+  // A fenced lock before the failovers: every master is seeded (a fresh fleet), and the
+  // write-back of the number reaches the replicas.
+  acquire_options fenced = lasting();
+  fenced.fencing = true;
+  result<lease> numbered = holder.acquire("numbers", fenced);
+  ASSERT_TRUE(numbered) << numbered.message();
+  const std::uint64_t before_failovers = *numbered->fence();
+  ASSERT_TRUE(numbered->release());
+
   // Two of three masters die right after the grant; their replicas are promoted.
   const std::vector<std::uint16_t> promoted = fail_over_two(fleet);
 
@@ -113,6 +134,20 @@ TEST_F(SentinelTest, AnAcknowledgedLockOutlivesPromotionsAndTheClientFollowsThem
   result<ownership> still = held->check_ownership();
   ASSERT_TRUE(still) << still.message();
   ASSERT_TRUE(held->release());
+
+  // The promoted replicas carry their old masters' seeded mark: their first fenced grants do
+  // not count, and they are seeded before they do (fence_seeder.hpp); the numbers go on. (A
+  // client without acknowledgement: the promoted replicas have no replicas of their own.)
+  client unacknowledged = make_client(options_for(fleet, 0));
+  numbered = unacknowledged.acquire("numbers", fenced);
+  ASSERT_TRUE(numbered) << numbered.message();
+  EXPECT_GT(*numbered->fence(), before_failovers);
+  for (std::size_t g : {0u, 1u}) {
+    EXPECT_EQ(fleet.data_nodes(g).command(fleet.master_node(g), {"HGET", "redlock:", ""}),
+              seeded_mark(fleet, g))
+        << "group " << g << "'s promoted replica was not seeded";
+  }
+  ASSERT_TRUE(numbered->release());
 }
 
 // The negative control: without acknowledgement, a master that granted our key and died before

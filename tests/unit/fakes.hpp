@@ -7,11 +7,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "clock.hpp"
+#include "fence_seeder.hpp"
 #include "node_link.hpp"
 #include "resp.hpp"
 
@@ -155,6 +157,18 @@ class fake_node final : public detail::node_link {
     r.elements[0].integer = -index;
     r.elements[1].kind = detail::reply::type::string;
     r.elements[1].text = std::move(owner);
+    answer(std::move(r));
+  }
+  // A fenced acquire's grant (acquire_fenced.lua): the stored fence and the seeded mark, by
+  // default the one naming this node's server.
+  void answer_fenced_grant(std::string stored, std::optional<std::string> mark = {}) {
+    detail::reply r;
+    r.kind = detail::reply::type::array;
+    r.elements.resize(2);
+    r.elements[0].kind = detail::reply::type::string;
+    r.elements[0].text = std::move(stored);
+    r.elements[1].kind = detail::reply::type::string;
+    r.elements[1].text = mark ? *mark : detail::fence_mark(*status_.server);
     answer(std::move(r));
   }
   void answer_error_reply(std::string text) {

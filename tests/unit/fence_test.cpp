@@ -28,8 +28,11 @@ class FenceTest : public EngineTest {
     r.text = std::move(text);
     return r;
   }
-  // The first step granted on node i, which had `stored` as the resource's fence.
-  void grant(std::size_t i, std::string stored) { nodes[i]->answer(bulk(std::move(stored))); }
+  // The first step granted on node i, which had `stored` as the resource's fence, and the
+  // seeded mark `mark` (by default, the one naming node i's server).
+  void grant(std::size_t i, std::string stored, std::optional<std::string> mark = {}) {
+    nodes[i]->answer_fenced_grant(std::move(stored), std::move(mark));
+  }
   bool acquire_fenced_pending(std::size_t i) const {
     auto args = pending_args(i);
     return args.size() == 8 && args[0] == "EVALSHA" &&
@@ -327,7 +330,7 @@ TEST_F(FenceSeedingTest, AnUnseededNodeGetsTheHighestNumbersOfTheOthersThenTheAt
   answer_page(1, "0", {"other", "2"});
   answer_scan_then_cleanup({"r", "9", "third", "5"});
   // Only on the server that answered UNSEEDED; resources in order, each with its maximum.
-  EXPECT_THAT(seed_pending(0), ElementsAre("1", "redlock:", "server-redis://node0:6379", "mark",
+  EXPECT_THAT(seed_pending(0), ElementsAre("1", "redlock:", "server-redis://node0:6379/", "mark",
                                            "other", "2", "r", "9", "third", "5"));
   EXPECT_EQ(nodes[0]->pending().script_source, detail::fence_seed_script.source);
   nodes[0]->answer_int(1);
@@ -342,6 +345,63 @@ TEST_F(FenceSeedingTest, AnUnseededNodeGetsTheHighestNumbersOfTheOthersThenTheAt
   ASSERT_TRUE(outcome && *outcome) << outcome->message();
   EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(10));
   EXPECT_EQ(outcome->tally().attempts(), 2);
+}
+
+// The mark names the server it was seeded on and its history as a master, so that a server
+// that kept the mark but may have lost numbers does not count: one restarted from an older copy
+// of its data, or a replica promoted with the mark its old master had.
+TEST_F(FenceSeedingTest, TheMarkNamesTheServerAndItsReplicationHistory) {
+  detail::server_info server;
+  server.run_id = "b7c1";
+  server.replication_id = "e4d2";
+  server.promotable = true;
+  EXPECT_EQ(detail::fence_mark(server), "b7c1/e4d2");
+  detail::reply grant;
+  grant.kind = detail::reply::type::array;
+  grant.elements = {bulk("7"), bulk("b7c1/e4d2")};
+  EXPECT_EQ(detail::unseeded_grant(grant, &server), "");
+  grant.elements[1] = bulk("a000/e4d2");  // the old master's, replicated
+  EXPECT_THAT(detail::unseeded_grant(grant, &server),
+              HasSubstr("UNSEEDED redlock: the seeded mark names the server a000/e4d2, not this "
+                        "one (b7c1/e4d2)"));
+  EXPECT_TRUE(detail::is_unseeded(detail::unseeded_grant(grant, &server)));
+  EXPECT_NE(detail::unseeded_grant(grant, nullptr), "");
+  // An independent master: any mark counts (a restart with persistence needs no seeding).
+  server.promotable = false;
+  EXPECT_EQ(detail::unseeded_grant(grant, &server), "");
+}
+
+// A grant from a server whose mark names another (here a promoted replica, which has its old
+// master's mark) counts as UNSEEDED: the key set there gets the clean-up, the node is seeded
+// from the others, and then the attempt is tried again.
+TEST_F(FenceSeedingTest, AGrantWhoseMarkNamesAnotherServerCountsAsUnseededAndSeedsIt) {
+  make(3);
+  auto promoted = std::make_shared<detail::server_info>();
+  promoted->run_id = "server-redis://node0:6379";
+  promoted->promotable = true;
+  nodes[0]->connect(promoted);
+  acquire("r", fenced());
+  grant(0, "3", "server-old-master/");
+  nodes[1]->fail(errc::node_down, "connection refused", false);
+  grant(2, "3");
+  ASSERT_FALSE(outcome.has_value());  // it waits for the seeding
+  ASSERT_NE(release_token(0), "") << "the key set on node 0 gets its clean-up";
+  nodes[0]->answer_int(1);
+  ASSERT_TRUE(scan_pending(1));
+  answer_page(1, "0", {"r", "8"});
+  answer_scan_then_cleanup({"r", "5"});
+  EXPECT_THAT(seed_pending(0),
+              ElementsAre("1", "redlock:", "server-redis://node0:6379/", "mark", "r", "8"));
+  nodes[0]->answer_int(1);
+  timers.advance(milliseconds(0));
+  for (std::size_t i = 0; i < 3; ++i)
+    ASSERT_TRUE(acquire_fenced_pending(i)) << "node " << i;
+  grant(0, "8");
+  grant(1, "8");
+  nodes[0]->answer_int(1);
+  nodes[1]->answer_int(1);
+  ASSERT_TRUE(outcome && *outcome) << outcome->message();
+  EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(9));
 }
 
 // A quarantined server is seeded only after its quarantine (docs/safety.md): by then every

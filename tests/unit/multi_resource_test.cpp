@@ -217,12 +217,8 @@ TEST_F(MultiResourceTest, TheFenceCoversEveryResource) {
   EXPECT_EQ(first.sha1, detail::acquire_fenced_script.sha1);
   EXPECT_THAT(first.keys, ElementsAre("redlock:a", "redlock:b", "redlock:"));
   EXPECT_THAT(first.argv, ElementsAre(SizeIs(32), "7000", "a", "b"));
-  detail::reply stored;
-  stored.kind = detail::reply::type::string;
-  stored.text = "41";  // the larger of the two resources' fences on node 0
-  nodes[0]->answer(stored);
-  stored.text = "7";
-  nodes[1]->answer(stored);
+  nodes[0]->answer_fenced_grant("41");  // the larger of the two resources' fences on node 0
+  nodes[1]->answer_fenced_grant("7");
   nodes[2]->answer_refusal(2, "other");  // "b" is another owner's there
   call back = pending_call(0);
   EXPECT_EQ(back.sha1, detail::fence_write_script.sha1);

@@ -15,6 +15,13 @@ TEST(ServerInfo, ReadsRunIdVersionAndUptime) {
   EXPECT_EQ(s.uptime, std::chrono::seconds(42));
 }
 
+// master_replid (not master_replid2, the one before a promotion): part of the seeded mark.
+TEST(ServerInfo, ReadsTheReplicationId) {
+  server_info s = parse_server_info(
+      "# Replication\r\nrole:master\r\nmaster_replid:7f1e\r\nmaster_replid2:0000\r\n");
+  EXPECT_EQ(s.replication_id, "7f1e");
+}
+
 // A master with noeviction outside a Cluster loses no key but by a restart: no risk named.
 TEST(ServerInfo, AnIndependentNonEvictingMasterHasNoKeyLossRisk) {
   server_info s = parse_server_info(
