@@ -266,5 +266,90 @@ TEST_F(SentinelTest, SentinelsWithTheirOwnPasswordAreAskedWithIt) {
   EXPECT_EQ(refused.message().find("sentinels-only"), std::string::npos);
 }
 
+// The quarantine across a promotion (docs/safety.md): a client with acknowledgement on lets the
+// promoted replica vote at once (it has every key the group's votes counted), one without keeps
+// it out for max_ttl as a new server (its run_id is new to the endpoint).
+TEST_F(SentinelTest, APromotionIsQuarantinedOnlyWithoutAcknowledgement) {
+  sentinel_fleet fleet(1);
+  auto quarantined = [&](int acknowledging_replicas) {
+    client_options o = options_for(fleet, acknowledging_replicas);
+    o.quarantine.enabled = true;
+    o.quarantine.max_ttl = milliseconds(2000);
+    return make_client(o);
+  };
+  // Up longer than max_ttl plus drift (whole seconds), so that only the new run_id counts.
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (std::size_t i = 0; i < fleet.data_nodes(0).size(); ++i) {
+          const std::string info = fleet.data_nodes(0).command(i, {"INFO", "server"});
+          const std::size_t at = info.find("uptime_in_seconds:");
+          if (at == std::string::npos || std::stoll(info.substr(at + 18)) < 3) return false;
+        }
+        return true;
+      },
+      seconds(10)));
+  client acknowledged = quarantined(1);
+  client unacknowledged = quarantined(0);
+  for (client* c : {&acknowledged, &unacknowledged}) {
+    acquire_options a = lasting();
+    a.ttl = milliseconds(1000);
+    result<lease> held = c->acquire("job", a);
+    ASSERT_TRUE(held) << held.message();  // not quarantined: the servers are old enough
+    ASSERT_TRUE(held->release());
+  }
+  const std::uint16_t old_master = fleet.master_port(0);
+  fleet.kill_master(0);
+  const std::uint16_t promoted = fleet.wait_for_failover(0, old_master);
+  auto on_promoted = [&](client& c) {
+    auto h = c.health();
+    return h && (*h)[0].master == address(promoted) && (*h)[0].state == node_state::connected;
+  };
+  ASSERT_TRUE(eventually([&] { return on_promoted(acknowledged) && on_promoted(unacknowledged); },
+                         seconds(10)));
+  EXPECT_EQ((*acknowledged.health())[0].quarantine_left, milliseconds(0))
+      << (*acknowledged.health())[0].quarantine_reason;
+  const node_health later = (*unacknowledged.health())[0];
+  EXPECT_GT(later.quarantine_left, milliseconds(0));
+  EXPECT_THAT(later.quarantine_reason, HasSubstr("the endpoint reached a new server"));
+}
+
+// A TLS group (rediss+sentinel://): the client asks the sentinels over TLS, reaches the master
+// on its TLS port, waits for the replica (which replicates over TLS), and follows a failover
+// to the promoted replica, where the acknowledged lock still holds.
+TEST_F(SentinelTest, ATlsGroupKeepsAnAcknowledgedLockAcrossAFailover) {
+  sentinel_fleet_options secure;
+  secure.data_nodes.tls = true;
+  sentinel_fleet fleet(1, secure);
+  ASSERT_EQ(fleet.url(0).rfind("rediss+sentinel://", 0), 0u) << fleet.url(0);
+  client_options o = options_for(fleet, 1);
+  o.tls.ca_file = fleet.certs().ca_cert;
+  client holder = make_client(o);
+  result<lease> held = holder.acquire("job", lasting());
+  ASSERT_TRUE(held) << held.message();
+  EXPECT_EQ(held.tally().nodes()[0].detail, "WAIT 1 100: 1 of 1 replicas acknowledged");
+  const std::uint16_t old_master = fleet.master_port(0);
+  EXPECT_EQ(old_master, fleet.data_port(0, fleet.master_node(0)));  // the TLS port
+  ASSERT_NO_FATAL_FAILURE(wait_for_key_on_master(fleet, 0));
+
+  fleet.kill_master(0);
+  const std::uint16_t promoted = fleet.wait_for_failover(0, old_master);
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto h = holder.health();
+        return h && (*h)[0].master == address(promoted) && (*h)[0].state == node_state::connected;
+      },
+      seconds(10)))
+      << "the health does not show the new master " << promoted;
+  client rival = make_client(o);
+  acquire_options once = lasting();
+  once.wait = seconds(1);
+  result<lease> second = rival.acquire("job", once);
+  ASSERT_FALSE(second) << "a second holder while the first still holds";
+  EXPECT_EQ(second.error(), errc::held_elsewhere) << second.message();
+  result<ownership> still = held->check_ownership();
+  ASSERT_TRUE(still) << still.message();
+  ASSERT_TRUE(held->release());
+}
+
 }  // namespace
 }  // namespace redlock::testing

@@ -850,10 +850,9 @@ redis_fleet::redis_fleet(std::size_t n, node_options options) : options_(std::mo
     throw std::invalid_argument("redis_fleet: tls_auth_clients \"" + options_.tls_auth_clients +
                                 "\" is none of \"no\", \"yes\" and \"optional\"");
   }
-  if (options_.sentinel && (options_.persistence || options_.tls)) {
+  if (options_.sentinel && options_.persistence) {
     throw std::invalid_argument(
-        "redis_fleet: a sentinel fleet takes neither persistence (a sentinel has no data set) nor "
-        "tls (not supported yet)");
+        "redis_fleet: a sentinel fleet takes no persistence (a sentinel has no data set)");
   }
   if (options_.clock_shift) {
     std::error_code ec;
@@ -882,7 +881,8 @@ redis_fleet::redis_fleet(std::size_t n, node_options options) : options_(std::mo
   try {
     ipv6_ = loopback_ipv6_available();
     if (options_.tls) {
-      certs_ = make_test_certs(dir_ + "/certs");
+      certs_ = options_.tls_certs.ca_cert.empty() ? make_test_certs(dir_ + "/certs")
+                                                  : options_.tls_certs;
     }
     nodes_.resize(n);
     std::vector<std::size_t> all;
@@ -1050,6 +1050,10 @@ void redis_fleet::write_config(std::size_t i) const {
          << "tls-key-file " << conf_quote(*key) << "\n"
          << "tls-ca-cert-file " << conf_quote(certs_.ca_cert) << "\n"
          << "tls-auth-clients " << options_.tls_auth_clients << "\n";
+    if (options_.sentinel) {
+      conf << "tls-replication yes\n"
+           << "sentinel announce-port " << nd.tls_port << "\n";
+    }
   }
   if (!options_.requirepass.empty()) {
     conf << "requirepass " << conf_quote(options_.requirepass) << "\n";

@@ -93,13 +93,18 @@ struct node_options {
   // tls-auth-clients: "no" (the default here), "yes" (mutual TLS: a client certificate signed by
   // certs().ca_cert, e.g. certs().client_cert, is required) or "optional" (checked if sent).
   std::string tls_auth_clients = "no";
+  // With tls: serve these certificates (another fleet's certs(), so that one CA covers both);
+  // an empty ca_cert makes a fresh set in <dir>/certs.
+  cert_set tls_certs;
   // Run each node under the clock-shift shim, with its offset in clock_shift_file(i) (0 until
   // shift_clock() writes one), so that shift_clock() can move the node's wall clock.
   bool clock_shift = false;
   // Run each node as a Redis Sentinel (`redis-server redis.conf --sentinel`) instead of a data
   // node: redis.conf then holds the port, bind, dir and log lines and extra_config (the
   // `sentinel monitor ...` directives), and a node is up once it has logged its Sentinel ID and
-  // answers PING. persistence and tls are refused with it (std::invalid_argument).
+  // answers PING. persistence is refused with it (std::invalid_argument). With tls, a sentinel
+  // reaches the servers and the other sentinels over TLS (tls-replication yes) and announces
+  // its TLS port to the other sentinels.
   // sentinel_fleet.hpp builds whole Sentinel-managed groups from this.
   bool sentinel = false;
   // The fleet's directory, created by the fleet (so it must not exist yet) and removed by its

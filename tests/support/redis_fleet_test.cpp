@@ -451,7 +451,7 @@ TEST_F(RedisFleetTest, TheFleetLivesInTheDirItIsGivenAndRemovesIt) {
   std::filesystem::remove_all(parent);
 }
 
-TEST_F(RedisFleetTest, SentinelNodesMonitorAMasterAndRefuseDataNodeOptions) {
+TEST_F(RedisFleetTest, SentinelNodesMonitorAMasterAndRefusePersistence) {
   rt::redis_fleet master(1);
   rt::node_options options;
   options.sentinel = true;
@@ -468,9 +468,6 @@ TEST_F(RedisFleetTest, SentinelNodesMonitorAMasterAndRefuseDataNodeOptions) {
 
   options.persistence = true;
   EXPECT_THROW(rt::redis_fleet with_persistence(1, options), std::invalid_argument);
-  options.persistence = false;
-  options.tls = true;
-  EXPECT_THROW(rt::redis_fleet with_tls(1, options), std::invalid_argument);
 }
 
 TEST_F(RedisFleetTest, ConcurrentFleetsUseDistinctPortsAndDirs) {

@@ -69,10 +69,6 @@ sentinel_fleet::sentinel_fleet(std::size_t groups, sentinel_fleet_options option
   if (options_.sentinels == 0) {
     throw std::invalid_argument("sentinel_fleet: a group needs at least one sentinel");
   }
-  if (options_.data_nodes.tls) {
-    throw std::invalid_argument(
-        "sentinel_fleet: TLS groups (rediss+sentinel://) are not supported yet");
-  }
   if (!options_.data_nodes.dir.empty()) {
     throw std::invalid_argument(
         "sentinel_fleet: data_nodes.dir is set, but the fleet places the nodes in its own dir");
@@ -85,6 +81,7 @@ sentinel_fleet::sentinel_fleet(std::size_t groups, sentinel_fleet_options option
   }
   dir_ = templ;
   try {
+    if (options_.data_nodes.tls) certs_ = make_test_certs(dir_ + "/certs");
     groups_.resize(groups);
     // All data nodes first, then all sentinels, then one wait: the groups settle side by side.
     for (std::size_t g = 0; g < groups; ++g) {
@@ -132,6 +129,10 @@ void sentinel_fleet::start_group(std::size_t g) {
   }
   node_options data = options_.data_nodes;
   data.dir = group_dir + "/data";
+  if (data.tls) {
+    data.tls_certs = certs_;
+    data.extra_config.push_back("tls-replication yes");  // replicas reach the TLS port
+  }
   // A full sync starts at once instead of after 5 s (waiting for more replicas to share it).
   data.extra_config.push_back("repl-diskless-sync-delay 0");
   const std::string& password = options_.data_nodes.requirepass;
@@ -145,7 +146,7 @@ void sentinel_fleet::start_group(std::size_t g) {
   }
   // REPLICAOF at run time, as a sentinel does it, and saved with CONFIG REWRITE so that a
   // restarted replica is still one.
-  const std::string master_port = std::to_string(gr.data->port(0));
+  const std::string master_port = std::to_string(data_port(g, 0));
   for (std::size_t i = 1; i < gr.data->size(); ++i) {
     for (const std::vector<std::string>& command :
          {std::vector<std::string>{"REPLICAOF", "127.0.0.1", master_port},
@@ -165,8 +166,10 @@ void sentinel_fleet::start_sentinels(std::size_t g) {
   s.sentinel = true;
   s.dir = dir_ + "/" + gr.name + "/sentinels";
   s.start_timeout = options_.data_nodes.start_timeout;
+  s.tls = options_.data_nodes.tls;
+  s.tls_certs = certs_;
   s.extra_config = {"sentinel monitor " + gr.name + " 127.0.0.1 " +
-                        std::to_string(gr.data->port(0)) + " " + std::to_string(quorum()),
+                        std::to_string(data_port(g, 0)) + " " + std::to_string(quorum()),
                     "sentinel down-after-milliseconds " + gr.name + " " +
                         std::to_string(options_.down_after.count()),
                     "sentinel failover-timeout " + gr.name + " " +
@@ -198,12 +201,12 @@ std::string sentinel_fleet::master_name(std::size_t g) const {
 
 std::string sentinel_fleet::url(std::size_t g) const {
   const group& gr = at(g);
-  std::string out = "redis+sentinel://";
+  std::string out = options_.data_nodes.tls ? "rediss+sentinel://" : "redis+sentinel://";
   if (!options_.data_nodes.requirepass.empty()) {
     out += ":" + percent_encoded(options_.data_nodes.requirepass) + "@";
   }
   for (std::size_t s = 0; s < gr.sentinels->size(); ++s) {
-    out += (s > 0 ? "," : "") + address(gr.sentinels->port(s));
+    out += (s > 0 ? "," : "") + address(sentinel_port(g, s));
   }
   return out + "/" + gr.name;
 }
@@ -214,6 +217,16 @@ std::vector<std::string> sentinel_fleet::urls() const {
     out.push_back(url(g));
   }
   return out;
+}
+
+std::uint16_t sentinel_fleet::data_port(std::size_t g, std::size_t node) const {
+  const redis_fleet& data = *at(g).data;
+  return options_.data_nodes.tls ? data.tls_port(node) : data.port(node);
+}
+
+std::uint16_t sentinel_fleet::sentinel_port(std::size_t g, std::size_t s) const {
+  const redis_fleet& sentinels = *at(g).sentinels;
+  return options_.data_nodes.tls ? sentinels.tls_port(s) : sentinels.port(s);
 }
 
 redis_fleet& sentinel_fleet::data_nodes(std::size_t g) {
@@ -270,7 +283,7 @@ std::uint16_t sentinel_fleet::master_port(std::size_t g) const {
 std::size_t sentinel_fleet::node_at_port(std::size_t g, std::uint16_t port) const {
   const redis_fleet& data = *at(g).data;
   for (std::size_t i = 0; i < data.size(); ++i) {
-    if (data.port(i) == port) {
+    if (data_port(g, i) == port) {
       return i;
     }
   }
@@ -301,7 +314,7 @@ std::string sentinel_fleet::role(std::size_t g, std::size_t node) const {
 
 bool sentinel_fleet::lists_online(std::size_t g, const std::string& master_info,
                                   std::size_t node) const {
-  const std::string listed = "ip=127.0.0.1,port=" + std::to_string(at(g).data->port(node)) + ",";
+  const std::string listed = "ip=127.0.0.1,port=" + std::to_string(data_port(g, node)) + ",";
   const std::size_t entry = master_info.find(listed);
   return entry != std::string::npos &&
          master_info.compare(entry + listed.size(), 13, "state=online,") == 0;
@@ -458,7 +471,7 @@ std::string sentinel_fleet::unsettled_reason(std::size_t g) const {
         // Only known, connected and up: the sentinel reads a replica's link status from an
         // INFO it takes every 10 s (every second once the master is down), so "ok" would wait
         // for nothing a failover needs.
-        auto& entry = replicas[std::to_string(data.port(i))];
+        auto& entry = replicas[std::to_string(data_port(g, i))];
         if (entry["flags"] != "slave") {
           return who + " does not yet see data node " + std::to_string(i) +
                  " as a connected replica (flags '" + entry["flags"] + "')";
@@ -469,7 +482,7 @@ std::string sentinel_fleet::unsettled_reason(std::size_t g) const {
         if (t == s || !live(sentinels, t)) {
           continue;
         }
-        auto& entry = others[std::to_string(sentinels.port(t))];
+        auto& entry = others[std::to_string(sentinel_port(g, t))];
         if (entry["flags"] != "sentinel") {
           return who + " is not yet connected to sentinel " + std::to_string(t) + " (flags '" +
                  entry["flags"] + "')";

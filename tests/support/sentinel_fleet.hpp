@@ -69,8 +69,10 @@ struct sentinel_fleet_options {
   std::string sentinel_password;
   // For the data nodes (persistence, requirepass, acl_users, extra_config, ...). With a
   // requirepass the nodes get `masterauth` and the sentinels `sentinel auth-pass`, and url(g)
-  // carries the password. tls and dir are refused (std::invalid_argument): TLS groups are not
-  // supported yet, and the fleet places the nodes itself.
+  // carries the password. With tls, every process keeps its plain port (command(), call()) and
+  // the group runs on the TLS ports: replication, the sentinels' links and what they announce,
+  // and url(g) is rediss+sentinel:// with the sentinels' TLS ports; one certificate set serves
+  // every group (certs()). dir is refused (std::invalid_argument): the fleet places the nodes.
   node_options data_nodes;
   // How long construction (and wait_settled() by default) waits for replication and the
   // sentinels to settle.
@@ -96,6 +98,12 @@ class sentinel_fleet {
   // The `sentinel monitor` quorum of every group: a majority of options().sentinels.
   std::size_t quorum() const { return options_.sentinels / 2 + 1; }
   const std::string& dir() const { return dir_; }
+  // The fleet's certificates (data_nodes.tls only; else empty paths): trust ca_cert.
+  const cert_set& certs() const { return certs_; }
+  // The port the group announces for a data node, and for a sentinel: the TLS port in a TLS
+  // fleet. master_port(), wait_for_failover() and url() speak these.
+  std::uint16_t data_port(std::size_t g, std::size_t node) const;
+  std::uint16_t sentinel_port(std::size_t g, std::size_t s) const;
 
   // "group1", "group2", ... for g = 0, 1, ...
   std::string master_name(std::size_t g) const;
@@ -163,6 +171,7 @@ class sentinel_fleet {
 
   sentinel_fleet_options options_;
   std::string dir_;
+  cert_set certs_;
   std::vector<group> groups_;
 };
 

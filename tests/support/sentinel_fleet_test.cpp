@@ -171,9 +171,6 @@ TEST_F(SentinelFleetTest, RefusedOptionsStartNothing) {
   rt::sentinel_fleet_options no_sentinels;
   no_sentinels.sentinels = 0;
   EXPECT_THROW(rt::sentinel_fleet fleet(1, no_sentinels), std::invalid_argument);
-  rt::sentinel_fleet_options tls;
-  tls.data_nodes.tls = true;
-  EXPECT_THROW(rt::sentinel_fleet fleet(1, tls), std::invalid_argument);
   rt::sentinel_fleet_options placed;
   placed.data_nodes.dir = "/tmp/somewhere";
   EXPECT_THROW(rt::sentinel_fleet fleet(1, placed), std::invalid_argument);

@@ -426,7 +426,7 @@ void fault_runner::sentinel_cycle() {
   std::vector<std::size_t> master, replica;
   for (std::size_t g : hit) {
     master.push_back(f.master_node(g));
-    old_port.push_back(f.data_nodes(g).port(master.back()));
+    old_port.push_back(f.data_port(g, master.back()));
     replica.push_back(f.replica_node(g));
   }
   if (harsh) {
