@@ -53,9 +53,24 @@ inline std::size_t open_fd_count() {
   return entry_count("/proc/self/fd");
 }
 
-// The threads this process runs right now.
+// The threads this process runs right now. A thread just joined may still be listed for a
+// moment (the kernel wakes the joiner before it has removed the thread's entry).
 inline std::size_t thread_count() {
   return entry_count("/proc/self/task");
+}
+
+// thread_count() once it has stayed the same for 100 ms (at most 2 s): threads that are ending
+// no longer counted.
+inline std::size_t settled_thread_count() {
+  std::size_t last = thread_count();
+  int same = 0;
+  for (int i = 0; i < 200 && same < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::size_t now = thread_count();
+    same = now == last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
 }
 
 }  // namespace redlock::testing
