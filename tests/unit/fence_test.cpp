@@ -301,6 +301,20 @@ class FenceSeedingTest : public FenceTest {
     nodes[1]->fail(errc::node_down, "connection refused", false);
     ASSERT_TRUE(outcome.has_value());
   }
+  // Node 0's pending seed write succeeds; the attempt then goes to every node again, nodes 0
+  // and 1 grant with `stored` and store the next number, and the acquire ends with `fence`.
+  void seeded_then_granted_again(const std::string& stored, std::uint64_t fence) {
+    nodes[0]->answer_int(1);
+    timers.advance(milliseconds(0));
+    for (std::size_t i = 0; i < 3; ++i)
+      ASSERT_TRUE(acquire_fenced_pending(i)) << "node " << i;
+    grant(0, stored);
+    grant(1, stored);
+    nodes[0]->answer_int(1);
+    nodes[1]->answer_int(1);
+    ASSERT_TRUE(outcome && *outcome) << outcome->message();
+    EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(fence));
+  }
   void answer_scan_then_cleanup(std::vector<std::string> pairs) {
     ASSERT_TRUE(scan_pending(2));
     answer_page(2, "0", std::move(pairs));
@@ -333,17 +347,8 @@ TEST_F(FenceSeedingTest, AnUnseededNodeGetsTheHighestNumbersOfTheOthersThenTheAt
   EXPECT_THAT(seed_pending(0), ElementsAre("1", "redlock:", "server-redis://node0:6379/", "mark",
                                            "other", "2", "r", "9", "third", "5"));
   EXPECT_EQ(nodes[0]->pending().script_source, detail::fence_seed_script.source);
-  nodes[0]->answer_int(1);
-  timers.advance(milliseconds(0));
   // The attempt again, at once, although the acquire had no wait budget.
-  for (std::size_t i = 0; i < 3; ++i)
-    ASSERT_TRUE(acquire_fenced_pending(i)) << "node " << i;
-  grant(0, "9");
-  grant(1, "9");
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  ASSERT_TRUE(outcome && *outcome) << outcome->message();
-  EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(10));
+  ASSERT_NO_FATAL_FAILURE(seeded_then_granted_again("9", 10));
   EXPECT_EQ(outcome->tally().attempts(), 2);
 }
 
@@ -392,16 +397,7 @@ TEST_F(FenceSeedingTest, AGrantWhoseMarkNamesAnotherServerCountsAsUnseededAndSee
   answer_scan_then_cleanup({"r", "5"});
   EXPECT_THAT(seed_pending(0),
               ElementsAre("1", "redlock:", "server-redis://node0:6379/", "mark", "r", "8"));
-  nodes[0]->answer_int(1);
-  timers.advance(milliseconds(0));
-  for (std::size_t i = 0; i < 3; ++i)
-    ASSERT_TRUE(acquire_fenced_pending(i)) << "node " << i;
-  grant(0, "8");
-  grant(1, "8");
-  nodes[0]->answer_int(1);
-  nodes[1]->answer_int(1);
-  ASSERT_TRUE(outcome && *outcome) << outcome->message();
-  EXPECT_EQ(outcome->value()->fence, std::optional<std::uint64_t>(9));
+  ASSERT_NO_FATAL_FAILURE(seeded_then_granted_again("8", 9));
 }
 
 // A quarantined server is seeded only after its quarantine (docs/safety.md): by then every
