@@ -1,8 +1,7 @@
 // Runs a session operation from a thread other than the loop's and waits for its outcome.
 #pragma once
 
-#include <future>
-#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -10,26 +9,37 @@
 
 namespace redlock::detail {
 
-// `start(done)` runs on the loop thread and returns result<void>: an error means `done` will
-// not run. The calling thread blocks until the outcome is known.
+// `start(done)` runs on the loop and returns result<void>: an error means `done` will not run.
+// The calling thread blocks until the outcome is known; on the client's own loop it runs the
+// loop itself meanwhile, unless another thread does (loop_leadership).
 template <class T, class Start>
 result<T> run_blocking(session& s, std::string_view what, Start start) {
-  if (s.closed()) {
-    return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};
-  }
+  auto not_started = [&] {
+    return result<T>(errc::client_closed,
+                     "the client is closed; " + std::string(what) + " was not started");
+  };
+  if (s.closed()) return not_started();
   if (s.on_loop_thread()) {
     return {errc::would_deadlock,
             std::string(what) + " blocks, and was called on the client's own loop thread"};
   }
-  std::promise<result<T>> outcome;
-  bool posted = s.post([&outcome, &start] {
-    result<void> started = start([&outcome](result<T> r) { outcome.set_value(std::move(r)); });
-    if (!started) outcome.set_value(result<T>(std::move(started)));
-  });
-  if (!posted) {
-    return {errc::client_closed, "the client is closed; " + std::string(what) + " was not started"};
-  }
-  return outcome.get_future().get();
+  // Written on the loop before `call` finishes; read here after run() returned.
+  std::optional<result<T>> outcome;
+  loop_leadership::call call(s.leadership());
+  bool finished = s.leadership().run(
+      [&] {
+        result<void> started = start([&](result<T> r) {
+          outcome.emplace(std::move(r));
+          call.finish();
+        });
+        if (!started) {
+          outcome.emplace(std::move(started));
+          call.finish();
+        }
+      },
+      call);
+  if (!finished) return not_started();
+  return std::move(*outcome);
 }
 
 }  // namespace redlock::detail

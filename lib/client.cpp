@@ -11,7 +11,7 @@
 
 namespace redlock {
 
-// The client's own loop and the thread that runs it.
+// The client's own loop and its thread, which runs the loop while no caller does.
 struct client::running {
   uv_loop_t loop;
   std::shared_ptr<detail::session> session;
@@ -19,7 +19,9 @@ struct client::running {
 
   ~running() {
     if (thread.joinable()) {
-      // Closing runs on the loop; uv_run returns once every handle is closed.
+      // Closing runs on the loop; from now on only the client's thread takes the loop, and it
+      // returns once every handle is closed.
+      session->leadership().stop();
       session->post([s = session] { s->close(nullptr); });
       thread.join();
     }
@@ -37,12 +39,9 @@ result<client> client::create(client_options options) {
                                       detail::session::loop_mode::own_thread);
   if (!made) return made.status();
   run->session = std::move(*made);
-  auto* raw = run.get();
-  run->thread = std::thread([raw] {
-    raw->session->start();
-    uv_run(&raw->loop, UV_RUN_DEFAULT);
-  });
-  run->session->set_loop_thread(run->thread.get_id());
+  // Whichever thread runs the loop first starts the connections, before any request.
+  run->session->post([s = run->session.get()] { s->start(); });
+  run->thread = std::thread([s = run->session.get()] { s->leadership().serve(); });
   return client(std::move(run));
 }
 

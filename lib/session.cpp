@@ -35,10 +35,10 @@ session::session(uv_loop_t* loop, checked_options checked, std::shared_ptr<const
                  loop_mode mode)
     : options_(std::move(checked.options)),
       mode_(mode),
-      // The caller's loop runs on the creating thread; the client sets its own thread's id.
-      loop_thread_(mode == loop_mode::caller_loop ? std::this_thread::get_id() : std::thread::id()),
       services_(loop, clock_),
-      bridge_(loop) {
+      bridge_(loop),
+      // The caller's loop runs on the creating thread; the client's, on whichever waits.
+      leadership_(loop, bridge_, mode == loop_mode::own_thread) {
   std::vector<node_link*> links;
   std::vector<node_config> subscribers;
   for (auto& where : checked.endpoints) {

@@ -9,18 +9,17 @@
 
 #include <uv.h>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "clock.hpp"
 #include "engine.hpp"
 #include "keeper.hpp"
 #include "loop.hpp"
+#include "loop_leadership.hpp"
 #include "node/node.hpp"
 #include "node/sentinel_group.hpp"
 #include "options.hpp"
@@ -74,8 +73,10 @@ class session : public std::enable_shared_from_this<session> {
   bool post(std::function<void()> task) { return bridge_.post(std::move(task)); }
   // True once the session stopped taking work from other threads.
   bool closed() { return bridge_.closed(); }
-  bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_.load(); }
-  void set_loop_thread(std::thread::id id) { loop_thread_.store(id); }
+  // Whether this thread runs the loop now (a blocking call here would wait for itself).
+  bool on_loop_thread() const { return leadership_.on_loop_thread(); }
+  // Who runs the loop while threads wait in blocking calls (run_blocking, client's thread).
+  loop_leadership& leadership() { return leadership_; }
   const detail::clock& clock() const { return clock_; }
 
   // ---- loop thread ----
@@ -118,9 +119,9 @@ class session : public std::enable_shared_from_this<session> {
   const client_options options_;
   const loop_mode mode_;
   steady_clock_source clock_;
-  std::atomic<std::thread::id> loop_thread_;
   loop_services services_;
   bridge bridge_;
+  loop_leadership leadership_;
   std::vector<std::unique_ptr<node>> nodes_;
   // The sentinels of each redis+sentinel:// endpoint, shared by its voter and subscriber.
   std::vector<std::shared_ptr<sentinel_group>> groups_;

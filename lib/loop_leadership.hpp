@@ -1,0 +1,100 @@
+// Who runs a session's loop while a thread waits in a blocking call (leader/follower).
+//
+// On the client's own loop (client), a thread blocked in a call runs the loop itself while no
+// other thread does: a lone caller starts its request and reads the answer on its own thread,
+// with no hand-off to another thread and back. Callers that come while another thread runs the
+// loop post their request and sleep; the one that runs the loop wakes them with their outcome,
+// and hands the loop to the first of them that still waits when its own call is done. The
+// client's thread runs the loop only when no caller has for `grace` (or sooner, when a timer is
+// due), for what runs with no caller: timers, extensions, releases from destructors; and it
+// hands the loop to the first caller that comes.
+//
+// On a caller's loop (async_client), the loop belongs to its thread: blocking calls from other
+// threads only post their request and sleep.
+//
+// Handing the loop on is done under one mutex, which orders every thread's use of the loop.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <thread>
+
+namespace redlock::detail {
+
+class bridge;
+
+class loop_leadership {
+ public:
+  // One blocking call: finish() runs on the loop once its outcome is known.
+  class call {
+   public:
+    explicit call(loop_leadership& owner) : owner_(owner) {}
+    call(const call&) = delete;
+    call& operator=(const call&) = delete;
+    // Loop thread, once: the outcome is written; the caller may return.
+    void finish();
+
+   private:
+    friend class loop_leadership;
+    loop_leadership& owner_;
+    std::condition_variable wake_;
+    bool finished_ = false;  // guarded by owner_.mutex_
+  };
+
+  // `may_lead`: the loop is the session's own (client); false for a caller's loop.
+  loop_leadership(uv_loop_t* loop, bridge& bridge, bool may_lead,
+                  std::chrono::microseconds grace = std::chrono::microseconds(1000));
+  loop_leadership(const loop_leadership&) = delete;
+  loop_leadership& operator=(const loop_leadership&) = delete;
+
+  // A thread other than the loop's: runs `task` on the loop (after the tasks posted before
+  // it) and returns once `c` is finished. False when the session no longer takes work: the
+  // task was dropped and `c` will not finish.
+  bool run(std::function<void()> task, call& c);
+
+  // The client's thread: runs the loop whenever no caller does, until stop() was called and
+  // the loop has no handle left.
+  void serve();
+  // Any thread: from now on only the client's thread runs the loop, to its end.
+  void stop();
+
+  // Any thread: whether this thread runs the loop now.
+  bool on_loop_thread() const;
+
+ private:
+  using steady = std::chrono::steady_clock;
+
+  // mutex_ held: the loop is free; wakes the thread that should run it next.
+  void hand_over();
+  // mutex_ held: the calling thread runs the loop from now on.
+  void take();
+  // mutex_ held, by the thread that runs the loop: it stops doing so.
+  void leave();
+  // The calling thread runs the loop (taken) until `c` finishes; false if the loop ended first.
+  bool lead_until(call& c);
+
+  uv_loop_t* const loop_;
+  bridge& bridge_;
+  const bool may_lead_;
+  const std::chrono::microseconds grace_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable serve_wake_;  // the client's thread
+  bool held_ = false;                   // a thread runs the loop
+  bool stopping_ = false;
+  bool ended_ = false;           // serve() returned: nobody runs the loop again
+  bool due_soon_ = false;        // the last leader left work due within `grace`
+  steady::time_point last_led_;  // when a caller last left the loop
+  std::list<call*> waiting_;     // callers waiting for their outcome, oldest first
+  std::atomic<std::thread::id> holder_;
+  // The caller's loop runs on the thread that made the session.
+  const std::thread::id owner_thread_;
+};
+
+}  // namespace redlock::detail
