@@ -45,6 +45,15 @@ struct row {
   std::size_t errors = 0;
   double floor_p50_us = 0;
   double ratio_to_floor = 0;
+  // Latency rows: the floor of the same fleet size (one SET at N = 1, the fan-out floor above;
+  // over TLS, OpenSSL's), and the row's p50 and p99 against that floor's.
+  double nodes_floor_p50_us = 0;
+  double nodes_floor_p99_us = 0;
+  double ratio_to_nodes_floor = 0;
+  double p99_ratio_to_nodes_floor = 0;
+  // Throughput rows of the blocking client (concurrency = threads): pairs/s against those of
+  // async_client with 16 in flight, in the same run.
+  double ratio_to_async16 = 0;
   double ratio_to_healthy = 0;     // failover rows: p50 against the healthy row of the same fleet
   double first_us = 0;             // failover rows: the first acquire after the fault struck
   double fairness = -1;            // contention rows: Jain's index of acquisitions per client

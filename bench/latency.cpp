@@ -1,7 +1,9 @@
 // The latency and throughput measurers on the async and the blocking client.
 #include "latency.hpp"
 
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace redlock::bench {
@@ -140,6 +142,46 @@ void throughput_measurer::chain(int lane) {
     });
   });
   if (!started) throw std::runtime_error(started.message());
+}
+
+blocking_throughput_measurer::blocking_throughput_measurer(const std::vector<std::string>& urls,
+                                                           int threads)
+    : measurer("throughput", "client", urls.size()) {
+  concurrency_ = threads;
+  auto made = redlock::client::create(throughput_options(urls));
+  if (!made) throw std::runtime_error(made.message());
+  client_.emplace(std::move(*made));
+}
+
+void blocking_throughput_measurer::run_for(clock_type::duration slice) {
+  auto until = clock_type::now() + slice;
+  std::mutex record;  // sample() and the counters are the measurer's, not thread-safe
+  std::vector<std::thread> workers;
+  for (int t = 0; t < concurrency_; ++t) {
+    workers.emplace_back([&, t] {
+      std::string prefix =
+          "threads:" + std::to_string(concurrency_) + ":" + std::to_string(t) + ":";
+      while (clock_type::now() < until) {
+        auto start = clock_type::now();
+        redlock::result<redlock::lease> r = client_->acquire(prefix + std::to_string(next_++));
+        auto took = clock_type::now() - start;
+        bool released = r && r->release();
+        std::lock_guard<std::mutex> lock(record);
+        if (!r) {
+          error();
+          continue;
+        }
+        sample(took);
+        if (released) {
+          count_ops();
+        } else {
+          error();
+        }
+      }
+    });
+  }
+  for (std::thread& w : workers)
+    w.join();
 }
 
 }  // namespace redlock::bench

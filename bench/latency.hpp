@@ -2,6 +2,7 @@
 // acquire_all of K resources), one on the blocking client, and chains in flight at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -75,6 +76,19 @@ class throughput_measurer final : public measurer {
   loop_client client_;
   clock_type::time_point until_;
   std::size_t next_ = 0;
+};
+
+// Throughput of the blocking client: `threads` threads on one client, each acquire then
+// release on distinct keys; ops counts lock+unlock pairs, and each acquire is sampled.
+class blocking_throughput_measurer final : public measurer {
+ public:
+  blocking_throughput_measurer(const std::vector<std::string>& urls, int threads);
+
+ private:
+  void run_for(clock_type::duration slice) override;
+
+  std::optional<redlock::client> client_;
+  std::atomic<std::size_t> next_{0};
 };
 
 }  // namespace redlock::bench

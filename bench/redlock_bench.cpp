@@ -32,6 +32,7 @@
 #include "redis_fleet.hpp"
 #include "report.hpp"
 #include "sentinel.hpp"
+#include "startup.hpp"
 #include "timeline.hpp"
 
 using namespace redlock::bench;
@@ -94,6 +95,36 @@ options parse(int argc, char** argv) {
 
 }  // namespace
 
+bool is_latency_floor(const row& r) {
+  return r.scenario == "floor" && r.resources == 0 && r.concurrency == 1;
+}
+
+// The ratios a row is judged by, against rows measured in the same run: latency rows against
+// the floor of their own fleet size (p50 and p99), start-up rows against one connect and one
+// SET, the blocking client's throughput against async_client's with 16 in flight.
+void compare_with_floors(std::vector<row>& rows) {
+  for (row& r : rows) {
+    for (const row& other : rows) {
+      if (r.scenario == "latency" && is_latency_floor(other) && other.nodes == r.nodes &&
+          other.tls == r.tls) {
+        r.nodes_floor_p50_us = other.p50_us;
+        r.nodes_floor_p99_us = other.p99_us;
+        r.ratio_to_nodes_floor = r.p50_us / other.p50_us;
+        r.p99_ratio_to_nodes_floor = r.p99_us / other.p99_us;
+      }
+      if (r.scenario == "startup" && r.client != "hiredis-connect" && other.scenario == "startup" &&
+          other.client == "hiredis-connect") {
+        r.floor_p50_us = other.p50_us;
+        r.ratio_to_floor = r.p50_us / other.p50_us;
+      }
+      if (r.scenario == "throughput" && r.client == "client" && other.scenario == "throughput" &&
+          other.client == "async_client" && other.concurrency == 16 && !other.tls) {
+        r.ratio_to_async16 = r.ops_per_s / other.ops_per_s;
+      }
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
   try {
@@ -151,6 +182,9 @@ int main(int argc, char** argv) {
       }
       for (std::size_t n : sizes)
         measurers.push_back(std::make_unique<blocking_latency_measurer>(first(n)));
+      measurers.push_back(std::make_unique<startup_floor_measurer>(first(1)));
+      for (std::size_t n : {std::size_t{1}, throughput_nodes})
+        measurers.push_back(std::make_unique<startup_measurer>(first(n)));
     }
     // TLS rows beside the plaintext ones, on the same servers, in the same run.
     auto tls_first = [&](std::size_t n) {
@@ -189,6 +223,10 @@ int main(int argc, char** argv) {
       measurers.push_back(std::make_unique<capacity_measurer>(first(throughput_nodes)));
       for (int c : {1, 16, 256}) {
         measurers.push_back(std::make_unique<throughput_measurer>(first(throughput_nodes), c));
+      }
+      for (int threads : {16, 64}) {
+        measurers.push_back(
+            std::make_unique<blocking_throughput_measurer>(first(throughput_nodes), threads));
       }
       if (o.tls) {
         measurers.push_back(
@@ -232,8 +270,10 @@ int main(int argc, char** argv) {
             r.ratio_to_unfenced = r.p50_us / plain.p50_us;
         }
       }
-      print_row(r);
     }
+    compare_with_floors(rows);
+    for (const row& r : rows)
+      print_row(r);
     std::vector<timeline_point> timeline;
     if ((o.scenario == "failover" || o.scenario == "all") && o.servers.empty()) {
       for (const row& r : measure_failover(o, floor_p50)) {

@@ -87,6 +87,11 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("fault", r.fault).add("concurrency", r.concurrency).add("ops", r.ops);
     o.add("ops_per_s", r.ops_per_s).add("p50_us", r.p50_us).add("p99_us", r.p99_us);
     o.add("errors", r.errors).add("floor_p50_us", r.floor_p50_us);
+    o.add("nodes_floor_p50_us", r.nodes_floor_p50_us)
+        .add("nodes_floor_p99_us", r.nodes_floor_p99_us);
+    o.add("ratio_to_nodes_floor", r.ratio_to_nodes_floor, "%.3f")
+        .add("p99_ratio_to_nodes_floor", r.p99_ratio_to_nodes_floor, "%.3f");
+    o.add("ratio_to_async16", r.ratio_to_async16, "%.3f");
     o.add("ratio_to_floor", r.ratio_to_floor, "%.3f")
         .add("ratio_to_healthy", r.ratio_to_healthy, "%.3f");
     o.add("first_us", r.first_us).add("fairness", r.fairness, "%.3f").add("tls", r.tls);
@@ -126,6 +131,11 @@ void print_row(const row& r) {
   } else {
     std::printf(" %9s", "");  // burst rows: no floor to compare with
   }
+  if (r.ratio_to_nodes_floor > 0) {
+    std::printf("  N-floor %.1f/%.1f us: p50 %.2fx, p99 %.2fx", r.nodes_floor_p50_us,
+                r.nodes_floor_p99_us, r.ratio_to_nodes_floor, r.p99_ratio_to_nodes_floor);
+  }
+  if (r.ratio_to_async16 > 0) std::printf("  %.2fx async_client 16", r.ratio_to_async16);
   if (r.fairness >= 0) std::printf("  fairness %.3f", r.fairness);
   if (r.commands_per_grant >= 0) std::printf("  commands/grant %.1f", r.commands_per_grant);
   if (r.capacity_per_s > 0) std::printf("  servers' capacity %.0f SET/s", r.capacity_per_s);

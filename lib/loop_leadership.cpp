@@ -43,6 +43,7 @@ bool loop_leadership::run(std::function<void()> task, call& c) {
   }
 
   auto me = waiting_.insert(waiting_.end(), &c);
+  ++arrivals_;
   lock.unlock();
   bool posted = bridge_.post(std::move(task));
   lock.lock();
@@ -127,13 +128,16 @@ void loop_leadership::serve() {
       continue;
     }
     take();
+    std::uint64_t seen = arrivals_;
     lock.unlock();
     bool alive = true;
     bool hand = false;
     while (alive && !hand) {
       alive = uv_run(loop_, UV_RUN_ONCE) != 0;
+      // A caller came (waiting still, or answered already): leave the loop to callers, so
+      // that one that calls again runs it itself.
       std::lock_guard<std::mutex> guard(mutex_);
-      hand = !stopping_ && caller_waits();
+      hand = !stopping_ && arrivals_ != seen;
     }
     // Send what the waiting callers' requests queued before one of them takes the loop.
     if (alive) uv_run(loop_, UV_RUN_NOWAIT);

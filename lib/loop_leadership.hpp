@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -92,6 +93,7 @@ class loop_leadership {
   bool due_soon_ = false;        // the last leader left work due within `grace`
   steady::time_point last_led_;  // when a caller last left the loop
   std::list<call*> waiting_;     // callers waiting for their outcome, oldest first
+  std::uint64_t arrivals_ = 0;   // callers that found the loop run by another thread
   std::atomic<std::thread::id> holder_;
   // The caller's loop runs on the thread that made the session.
   const std::thread::id owner_thread_;

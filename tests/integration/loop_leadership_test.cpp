@@ -30,7 +30,12 @@ class led_loop {
     leadership_ = std::make_unique<loop_leadership>(&loop_, *bridge_, may_lead, grace);
   }
   ~led_loop() {
-    if (serving_.joinable()) end();
+    if (serving_.joinable()) {
+      end();
+    } else if (!ended_) {
+      bridge_->close([] {});  // no client's thread: this one is the loop's
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    }
     uv_loop_close(&loop_);
   }
 
@@ -43,6 +48,7 @@ class led_loop {
     bridge* b = bridge_.get();
     EXPECT_TRUE(b->post([b] { b->close([] {}); }));
     serving_.join();
+    ended_ = true;
   }
 
   // One call whose outcome comes from the loop a little later (a zero timer, as an answer
@@ -80,6 +86,7 @@ class led_loop {
   std::unique_ptr<bridge> bridge_;
   std::unique_ptr<loop_leadership> leadership_;
   std::thread serving_;
+  bool ended_ = false;
 };
 
 // Once the client's thread handed it the loop, a caller that calls again and again runs the
