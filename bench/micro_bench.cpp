@@ -1,11 +1,14 @@
 // Micro-benchmarks of the pure parts of the library: quorum arithmetic, validity, tokens, RESP
 // encoding and decoding, endpoint parsing, and one whole acquire round of the engine on fake
-// nodes. No sockets: these are the CPU costs that sit above the network floor measured by
-// redlock-bench.
+// nodes; and, on a real libuv loop, the blocking client's hand-off (loop_leadership), the
+// bridge's batching, and a whole blocking acquire on fake nodes. No sockets: these are the CPU
+// and thread costs that sit above the network floor measured by redlock-bench.
 //
 //   redlock-micro-bench --benchmark_min_time=0.05
 #include <benchmark/benchmark.h>
 #include <hiredis/hiredis.h>
+
+#include <uv.h>
 
 #include <chrono>
 #include <cstddef>
@@ -13,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -20,6 +24,8 @@
 #include "endpoint.hpp"
 #include "engine.hpp"
 #include "fakes.hpp"
+#include "loop.hpp"
+#include "loop_leadership.hpp"
 #include "node_link.hpp"
 #include "quorum.hpp"
 #include "redlock/options.hpp"
@@ -188,5 +194,132 @@ void BM_EngineAcquireRound(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());  // rounds
 }
 BENCHMARK(BM_EngineAcquireRound)->Arg(1)->Arg(3)->Arg(5)->Arg(7);
+
+// ---- the blocking client's hand-off, on a real loop -----------------------------------------
+
+// A loop, its bridge and the leadership over it, run as the blocking client runs its own
+// (`lead`: a caller runs the loop while no other thread does; the client's thread never takes
+// it back within a benchmark), or as a caller's loop run by a thread of its own (every call
+// handed to that thread and back: the blocking client before leader/follower).
+class benched_loop {
+ public:
+  explicit benched_loop(bool lead) : clock_(), services_(&loop_init(), clock_), bridge_(&loop_) {
+    bridge_.keep_loop_alive(true);
+    leadership_ = std::make_unique<loop_leadership>(&loop_, bridge_, lead, std::chrono::hours(1));
+    if (lead) {
+      runner_ = std::thread([this] { leadership_->serve(); });
+    } else {
+      runner_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+    }
+  }
+  ~benched_loop() {
+    leadership_->stop();
+    bridge_.post([this] {
+      bridge_.close([] {});
+      services_.close([] {});
+    });
+    runner_.join();
+    uv_loop_close(&loop_);
+  }
+
+  // One blocking call: `start(finish)` runs on the loop; the call returns once finish() ran.
+  template <class Start>
+  void call(Start start) {
+    loop_leadership::call c(*leadership_);
+    leadership_->run([&] { start([&] { c.finish(); }); }, c);
+  }
+
+  loop_services& services() { return services_; }
+  const redlock::detail::clock& time() const { return clock_; }
+
+ private:
+  uv_loop_t& loop_init() {
+    uv_loop_init(&loop_);
+    return loop_;
+  }
+
+  uv_loop_t loop_;
+  steady_clock_source clock_;
+  loop_services services_;
+  bridge bridge_;
+  std::unique_ptr<loop_leadership> leadership_;
+  std::thread runner_;
+};
+
+// One blocking call whose outcome the loop knows in its next iteration (a deferred call): the
+// cost of reaching the loop and coming back, by the caller leading or by a hand-off.
+void BM_BlockingCall(benchmark::State& state) {
+  benched_loop loop(state.range(0) == 1);
+  for (auto _ : state) {
+    loop.call([&](auto finish) { loop.services().defer(finish); });
+  }
+  state.SetLabel(state.range(0) == 1 ? "caller leads" : "handed to the loop's thread");
+}
+BENCHMARK(BM_BlockingCall)->Arg(1)->Arg(0)->UseRealTime();
+
+// K tasks posted to the bridge, then run in one batch on the loop: the cost per task.
+void BM_BridgeBatch(benchmark::State& state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto b = std::make_unique<bridge>(&loop);
+  const auto k = state.range(0);
+  std::int64_t ran = 0;
+  for (auto _ : state) {
+    for (std::int64_t i = 0; i < k; ++i)
+      b->post([&ran] { ++ran; });
+    b->run_queued();
+  }
+  b->close([] {});
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  if (ran != state.iterations() * k) state.SkipWithError("a posted task did not run");
+  state.SetItemsProcessed(state.iterations() * k);  // tasks
+}
+BENCHMARK(BM_BridgeBatch)->Arg(1)->Arg(16)->Arg(256);
+
+// A whole blocking acquire on N fake nodes that answer "+OK" in the loop's next iteration:
+// the engine's round plus the way in and out of the loop, led by the caller or handed off.
+void BM_BlockingAcquireOnFakeNodes(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  benched_loop loop(state.range(1) == 1);
+  std::vector<std::unique_ptr<redlock::testing::fake_node>> nodes;
+  std::vector<node_link*> links;
+  for (std::size_t i = 0; i < n; ++i) {
+    nodes.push_back(std::make_unique<redlock::testing::fake_node>("redis://10.0.0." +
+                                                                  std::to_string(i + 1) + ":6379"));
+    links.push_back(nodes.back().get());
+  }
+  engine_config config = engine_config::from(redlock::client_options{});
+  config.seed = 42;
+  std::unique_ptr<engine> eng;
+  loop.call([&](auto finish) {  // the engine lives on the loop
+    eng = std::make_unique<engine>(config, links, loop.time(), loop.services());
+    finish();
+  });
+  redlock::acquire_options options;  // ttl 10 s, one attempt
+  benchmark::IterationCount granted = 0;
+  for (auto _ : state) {
+    loop.call([&](auto finish) {
+      eng->acquire({"orders:42"}, options,
+                   [&, finish](redlock::result<std::shared_ptr<lock_record>> r) {
+                     if (r) ++granted;
+                     finish();
+                   });
+      loop.services().defer([&] {
+        for (auto& node : nodes) {
+          while (node->has_pending())
+            node->answer_ok();
+        }
+      });
+    });
+  }
+  loop.call([&](auto finish) {
+    eng.reset();
+    finish();
+  });
+  if (granted != state.iterations()) state.SkipWithError("an acquire was not granted");
+  state.SetLabel(state.range(1) == 1 ? "caller leads" : "handed to the loop's thread");
+}
+BENCHMARK(BM_BlockingAcquireOnFakeNodes)->ArgsProduct({{1, 5}, {1, 0}})->UseRealTime();
 
 }  // namespace
