@@ -225,7 +225,7 @@ class benched_loop {
   // One blocking call: `start(finish)` runs on the loop; the call returns once finish() ran.
   template <class Start>
   void call(Start start) {
-    loop_leadership::call c(*leadership_);
+    loop_leadership::call c;
     leadership_->run([&] { start([&] { c.finish(); }); }, c);
   }
 

@@ -25,7 +25,7 @@ result<T> run_blocking(session& s, std::string_view what, Start start) {
   }
   // Written on the loop before `call` finishes; read here after run() returned.
   std::optional<result<T>> outcome;
-  loop_leadership::call call(s.leadership());
+  loop_leadership::call call;
   bool finished = s.leadership().run(
       [&] {
         result<void> started = start([&](result<T> r) {

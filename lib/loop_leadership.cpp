@@ -1,14 +1,54 @@
 #include "loop_leadership.hpp"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "loop.hpp"
 
 namespace redlock::detail {
+namespace {
+
+// Sleeps while `*word` is `expected` (at once back if it is not). A wake-up may be spurious.
+void futex_wait(std::atomic<int>& word, int expected) {
+  syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr,
+          0);
+}
+
+// Wakes the thread sleeping on `word`. The word may belong to a call that returned meanwhile:
+// the kernel only looks the address up among its sleepers, and every sleeper of any futex
+// copes with a spurious wake-up.
+void futex_wake(std::atomic<int>& word) {
+  syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+}  // namespace
 
 void loop_leadership::call::finish() {
-  std::lock_guard<std::mutex> lock(owner_.mutex_);
-  finished_ = true;
-  // No system call when the caller is the thread running the loop: nobody waits on it.
-  wake_.notify_one();
+  // After the exchange the caller may return and this call be gone: nothing of it is touched
+  // again but the address of its word.
+  if (state_.exchange(finished) == asleep) futex_wake(state_);
+}
+
+int loop_leadership::call::wait_for_turn() {
+  int s = state_.load();
+  while (s == pending || s == asleep) {
+    if (s == pending && !state_.compare_exchange_weak(s, asleep)) continue;
+    futex_wait(state_, asleep);
+    s = state_.load();
+  }
+  return s;
+}
+
+bool loop_leadership::call::offer_lead() {
+  int s = state_.load();
+  while (s == pending || s == asleep) {
+    if (state_.compare_exchange_weak(s, lead)) {
+      if (s == asleep) futex_wake(state_);
+      return true;
+    }
+  }
+  return s == lead;
 }
 
 loop_leadership::loop_leadership(uv_loop_t* loop, bridge& bridge, bool may_lead,
@@ -42,23 +82,30 @@ bool loop_leadership::run(std::function<void()> task, call& c) {
     return finished;
   }
 
+  // A follower: the request goes to the thread that runs the loop, which wakes this one with
+  // the outcome, or to run the loop once it is free.
   auto me = waiting_.insert(waiting_.end(), &c);
   ++arrivals_;
-  lock.unlock();
-  bool posted = bridge_.post(std::move(task));
-  lock.lock();
-  if (!posted) {
+  if (!bridge_.post(std::move(task))) {
     waiting_.erase(me);
     hand_over();
     return false;
   }
-  c.wake_.wait(lock, [&] { return c.finished_ || ended_ || may_take(); });
-  waiting_.erase(me);
-  if (c.finished_ || ended_) {
-    // Woken to run the loop perhaps, but no longer in need of it: the next one is.
-    hand_over();
-    return c.finished_;
+  for (;;) {
+    lock.unlock();
+    int turn = c.wait_for_turn();
+    lock.lock();
+    if (turn == call::finished || ended_) {
+      waiting_.erase(me);
+      hand_over();  // this one may have been told to lead; then the next one is
+      return turn == call::finished;
+    }
+    if (may_take()) break;
+    // Another thread took the loop first: wait again, unless the outcome came meanwhile.
+    int told = call::lead;
+    c.state_.compare_exchange_strong(told, call::pending);
   }
+  waiting_.erase(me);
   take();
   lock.unlock();
   bool finished = lead_until(c);
@@ -69,16 +116,10 @@ bool loop_leadership::run(std::function<void()> task, call& c) {
 }
 
 bool loop_leadership::lead_until(call& c) {
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (c.finished_) return true;
-    }
-    if (uv_run(loop_, UV_RUN_ONCE) == 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      return c.finished_;
-    }
+  while (c.state_.load() != call::finished) {
+    if (uv_run(loop_, UV_RUN_ONCE) == 0) return c.state_.load() == call::finished;
   }
+  return true;
 }
 
 void loop_leadership::take() {
@@ -99,10 +140,10 @@ void loop_leadership::leave() {
 void loop_leadership::hand_over() {
   if (held_ || ended_) return;
   if (may_lead_ && !stopping_) {
+    // The oldest caller still waiting runs it (a call in waiting_ is alive: its caller
+    // leaves the list under mutex_ before it returns).
     for (call* next : waiting_) {
-      if (next->finished_) continue;
-      next->wake_.notify_one();
-      return;
+      if (next->offer_lead()) return;
     }
   }
   if (stopping_ || due_soon_) serve_wake_.notify_one();
@@ -112,7 +153,7 @@ void loop_leadership::serve() {
   std::unique_lock<std::mutex> lock(mutex_);
   auto caller_waits = [this] {
     for (call* c : waiting_) {
-      if (!c->finished_) return true;
+      if (c->state_.load() != call::finished) return true;
     }
     return false;
   };
@@ -128,7 +169,7 @@ void loop_leadership::serve() {
       continue;
     }
     take();
-    std::uint64_t seen = arrivals_;
+    std::uint64_t seen = arrivals_.load();
     lock.unlock();
     bool alive = true;
     bool hand = false;
@@ -136,8 +177,7 @@ void loop_leadership::serve() {
       alive = uv_run(loop_, UV_RUN_ONCE) != 0;
       // A caller came (waiting still, or answered already): leave the loop to callers, so
       // that one that calls again runs it itself.
-      std::lock_guard<std::mutex> guard(mutex_);
-      hand = !stopping_ && arrivals_ != seen;
+      hand = !stopping_ && arrivals_.load() != seen;
     }
     // Send what the waiting callers' requests queued before one of them takes the loop.
     if (alive) uv_run(loop_, UV_RUN_NOWAIT);
@@ -147,7 +187,7 @@ void loop_leadership::serve() {
       // Only a closed session has no handle left that keeps the loop running.
       ended_ = true;
       for (call* c : waiting_)
-        c->wake_.notify_one();
+        c->offer_lead();  // they see ended_ and return
       return;
     }
     hand_over();

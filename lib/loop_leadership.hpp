@@ -32,10 +32,11 @@ class bridge;
 
 class loop_leadership {
  public:
-  // One blocking call: finish() runs on the loop once its outcome is known.
+  // One blocking call: finish() runs on the loop once its outcome is known. Its caller sleeps
+  // on the call's own word (a futex), so that telling it touches no lock another thread holds.
   class call {
    public:
-    explicit call(loop_leadership& owner) : owner_(owner) {}
+    call() = default;
     call(const call&) = delete;
     call& operator=(const call&) = delete;
     // Loop thread, once: the outcome is written; the caller may return.
@@ -43,11 +44,18 @@ class loop_leadership {
 
    private:
     friend class loop_leadership;
-    loop_leadership& owner_;
-    std::condition_variable wake_;
-    bool finished_ = false;  // guarded by owner_.mutex_
+    enum : int {
+      pending,   // waiting for its outcome, awake
+      asleep,    // waiting for its outcome, in the futex
+      finished,  // the outcome is known
+      lead,      // told that the loop is free: it may run it
+    };
+    // The caller's thread: sleeps until the state is finished or lead, and returns it.
+    int wait_for_turn();
+    // Any thread: from pending or asleep to lead (waking it); false if finished.
+    bool offer_lead();
+    std::atomic<int> state_{pending};
   };
-
   // `may_lead`: the loop is the session's own (client); false for a caller's loop.
   loop_leadership(uv_loop_t* loop, bridge& bridge, bool may_lead,
                   std::chrono::microseconds grace = std::chrono::microseconds(1000));
@@ -88,12 +96,13 @@ class loop_leadership {
   mutable std::mutex mutex_;
   std::condition_variable serve_wake_;  // the client's thread
   bool held_ = false;                   // a thread runs the loop
-  bool stopping_ = false;
-  bool ended_ = false;           // serve() returned: nobody runs the loop again
-  bool due_soon_ = false;        // the last leader left work due within `grace`
-  steady::time_point last_led_;  // when a caller last left the loop
-  std::list<call*> waiting_;     // callers waiting for their outcome, oldest first
-  std::uint64_t arrivals_ = 0;   // callers that found the loop run by another thread
+  std::atomic<bool> stopping_{false};   // written under mutex_; read by the loop's turns
+  bool ended_ = false;                  // serve() returned: nobody runs the loop again
+  bool due_soon_ = false;               // the last leader left work due within `grace`
+  steady::time_point last_led_;         // when a caller last left the loop
+  std::list<call*> waiting_;            // callers waiting for their outcome, oldest first
+  // Callers that found the loop run by another thread (written under mutex_).
+  std::atomic<std::uint64_t> arrivals_{0};
   std::atomic<std::thread::id> holder_;
   // The caller's loop runs on the thread that made the session.
   const std::thread::id owner_thread_;

@@ -54,7 +54,7 @@ class led_loop {
   // One call whose outcome comes from the loop a little later (a zero timer, as an answer
   // read from a socket would): `answered` runs on the loop thread at that point.
   bool call(const std::function<void()>& answered = [] {}) {
-    loop_leadership::call c(*leadership_);
+    loop_leadership::call c;
     return leadership_->run(
         [&] {
           auto* timer = new uv_timer_t;
@@ -180,7 +180,7 @@ TEST(LoopLeadership, CallsAfterTheEndAreRefused) {
   ASSERT_TRUE(l.call());
   l.end();
   bool ran = false;
-  loop_leadership::call c(l.leadership());
+  loop_leadership::call c;
   EXPECT_FALSE(l.leadership().run([&] { ran = true; }, c));
   EXPECT_FALSE(ran);
 }
