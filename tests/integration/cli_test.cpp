@@ -329,6 +329,53 @@ TEST_F(CliTest, ALockLostThroughTheFaultProxyStopsTheCommandWithItsOwnStatus) {
   EXPECT_FALSE(alive(child));
 }
 
+TEST_F(CliTest, AWaitWithoutLimitWarnsOnceWhenNoMajorityCanVoteAndAGrantStillComesLater) {
+  start_fleet(3);
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    fleet->kill(i);  // their ports now refuse connections
+  // And a fourth node whose host does not resolve, with a password that must not be shown.
+  std::vector<std::string> urls = fleet->urls();
+  urls.push_back("redis://u:s3cret@no-such-host.invalid:6379");
+  auto env = env_for(urls);
+  const auto warned = [](cli_process& p) {
+    return p.err().find("still waiting for") != std::string::npos;
+  };
+
+  // acquire: the warning comes while it still waits (no output for eval yet).
+  {
+    auto acquiring = start({"acquire", "elsewhere"}, env);
+    ASSERT_TRUE(eventually([&] { return warned(*acquiring); }, milliseconds(20'000)))
+        << acquiring->err();
+    EXPECT_TRUE(acquiring->running()) << acquiring->err();
+    EXPECT_THAT(acquiring->err(), HasSubstr("redlock acquire: still waiting for elsewhere"));
+    EXPECT_EQ(acquiring->out(), "");
+  }  // killed here
+
+  auto p = start({"exec", "job", "--", "sh", "-c", script("touch {dir}/ran")}, env);
+  ASSERT_TRUE(eventually([&] { return warned(*p); }, milliseconds(20'000))) << p->err();
+  EXPECT_TRUE(p->running()) << p->err();
+  const std::string warning = p->err();
+  EXPECT_THAT(warning, HasSubstr("redlock exec: still waiting for job (no --wait: without limit), "
+                                 "but only 0 of 4 nodes can vote and 3 are needed:\n"));
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    EXPECT_THAT(warning, HasSubstr("  " + fleet->url(i) + "  down: ")) << i;
+  EXPECT_THAT(warning, HasSubstr("  redis://u:***@no-such-host.invalid:6379  "));
+  EXPECT_THAT(warning, Not(HasSubstr("s3cret")));
+  EXPECT_FALSE(fs::exists(file("ran")));
+
+  // The nodes come back: the wait goes on to the grant, and the warning was the only one.
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    fleet->restart(i);
+  EXPECT_EQ(p->wait(), 0) << p->err();
+  EXPECT_TRUE(fs::exists(file("ran")));
+  const std::string err = p->err();
+  std::size_t warnings = 0;
+  for (std::size_t at = 0; (at = err.find("still waiting for", at)) != std::string::npos; ++at)
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << err;
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
 TEST_F(CliTest, KeysDeletedWhileTheCommandRanGiveTheLostStatus) {
   start_fleet(3);
   auto p = start({"exec", "job", "--", "sh", "-c", script("touch {dir}/ready; sleep 1")},
