@@ -376,6 +376,25 @@ TEST_F(CliTest, AWaitWithoutLimitWarnsOnceWhenNoMajorityCanVoteAndAGrantStillCom
   EXPECT_TRUE(no_keys_left(*fleet, "job"));
 }
 
+TEST_F(CliTest, ExecKeepsTheLockAlivePastItsTtlWhileTheCommandRuns) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  auto holder = start({"exec", "--ttl", "1s", "job", "--", "sh", "-c",
+                       script("touch {dir}/ready; while [ ! -e {dir}/go ]; do sleep 0.05; done")},
+                      env);
+  ASSERT_TRUE(eventually([&] { return fs::exists(file("ready")); }, milliseconds(20'000)))
+      << holder->err();
+  // Twice the ttl: without the extensions every key would have expired by now.
+  std::this_thread::sleep_for(milliseconds(2000));
+  ran second = run({"exec", "-n", "job", "--", "sh", "-c", script("touch {dir}/second")}, env);
+  EXPECT_EQ(second.status, 1) << second.err;
+  EXPECT_THAT(second.err, HasSubstr("'job' is held by another owner"));
+  EXPECT_FALSE(fs::exists(file("second")));
+  std::ofstream(file("go")).close();
+  EXPECT_EQ(holder->wait(), 0) << holder->err();
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
 TEST_F(CliTest, KeysDeletedWhileTheCommandRanGiveTheLostStatus) {
   start_fleet(3);
   auto p = start({"exec", "job", "--", "sh", "-c", script("touch {dir}/ready; sleep 1")},
