@@ -395,6 +395,68 @@ TEST_F(CliTest, ExecKeepsTheLockAlivePastItsTtlWhileTheCommandRuns) {
   EXPECT_TRUE(no_keys_left(*fleet, "job"));
 }
 
+TEST_F(CliTest, ExecSetsTheFenceOnlyWithFenceAndNeverPassesOnAnInheritedOne) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  // What a script run under an earlier lock (or a stale shell) may still carry.
+  env["REDLOCK_FENCE"] = "0";
+  env["REDLOCK_TOKEN"] = std::string(32, 'a');
+  env["REDLOCK_RESOURCE"] = "stale";
+  // The command is env(1) itself, with no shell between: each entry as execve passed it
+  // (a shell would fold two entries of one name into one).
+  const auto lock_variables = [](const std::string& printed) {
+    std::map<std::string, std::vector<std::string>> found;
+    std::istringstream lines(printed);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("REDLOCK_", 0) != 0) continue;
+      const std::size_t eq = line.find('=');
+      found[line.substr(0, eq)].push_back(line.substr(eq + 1));
+    }
+    return found;
+  };
+  ran plain = run({"exec", "job", "--", "env"}, env);
+  EXPECT_EQ(plain.status, 0) << plain.err;
+  auto seen = lock_variables(plain.out);
+  EXPECT_EQ(seen.count("REDLOCK_FENCE"), 0u) << plain.out;
+  EXPECT_EQ(seen["REDLOCK_RESOURCE"], std::vector<std::string>{"job"});
+  ASSERT_EQ(seen["REDLOCK_TOKEN"].size(), 1u) << plain.out;
+  EXPECT_TRUE(std::regex_match(seen["REDLOCK_TOKEN"][0], std::regex("[0-9a-f]{32}")));
+  EXPECT_NE(seen["REDLOCK_TOKEN"][0], std::string(32, 'a'));
+
+  ran fenced = run({"exec", "--fence", "job", "--", "env"}, env);
+  EXPECT_EQ(fenced.status, 0) << fenced.err;
+  seen = lock_variables(fenced.out);
+  // One REDLOCK_FENCE, the lock's own.
+  ASSERT_EQ(seen["REDLOCK_FENCE"].size(), 1u) << fenced.out;
+  EXPECT_TRUE(std::regex_match(seen["REDLOCK_FENCE"][0], std::regex("[1-9][0-9]*"))) << fenced.out;
+  EXPECT_EQ(seen["REDLOCK_RESOURCE"], std::vector<std::string>{"job"});
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
+TEST_F(CliTest, SigtermWhileExecWaitsForABusyLockExits143AndRunsNothing) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  auto locks = make_client();
+  auto held = locks.acquire("busy", ttl_of(milliseconds(30'000)));
+  ASSERT_TRUE(held) << held.message();
+  wait_all_connected(locks);
+  const auto clients = [&] {
+    return std::stoi(info_field(fleet->command(0, {"INFO", "clients"}), "connected_clients"));
+  };
+  const int before = clients();
+  auto waiting = start({"exec", "busy", "--", "sh", "-c", script("touch {dir}/ran")}, env);
+  // Connected: its signal mask is set by then (it is set before the client is made).
+  ASSERT_TRUE(eventually([&] { return clients() > before; }, milliseconds(20'000)))
+      << waiting->err();
+  EXPECT_TRUE(waiting->running()) << waiting->err();
+  waiting->signal(SIGTERM);
+  EXPECT_EQ(waiting->wait(), 128 + SIGTERM) << waiting->err();
+  EXPECT_THAT(waiting->err(), HasSubstr("stopped by signal 15"));
+  EXPECT_THAT(waiting->err(), HasSubstr("while waiting for busy"));
+  EXPECT_FALSE(fs::exists(file("ran")));
+  EXPECT_TRUE(every_node_has("redlock:busy", held->token())) << "the holder keeps its lock";
+}
+
 TEST_F(CliTest, KeysDeletedWhileTheCommandRanGiveTheLostStatus) {
   start_fleet(3);
   auto p = start({"exec", "job", "--", "sh", "-c", script("touch {dir}/ready; sleep 1")},
