@@ -25,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -531,6 +532,82 @@ TEST_F(CliTest, AcquireExtendAndReleaseFromAScript) {
   EXPECT_EQ(again.status, 4) << again.err;
   ran free = run({"status", "--json", "report"}, env);
   EXPECT_THAT(free.out, HasSubstr("\"held_on\":0,\"majority\":false"));
+}
+
+TEST_F(CliTest, AcquireWithFenceExtendReleaseAndStatusPrintWhatScriptsParse) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  std::smatch m;
+  ran text = run({"acquire", "--fence", "--ttl", "20s", "deploy"}, env);
+  ASSERT_EQ(text.status, 0) << text.err;
+  ASSERT_TRUE(std::regex_match(text.out, m,
+                               std::regex("export REDLOCK_RESOURCE='deploy'\n"
+                                          "export REDLOCK_TOKEN=([0-9a-f]{32})\n"
+                                          "export REDLOCK_VALID_MS=([0-9]+)\n"
+                                          "export REDLOCK_FENCE=([1-9][0-9]*)\n")))
+      << text.out;
+  const std::string first_token = m[1];
+  EXPECT_GT(std::stoll(m[2]), 0);
+  EXPECT_LE(std::stoll(m[2]), 20'000);
+  const unsigned long long first_fence = std::stoull(m[3]);
+  // released_on: the nodes that confirmed before release returned, a majority at least.
+  ran released = run({"release", "--json", "deploy", first_token}, env);
+  EXPECT_EQ(released.status, 0) << released.err;
+  EXPECT_TRUE(std::regex_match(released.out, std::regex("\\{\"released_on\":[23]\\}\n")))
+      << released.out;
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "deploy"); }));
+
+  ran json = run({"acquire", "--fence", "--json", "--ttl", "20s", "deploy"}, env);
+  ASSERT_EQ(json.status, 0) << json.err;
+  ASSERT_TRUE(std::regex_match(json.out, m,
+                               std::regex("\\{\"resource\":\"deploy\",\"token\":\"([0-9a-f]{32})\","
+                                          "\"valid_ms\":([0-9]+),\"fence\":([0-9]+)\\}\n")))
+      << json.out;
+  const std::string token = m[1];
+  EXPECT_GT(std::stoull(m[3]), first_fence) << "a later grant carries a greater fence";
+
+  ran extended = run({"extend", "--json", "--ttl", "50s", "deploy", token}, env);
+  EXPECT_EQ(extended.status, 0) << extended.err;
+  ASSERT_TRUE(std::regex_match(extended.out, m, std::regex("\\{\"valid_ms\":([0-9]+)\\}\n")))
+      << extended.out;
+  EXPECT_GT(std::stoll(m[1]), 20'000) << "the validity of the new ttl";
+  EXPECT_LE(std::stoll(m[1]), 50'000);
+
+  // Status: per node, held with the ttl it has left; never the token.
+  ran status = run({"status", "--json", "deploy"}, env);
+  EXPECT_EQ(status.status, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("{\"resource\":\"deploy\",\"held_on\":3,\"majority\":true,"));
+  for (std::size_t i = 0; i < fleet->size(); ++i) {
+    std::smatch node;
+    const std::regex one("\\{\"endpoint\":\"" + fleet->url(i) +
+                         "\",\"state\":\"held\",\"ttl_ms\":([0-9]+)\\}");
+    ASSERT_TRUE(std::regex_search(status.out, node, one)) << i << ": " << status.out;
+    EXPECT_GT(std::stoll(node[1]), 20'000) << i;
+    EXPECT_LE(std::stoll(node[1]), 50'000) << i;
+  }
+  EXPECT_THAT(status.out + status.err, Not(HasSubstr(token)));
+  ran status_text = run({"status", "deploy"}, env);
+  EXPECT_EQ(status_text.status, 0) << status_text.err;
+  EXPECT_THAT(status_text.out, HasSubstr(fleet->url(0) + "  held  ttl "));
+  EXPECT_THAT(status_text.out + status_text.err, Not(HasSubstr(token)));
+
+  // Someone else's lock, taken by the library: status shows it held, and not its token.
+  auto locks = make_client();
+  auto theirs = locks.acquire("theirs", ttl_of(milliseconds(30'000)));
+  ASSERT_TRUE(theirs) << theirs.message();
+  ASSERT_TRUE(eventually([&] { return every_node_has("redlock:theirs", theirs->token()); }));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"status", "--json", "theirs"}, {"status", "theirs"}}) {
+    ran r = run(args, env);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, AnyOf(HasSubstr("\"held_on\":3"), HasSubstr("held on 3 of 3 nodes")));
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr(theirs->token()))) << args[1];
+  }
+
+  ran done = run({"release", "--json", "deploy", token}, env);
+  EXPECT_EQ(done.status, 0) << done.err;
+  EXPECT_TRUE(std::regex_match(done.out, std::regex("\\{\"released_on\":[23]\\}\n"))) << done.out;
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "deploy"); }));
 }
 
 TEST_F(CliTest, HealthShowsEachNodeAndFailsWithoutAMajority) {
