@@ -128,6 +128,11 @@ struct ran {
   std::string err;
 };
 
+// `s` as a JSON string literal (the test's strings need no escapes).
+std::string json_quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
+
 bool alive(pid_t pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;
   std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
@@ -608,6 +613,50 @@ TEST_F(CliTest, AcquireWithFenceExtendReleaseAndStatusPrintWhatScriptsParse) {
   EXPECT_EQ(done.status, 0) << done.err;
   EXPECT_TRUE(std::regex_match(done.out, std::regex("\\{\"released_on\":[23]\\}\n"))) << done.out;
   EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "deploy"); }));
+}
+
+TEST_F(CliTest, HealthShowsTheQuarantineOfAFreshFleetAndAServerNamedTwice) {
+  start_fleet(3);
+  auto quarantined = env_for(fleet->urls());
+  quarantined.erase("REDLOCK_QUARANTINE");  // on, as by default: every server started just now
+  ran fresh = run({"health"}, quarantined);
+  EXPECT_EQ(fresh.status, 3) << fresh.out << fresh.err;
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    EXPECT_THAT(fresh.out, HasSubstr(fleet->url(i) + "  connected  does not vote")) << fresh.out;
+  const std::regex quarantine_line("\n  quarantined for [0-9.]+m?s: [^\n]+\n");
+  std::size_t lines = 0;
+  for (std::sregex_iterator it(fresh.out.begin(), fresh.out.end(), quarantine_line), end; it != end;
+       ++it)
+    ++lines;
+  EXPECT_EQ(lines, 3u) << fresh.out;
+  EXPECT_THAT(fresh.out, HasSubstr("0 of 3 nodes vote: no majority"));
+  ran fresh_json = run({"health", "--json"}, quarantined);
+  EXPECT_EQ(fresh_json.status, 3);
+  EXPECT_TRUE(std::regex_search(
+      fresh_json.out, std::regex("\"quarantine_ms\":[1-9][0-9]*,\"quarantine_reason\":\"[^\"]+\"")))
+      << fresh_json.out;
+
+  // The same server twice, by address and by name: one of the two names the other.
+  const std::string by_address = "redis://127.0.0.1:" + std::to_string(fleet->port(0));
+  const std::string by_name = "redis://localhost:" + std::to_string(fleet->port(0));
+  auto twice = env_for({by_address, by_name, fleet->url(1), fleet->url(2)});
+  ran dup = run({"health"}, twice);
+  EXPECT_EQ(dup.status, 0) << dup.out << dup.err;
+  // "ONE  connected  does not vote  latency ...", and on the next line "  same server as OTHER".
+  const auto names = [&](const std::string& one, const std::string& other) {
+    std::istringstream text(dup.out);
+    for (std::string line; std::getline(text, line);) {
+      if (line.rfind(one + "  connected  does not vote", 0) != 0) continue;
+      return std::getline(text, line) && line == "  same server as " + other;
+    }
+    return false;
+  };
+  EXPECT_NE(names(by_name, by_address), names(by_address, by_name)) << dup.out;
+  EXPECT_THAT(dup.out, HasSubstr("3 of 4 nodes vote (a majority)"));
+  ran dup_json = run({"health", "--json"}, twice);
+  EXPECT_THAT(dup_json.out, AnyOf(HasSubstr("\"duplicate_of\":" + json_quoted(by_address)),
+                                  HasSubstr("\"duplicate_of\":" + json_quoted(by_name))))
+      << dup_json.out;
 }
 
 TEST_F(CliTest, HealthShowsEachNodeAndFailsWithoutAMajority) {
