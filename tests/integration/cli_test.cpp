@@ -754,6 +754,42 @@ TEST_F(CliTest, FleetUpAndDownLeaveNoProcessBehind) {
   expect_fleet_down(dir, env, pids);
 }
 
+TEST_F(CliTest, FleetUpWithPersistenceSyncsEveryWriteAndPrintsEndpointsServersTakes) {
+  const std::string dir = (dir_ / "persistent-fleet").string();
+  std::map<std::string, std::string> env = {{"REDLOCK_NODE_TIMEOUT", "500ms"},
+                                            {"REDLOCK_QUARANTINE", "off"}};
+  ran up = run({"fleet", "up", "--persistence", "--nodes", "3", "--dir", dir}, env);
+  ASSERT_EQ(up.status, 0) << up.err;
+  // The plain output: one line, the endpoints as --servers takes them.
+  ASSERT_TRUE(std::regex_match(up.out, std::regex("redis://127\\.0\\.0\\.1:[0-9]+(,redis://"
+                                                  "127\\.0\\.0\\.1:[0-9]+){2}\n")))
+      << up.out;
+  const std::string servers = up.out.substr(0, up.out.size() - 1);
+  std::string rest = servers;
+  std::size_t seen = 0;
+  for (std::smatch p; std::regex_search(rest, p, std::regex(":([0-9]+)")); rest = p.suffix()) {
+    ++seen;
+    resp_link node(static_cast<std::uint16_t>(std::stoi(p[1])), milliseconds(2000));
+    EXPECT_EQ(node.call({"CONFIG", "GET", "appendonly"}).fields()["appendonly"], "yes") << p[1];
+    EXPECT_EQ(node.call({"CONFIG", "GET", "appendfsync"}).fields()["appendfsync"], "always")
+        << p[1];
+  }
+  EXPECT_EQ(seen, 3u);
+
+  ran acquired = run({"acquire", "--servers", servers, "--json", "printed"}, env);
+  EXPECT_EQ(acquired.status, 0) << acquired.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(acquired.out, m, std::regex("\"token\":\"([0-9a-f]{32})\"")))
+      << acquired.out;
+  ran released = run({"release", "--servers", servers, "printed", m[1]}, env);
+  EXPECT_EQ(released.status, 0) << released.err;
+
+  ran status = run({"fleet", "status", "--dir", dir, "--json"}, env);
+  const std::vector<pid_t> pids = pids_in(status.out);
+  ASSERT_EQ(pids.size(), 3u) << status.out;
+  expect_fleet_down(dir, env, pids);
+}
+
 TEST_F(CliTest, FleetUpWithTlsServesRedissWithItsOwnCa) {
   REDLOCK_REQUIRE_OR_SKIP(tls_unavailable_reason());
   const std::string dir = (dir_ / "tls-fleet").string();
