@@ -25,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -126,6 +127,11 @@ struct ran {
   std::string out;
   std::string err;
 };
+
+// `s` as a JSON string literal (the test's strings need no escapes).
+std::string json_quoted(const std::string& s) {
+  return "\"" + s + "\"";
+}
 
 bool alive(pid_t pid) {
   if (pid <= 0 || ::kill(pid, 0) != 0) return false;
@@ -329,6 +335,134 @@ TEST_F(CliTest, ALockLostThroughTheFaultProxyStopsTheCommandWithItsOwnStatus) {
   EXPECT_FALSE(alive(child));
 }
 
+TEST_F(CliTest, AWaitWithoutLimitWarnsOnceWhenNoMajorityCanVoteAndAGrantStillComesLater) {
+  start_fleet(3);
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    fleet->kill(i);  // their ports now refuse connections
+  // And a fourth node whose host does not resolve, with a password that must not be shown.
+  std::vector<std::string> urls = fleet->urls();
+  urls.push_back("redis://u:s3cret@no-such-host.invalid:6379");
+  auto env = env_for(urls);
+  const auto warned = [](cli_process& p) {
+    return p.err().find("still waiting for") != std::string::npos;
+  };
+
+  // acquire: the warning comes while it still waits (no output for eval yet).
+  {
+    auto acquiring = start({"acquire", "elsewhere"}, env);
+    ASSERT_TRUE(eventually([&] { return warned(*acquiring); }, milliseconds(20'000)))
+        << acquiring->err();
+    EXPECT_TRUE(acquiring->running()) << acquiring->err();
+    EXPECT_THAT(acquiring->err(), HasSubstr("redlock acquire: still waiting for elsewhere"));
+    EXPECT_EQ(acquiring->out(), "");
+  }  // killed here
+
+  auto p = start({"exec", "job", "--", "sh", "-c", script("touch {dir}/ran")}, env);
+  ASSERT_TRUE(eventually([&] { return warned(*p); }, milliseconds(20'000))) << p->err();
+  EXPECT_TRUE(p->running()) << p->err();
+  const std::string warning = p->err();
+  EXPECT_THAT(warning, HasSubstr("redlock exec: still waiting for job (no --wait: without limit), "
+                                 "but only 0 of 4 nodes can vote and 3 are needed:\n"));
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    EXPECT_THAT(warning, HasSubstr("  " + fleet->url(i) + "  down: ")) << i;
+  EXPECT_THAT(warning, HasSubstr("  redis://u:***@no-such-host.invalid:6379  "));
+  EXPECT_THAT(warning, Not(HasSubstr("s3cret")));
+  EXPECT_FALSE(fs::exists(file("ran")));
+
+  // The nodes come back: the wait goes on to the grant, and the warning was the only one.
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    fleet->restart(i);
+  EXPECT_EQ(p->wait(), 0) << p->err();
+  EXPECT_TRUE(fs::exists(file("ran")));
+  const std::string err = p->err();
+  std::size_t warnings = 0;
+  for (std::size_t at = 0; (at = err.find("still waiting for", at)) != std::string::npos; ++at)
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << err;
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
+TEST_F(CliTest, ExecKeepsTheLockAlivePastItsTtlWhileTheCommandRuns) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  auto holder = start({"exec", "--ttl", "1s", "job", "--", "sh", "-c",
+                       script("touch {dir}/ready; while [ ! -e {dir}/go ]; do sleep 0.05; done")},
+                      env);
+  ASSERT_TRUE(eventually([&] { return fs::exists(file("ready")); }, milliseconds(20'000)))
+      << holder->err();
+  // Twice the ttl: without the extensions every key would have expired by now.
+  std::this_thread::sleep_for(milliseconds(2000));
+  ran second = run({"exec", "-n", "job", "--", "sh", "-c", script("touch {dir}/second")}, env);
+  EXPECT_EQ(second.status, 1) << second.err;
+  EXPECT_THAT(second.err, HasSubstr("'job' is held by another owner"));
+  EXPECT_FALSE(fs::exists(file("second")));
+  std::ofstream(file("go")).close();
+  EXPECT_EQ(holder->wait(), 0) << holder->err();
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
+TEST_F(CliTest, ExecSetsTheFenceOnlyWithFenceAndNeverPassesOnAnInheritedOne) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  // What a script run under an earlier lock (or a stale shell) may still carry.
+  env["REDLOCK_FENCE"] = "0";
+  env["REDLOCK_TOKEN"] = std::string(32, 'a');
+  env["REDLOCK_RESOURCE"] = "stale";
+  // The command is env(1) itself, with no shell between: each entry as execve passed it
+  // (a shell would fold two entries of one name into one).
+  const auto lock_variables = [](const std::string& printed) {
+    std::map<std::string, std::vector<std::string>> found;
+    std::istringstream lines(printed);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("REDLOCK_", 0) != 0) continue;
+      const std::size_t eq = line.find('=');
+      found[line.substr(0, eq)].push_back(line.substr(eq + 1));
+    }
+    return found;
+  };
+  ran plain = run({"exec", "job", "--", "env"}, env);
+  EXPECT_EQ(plain.status, 0) << plain.err;
+  auto seen = lock_variables(plain.out);
+  EXPECT_EQ(seen.count("REDLOCK_FENCE"), 0u) << plain.out;
+  EXPECT_EQ(seen["REDLOCK_RESOURCE"], std::vector<std::string>{"job"});
+  ASSERT_EQ(seen["REDLOCK_TOKEN"].size(), 1u) << plain.out;
+  EXPECT_TRUE(std::regex_match(seen["REDLOCK_TOKEN"][0], std::regex("[0-9a-f]{32}")));
+  EXPECT_NE(seen["REDLOCK_TOKEN"][0], std::string(32, 'a'));
+
+  ran fenced = run({"exec", "--fence", "job", "--", "env"}, env);
+  EXPECT_EQ(fenced.status, 0) << fenced.err;
+  seen = lock_variables(fenced.out);
+  // One REDLOCK_FENCE, the lock's own.
+  ASSERT_EQ(seen["REDLOCK_FENCE"].size(), 1u) << fenced.out;
+  EXPECT_TRUE(std::regex_match(seen["REDLOCK_FENCE"][0], std::regex("[1-9][0-9]*"))) << fenced.out;
+  EXPECT_EQ(seen["REDLOCK_RESOURCE"], std::vector<std::string>{"job"});
+  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+}
+
+TEST_F(CliTest, SigtermWhileExecWaitsForABusyLockExits143AndRunsNothing) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  auto locks = make_client();
+  auto held = locks.acquire("busy", ttl_of(milliseconds(30'000)));
+  ASSERT_TRUE(held) << held.message();
+  wait_all_connected(locks);
+  const auto clients = [&] {
+    return std::stoi(info_field(fleet->command(0, {"INFO", "clients"}), "connected_clients"));
+  };
+  const int before = clients();
+  auto waiting = start({"exec", "busy", "--", "sh", "-c", script("touch {dir}/ran")}, env);
+  // Connected: its signal mask is set by then (it is set before the client is made).
+  ASSERT_TRUE(eventually([&] { return clients() > before; }, milliseconds(20'000)))
+      << waiting->err();
+  EXPECT_TRUE(waiting->running()) << waiting->err();
+  waiting->signal(SIGTERM);
+  EXPECT_EQ(waiting->wait(), 128 + SIGTERM) << waiting->err();
+  EXPECT_THAT(waiting->err(), HasSubstr("stopped by signal 15"));
+  EXPECT_THAT(waiting->err(), HasSubstr("while waiting for busy"));
+  EXPECT_FALSE(fs::exists(file("ran")));
+  EXPECT_TRUE(every_node_has("redlock:busy", held->token())) << "the holder keeps its lock";
+}
+
 TEST_F(CliTest, KeysDeletedWhileTheCommandRanGiveTheLostStatus) {
   start_fleet(3);
   auto p = start({"exec", "job", "--", "sh", "-c", script("touch {dir}/ready; sleep 1")},
@@ -403,6 +537,126 @@ TEST_F(CliTest, AcquireExtendAndReleaseFromAScript) {
   EXPECT_EQ(again.status, 4) << again.err;
   ran free = run({"status", "--json", "report"}, env);
   EXPECT_THAT(free.out, HasSubstr("\"held_on\":0,\"majority\":false"));
+}
+
+TEST_F(CliTest, AcquireWithFenceExtendReleaseAndStatusPrintWhatScriptsParse) {
+  start_fleet(3);
+  auto env = env_for(fleet->urls());
+  std::smatch m;
+  ran text = run({"acquire", "--fence", "--ttl", "20s", "deploy"}, env);
+  ASSERT_EQ(text.status, 0) << text.err;
+  ASSERT_TRUE(std::regex_match(text.out, m,
+                               std::regex("export REDLOCK_RESOURCE='deploy'\n"
+                                          "export REDLOCK_TOKEN=([0-9a-f]{32})\n"
+                                          "export REDLOCK_VALID_MS=([0-9]+)\n"
+                                          "export REDLOCK_FENCE=([1-9][0-9]*)\n")))
+      << text.out;
+  const std::string first_token = m[1];
+  EXPECT_GT(std::stoll(m[2]), 0);
+  EXPECT_LE(std::stoll(m[2]), 20'000);
+  const unsigned long long first_fence = std::stoull(m[3]);
+  // released_on: the nodes that confirmed before release returned, a majority at least.
+  ran released = run({"release", "--json", "deploy", first_token}, env);
+  EXPECT_EQ(released.status, 0) << released.err;
+  EXPECT_TRUE(std::regex_match(released.out, std::regex("\\{\"released_on\":[23]\\}\n")))
+      << released.out;
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "deploy"); }));
+
+  ran json = run({"acquire", "--fence", "--json", "--ttl", "20s", "deploy"}, env);
+  ASSERT_EQ(json.status, 0) << json.err;
+  ASSERT_TRUE(std::regex_match(json.out, m,
+                               std::regex("\\{\"resource\":\"deploy\",\"token\":\"([0-9a-f]{32})\","
+                                          "\"valid_ms\":([0-9]+),\"fence\":([0-9]+)\\}\n")))
+      << json.out;
+  const std::string token = m[1];
+  EXPECT_GT(std::stoull(m[3]), first_fence) << "a later grant carries a greater fence";
+
+  ran extended = run({"extend", "--json", "--ttl", "50s", "deploy", token}, env);
+  EXPECT_EQ(extended.status, 0) << extended.err;
+  ASSERT_TRUE(std::regex_match(extended.out, m, std::regex("\\{\"valid_ms\":([0-9]+)\\}\n")))
+      << extended.out;
+  EXPECT_GT(std::stoll(m[1]), 20'000) << "the validity of the new ttl";
+  EXPECT_LE(std::stoll(m[1]), 50'000);
+
+  // Status: per node, held with the ttl it has left; never the token.
+  ran status = run({"status", "--json", "deploy"}, env);
+  EXPECT_EQ(status.status, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("{\"resource\":\"deploy\",\"held_on\":3,\"majority\":true,"));
+  for (std::size_t i = 0; i < fleet->size(); ++i) {
+    std::smatch node;
+    const std::regex one("\\{\"endpoint\":\"" + fleet->url(i) +
+                         "\",\"state\":\"held\",\"ttl_ms\":([0-9]+)\\}");
+    ASSERT_TRUE(std::regex_search(status.out, node, one)) << i << ": " << status.out;
+    EXPECT_GT(std::stoll(node[1]), 20'000) << i;
+    EXPECT_LE(std::stoll(node[1]), 50'000) << i;
+  }
+  EXPECT_THAT(status.out + status.err, Not(HasSubstr(token)));
+  ran status_text = run({"status", "deploy"}, env);
+  EXPECT_EQ(status_text.status, 0) << status_text.err;
+  EXPECT_THAT(status_text.out, HasSubstr(fleet->url(0) + "  held  ttl "));
+  EXPECT_THAT(status_text.out + status_text.err, Not(HasSubstr(token)));
+
+  // Someone else's lock, taken by the library: status shows it held, and not its token.
+  auto locks = make_client();
+  auto theirs = locks.acquire("theirs", ttl_of(milliseconds(30'000)));
+  ASSERT_TRUE(theirs) << theirs.message();
+  ASSERT_TRUE(eventually([&] { return every_node_has("redlock:theirs", theirs->token()); }));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"status", "--json", "theirs"}, {"status", "theirs"}}) {
+    ran r = run(args, env);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.out, AnyOf(HasSubstr("\"held_on\":3"), HasSubstr("held on 3 of 3 nodes")));
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr(theirs->token()))) << args[1];
+  }
+
+  ran done = run({"release", "--json", "deploy", token}, env);
+  EXPECT_EQ(done.status, 0) << done.err;
+  EXPECT_TRUE(std::regex_match(done.out, std::regex("\\{\"released_on\":[23]\\}\n"))) << done.out;
+  EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "deploy"); }));
+}
+
+TEST_F(CliTest, HealthShowsTheQuarantineOfAFreshFleetAndAServerNamedTwice) {
+  start_fleet(3);
+  auto quarantined = env_for(fleet->urls());
+  quarantined.erase("REDLOCK_QUARANTINE");  // on, as by default: every server started just now
+  ran fresh = run({"health"}, quarantined);
+  EXPECT_EQ(fresh.status, 3) << fresh.out << fresh.err;
+  for (std::size_t i = 0; i < fleet->size(); ++i)
+    EXPECT_THAT(fresh.out, HasSubstr(fleet->url(i) + "  connected  does not vote")) << fresh.out;
+  const std::regex quarantine_line("\n  quarantined for [0-9.]+m?s: [^\n]+\n");
+  std::size_t lines = 0;
+  for (std::sregex_iterator it(fresh.out.begin(), fresh.out.end(), quarantine_line), end; it != end;
+       ++it)
+    ++lines;
+  EXPECT_EQ(lines, 3u) << fresh.out;
+  EXPECT_THAT(fresh.out, HasSubstr("0 of 3 nodes vote: no majority"));
+  ran fresh_json = run({"health", "--json"}, quarantined);
+  EXPECT_EQ(fresh_json.status, 3);
+  EXPECT_TRUE(std::regex_search(
+      fresh_json.out, std::regex("\"quarantine_ms\":[1-9][0-9]*,\"quarantine_reason\":\"[^\"]+\"")))
+      << fresh_json.out;
+
+  // The same server twice, by address and by name: one of the two names the other.
+  const std::string by_address = "redis://127.0.0.1:" + std::to_string(fleet->port(0));
+  const std::string by_name = "redis://localhost:" + std::to_string(fleet->port(0));
+  auto twice = env_for({by_address, by_name, fleet->url(1), fleet->url(2)});
+  ran dup = run({"health"}, twice);
+  EXPECT_EQ(dup.status, 0) << dup.out << dup.err;
+  // "ONE  connected  does not vote  latency ...", and on the next line "  same server as OTHER".
+  const auto names = [&](const std::string& one, const std::string& other) {
+    std::istringstream text(dup.out);
+    for (std::string line; std::getline(text, line);) {
+      if (line.rfind(one + "  connected  does not vote", 0) != 0) continue;
+      return std::getline(text, line) && line == "  same server as " + other;
+    }
+    return false;
+  };
+  EXPECT_NE(names(by_name, by_address), names(by_address, by_name)) << dup.out;
+  EXPECT_THAT(dup.out, HasSubstr("3 of 4 nodes vote (a majority)"));
+  ran dup_json = run({"health", "--json"}, twice);
+  EXPECT_THAT(dup_json.out, AnyOf(HasSubstr("\"duplicate_of\":" + json_quoted(by_address)),
+                                  HasSubstr("\"duplicate_of\":" + json_quoted(by_name))))
+      << dup_json.out;
 }
 
 TEST_F(CliTest, HealthShowsEachNodeAndFailsWithoutAMajority) {
@@ -497,6 +751,42 @@ TEST_F(CliTest, FleetUpAndDownLeaveNoProcessBehind) {
   ran twice = run({"fleet", "up", "--dir", dir}, env);
   EXPECT_EQ(twice.status, 3);
   EXPECT_THAT(twice.err, HasSubstr("a fleet already runs in " + dir));
+  expect_fleet_down(dir, env, pids);
+}
+
+TEST_F(CliTest, FleetUpWithPersistenceSyncsEveryWriteAndPrintsEndpointsServersTakes) {
+  const std::string dir = (dir_ / "persistent-fleet").string();
+  std::map<std::string, std::string> env = {{"REDLOCK_NODE_TIMEOUT", "500ms"},
+                                            {"REDLOCK_QUARANTINE", "off"}};
+  ran up = run({"fleet", "up", "--persistence", "--nodes", "3", "--dir", dir}, env);
+  ASSERT_EQ(up.status, 0) << up.err;
+  // The plain output: one line, the endpoints as --servers takes them.
+  ASSERT_TRUE(std::regex_match(up.out, std::regex("redis://127\\.0\\.0\\.1:[0-9]+(,redis://"
+                                                  "127\\.0\\.0\\.1:[0-9]+){2}\n")))
+      << up.out;
+  const std::string servers = up.out.substr(0, up.out.size() - 1);
+  std::string rest = servers;
+  std::size_t seen = 0;
+  for (std::smatch p; std::regex_search(rest, p, std::regex(":([0-9]+)")); rest = p.suffix()) {
+    ++seen;
+    resp_link node(static_cast<std::uint16_t>(std::stoi(p[1])), milliseconds(2000));
+    EXPECT_EQ(node.call({"CONFIG", "GET", "appendonly"}).fields()["appendonly"], "yes") << p[1];
+    EXPECT_EQ(node.call({"CONFIG", "GET", "appendfsync"}).fields()["appendfsync"], "always")
+        << p[1];
+  }
+  EXPECT_EQ(seen, 3u);
+
+  ran acquired = run({"acquire", "--servers", servers, "--json", "printed"}, env);
+  EXPECT_EQ(acquired.status, 0) << acquired.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(acquired.out, m, std::regex("\"token\":\"([0-9a-f]{32})\"")))
+      << acquired.out;
+  ran released = run({"release", "--servers", servers, "printed", m[1]}, env);
+  EXPECT_EQ(released.status, 0) << released.err;
+
+  ran status = run({"fleet", "status", "--dir", dir, "--json"}, env);
+  const std::vector<pid_t> pids = pids_in(status.out);
+  ASSERT_EQ(pids.size(), 3u) << status.out;
   expect_fleet_down(dir, env, pids);
 }
 

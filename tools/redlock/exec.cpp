@@ -178,8 +178,10 @@ int run_exec(const parsed_args& args, const env_lookup& env) {
   // The acquire may wait for long: a terminating signal meanwhile calls it off.
   auto acquiring =
       std::async(std::launch::async, [&] { return locks.acquire(resource, choice.options); });
+  stalled_wait_warning warning("exec", resource, choice.options.wait == milliseconds::max());
   int stopped_by = 0;
   while (acquiring.wait_for(milliseconds(0)) != std::future_status::ready) {
+    warning.check(locks, std::cerr);
     siginfo_t info{};
     int s = next_signal(watched, milliseconds(20), info);
     if (s != 0 && s != SIGCHLD && s != lost_signal() && stopped_by == 0) {

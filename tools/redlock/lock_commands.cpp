@@ -68,7 +68,8 @@ int run_acquire(const parsed_args& args, const env_lookup& env) {
   const std::string& resource = only_resource(args, "acquire");
   acquire_choice choice = acquire_choice_from(args);
   client locks = make_client(args, env);
-  result<lease> held = locks.acquire(resource, choice.options);
+  stalled_wait_warning warning("acquire", resource, choice.options.wait == milliseconds::max());
+  result<lease> held = acquire_with_warning(locks, resource, choice.options, warning, std::cerr);
   if (!held) {
     report_failure(std::cerr, "acquire", held);
     return held.error() == errc::held_elsewhere ? choice.conflict_status : status_for(held.error());
@@ -193,12 +194,6 @@ int run_status(const parsed_args& args, const env_lookup& env) {
   return status;
 }
 
-// Whether the node may vote now, as far as its health says.
-bool votes(const node_health& n) {
-  return n.state == node_state::connected && n.quarantine_left.count() == 0 &&
-         n.duplicate_of.empty() && n.key_loss_risks.empty();
-}
-
 std::string micros(std::chrono::microseconds us) {
   std::ostringstream s;
   s << us.count() << "us";
@@ -234,7 +229,7 @@ int run_health(const parsed_args& args, const env_lookup& env) {
   }
   std::size_t voting = 0;
   for (const node_health& n : *nodes)
-    voting += votes(n) ? 1u : 0u;
+    voting += can_vote(n) ? 1u : 0u;
   const bool enough = voting >= nodes->size() / 2 + 1;
   const char* states[] = {"connected", "connecting", "down"};
   if (args.has("json")) {
@@ -244,7 +239,7 @@ int run_health(const parsed_args& args, const env_lookup& env) {
       const node_health& n = (*nodes)[i];
       std::cout << (i ? "," : "") << "{\"endpoint\":" << json_string(n.endpoint) << ",\"state\":\""
                 << states[static_cast<int>(n.state)] << '"'
-                << ",\"votes\":" << (votes(n) ? "true" : "false")
+                << ",\"votes\":" << (can_vote(n) ? "true" : "false")
                 << ",\"latency_p50_us\":" << n.latency_p50.count()
                 << ",\"latency_p99_us\":" << n.latency_p99.count()
                 << ",\"quarantine_ms\":" << n.quarantine_left.count()
@@ -261,7 +256,7 @@ int run_health(const parsed_args& args, const env_lookup& env) {
   } else {
     for (const node_health& n : *nodes) {
       std::cout << n.endpoint << "  " << states[static_cast<int>(n.state)]
-                << (votes(n) ? "  votes" : "  does not vote");
+                << (can_vote(n) ? "  votes" : "  does not vote");
       if (n.state == node_state::connected) {
         std::cout << "  latency p50 " << micros(n.latency_p50) << " p99 " << micros(n.latency_p99);
       }

@@ -71,5 +71,9 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "redlock" << (current.empty() ? "" : " " + current) << ": " << e.what() << '\n';
     return exit_status::failure;
+  } catch (...) {  // no stack trace and no abort, whatever was thrown
+    std::cerr << "redlock" << (current.empty() ? "" : " " + current)
+              << ": failed with an unknown exception\n";
+    return exit_status::failure;
   }
 }

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ostream>
+#include <utility>
 
 #include "redlock/error.hpp"
 
@@ -23,6 +24,73 @@ client make_client(const parsed_args& args, const env_lookup& env) {
 
 void report_failure(std::ostream& err, std::string_view command, const result_base& failed) {
   err << "redlock " << command << ": " << failed.message() << '\n';
+}
+
+bool can_vote(const node_health& n) {
+  return n.state == node_state::connected && n.quarantine_left.count() == 0 &&
+         n.duplicate_of.empty() && n.key_loss_risks.empty();
+}
+
+namespace {
+
+// Why a node cannot vote, in a few words.
+std::string why_not_voting(const node_health& n) {
+  if (n.state != node_state::connected) {
+    std::string why = n.state == node_state::down ? "down" : "connecting";
+    return why + (n.last_error.empty() ? std::string(": no connection yet") : ": " + n.last_error);
+  }
+  if (n.quarantine_left.count() > 0)
+    return "quarantined for " + duration_text(n.quarantine_left) + ": " + n.quarantine_reason;
+  if (!n.duplicate_of.empty()) return "same server as " + n.duplicate_of;
+  if (!n.key_loss_risks.empty()) return "risk: " + n.key_loss_risks.front();
+  return "does not vote";
+}
+
+}  // namespace
+
+stalled_wait_warning::stalled_wait_warning(std::string command, std::string resource,
+                                           bool unlimited, std::chrono::milliseconds after)
+    : command_(std::move(command)),
+      resource_(std::move(resource)),
+      unlimited_(unlimited),
+      after_(after),
+      short_since_(clock::now()),  // the connections are still being made: counted too
+      next_check_(clock::now()) {}
+
+void stalled_wait_warning::check(const client& locks, std::ostream& err) {
+  if (!unlimited_ || warned_) return;
+  const clock::time_point now = clock::now();
+  if (now < next_check_) return;
+  next_check_ = now + std::chrono::milliseconds(200);
+  result<std::vector<node_health>> nodes = locks.health();
+  if (!nodes) return;
+  std::size_t voting = 0;
+  for (const node_health& n : *nodes)
+    voting += can_vote(n) ? 1u : 0u;
+  const std::size_t quorum = nodes->size() / 2 + 1;
+  if (voting >= quorum) {
+    short_since_.reset();
+    return;
+  }
+  if (!short_since_) short_since_ = now;
+  if (now - *short_since_ < after_) return;
+  warned_ = true;
+  err << "redlock " << command_ << ": still waiting for " << resource_
+      << " (no --wait: without limit), but only " << voting << " of " << nodes->size()
+      << " nodes can vote and " << quorum << " are needed:\n";
+  for (const node_health& n : *nodes) {
+    if (!can_vote(n)) err << "  " << n.endpoint << "  " << why_not_voting(n) << '\n';
+  }
+  err.flush();
+}
+
+result<lease> acquire_with_warning(client& locks, const std::string& resource,
+                                   const acquire_options& options, stalled_wait_warning& warning,
+                                   std::ostream& err) {
+  auto acquiring = std::async(std::launch::async, [&] { return locks.acquire(resource, options); });
+  while (acquiring.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+    warning.check(locks, err);
+  return acquiring.get();
 }
 
 std::string json_string(std::string_view s) {
