@@ -22,8 +22,8 @@ class startup_floor_measurer final : public measurer {
   std::size_t next_ = 0;
 };
 
-// client::create, then acquire (waiting up to 5 s) until granted; the client's destruction
-// afterwards is not timed.
+// client::create, then one acquire (its requests wait for the handshakes); the client's
+// destruction afterwards is not timed.
 class startup_measurer final : public measurer {
  public:
   explicit startup_measurer(const std::vector<std::string>& urls);

@@ -40,6 +40,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clock.hpp"
@@ -155,6 +156,8 @@ class node final : public node_link {
   void resolve();
   void open(const sockaddr* address);
   void on_connected();
+  // What the handshake sends, in order (auth, db, ping, INFO, the scripts).
+  std::vector<std::pair<request_kind, std::string>> handshake_steps() const;
   void on_received(std::string_view bytes);
   void on_reply(reply value);
   void on_push_reply(const reply& value);
