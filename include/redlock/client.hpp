@@ -1,5 +1,7 @@
-// client: the blocking, thread-safe Redlock client. It owns one background thread that runs
-// its event loop and one connection per node.
+// client: the blocking, thread-safe Redlock client. It owns an event loop, one connection per
+// node and one background thread. A thread blocked in one of its calls runs the loop itself
+// while no other thread does (so a lone caller pays no hand-off between threads); the
+// background thread runs it while no caller does.
 //
 //   redlock::client_options options;
 //   options.endpoints = {"redis://10.0.0.1:6379", "redis://10.0.0.2:6379",
@@ -21,6 +23,9 @@
 //     then closes the connections and joins the thread. A lease that outlives its client is
 //     lost, and its keys are gone.
 //  5. Every write is send(..., MSG_NOSIGNAL): a broken connection never raises SIGPIPE.
+//  6. Callbacks (acquire_options::on_lost) run on whichever thread runs the loop at that
+//     moment: the background thread, or a thread of yours blocked in a call on this client.
+//     A blocking call made from such a callback returns errc::would_deadlock.
 #pragma once
 
 #include <functional>
@@ -47,7 +52,8 @@ class session;
 class REDLOCK_API client {
  public:
   /// Checks the options (invalid_option / invalid_endpoint name the bad value), starts the
-  /// loop thread and begins connecting. It does not wait for the connections.
+  /// background thread and begins connecting. It does not wait for the connections (requests
+  /// made meanwhile wait for the handshakes).
   static result<client> create(client_options options);
 
   client(client&&) noexcept;

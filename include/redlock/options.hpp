@@ -157,7 +157,9 @@ struct acquire_options {
   /// and with the client's drift_factor at most 0.5.
   double lost_margin = 0.1;
   /// Runs at most once, on the client's loop thread, when the lease is lost (see lost.hpp);
-  /// never after the lease was released. It must not block: the loop serves every lock.
+  /// never after the lease was released. It must not block: the loop serves every lock. (On a
+  /// client, the loop thread is whichever runs the loop then, possibly one of yours blocked
+  /// in a call on the client: see client.hpp, contract 6.)
   std::function<void(const lease_lost&)> on_lost;
   /// Calls the acquire off from any thread (see cancel.hpp): it fails with errc::cancelled.
   std::optional<cancel_token> cancel;
