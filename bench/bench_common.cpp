@@ -2,6 +2,7 @@
 // class, connections to the nodes and the async client on a loop of its own.
 #include "bench_common.hpp"
 
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +68,9 @@ std::size_t resident_bytes() {
 cpu_meter::reading cpu_meter::now() const {
   reading r;
   r.client_us = now_cpu_us(CLOCK_PROCESS_CPUTIME_ID);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  r.client_switches = static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw);
   for (pid_t pid : servers_)
     r.servers_us += process_cpu_us(pid);
   return r;
@@ -104,6 +108,7 @@ row measurer::summary(double floor_p50_us) const {
   if (cpu && out.ops > 0) {
     out.client_cpu_us = cpu_used_.client_us / static_cast<double>(out.ops);
     out.servers_cpu_us = cpu_used_.servers_us / static_cast<double>(out.ops);
+    out.client_switches = cpu_used_.client_switches / static_cast<double>(out.ops);
     double core_us = seconds * 1e6 * static_cast<double>(cores());
     out.cores_used = (cpu_used_.client_us + cpu_used_.servers_us) / core_us;
   }

@@ -63,7 +63,8 @@ struct row {
   double client_cpu_us = -1;
   double servers_cpu_us = -1;
   double cores_used = -1;
-  double capacity_per_s = 0;  // the capacity row: SET/s the servers execute with every core
+  double client_switches = -1;  // this process's context switches per op (every thread)
+  double capacity_per_s = 0;    // the capacity row: SET/s the servers execute with every core
   // Burst rows (concurrency is the burst size B, ops the acquires granted).
   std::size_t overloaded = 0;      // refused with errc::overloaded
   double success_rate = -1;        // granted / B
@@ -118,13 +119,16 @@ class cpu_meter {
   struct reading {
     double client_us = 0;
     double servers_us = 0;
+    double client_switches = 0;  // this process's context switches (every thread)
     reading& operator+=(const reading& o) {
       client_us += o.client_us;
       servers_us += o.servers_us;
+      client_switches += o.client_switches;
       return *this;
     }
     reading operator-(const reading& o) const {
-      return {client_us - o.client_us, servers_us - o.servers_us};
+      return {client_us - o.client_us, servers_us - o.servers_us,
+              client_switches - o.client_switches};
     }
   };
   explicit cpu_meter(std::vector<pid_t> servers) : servers_(std::move(servers)) {}

@@ -98,6 +98,7 @@ void write_json(const std::string& path, const std::vector<row>& rows,
     o.add("commands_per_grant", r.commands_per_grant, "%.2f");
     o.add("client_cpu_us", r.client_cpu_us, "%.2f").add("servers_cpu_us", r.servers_cpu_us, "%.2f");
     o.add("cores_used", r.cores_used, "%.3f").add("capacity_per_s", r.capacity_per_s);
+    o.add("client_switches", r.client_switches, "%.2f");
     o.add("overloaded", r.overloaded).add("success_rate", r.success_rate, "%.4f");
     o.add("issue_ms", r.issue_ms).add("drain_ms", r.drain_ms);
     o.add("bytes_per_request", r.bytes_per_request, "%.0f").add("release_errors", r.release_errors);
@@ -142,6 +143,7 @@ void print_row(const row& r) {
   if (r.cores_used >= 0) {
     std::printf("  cpu/op: client %.1f us, servers %.1f us, %.0f%% of %ld cores", r.client_cpu_us,
                 r.servers_cpu_us, r.cores_used * 100, cores());
+    if (r.client_switches >= 0) std::printf(", client context switches/op %.1f", r.client_switches);
   }
   if (r.success_rate >= 0) {
     std::printf(

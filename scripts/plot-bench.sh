@@ -115,10 +115,11 @@ for k, v in machine.items():  # anything else the runner may add later
 
 settings = [f"machine = {gp_string(label)}"]
 
-# Latency by nodes: one file per client, sorted by N.
+# Latency by nodes: one file per client, sorted by N (plain acquires: no fencing, no TLS).
 lat_clients = []
 for client in ("async_client", "client"):
-    sel = sorted((r for r in rows if r["scenario"] == "latency" and r["client"] == client),
+    sel = sorted((r for r in rows if r["scenario"] == "latency" and r["client"] == client
+                  and not r.get("fencing") and not r.get("tls")),
                  key=lambda r: r["nodes"])
     if sel:
         lat_clients.append(client)
