@@ -149,6 +149,19 @@ BENCHMARK_CAPTURE(BM_ParseEndpoint, unix_socket, "unix:///run/redis/redis.sock?d
 
 // ---- the engine's round on fake nodes -----------------------------------------------------
 
+// N fake nodes (the unit tier's), and the links the engine takes.
+struct fake_nodes {
+  explicit fake_nodes(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      nodes.push_back(std::make_unique<redlock::testing::fake_node>(
+          "redis://10.0.0." + std::to_string(i + 1) + ":6379"));
+      links.push_back(nodes.back().get());
+    }
+  }
+  std::vector<std::unique_ptr<redlock::testing::fake_node>> nodes;
+  std::vector<node_link*> links;
+};
+
 // One acquire from start to granted: SET NX PX encoded and sent to N nodes, N "+OK" answers
 // decoded into votes, the decision at quorum, the lock record handed to the callback.
 void BM_EngineAcquireRound(benchmark::State& state) {
@@ -156,13 +169,9 @@ void BM_EngineAcquireRound(benchmark::State& state) {
   // The unit tier's fakes: the clock stands still, nodes answer only when told.
   redlock::testing::fake_clock now;
   redlock::testing::fake_scheduler timers(now);
-  std::vector<std::unique_ptr<redlock::testing::fake_node>> nodes;
-  std::vector<node_link*> links;
-  for (std::size_t i = 0; i < n; ++i) {
-    nodes.push_back(std::make_unique<redlock::testing::fake_node>("redis://10.0.0." +
-                                                                  std::to_string(i + 1) + ":6379"));
-    links.push_back(nodes.back().get());
-  }
+  fake_nodes fakes(n);
+  auto& nodes = fakes.nodes;
+  auto& links = fakes.links;
   engine_config config = engine_config::from(redlock::client_options{});
   config.seed = 42;
   engine eng(config, links, now, timers);
@@ -282,13 +291,9 @@ BENCHMARK(BM_BridgeBatch)->Arg(1)->Arg(16)->Arg(256);
 void BM_BlockingAcquireOnFakeNodes(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   benched_loop loop(state.range(1) == 1);
-  std::vector<std::unique_ptr<redlock::testing::fake_node>> nodes;
-  std::vector<node_link*> links;
-  for (std::size_t i = 0; i < n; ++i) {
-    nodes.push_back(std::make_unique<redlock::testing::fake_node>("redis://10.0.0." +
-                                                                  std::to_string(i + 1) + ":6379"));
-    links.push_back(nodes.back().get());
-  }
+  fake_nodes fakes(n);
+  auto& nodes = fakes.nodes;
+  auto& links = fakes.links;
   engine_config config = engine_config::from(redlock::client_options{});
   config.seed = 42;
   std::unique_ptr<engine> eng;
