@@ -1,5 +1,8 @@
 // Many threads sharing one blocking client (run under ThreadSanitizer in CI).
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -72,6 +75,53 @@ TEST_F(ThreadsTest, DistinctResourcesFromManyThreads) {
   for (auto& w : workers)
     w.join();
   EXPECT_EQ(granted.load(), 8 * 40);
+  EXPECT_TRUE(eventually([&] { return fleet->keys(0, "redlock:*").empty(); }));
+}
+
+// Leases granted on some threads are released on others (explicitly or by their destructor)
+// while those threads acquire too: whichever thread runs the loop, each release reaches it.
+TEST_F(ThreadsTest, LeasesReleasedOnOtherThreadsThanTheirs) {
+  start_fleet(3);
+  client locks = make_client();
+  std::mutex handed_mutex;
+  std::condition_variable handed_ready;
+  std::deque<lease> handed;
+  constexpr int producers = 4;
+  constexpr int per_producer = 30;
+  std::atomic<int> produced{0};
+  std::atomic<int> released{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < producers; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < per_producer; ++i) {
+        result<lease> held = locks.acquire("h" + std::to_string(t) + ":" + std::to_string(i));
+        EXPECT_TRUE(held) << held.message();
+        std::lock_guard<std::mutex> lock(handed_mutex);
+        handed.push_back(held ? std::move(*held) : lease());  // the consumers count on each
+        if (held) produced.fetch_add(1);
+        handed_ready.notify_one();
+      }
+    });
+  }
+  for (int t = 0; t < producers; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < per_producer; ++i) {
+        std::unique_lock<std::mutex> lock(handed_mutex);
+        handed_ready.wait(lock, [&] { return !handed.empty(); });
+        lease mine = std::move(handed.front());
+        handed.pop_front();
+        lock.unlock();
+        // This thread acquires too, so that it may be the one running the loop.
+        result<lease> own = locks.acquire("c" + std::to_string(t) + ":" + std::to_string(i));
+        EXPECT_TRUE(own) << own.message();
+        if (i % 2 == 0 && mine.release()) released.fetch_add(1);  // else the destructor sends it
+      }
+    });
+  }
+  for (auto& w : workers)
+    w.join();
+  EXPECT_EQ(produced.load(), producers * per_producer);
+  EXPECT_EQ(released.load(), producers * per_producer / 2);
   EXPECT_TRUE(eventually([&] { return fleet->keys(0, "redlock:*").empty(); }));
 }
 
