@@ -19,7 +19,8 @@ jobs=$(nproc)
 step() { printf '\n=== %s\n' "$*"; }
 
 step "format check, docker-compose.yml and docker-compose.sentinel.yml"
-docker-compose -f docker-compose.yml config -q
+# Valid, and five redis-server services with --appendonly yes --appendfsync always.
+docker-compose -f docker-compose.yml config | scripts/check-compose.py
 docker-compose -f docker-compose.sentinel.yml config -q
 git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
