@@ -45,7 +45,6 @@ step "smoke runs: the demo and the examples (each exits non-zero if a lock misbe
 build/ci/examples/redlock-demo >/dev/null
 scripts/run-examples.sh build/ci >/dev/null
 smoke=$(mktemp -d)
-servers_dir="$smoke/servers"
 # A local fleet for the consumer projects, from the redlock tool just built.
 fleet() { build/ci/tools/redlock/redlock fleet "$1" --dir "$smoke/fleet" "${@:2}"; }
 trap 'fleet down 2>/dev/null; rm -rf "$smoke"' EXIT
