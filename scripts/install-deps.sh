@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what redlock needs to build, test and benchmark, from Debian 12's archive, skipping
 # what is already installed. Run as root (or with sudo on PATH).
+#
+# POLICY_RC_D (default /usr/sbin/policy-rc.d) is for scripts/test-install-deps.sh only, which
+# runs this script against a file in a temporary directory, with apt-get, dpkg-query and sudo
+# stubbed on PATH.
 set -euo pipefail
 
 packages=(
@@ -35,7 +39,7 @@ export DEBIAN_FRONTEND=noninteractive
 # test and the demo start their own servers on free ports. A policy-rc.d that was already
 # there is kept (a copy beside it) and put back afterwards, also when apt-get fails or we are
 # interrupted; the one we wrote is removed.
-policy=/usr/sbin/policy-rc.d
+policy=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
 ours=$'#!/bin/sh\nexit 101'
 copy=   # the copy being made
 saved=  # the copy, once complete

@@ -6,7 +6,12 @@
 #     scripts/test-consumers.sh SHARED_PREFIX STATIC_PREFIX
 #
 # SHARED_PREFIX and STATIC_PREFIX are where `cmake --install` put a shared
-# (-DBUILD_SHARED_LIBS=ON) and a static libredlock. scripts/test.sh runs it.
+# (-DBUILD_SHARED_LIBS=ON) and a static libredlock; the static one from a build with the
+# redlock tool (REDLOCK_BUILD_CLI, on by default), as scripts/test.sh makes them. Before the
+# projects, each install is checked:
+#   bin/redlock        the static install has it, and any install that has it can run it from
+#                      the prefix (`redlock --help` exits 0)
+#   version file       find_package(redlock 99) is refused by the installed version file
 #   find-package       find_package(redlock), against each prefix
 #   pkg-config         c++ take_lock.cpp $(pkg-config --cflags --libs redlock): the shared
 #                      library; with --static, the static one
@@ -61,6 +66,32 @@ if [ -n "$(find "$static" -name 'libredlock.so*')" ]; then
 fi
 shared_pc=$(installed "$shared" redlock.pc)
 static_pc=$(installed "$static" redlock.pc)
+
+echo "bin/redlock: in the static install, and runs from each install that has it"
+[ -f "$static/bin/redlock" ] || fail "$static: no bin/redlock"
+for kind in shared static; do
+  prefix=${!kind}
+  [ -e "$prefix/bin/redlock" ] || continue
+  out=$("$prefix/bin/redlock" --help 2>&1) || fail "$prefix/bin/redlock --help failed: $out"
+  [[ $out == "usage: redlock "* ]] || fail "$prefix/bin/redlock --help printed '$out'"
+  echo "  $kind: bin/redlock --help"
+done
+
+# The version file, not a missing one (CMake then refuses any version, reporting it as
+# "unknown"), refuses a far higher version. Script mode: no project, a few milliseconds.
+echo "version file: find_package(redlock 99) refused by each install"
+cat >"$work/find-version-99.cmake" <<'EOF'
+find_package(redlock 99 QUIET PATHS "${prefix}" NO_DEFAULT_PATH)
+message(STATUS "found=${redlock_FOUND} versions=${redlock_CONSIDERED_VERSIONS}")
+EOF
+for kind in shared static; do
+  prefix=${!kind}
+  out=$(cmake -Dprefix="$prefix" -P "$work/find-version-99.cmake" 2>&1) ||
+    fail "version file ($kind): cmake -P failed: $out"
+  [[ $out =~ ^--\ found=0\ versions=[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+    fail "version file ($kind): find_package(redlock 99) gave: $out"
+  echo "  $kind: refused (installed ${out##*=})"
+done
 
 # Checks what `program` links (libredlock.so from `lib_dir`, or no libredlock.so for
 # "static"), runs it, and checks that it printed a token.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this):
-#   1. format check (clang-format); every C++ block of the docs compiles
-#      (scripts/check-doc-blocks.py); the API reference builds with no warning (Doxygen,
-#      docs/Doxyfile, into build/doxygen);
+#   1. format check (clang-format); what docker-compose.yml runs (scripts/check-compose.py);
+#      install-deps.sh keeps a policy-rc.d (scripts/test-install-deps.sh); every C++ block of
+#      the docs compiles (scripts/check-doc-blocks.py); the API reference builds with no
+#      warning (Doxygen, docs/Doxyfile, into build/doxygen);
 #   2. build with warnings as errors, run every test (unit and integration tiers);
 #   3. build with AddressSanitizer + UndefinedBehaviorSanitizer, run every test again;
 #   4. build with ThreadSanitizer (without the torture run), run every test again.
@@ -18,10 +19,12 @@ jobs=$(nproc)
 
 step() { printf '\n=== %s\n' "$*"; }
 
-step "format check, docker-compose.yml and docker-compose.sentinel.yml"
-docker-compose -f docker-compose.yml config -q
+step "format check, the docker-compose files, install-deps.sh's policy-rc.d"
+# Valid, and five redis-server services with --appendonly yes --appendfsync always.
+docker-compose -f docker-compose.yml config | scripts/check-compose.py
 docker-compose -f docker-compose.sentinel.yml config -q
 git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
+scripts/test-install-deps.sh  # apt-get stubbed, a temporary policy-rc.d: about a second
 
 step "the docs: every C++ block of README.md and docs/*.md compiles; the API reference builds"
 scripts/check-doc-blocks.py
@@ -42,7 +45,6 @@ step "smoke runs: the demo and the examples (each exits non-zero if a lock misbe
 build/ci/examples/redlock-demo >/dev/null
 scripts/run-examples.sh build/ci >/dev/null
 smoke=$(mktemp -d)
-servers_dir="$smoke/servers"
 # A local fleet for the consumer projects, from the redlock tool just built.
 fleet() { build/ci/tools/redlock/redlock fleet "$1" --dir "$smoke/fleet" "${@:2}"; }
 trap 'fleet down 2>/dev/null; rm -rf "$smoke"' EXIT

@@ -4,8 +4,10 @@
 # 'nightly-report' runs the report, the others find the lock busy and exit 0 without a word
 # (cron mails what a job prints: the report's output, and the errors below).
 #
-# Uses `redlock exec` of the redlock tool (docs/cli.md; `redlock exec --help`). CI only parses
-# this file (bash -n), it does not run it.
+# Uses `redlock exec` of the redlock tool (docs/cli.md; `redlock exec --help`). The report is
+# /usr/local/bin/report, or the program NIGHTLY_REPORT names: CI (scripts/run-examples.sh) runs
+# this script twice at once on a local fleet with a stub report, and checks that one runs it
+# and the other exits 0 without a word.
 #
 #   redlock exec [-n|--nonblock] [-w|--wait D] [--ttl D] [--fence] [-E|--conflict-exit-code N]
 #                [--grace D] RESOURCE -- CMD ARGS...
@@ -40,7 +42,7 @@
 # run is done (a dated marker next to its output) and check that first.
 set -uo pipefail  # no -e: the exit status of `redlock exec` is looked at below
 
-report=/usr/local/bin/report
+report=${NIGHTLY_REPORT:-/usr/local/bin/report}
 busy=75
 
 log() { echo "nightly-report on $(hostname): $*" >&2; }
