@@ -235,7 +235,7 @@ class benched_loop {
   template <class Start>
   void call(Start start) {
     loop_leadership::call c;
-    leadership_->run([&] { start([&] { c.finish(); }); }, c);
+    leadership_->run([&] { start([&] { leadership_->finish(c); }); }, c);
   }
 
   loop_services& services() { return services_; }

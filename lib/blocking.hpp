@@ -30,11 +30,11 @@ result<T> run_blocking(session& s, std::string_view what, Start start) {
       [&] {
         result<void> started = start([&](result<T> r) {
           outcome.emplace(std::move(r));
-          call.finish();
+          s.leadership().finish(call);
         });
         if (!started) {
           outcome.emplace(std::move(started));
-          call.finish();
+          s.leadership().finish(call);
         }
       },
       call);

@@ -57,7 +57,17 @@ loop_leadership::loop_leadership(uv_loop_t* loop, bridge& bridge, bool may_lead,
       bridge_(bridge),
       may_lead_(may_lead),
       grace_(grace),
-      owner_thread_(std::this_thread::get_id()) {}
+      owner_thread_(std::this_thread::get_id()),
+      owner_pid_(getpid()) {}
+
+void loop_leadership::finish(call& c) {
+  // The loop must not go on to sleep in its poll once this outcome is known: a timer that was
+  // due when uv_run began fires before the poll, which would then wait for the next event
+  // (forever, when there is none). Only on the session's own loop: a caller's loop is not ours
+  // to stop.
+  if (may_lead_) uv_stop(loop_);
+  c.finish();
+}
 
 bool loop_leadership::on_loop_thread() const {
   if (!may_lead_) return std::this_thread::get_id() == owner_thread_;
@@ -65,17 +75,15 @@ bool loop_leadership::on_loop_thread() const {
 }
 
 bool loop_leadership::run(std::function<void()> task, call& c) {
+  // In a forked child the loop, its epoll set and its sockets are the parent's (and mutex_
+  // may have been held by a thread that does not exist here).
+  if (getpid() != owner_pid_) return false;
   std::unique_lock<std::mutex> lock(mutex_);
   auto may_take = [this] { return may_lead_ && !held_ && !stopping_ && !ended_; };
   if (may_take()) {
     take();
     lock.unlock();
-    bool finished = false;
-    if (!bridge_.closed()) {
-      bridge_.run_queued();  // what other threads posted before this call goes first
-      task();
-      finished = lead_until(c);
-    }
+    bool finished = lead_with(task, c);
     lock.lock();
     leave();
     hand_over();
@@ -115,7 +123,14 @@ bool loop_leadership::run(std::function<void()> task, call& c) {
   return finished;
 }
 
-bool loop_leadership::lead_until(call& c) {
+bool loop_leadership::lead_with(std::function<void()>& task, call& c) noexcept {
+  if (bridge_.closed()) return false;
+  bridge_.run_queued();  // what other threads posted before this call goes first
+  task();
+  return lead_until(c);
+}
+
+bool loop_leadership::lead_until(call& c) noexcept {
   while (c.state_.load() != call::finished) {
     if (uv_run(loop_, UV_RUN_ONCE) == 0) return c.state_.load() == call::finished;
   }
@@ -146,7 +161,7 @@ void loop_leadership::hand_over() {
       if (next->offer_lead()) return;
     }
   }
-  if (stopping_ || due_soon_) serve_wake_.notify_one();
+  if (stopping_ || due_soon_ || serve_idle_) serve_wake_.notify_one();
 }
 
 void loop_leadership::serve() {
@@ -159,8 +174,11 @@ void loop_leadership::serve() {
   };
   for (;;) {
     if (held_ || (!stopping_ && caller_waits())) {
-      // A caller runs the loop, or is about to: look again within `grace`.
-      serve_wake_.wait_for(lock, grace_);
+      // A caller runs the loop, or is about to: hand_over() wakes this thread when it is left
+      // with no caller to take it (no polling while one caller waits for long).
+      serve_idle_ = true;
+      serve_wake_.wait(lock);
+      serve_idle_ = false;
       continue;
     }
     if (!stopping_ && !due_soon_ && steady::now() < last_led_ + grace_) {

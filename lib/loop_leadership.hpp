@@ -15,6 +15,7 @@
 // Handing the loop on is done under one mutex, which orders every thread's use of the loop.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include <atomic>
@@ -39,11 +40,10 @@ class loop_leadership {
     call() = default;
     call(const call&) = delete;
     call& operator=(const call&) = delete;
-    // Loop thread, once: the outcome is written; the caller may return.
-    void finish();
 
    private:
     friend class loop_leadership;
+    void finish();
     enum : int {
       pending,   // waiting for its outcome, awake
       asleep,    // waiting for its outcome, in the futex
@@ -63,9 +63,13 @@ class loop_leadership {
   loop_leadership& operator=(const loop_leadership&) = delete;
 
   // A thread other than the loop's: runs `task` on the loop (after the tasks posted before
-  // it) and returns once `c` is finished. False when the session no longer takes work: the
-  // task was dropped and `c` will not finish.
+  // it) and returns once `c` is finished. False when the session no longer takes work (or in
+  // a child process after fork(), where the loop is the parent's): the task was dropped and
+  // `c` will not finish. An exception from the task or from anything the loop runs on a
+  // caller's thread ends the process, as it would on the client's thread.
   bool run(std::function<void()> task, call& c);
+  // Loop thread, once per call: its outcome is written; its caller may return.
+  void finish(call& c);
 
   // The client's thread: runs the loop whenever no caller does, until stop() was called and
   // the loop has no handle left.
@@ -86,7 +90,9 @@ class loop_leadership {
   // mutex_ held, by the thread that runs the loop: it stops doing so.
   void leave();
   // The calling thread runs the loop (taken) until `c` finishes; false if the loop ended first.
-  bool lead_until(call& c);
+  bool lead_until(call& c) noexcept;
+  // The leader's part of run(): the tasks posted before, `task`, then the loop until `c`.
+  bool lead_with(std::function<void()>& task, call& c) noexcept;
 
   uv_loop_t* const loop_;
   bridge& bridge_;
@@ -95,6 +101,7 @@ class loop_leadership {
 
   mutable std::mutex mutex_;
   std::condition_variable serve_wake_;  // the client's thread
+  bool serve_idle_ = false;             // it waits for the loop to be left, with no timeout
   bool held_ = false;                   // a thread runs the loop
   std::atomic<bool> stopping_{false};   // written under mutex_; read by the loop's turns
   bool ended_ = false;                  // serve() returned: nobody runs the loop again
@@ -103,9 +110,10 @@ class loop_leadership {
   std::list<call*> waiting_;            // callers waiting for their outcome, oldest first
   // Callers that found the loop run by another thread (written under mutex_).
   std::atomic<std::uint64_t> arrivals_{0};
-  std::atomic<std::thread::id> holder_;
+  std::atomic<std::thread::id> holder_{std::thread::id()};
   // The caller's loop runs on the thread that made the session.
   const std::thread::id owner_thread_;
+  const pid_t owner_pid_;  // a forked child must not run the parent's loop
 };
 
 }  // namespace redlock::detail

@@ -180,6 +180,9 @@ bool tls_session::start(std::string& out) {
 
 bool tls_session::receive(std::string_view cipher, std::string& plain, std::string& out) {
   if (!error_.empty()) return false;
+  // OpenSSL's error queue is per thread, and the thread running the loop may be a caller's:
+  // start empty, so that a failure names our error and not one that thread had left.
+  ERR_clear_error();
   if (!cipher.empty() && BIO_write(in_, cipher.data(), static_cast<int>(cipher.size())) <= 0) {
     error_ = "TLS: cannot buffer received bytes";
     return false;
@@ -205,6 +208,7 @@ bool tls_session::receive(std::string_view cipher, std::string& plain, std::stri
 
 bool tls_session::send(std::string_view plain, std::string& out) {
   if (!error_.empty()) return false;
+  ERR_clear_error();  // as in receive()
   while (!plain.empty()) {
     int n = SSL_write(ssl_, plain.data(), static_cast<int>(plain.size()));
     if (n <= 0) return fail(n, "TLS");  // a memory BIO takes every record: never a wait

@@ -43,7 +43,7 @@ TEST_F(AdoptTest, ALeaseDetachedByOneClientIsAdoptedExtendedAndReleasedByAnother
   ASSERT_TRUE(adopted->extend(milliseconds(40'000)));
   EXPECT_GT(adopted->remaining(), milliseconds(30'000));
   ASSERT_TRUE(adopted->release());
-  EXPECT_TRUE(no_keys_left(*fleet, "handed"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "handed"));
 }
 
 TEST_F(AdoptTest, ADetachedLeaseIsNoLongerAutoExtendedNorDeclaredLost) {

@@ -93,7 +93,7 @@ TEST_F(AsyncClientTest, DestroyingTheClientLetsInFlightWorkFinish) {
   // The callback ran; a lock won while the client closed is released, not handed out.
   ASSERT_TRUE(acquired.has_value());
   EXPECT_EQ(acquired->error(), errc::client_closed) << acquired->message();
-  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "job"));
 }
 
 // A lease destroyed right after its client (both on the loop thread, before the loop runs

@@ -234,7 +234,7 @@ TEST_F(CliTest, TwoExecsOnOneResourceRunOneAfterTheOther) {
   EXPECT_EQ(lines[2].first, "start");
   EXPECT_NE(lines[2].second, lines[0].second);
   EXPECT_EQ(lines[3], std::make_pair(std::string("end"), lines[2].second));
-  EXPECT_TRUE(no_keys_left(*fleet, "shared"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "shared"));
 }
 
 TEST_F(CliTest, ABusyLockGivesTheConflictStatusAfterTheWaitAndTheCommandDoesNotRun) {
@@ -266,12 +266,12 @@ TEST_F(CliTest, ExecPassesOnTheStatusAndTheLockVariablesAndReleasesAfterwards) {
   EXPECT_EQ(r.status, 7) << r.err;
   std::string seen = read_text(file("env"));
   EXPECT_TRUE(std::regex_match(seen, std::regex("job [0-9a-f]{32} [1-9][0-9]*\n"))) << seen;
-  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "job"));
   EXPECT_EQ(run({"exec", "job", "--", "sh", "-c", "kill -9 $$"}, env).status, 128 + SIGKILL);
   ran missing = run({"exec", "job", "--", "/nonexistent/command"}, env);
   EXPECT_EQ(missing.status, 127);
   EXPECT_THAT(missing.err, HasSubstr("cannot run '/nonexistent/command'"));
-  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "job"));
 }
 
 TEST_F(CliTest, SignalsToRedlockAreForwardedToTheCommand) {
@@ -289,7 +289,7 @@ TEST_F(CliTest, SignalsToRedlockAreForwardedToTheCommand) {
   p->signal(SIGTERM);
   EXPECT_EQ(p->wait(), 5) << p->err();
   EXPECT_EQ(read_text(file("got")), "USR1\nTERM\n");
-  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "job"));
 }
 
 TEST_F(CliTest, ALockLostThroughTheFaultProxyStopsTheCommandWithItsOwnStatus) {
@@ -379,7 +379,7 @@ TEST_F(CliTest, AWaitWithoutLimitWarnsOnceWhenNoMajorityCanVoteAndAGrantStillCom
   for (std::size_t at = 0; (at = err.find("still waiting for", at)) != std::string::npos; ++at)
     ++warnings;
   EXPECT_EQ(warnings, 1u) << err;
-  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "job"));
 }
 
 TEST_F(CliTest, ExecKeepsTheLockAlivePastItsTtlWhileTheCommandRuns) {
@@ -398,7 +398,7 @@ TEST_F(CliTest, ExecKeepsTheLockAlivePastItsTtlWhileTheCommandRuns) {
   EXPECT_FALSE(fs::exists(file("second")));
   std::ofstream(file("go")).close();
   EXPECT_EQ(holder->wait(), 0) << holder->err();
-  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "job"));
 }
 
 TEST_F(CliTest, ExecSetsTheFenceOnlyWithFenceAndNeverPassesOnAnInheritedOne) {
@@ -436,7 +436,7 @@ TEST_F(CliTest, ExecSetsTheFenceOnlyWithFenceAndNeverPassesOnAnInheritedOne) {
   ASSERT_EQ(seen["REDLOCK_FENCE"].size(), 1u) << fenced.out;
   EXPECT_TRUE(std::regex_match(seen["REDLOCK_FENCE"][0], std::regex("[1-9][0-9]*"))) << fenced.out;
   EXPECT_EQ(seen["REDLOCK_RESOURCE"], std::vector<std::string>{"job"});
-  EXPECT_TRUE(no_keys_left(*fleet, "job"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "job"));
 }
 
 TEST_F(CliTest, SigtermWhileExecWaitsForABusyLockExits143AndRunsNothing) {
@@ -483,7 +483,7 @@ TEST_F(CliTest, InheritedDispositionsDoNotHangNorStopIt) {
   const std::vector<std::string> ignoring = {"sh", "-c", "trap '' CHLD HUP; exec \"$@\"", "sh"};
   auto quick = start({"exec", "-n", "r", "--", "true"}, env, ignoring);
   EXPECT_EQ(quick->wait(milliseconds(20'000)), 0) << quick->err();
-  EXPECT_TRUE(no_keys_left(*fleet, "r"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "r"));
   // SIGHUP ignored (nohup): a hangup neither calls off the wait nor reaches the command.
   auto locks = client::create(options_for(*fleet));
   ASSERT_TRUE(locks) << locks.message();
@@ -532,7 +532,7 @@ TEST_F(CliTest, AcquireExtendAndReleaseFromAScript) {
 
   ran released = run({"release", "report", token}, env);
   EXPECT_EQ(released.status, 0) << released.err;
-  EXPECT_TRUE(no_keys_left(*fleet, "report"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "report"));
   ran again = run({"release", "report", token}, env);
   EXPECT_EQ(again.status, 4) << again.err;
   ran free = run({"status", "--json", "report"}, env);
@@ -555,10 +555,11 @@ TEST_F(CliTest, AcquireWithFenceExtendReleaseAndStatusPrintWhatScriptsParse) {
   EXPECT_GT(std::stoll(m[2]), 0);
   EXPECT_LE(std::stoll(m[2]), 20'000);
   const unsigned long long first_fence = std::stoull(m[3]);
-  // released_on: the nodes that confirmed before release returned, a majority at least.
+  // released_on: the nodes that deleted our key before release returned, which was once a
+  // majority confirmed it gone: at least one (a node the acquire never reached also confirms).
   ran released = run({"release", "--json", "deploy", first_token}, env);
   EXPECT_EQ(released.status, 0) << released.err;
-  EXPECT_TRUE(std::regex_match(released.out, std::regex("\\{\"released_on\":[23]\\}\n")))
+  EXPECT_TRUE(std::regex_match(released.out, std::regex("\\{\"released_on\":[123]\\}\n")))
       << released.out;
   EXPECT_TRUE(eventually([&] { return no_keys_left(*fleet, "deploy"); }));
 

@@ -197,7 +197,7 @@ TEST_F(FencingTest, AnExhaustedOrGarbledStoredFenceIsRefusedClearly) {
   ASSERT_FALSE(garbled);
   EXPECT_EQ(garbled.error(), errc::no_quorum);
   EXPECT_THAT(garbled.message(), HasSubstr("not a 64-bit number"));
-  EXPECT_TRUE(no_keys_left(*fleet, "garbled"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "garbled"));
 }
 
 }  // namespace

@@ -62,6 +62,13 @@ inline bool no_keys_left(const redis_fleet& fleet, const std::string& resource) 
   return true;
 }
 
+// A release returns once a majority confirmed: the other nodes' answers (their DEL ran or is
+// about to) may come a moment later. The keys of a released lock are gone within this wait,
+// far shorter than any test's ttl, so an expiry cannot pass for the release.
+inline bool keys_gone_soon(const redis_fleet& fleet, const std::string& resource) {
+  return eventually([&] { return no_keys_left(fleet, resource); }, std::chrono::milliseconds(300));
+}
+
 // Waits until every node of `locks` has finished its handshake, so that a fault injected next
 // hits a connected node (an acquire succeeds as soon as a majority is connected).
 inline void wait_all_connected(client& locks) {

@@ -186,7 +186,7 @@ TEST_F(LifecycleTest, DestroyingTheClientLosesAndReleasesTheLeasesItHeld) {
   ASSERT_EQ(log.count(), 1u);
   EXPECT_EQ(log.signals[0].why, lease_lost::cause::client_closed);
   EXPECT_TRUE(held->lost());
-  EXPECT_TRUE(no_keys_left(*fleet, "left"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "left"));
   held.reset();  // nothing left to release, nothing to crash
 }
 
@@ -265,7 +265,7 @@ TEST_F(LifecycleTest, ABlockingAcquireWaitingForABusyLockIsCancelledFromAnotherT
   // A cancelled token stays cancelled: the next acquire with it fails at once.
   result<lease> again = locks.acquire("free", o);
   EXPECT_EQ(again.error(), errc::cancelled);
-  EXPECT_TRUE(no_keys_left(*fleet, "free"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "free"));
 }
 
 // A lost round leaves a SET written to a paused node, and the client is destroyed before that
@@ -363,7 +363,7 @@ TEST_F(AsyncLifecycleTest, AnAcquireWonWhileTheClientClosesIsReleased) {
   ASSERT_TRUE(got.has_value());
   ASSERT_FALSE(*got);
   EXPECT_EQ(got->error(), errc::client_closed) << got->message();
-  EXPECT_TRUE(no_keys_left(*fleet, "late"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "late"));
 }
 
 TEST_F(AsyncLifecycleTest, AnAsyncClientGoneLeavesNoLoopAliveForItsLeases) {
@@ -388,7 +388,7 @@ TEST_F(AsyncLifecycleTest, AnAsyncClientGoneLeavesNoLoopAliveForItsLeases) {
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(signals, 1);
   EXPECT_TRUE(held->lost());
-  EXPECT_TRUE(no_keys_left(*fleet, "kept"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "kept"));
   held.reset();
   uv_run(&loop, UV_RUN_DEFAULT);
 }

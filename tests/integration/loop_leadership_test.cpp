@@ -3,6 +3,8 @@
 #include "loop_leadership.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
@@ -10,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "loop.hpp"
@@ -61,7 +64,7 @@ class led_loop {
           uv_timer_init(&loop_, timer);
           timer->data = new std::function<void()>([&] {
             answered();
-            c.finish();
+            leadership_->finish(c);
           });
           uv_timer_start(
               timer,
@@ -71,6 +74,26 @@ class led_loop {
                 delete then;
                 uv_close(reinterpret_cast<uv_handle_t*>(t),
                          [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+              },
+              0, 0);
+        },
+        c);
+  }
+
+  // One call answered by `timer`, which stays open (the timer is due at once, so it fires
+  // before the loop's poll: the poll must not then wait for an event that never comes).
+  bool call_on_timer(uv_timer_t& timer) {
+    loop_leadership::call c;
+    std::pair<loop_leadership*, loop_leadership::call*> finishing{leadership_.get(), &c};
+    return leadership_->run(
+        [&] {
+          timer.data = &finishing;
+          uv_timer_start(
+              &timer,
+              [](uv_timer_t* t) {
+                auto* f =
+                    static_cast<std::pair<loop_leadership*, loop_leadership::call*>*>(t->data);
+                f->first->finish(*f->second);
               },
               0, 0);
         },
@@ -106,6 +129,39 @@ TEST(LoopLeadership, ACallerThatComesBackRunsTheLoopOnItsOwnThread) {
     EXPECT_TRUE(on_loop);
     EXPECT_FALSE(l.leadership().on_loop_thread());
   }
+}
+
+// An outcome told by a timer that was due when the caller's turn of the loop began (so it
+// fires before the poll) ends that turn: the caller returns, with no other event to wake it.
+TEST(LoopLeadership, AnOutcomeToldBeforeThePollEndsTheCallersTurn) {
+  led_loop l(true, std::chrono::hours(1));
+  l.serve();
+  uv_timer_t timer;
+  ASSERT_TRUE(l.call([&] { uv_timer_init(l.loop(), &timer); }));  // on the loop
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(l.call_on_timer(timer)) << "call " << i;
+  ASSERT_TRUE(l.call([&] { uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr); }));
+}
+
+// In a child made by fork(), the loop, its epoll set and its sockets are the parent's: a call
+// there is refused at once and runs nothing.
+TEST(LoopLeadership, ACallInAForkedChildIsRefused) {
+  led_loop l(true, microseconds(1000));
+  l.serve();
+  ASSERT_TRUE(l.call());
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(10);  // a call that waited would otherwise keep the child forever
+    bool ran = false;
+    loop_leadership::call c;
+    bool refused = !l.leadership().run([&] { ran = true; }, c);
+    _exit(refused && !ran ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child did not exit (status " << status << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // Many callers at once: each gets its own outcome, and the loop is never run by two threads

@@ -49,7 +49,7 @@ TEST_F(MultiResourceTest, EveryResourceIsTakenWithOneTokenAndReleasedTogether) {
   result<lease> overlapping = other.acquire_all({"c", "d"});
   EXPECT_EQ(overlapping.error(), errc::held_elsewhere);
   EXPECT_THAT(overlapping.message(), HasSubstr("'c' of 'c' and 'd' is held (at least)"));
-  EXPECT_TRUE(no_keys_left(*fleet, "d"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "d"));
 
   ASSERT_TRUE(held->release());
   EXPECT_TRUE(eventually([&] {
@@ -93,7 +93,7 @@ TEST_F(MultiResourceTest, OneResourceHeldElsewhereLeavesNoKeyOfOursAnywhere) {
   result<lease> c = holder.acquire("c");
   ASSERT_TRUE(c) << c.message();
   EXPECT_EQ(locks.acquire_all({"x", "c"}).error(), errc::held_elsewhere);
-  EXPECT_TRUE(no_keys_left(*fleet, "x"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "x"));
   EXPECT_TRUE(eventually([&] { return everywhere("redlock:c", c->token(), 0); }));
 }
 
@@ -147,7 +147,7 @@ TEST_F(MultiResourceTest, AWaiterIsWokenByTheReleaseOfAnyOfItsResources) {
   }));
   // Refused: it subscribes and settles into its (minute-long) retry delay.
   std::this_thread::sleep_for(milliseconds(300));
-  EXPECT_TRUE(no_keys_left(*fleet, "a"));
+  EXPECT_TRUE(keys_gone_soon(*fleet, "a"));
   auto released_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(b->release());
   wait.join();
