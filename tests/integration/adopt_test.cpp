@@ -107,6 +107,7 @@ TEST_F(AdoptTest, AnAdoptedLeaseIsReleasedWhenItsClientCloses) {
 TEST_F(AdoptTest, AnotherTokenOrALockNoLongerHeldIsNotAdopted) {
   start_fleet(3);
   client locks = make_client();
+  wait_all_connected(locks);  // so that node 0 has the key the check below reads
   auto held = locks.acquire("mine");
   ASSERT_TRUE(held) << held.message();
 
