@@ -24,8 +24,9 @@
 //     lost, and its keys are gone.
 //  5. Every write is send(..., MSG_NOSIGNAL): a broken connection never raises SIGPIPE.
 //  6. Callbacks (acquire_options::on_lost) run on whichever thread runs the loop at that
-//     moment: the background thread, or a thread of yours blocked in a call on this client.
-//     A blocking call made from such a callback returns errc::would_deadlock.
+//     moment: the background thread, or a thread of yours blocked in a call on this client
+//     (even one whose own call has just been answered). A blocking call made from such a
+//     callback returns errc::would_deadlock; an exception thrown from it ends the process.
 #pragma once
 
 #include <functional>
