@@ -68,8 +68,12 @@ unset REDLOCK_SERVERS REDLOCK_QUARANTINE
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
 configure build/ci-asan -DCMAKE_BUILD_TYPE=Debug -DREDLOCK_SANITIZE=address,undefined -DREDLOCK_BUILD_BENCH=OFF -DREDLOCK_BUILD_EXAMPLES=OFF
 cmake --build build/ci-asan -j "$jobs"
+# The Sentinel negative control runs in the plain pass only: it must find an overlap in 10 s,
+# and under ASan's slowdown its clients get about 50 grants, too few to be sure of one (it
+# found none in 2 of 11 runs on 2026-12-02). The other torture runs stay here.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/ci-asan -j "$jobs" --output-on-failure
+  ctest --test-dir build/ci-asan -j "$jobs" --output-on-failure \
+  -E '^torture\.sentinel\.negative_control$'
 
 step "ThreadSanitizer"
 # The torture run is left out here, and not even built (its checker's and driver's unit tests
