@@ -92,6 +92,10 @@ class fault_runner {
   void clock_jump_cycle(time_point now);
   // Blocks until the cycle is over (the groups it hit acknowledge writes again).
   void sentinel_cycle();
+  // The port of group g's new master once its sentinels agree on one. A forced failover
+  // (`harsh`) that Sentinel aborted is asked for once more.
+  std::uint16_t failed_over(testing::sentinel_fleet& f, std::size_t g, std::uint16_t old_port,
+                            bool harsh);
   void note(std::string kind, std::string target, std::int64_t ms = 0);
   // Every client's proxy to node i blackholes, or passes again.
   void cut_node(std::size_t i);
