@@ -86,6 +86,18 @@ void measurer::run(clock_type::duration slice, bool record) {
   if (cpu_before) cpu_used_ += cpu->now() - *cpu_before;
 }
 
+void measurer::time_acquire_then_release(redlock::client& locks, const std::string& key,
+                                         clock_type::time_point start) {
+  redlock::result<redlock::lease> held = locks.acquire(key);
+  auto took = clock_type::now() - start;
+  if (!held) {
+    error();
+    return;
+  }
+  sample(took);
+  if (!held->release()) error();
+}
+
 row measurer::summary(double floor_p50_us) const {
   row out;
   out.tls = tls;

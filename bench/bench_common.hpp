@@ -167,6 +167,10 @@ class measurer {
   void error() {
     if (recording_) ++errors_;
   }
+  // One acquire of `key` on `locks`, timed from `start` (an error if refused), then its
+  // release.
+  void time_acquire_then_release(redlock::client& locks, const std::string& key,
+                                 clock_type::time_point start);
   // For measurers whose operations are not the timed samples (throughput, capacity).
   void count_ops(std::size_t n = 1) {
     if (recording_) counted_ops_ += n;

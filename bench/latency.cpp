@@ -96,15 +96,7 @@ blocking_latency_measurer::blocking_latency_measurer(const redlock::client_optio
 void blocking_latency_measurer::run_for(clock_type::duration slice) {
   auto until = clock_type::now() + slice;
   while (clock_type::now() < until) {
-    auto start = clock_type::now();
-    redlock::result<redlock::lease> r = client_->acquire(prefix_ + std::to_string(next_++));
-    auto took = clock_type::now() - start;
-    if (!r) {
-      error();
-      continue;
-    }
-    sample(took);
-    if (!r->release()) error();
+    time_acquire_then_release(*client_, prefix_ + std::to_string(next_++), clock_type::now());
   }
 }
 

@@ -42,14 +42,7 @@ void startup_measurer::run_for(clock_type::duration slice) {
     auto made = redlock::client::create(options_);
     if (!made) throw std::runtime_error(made.message());
     // Requests wait for the nodes' handshakes: no retry budget needed.
-    redlock::result<redlock::lease> held = made->acquire(key);
-    auto took = clock_type::now() - start;
-    if (!held) {
-      error();
-      continue;
-    }
-    sample(took);
-    if (!held->release()) error();
+    time_acquire_then_release(*made, key, start);
   }
 }
 
