@@ -117,16 +117,17 @@ void keeper::check(const std::shared_ptr<lock_record>& lock, engine::check_callb
 
 // Replaces `timer` with one that runs `(this->*fire)(lock)` at `when` (at once if past). The
 // callback finds the lock by address: one released meanwhile is simply not found.
+template <void (keeper::*fire)(const lock_record*)>
 void keeper::schedule_at(scheduler::timer_id& timer, steady::time_point when,
-                         const lock_record* lock, void (keeper::*fire)(const lock_record*)) {
+                         const lock_record* lock) {
   if (timer != 0) timers_.cancel(timer);
   auto wait = std::max(when - clock_.now(), steady::duration::zero());
-  timer = timers_.schedule(wait, [this, lock, fire] { (this->*fire)(lock); });
+  timer = timers_.schedule(wait, [this, lock] { (this->*fire)(lock); });
 }
 
 void keeper::arm_margin(held_lock& h) {
-  schedule_at(h.margin_timer, h.lock->valid_until() - h.lock->lost_margin, h.lock.get(),
-              &keeper::on_margin);
+  schedule_at<&keeper::on_margin>(h.margin_timer, h.lock->valid_until() - h.lock->lost_margin,
+                                  h.lock.get());
 }
 
 void keeper::on_margin(const lock_record* lock) {
@@ -154,7 +155,7 @@ void keeper::on_margin(const lock_record* lock) {
 }
 
 void keeper::extend_at(held_lock& h, steady::time_point when) {
-  schedule_at(h.extend_timer, when, h.lock.get(), &keeper::auto_extend);
+  schedule_at<&keeper::auto_extend>(h.extend_timer, when, h.lock.get());
 }
 
 void keeper::auto_extend(const lock_record* lock) {

@@ -77,8 +77,10 @@ class keeper {
   void extended(const std::shared_ptr<lock_record>& lock, const result<void>& outcome);
   // lock_lost from an extend or a check: refused when the refusals decided it.
   void lost_by(held_lock& h, const result_base& outcome);
-  void schedule_at(scheduler::timer_id& timer, steady::time_point when, const lock_record* lock,
-                   void (keeper::*fire)(const lock_record*));
+  // `fire` is a template argument so that the timer's callback holds two pointers only and
+  // fits in std::function without an allocation (one per lease otherwise).
+  template <void (keeper::*fire)(const lock_record*)>
+  void schedule_at(scheduler::timer_id& timer, steady::time_point when, const lock_record* lock);
   void arm_margin(held_lock& h);
   void on_margin(const lock_record* lock);
   void extend_at(held_lock& h, steady::time_point when);

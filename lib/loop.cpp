@@ -55,55 +55,51 @@ void loop_services::cancel_write(void* target) {
 void loop_services::on_prepare(uv_prepare_t* handle) {
   auto* self = static_cast<loop_services*>(handle->data);
   uv_prepare_stop(handle);
-  auto batch = std::move(self->writes_);
-  self->writes_.clear();
+  // The two arrays trade places each tick and keep their room: no allocation per write.
+  write_list& batch = self->writes_flushing_;
+  batch.swap(self->writes_);
   self->flushing_ = &batch;  // a target freed meanwhile is cancelled in the batch too
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].second != nullptr) batch[i].first(batch[i].second);
   }
+  batch.clear();
   self->flushing_ = nullptr;
 }
 
 scheduler::timer_id loop_services::schedule(std::chrono::nanoseconds delay,
                                             std::function<void()> fn) {
-  timer_id id = next_id_++;
   steady::time_point due = clock_.now() + std::chrono::duration_cast<steady::duration>(delay);
-  delayed_.emplace(std::make_pair(due, id), std::move(fn));
-  due_.emplace(id, due);
+  timer_id id = timers_.schedule(due, std::move(fn));
   arm_timer();
   return id;
 }
 
 bool loop_services::cancel(timer_id id) {
-  auto it = due_.find(id);
-  if (it == due_.end()) return false;
-  delayed_.erase({it->second, id});
-  due_.erase(it);
-  return true;
+  // The uv timer stays armed: firing early finds nothing due and arms for what is next.
+  return timers_.cancel(id);
 }
 
+// Restarted only for an earlier due time: most timers (a lease's margin, a retry) come due
+// after one already armed, and a later one is armed when the earlier fires.
 void loop_services::arm_timer() {
-  if (delayed_.empty() || closing_) return;
-  uv_timer_start(timer_.get(), on_timer,
-                 timer_delay_ms(delayed_.begin()->first.first - clock_.now()), 0);
+  if (closing_) return;
+  steady::time_point next = timers_.next_due();
+  if (next >= armed_for_) return;
+  armed_for_ = next;
+  uv_timer_start(timer_.get(), on_timer, timer_delay_ms(next - clock_.now()), 0);
 }
 
 void loop_services::on_timer(uv_timer_t* handle) {
   auto* self = static_cast<loop_services*>(handle->data);
-  steady::time_point now = self->clock_.now();
-  while (!self->delayed_.empty() && self->delayed_.begin()->first.first <= now) {
-    auto node = self->delayed_.extract(self->delayed_.begin());
-    self->due_.erase(node.key().second);
-    node.mapped()();
-  }
+  self->armed_for_ = steady::time_point::max();
+  self->timers_.run_due(self->clock_.now());
   self->arm_timer();
 }
 
 void loop_services::close(std::function<void()> closed) {
   closing_ = true;
   deferred_.clear();
-  delayed_.clear();
-  due_.clear();
+  timers_.clear();
   writes_.clear();
   close_barrier barrier(std::move(closed));
   idle_.close(barrier.expect());

@@ -8,13 +8,13 @@
 #include <uv.h>
 
 #include <functional>
-#include <map>
 #include <mutex>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "clock.hpp"
 #include "node_link.hpp"
+#include "timer_queue.hpp"
 #include "uv_handle.hpp"
 
 namespace redlock::detail {
@@ -55,12 +55,13 @@ class loop_services final : public scheduler {
   uv_handle<uv_idle_t> idle_;
   uv_handle<uv_timer_t> timer_;
   uv_handle<uv_prepare_t> prepare_;
-  std::vector<std::pair<void (*)(void*), void*>> writes_;
-  std::vector<std::pair<void (*)(void*), void*>>* flushing_ = nullptr;
+  using write_list = std::vector<std::pair<void (*)(void*), void*>>;
+  write_list writes_;
+  write_list writes_flushing_;  // on_prepare's batch
+  write_list* flushing_ = nullptr;
   std::vector<std::function<void()>> deferred_;
-  timer_id next_id_ = 1;
-  std::map<std::pair<steady::time_point, timer_id>, std::function<void()>> delayed_;
-  std::unordered_map<timer_id, steady::time_point> due_;
+  timer_queue timers_;
+  steady::time_point armed_for_ = steady::time_point::max();  // timer_ stopped: max()
   bool closing_ = false;
 };
 

@@ -2,26 +2,44 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
+#include <cstring>
+
 namespace redlock::detail {
 
 namespace {
 
+std::size_t decimal_digits(std::size_t n) {
+  std::size_t digits = 1;
+  for (; n >= 10; n /= 10)
+    ++digits;
+  return digits;
+}
+
+// Writes "<prefix><n>\r\n" at `at`; returns the end. `at` has room (the size was counted).
+char* put_header(char* at, char prefix, std::size_t n) {
+  *at++ = prefix;
+  at = std::to_chars(at, at + 20, n).ptr;
+  *at++ = '\r';
+  *at++ = '\n';
+  return at;
+}
+
+// Sized exactly, then written in place: on the hot path (every acquire and release encodes
+// one command), where appending piece by piece cost about a thousand instructions a command.
 template <class Args>
 std::string encode_args(const Args& args) {
-  std::size_t size = 16;
+  std::size_t size = 1 + decimal_digits(args.size()) + 2;
   for (std::string_view a : args)
-    size += a.size() + 16;
-  std::string out;
-  out.reserve(size);
-  out += '*';
-  out += std::to_string(args.size());
-  out += "\r\n";
+    size += 1 + decimal_digits(a.size()) + 2 + a.size() + 2;
+  std::string out(size, '\0');
+  char* at = put_header(out.data(), '*', args.size());
   for (std::string_view a : args) {
-    out += '$';
-    out += std::to_string(a.size());
-    out += "\r\n";
-    out.append(a.data(), a.size());
-    out += "\r\n";
+    at = put_header(at, '$', a.size());
+    if (!a.empty()) std::memcpy(at, a.data(), a.size());
+    at += a.size();
+    *at++ = '\r';
+    *at++ = '\n';
   }
   return out;
 }

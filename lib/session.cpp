@@ -111,7 +111,8 @@ result<void> session::acquire(std::vector<std::string> resources, const acquire_
               "the acquire of " + quoted(resources) + " was cancelled before it began"};
     }
   }
-  auto listening = std::make_shared<std::uint64_t>(0);
+  // The cancel listener's id, once it is listening (only with a cancel token).
+  auto listening = cancel ? std::make_shared<std::uint64_t>(0) : nullptr;
   std::uint64_t id = engine_->acquire(
       std::move(resources), options,
       [self = shared_from_this(), options, cancel, listening,

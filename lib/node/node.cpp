@@ -287,7 +287,7 @@ void node::on_reply(reply value) {
     drop(errc::unexpected_reply, "a reply nobody asked for: " + value.describe());
     return;
   }
-  pending_request p = std::move(*owner);
+  pending_request& p = *owner;
   steady::time_point now = clock_.now();
   if (p.kind != request_kind::user) {
     handshake_reply(p.kind, value);
@@ -583,11 +583,10 @@ void node::flush_soon() {
 void node::flush() {
   flush_queued_ = false;
   if (stream_ == nullptr || state_ != state::ready) return;
-  std::string out;
   steady::time_point now = clock_.now();
-  requests_.start_queue_time(now);
-  requests_.write_into(out, now, config_.node_timeout);
-  stream_->write(out);
+  write_buffer_.clear();
+  requests_.write_into(write_buffer_, now, config_.node_timeout);
+  stream_->write(write_buffer_);
   arm_deadline();
 }
 
@@ -602,7 +601,7 @@ void node::fail_soon(answer_callback done, std::error_code code, std::string det
   });
 }
 
-void node::fail_all(std::deque<pending_request> requests, std::error_code code,
+void node::fail_all(std::vector<pending_request> requests, std::error_code code,
                     const std::string& detail, bool maybe_ran) {
   for (auto& p : requests) {
     if (p.kind == request_kind::user) fail_soon(std::move(p.done), code, detail, maybe_ran);
@@ -651,12 +650,12 @@ void node::arm_deadline() {
   // out when it fires.
   if (subscribed_mode_ready() && requests_.in_flight() == 0)
     next = std::min(next, last_heard_ + config_.keepalive);
-  if (next == armed_for_) return;
+  // Re-armed only for an earlier time. A later one (each request's deadline, as replies come
+  // and requests leave) waits for the armed timer: on_deadline finds nothing due then and
+  // arms for what is next. That saves a timer restart per request; the cost is at most one
+  // early wake-up per node_timeout. (Timer stopped <=> armed_for_ is max().)
+  if (next >= armed_for_) return;
   armed_for_ = next;
-  if (next == steady::time_point::max()) {
-    uv_timer_stop(deadline_timer_.get());
-    return;
-  }
   uv_timer_start(
       deadline_timer_.get(), [](uv_timer_t* t) { static_cast<node*>(t->data)->on_deadline(); },
       timer_delay_ms(next - clock_.now()), 0);

@@ -35,7 +35,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -185,7 +184,7 @@ class node final : public node_link {
   void flush_soon();
   void flush();
   void fail_soon(answer_callback done, std::error_code code, std::string detail, bool maybe_ran);
-  void fail_all(std::deque<pending_request> requests, std::error_code code,
+  void fail_all(std::vector<pending_request> requests, std::error_code code,
                 const std::string& detail, bool maybe_ran);
   void arm_deadline();
   void on_deadline();
@@ -208,6 +207,7 @@ class node final : public node_link {
   std::shared_ptr<stream> stream_;  // while connecting or ready
   std::unique_ptr<reply_reader> reader_;
   pipeline requests_;
+  std::string write_buffer_;  // flush's bytes; kept, so a flush does not allocate
   steady::time_point connect_deadline_;
   struct resolve_request;
   resolve_request* resolving_ = nullptr;

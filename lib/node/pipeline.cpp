@@ -16,7 +16,7 @@ void pipeline::enqueue(pending_request r, steady::time_point queued_until) {
 
 void pipeline::start_queue_time(steady::time_point now) {
   for (std::size_t i = unwritten_.size() - without_queue_time_; i < unwritten_.size(); ++i) {
-    pending_request& r = unwritten_[i];
+    pending_request& r = unwritten_.at(i);
     r.queued_until = saturating_add(now, steady::duration(r.queue_budget));
     queue_ends_.insert(r.queued_until);
   }
@@ -26,47 +26,53 @@ void pipeline::start_queue_time(steady::time_point now) {
 void pipeline::write_into(std::string& out, steady::time_point now,
                           std::chrono::nanoseconds timeout) {
   while (!unwritten_.empty() && in_flight_.size() < window_) {
-    pending_request r = std::move(unwritten_.front());
-    unwritten_.pop_front();
-    if (auto it = queue_ends_.find(r.queued_until); it != queue_ends_.end()) queue_ends_.erase(it);
-    const std::string& wire = r.cmd ? (r.eval_sent ? eval_wire(*r.cmd) : r.cmd->wire) : r.wire;
-    out += wire;
+    pending_request r = unwritten_.pop_front();
+    if (r.queued_until != steady::time_point::max()) {
+      if (auto it = queue_ends_.find(r.queued_until); it != queue_ends_.end())
+        queue_ends_.erase(it);
+    }
+    if (r.cmd && r.eval_sent) {
+      out += eval_wire(*r.cmd);
+    } else {
+      out += r.cmd ? r.cmd->wire : r.wire;  // both lvalues: no copy (a ternary with the
+    }                                       // eval_wire() temporary copied every command)
     r.sent_at = now;
     r.deadline = now + std::chrono::duration_cast<steady::duration>(timeout);
     in_flight_.push_back(std::move(r));
   }
+  // Those without a queue time are the last ones: the ones written leave fewer of them.
+  without_queue_time_ = std::min(without_queue_time_, unwritten_.size());
+  start_queue_time(now);
 }
 
 std::optional<pending_request> pipeline::take_oldest() {
   if (in_flight_.empty()) return std::nullopt;
-  pending_request r = std::move(in_flight_.front());
-  in_flight_.pop_front();
-  return r;
+  return in_flight_.pop_front();
 }
 
-std::deque<pending_request> pipeline::take_in_flight() {
-  auto out = std::move(in_flight_);
-  in_flight_.clear();
-  return out;
+std::vector<pending_request> pipeline::take_in_flight() {
+  return in_flight_.take_all();
 }
 
-std::deque<pending_request> pipeline::take_unwritten() {
-  auto out = std::move(unwritten_);
-  unwritten_.clear();
+std::vector<pending_request> pipeline::take_unwritten() {
   queue_ends_.clear();
   without_queue_time_ = 0;
-  return out;
+  return unwritten_.take_all();
 }
 
-std::deque<pending_request> pipeline::take_expired_unwritten(steady::time_point now) {
-  std::deque<pending_request> out;
+std::vector<pending_request> pipeline::take_expired_unwritten(steady::time_point now) {
+  std::vector<pending_request> out;
   if (queue_ends_.empty() || *queue_ends_.begin() > now) return out;
   queue_ends_.erase(queue_ends_.begin(), queue_ends_.upper_bound(now));
-  auto keep =
-      std::stable_partition(unwritten_.begin(), unwritten_.end(),
-                            [now](const pending_request& r) { return r.queued_until > now; });
-  std::move(keep, unwritten_.end(), std::back_inserter(out));
-  unwritten_.erase(keep, unwritten_.end());
+  // One turn round the queue keeps the order of those that stay.
+  for (std::size_t left = unwritten_.size(); left > 0; --left) {
+    pending_request r = unwritten_.pop_front();
+    if (r.queued_until > now) {
+      unwritten_.push_back(std::move(r));
+    } else {
+      out.push_back(std::move(r));
+    }
+  }
   return out;
 }
 

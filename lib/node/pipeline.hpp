@@ -10,16 +10,17 @@
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "clock.hpp"
 #include "node/subscriptions.hpp"
 #include "node_link.hpp"
 #include "resp.hpp"
+#include "ring_queue.hpp"
 
 namespace redlock::detail {
 
@@ -49,7 +50,8 @@ class pipeline {
   void enqueue(pending_request r, steady::time_point queued_until);
   // Starts the queue time of the requests enqueued without one.
   void start_queue_time(steady::time_point now);
-  // Writes what the window allows: appends each request's bytes to `out` and stamps it.
+  // Writes what the window allows: appends each request's bytes to `out` and stamps it. The
+  // requests left unwritten then start their queue time (`now`): this was their first chance.
   void write_into(std::string& out, steady::time_point now, std::chrono::nanoseconds timeout);
   // A request written out of turn (a handshake step, the EVAL fallback): in flight at once.
   void written(pending_request r) { in_flight_.push_back(std::move(r)); }
@@ -57,11 +59,11 @@ class pipeline {
   // The oldest request in flight, for the reply that just came; empty when none is.
   std::optional<pending_request> take_oldest();
   // Every request in flight (the connection is gone: each may have run).
-  std::deque<pending_request> take_in_flight();
+  std::vector<pending_request> take_in_flight();
   // Every unwritten request.
-  std::deque<pending_request> take_unwritten();
+  std::vector<pending_request> take_unwritten();
   // Unwritten requests whose queue time is over.
-  std::deque<pending_request> take_expired_unwritten(steady::time_point now);
+  std::vector<pending_request> take_expired_unwritten(steady::time_point now);
 
   // The earliest reply deadline or queue end; time_point::max() when none.
   steady::time_point next_deadline() const;
@@ -75,10 +77,10 @@ class pipeline {
 
  private:
   std::size_t window_;
-  std::deque<pending_request> unwritten_;
+  ring_queue<pending_request> unwritten_;
   std::multiset<steady::time_point> queue_ends_;  // the unwritten requests' queued_until
   std::size_t without_queue_time_ = 0;            // the last ones of unwritten_
-  std::deque<pending_request> in_flight_;
+  ring_queue<pending_request> in_flight_;
 };
 
 }  // namespace redlock::detail

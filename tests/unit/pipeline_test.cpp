@@ -62,6 +62,22 @@ TEST(Pipeline, QueueTimeStartsAtTheFirstChanceToLeave) {
   EXPECT_EQ(p.take_expired_unwritten(t0 + milliseconds(100)).size(), 1u);
 }
 
+// The write is the first chance to leave: what it leaves behind starts its queue time there,
+// and what it wrote never had one (no queue end is left to fire for it).
+TEST(Pipeline, AWriteStartsTheQueueTimeOfWhatItLeaves) {
+  pipeline p(1);
+  p.enqueue(user_request("a"), steady::time_point::max());
+  p.enqueue(user_request("b", milliseconds(100)), steady::time_point::max());
+  std::string out;
+  p.write_into(out, t0, milliseconds(50));
+  EXPECT_EQ(out, encode_command({"GET", "a"}));
+  EXPECT_EQ(p.next_deadline(), t0 + milliseconds(50));  // a's reply, before b's queue end
+  ASSERT_TRUE(p.take_oldest());
+  EXPECT_EQ(p.next_deadline(), t0 + milliseconds(100));  // b's queue end, from the write
+  EXPECT_TRUE(p.take_expired_unwritten(t0 + milliseconds(99)).empty());
+  EXPECT_EQ(p.take_expired_unwritten(t0 + milliseconds(100)).size(), 1u);
+}
+
 // A wait of "forever" gives a budget of nearly the clock's whole range: its queue end
 // saturates (it overflowed before, found by UBSan on `redlock exec --fence` waiting without
 // limit).
